@@ -1,0 +1,74 @@
+/**
+ * Entry point of the chain agent inside a node (bundled by agents/bundle.ts, run by Node.js in
+ * a container that shares the redis container's network namespace). Configured by environment.
+ */
+import { connect } from 'node:net';
+import Redis from 'ioredis';
+import { HttpRegistry } from '../registry/http-client.ts';
+import { ChainAgent } from './agent.ts';
+
+const env = (name: string, fallback?: string): string => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) throw new Error(`chain agent: environment variable ${name} is required`);
+  return v;
+};
+
+export async function main(): Promise<void> {
+  const self = env('NODE_NAME');
+  const port = Number(env('REDIS_PORT', '6379'));
+  const pingTimeoutMs = Number(env('PING_TIMEOUT_MS', '250'));
+  const wallNow = () => performance.timeOrigin + performance.now();
+  const emit = (type: string, data: Record<string, unknown> = {}) =>
+    process.stdout.write(`${JSON.stringify({ t: wallNow(), type, node: self, ...data })}\n`);
+
+  const local = new Redis({ host: '127.0.0.1', port, lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 1000 });
+  local.on('error', () => {});
+  const agent = new ChainAgent(
+    {
+      self,
+      thresholdMs: Number(env('THRESHOLD_MS', '1000')),
+      checkIntervalMs: Number(env('CHECK_INTERVAL_MS', '100')),
+      headTtlMs: Number(env('HEAD_TTL_MS', '500')),
+      joinIndex: process.env.JOIN_INDEX === undefined ? undefined : Number(process.env.JOIN_INDEX),
+    },
+    {
+      local: {
+        ping: async () => (await local.ping().catch(() => '')) === 'PONG',
+        replicaOf: async (host) => {
+          if (host === null) await local.replicaof('NO', 'ONE');
+          else await local.replicaof(host, port);
+        },
+        syncInProgress: async () => /master_sync_in_progress:1/.test(await local.info('replication')),
+      },
+      registry: new HttpRegistry(env('REGISTRY_URL')),
+      pingNode: (host) => pingRedis(host, port, pingTimeoutMs),
+      wallNow,
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      emit,
+    },
+  );
+  emit('agent-started', { pid: process.pid });
+  await agent.join();
+  emit('agent-ready', { master: agent.master });
+  process.on('SIGTERM', () => {
+    agent.stop();
+    process.exit(0);
+  });
+  await agent.run();
+}
+
+/** PING over a fresh TCP connection: true only for +PONG within the timeout. */
+export function pingRedis(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.once('data', (d) => done(d.toString('latin1').startsWith('+PONG')));
+    sock.once('error', () => done(false));
+  });
+}

@@ -1,0 +1,85 @@
+import type { Op } from '../probes/history.ts';
+
+/**
+ * The fate of a probe's writes, judged against one final read-back done after recovery against
+ * the current primary/head (in the spirit of Jepsen's set checker).
+ *
+ * Terms:
+ * - *attempted*: every write the probe invoked.
+ * - *acknowledged*: writes whose outcome was `ok`.
+ * - *lost*: acknowledged writes whose value is absent from the read-back. This is data loss.
+ * - *unknown*: writes whose outcome was `unknown`; never counted as lost or kept. Of those,
+ *   *recovered* are present in the read-back, *absent* are not.
+ * - *failed but present*: writes reported `fail` whose value is there anyway (a client that
+ *   treats errors as "not written" would be wrong about them).
+ * - *unexpected*: values in the read-back that no write attempted.
+ *
+ * Without a read-back (it failed or never ran) nothing can be said: `valid` is `unknown`.
+ */
+export interface WriteFigures {
+  valid: 'pass' | 'fail' | 'unknown';
+  attempted: number;
+  acknowledged: number;
+  failed: number;
+  unknown: number;
+  lost: number;
+  lostSeqs: number[];
+  unknownRecovered: number;
+  unknownAbsent: number;
+  failedButPresent: number;
+  failedButPresentSeqs: number[];
+  unexpected: number;
+  unexpectedValues: number[];
+  readBackSize: number | null;
+}
+
+export function checkWrites(history: readonly Op[], readBack: ReadonlySet<number> | null, probe?: string): WriteFigures {
+  let attempted = 0;
+  let acknowledged = 0;
+  let failed = 0;
+  let unknown = 0;
+  let unknownRecovered = 0;
+  const lostSeqs: number[] = [];
+  const failedButPresentSeqs: number[] = [];
+  const attemptedSeqs = new Set<number>();
+
+  for (const o of history) {
+    if (o.op !== 'write' || (probe !== undefined && o.probe !== probe)) continue;
+    attempted++;
+    attemptedSeqs.add(o.seq);
+    const present = readBack?.has(o.seq) ?? false;
+    if (o.outcome === 'ok') {
+      acknowledged++;
+      if (readBack && !present) lostSeqs.push(o.seq);
+    } else if (o.outcome === 'fail') {
+      failed++;
+      if (present) failedButPresentSeqs.push(o.seq);
+    } else {
+      unknown++;
+      if (present) unknownRecovered++;
+    }
+  }
+
+  const unexpectedValues: number[] = [];
+  if (readBack) for (const v of readBack) if (!attemptedSeqs.has(v)) unexpectedValues.push(v);
+  lostSeqs.sort((a, b) => a - b);
+  failedButPresentSeqs.sort((a, b) => a - b);
+  unexpectedValues.sort((a, b) => a - b);
+
+  return {
+    valid: readBack === null ? 'unknown' : lostSeqs.length === 0 && unexpectedValues.length === 0 ? 'pass' : 'fail',
+    attempted,
+    acknowledged,
+    failed,
+    unknown,
+    lost: readBack ? lostSeqs.length : 0,
+    lostSeqs,
+    unknownRecovered,
+    unknownAbsent: readBack ? unknown - unknownRecovered : 0,
+    failedButPresent: failedButPresentSeqs.length,
+    failedButPresentSeqs,
+    unexpected: unexpectedValues.length,
+    unexpectedValues,
+    readBackSize: readBack ? readBack.size : null,
+  };
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds, from Debian's packages, every image the local mode needs, for machines where no
+# container registry can be reached. Idempotent: an image that already exists is kept.
+#
+#   bash docker/build-images.sh            # build what is missing (skips all if official images pull)
+#   bash docker/build-images.sh --force    # rebuild everything
+#   bash docker/build-images.sh --offline  # do not even try to pull official images
+#
+# Images produced (the harness finds them by itself when the official ones are absent):
+#   chaos-local/debian:bookworm   minbase root file system (debootstrap | docker import)
+#   chaos-local/redis:7           redis-server + redis-tools
+#   chaos-local/node:lts          nodejs (runs the agents and the local endpoint registry)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+force=0; offline=0
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=1 ;;
+    --offline) offline=1 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "build-images.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[build-images] %s\n' "$*" >&2; }
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+if ! docker info >/dev/null 2>&1; then
+  log "Docker is not reachable (docker info failed). Start the engine (dockerd) or set DOCKER_HOST, then retry."
+  exit 3
+fi
+
+# Official images first: where they can be pulled, nothing needs building.
+if [ "$offline" = 0 ] && [ "$force" = 0 ]; then
+  if have_image redis:7 && have_image node:20-bookworm-slim; then
+    log "official images redis:7 and node:20-bookworm-slim are present; nothing to build"; exit 0
+  fi
+  if timeout 60 docker pull -q redis:7 >/dev/null 2>&1 && timeout 120 docker pull -q node:20-bookworm-slim >/dev/null 2>&1; then
+    log "pulled official images redis:7 and node:20-bookworm-slim; nothing to build"; exit 0
+  fi
+  log "no registry reachable: building chaos-local/* images from Debian's packages"
+fi
+
+# The Debian mirror is the one this machine's apt already uses (override with DEBIAN_MIRROR).
+mirror="${DEBIAN_MIRROR:-}"
+if [ -z "$mirror" ]; then
+  mirror="$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+    | grep -v security | head -n1 | sed -E 's/^URIs:[[:space:]]*//; s/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?//; s/[[:space:]].*$//' || true)"
+fi
+[ -n "$mirror" ] || { log "no Debian mirror found in /etc/apt; set DEBIAN_MIRROR"; exit 2; }
+
+if [ "$force" = 1 ] || ! have_image chaos-local/debian:bookworm; then
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    log "installing debootstrap"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  fi
+  rootfs="$(mktemp -d /tmp/chaos-rootfs.XXXXXX)"
+  trap 'rm -rf "$rootfs"' EXIT
+  log "debootstrap bookworm from $mirror"
+  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >/tmp/chaos-debootstrap.log 2>&1 \
+    || { log "debootstrap failed; see /tmp/chaos-debootstrap.log"; exit 3; }
+  # The image's apt points at the same mirror, and keeps no caches.
+  echo "deb $mirror bookworm main" > "$rootfs/etc/apt/sources.list"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | docker import -c 'CMD ["/bin/bash"]' - chaos-local/debian:bookworm >/dev/null
+  log "built chaos-local/debian:bookworm"
+fi
+
+build() { # build TAG DIR
+  if [ "$force" = 1 ] || ! have_image "$1"; then
+    log "building $1"
+    docker build -q -t "$1" --build-arg BASE=chaos-local/debian:bookworm "$here/$2" >/dev/null
+    log "built $1"
+  else
+    log "$1 present"
+  fi
+}
+build chaos-local/redis:7 redis &
+build chaos-local/node:lts node &
+wait %1 && wait %2
+docker images --filter reference='chaos-local/*' --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' >&2

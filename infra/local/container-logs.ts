@@ -1,0 +1,60 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import type Docker from 'dockerode';
+
+const MAX_LINES = 50_000;
+
+/**
+ * Follows a container's output from its start: keeps the lines for the run's log folder and
+ * hands every JSON line (an agent's or the registry's event) to `onJson`.
+ */
+export class ContainerLog {
+  readonly lines: string[] = [];
+  private stream: Readable | undefined;
+
+  constructor(
+    readonly fileName: string,
+    private readonly onJson: (obj: Record<string, unknown>) => void,
+  ) {}
+
+  async follow(docker: Docker, id: string): Promise<void> {
+    const container = docker.getContainer(id);
+    const raw = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as Readable;
+    this.stream = raw;
+    const out = new PassThrough();
+    docker.modem.demuxStream(raw, out, out);
+    raw.on('end', () => out.end());
+    raw.on('error', () => out.end());
+    let partial = '';
+    out.setEncoding('utf8');
+    out.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) this.take(line);
+    });
+    out.on('end', () => {
+      if (partial) this.take(partial);
+    });
+  }
+
+  private take(line: string): void {
+    if (this.lines.length < MAX_LINES) this.lines.push(line);
+    if (line.startsWith('{')) {
+      try {
+        this.onJson(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not an event: an ordinary log line that happens to start with a brace
+      }
+    }
+  }
+
+  write(dir: string): void {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, this.fileName), this.lines.join('\n') + (this.lines.length ? '\n' : ''));
+  }
+
+  stop(): void {
+    this.stream?.destroy();
+  }
+}

@@ -1,0 +1,71 @@
+import Docker from 'dockerode';
+import { InfraError } from '../../engine/errors.ts';
+
+/** Labels on everything the harness starts, so `chaos cleanup` can always find it. */
+export const LABEL_HARNESS = 'io.chaos-harness';
+export const LABEL_RUN = 'io.chaos-harness.run-id';
+export const LABEL_NODE = 'io.chaos-harness.node';
+export const LABEL_ROLE = 'io.chaos-harness.role';
+export const LABEL_AZ = 'io.chaos-harness.az';
+
+export function dockerClient(): Docker {
+  // dockerode reads DOCKER_HOST (and the TLS variables) itself; otherwise the local socket.
+  return new Docker();
+}
+
+/** Fails with a one-line InfraError when no Docker engine answers. */
+export async function assertDockerReachable(docker: Docker, timeoutMs = 3000): Promise<void> {
+  const where = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+  try {
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs)),
+    ]);
+  } catch (err) {
+    throw new InfraError('DOCKER_UNREACHABLE', `Docker is not reachable at ${where}: ${(err as Error).message}`, {
+      hint: 'start the Docker engine (dockerd, or Docker Desktop) or set DOCKER_HOST, then retry',
+      cause: err,
+    });
+  }
+}
+
+export interface Leftovers {
+  containers: number;
+  networks: number;
+}
+
+/** Removes every container and network the harness labelled (one run's, or all). */
+export async function removeByLabel(docker: Docker, runId?: string): Promise<Leftovers> {
+  const label = runId ? `${LABEL_RUN}=${runId}` : LABEL_HARNESS;
+  const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
+  await Promise.all(
+    containers.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch((err: { statusCode?: number }) => {
+          if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+        }),
+    ),
+  );
+  const networks = await docker.listNetworks({ filters: { label: [label] } });
+  await Promise.all(
+    networks.map((n) =>
+      docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch((err: { statusCode?: number }) => {
+          if (err.statusCode !== 404) throw err;
+        }),
+    ),
+  );
+  return { containers: containers.length, networks: networks.length };
+}
+
+/** What the harness has left on the engine (for `chaos cleanup --dry-run` and tests). */
+export async function countLeftovers(docker: Docker, runId?: string): Promise<Leftovers> {
+  const label = runId ? `${LABEL_RUN}=${runId}` : LABEL_HARNESS;
+  const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
+  const networks = await docker.listNetworks({ filters: { label: [label] } });
+  return { containers: containers.length, networks: networks.length };
+}

@@ -1,0 +1,70 @@
+import type Docker from 'dockerode';
+import { UsageError } from '../../engine/errors.ts';
+
+/**
+ * The images of the local mode. Each is chosen, in order: from its environment variable; the
+ * official image if the engine has it; the image built offline by docker/build-images.sh if the
+ * engine has that; else the official one (which testcontainers will then try to pull).
+ */
+export interface ImageChoice {
+  image: string;
+  source: 'environment' | 'official' | 'offline-build';
+}
+
+interface LogicalImage {
+  env: string;
+  official: string;
+  offline: string;
+}
+
+export const IMAGES = {
+  redis: { env: 'CHAOS_IMAGE_REDIS', official: 'redis:7', offline: 'chaos-local/redis:7' },
+  node: { env: 'CHAOS_IMAGE_NODE', official: 'node:20-bookworm-slim', offline: 'chaos-local/node:lts' },
+} satisfies Record<string, LogicalImage>;
+
+export type ImageName = keyof typeof IMAGES;
+
+async function present(docker: Docker, image: string): Promise<boolean> {
+  try {
+    await docker.getImage(image).inspect();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function pullable(docker: Docker, image: string): Promise<boolean> {
+  try {
+    const stream = await docker.pull(image);
+    await new Promise<void>((resolve, reject) =>
+      docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function resolveImage(docker: Docker, name: ImageName): Promise<ImageChoice> {
+  const spec = IMAGES[name];
+  const fromEnv = process.env[spec.env];
+  if (fromEnv) {
+    if (!(await present(docker, fromEnv)) && !(await pullable(docker, fromEnv))) {
+      throw new UsageError('IMAGE_NOT_FOUND', `image '${fromEnv}' (from ${spec.env}) is not on this Docker engine and cannot be pulled`, {
+        hint: `fix ${spec.env}, or unset it to use ${spec.official} / ${spec.offline} (bash docker/build-images.sh builds the latter)`,
+      });
+    }
+    return { image: fromEnv, source: 'environment' };
+  }
+  if (await present(docker, spec.official)) return { image: spec.official, source: 'official' };
+  if (await present(docker, spec.offline)) return { image: spec.offline, source: 'offline-build' };
+  if (await pullable(docker, spec.official)) return { image: spec.official, source: 'official' };
+  throw new UsageError('IMAGE_NOT_FOUND', `neither ${spec.official} nor ${spec.offline} is on this Docker engine, and ${spec.official} cannot be pulled`, {
+    hint: `run \`bash docker/build-images.sh\` to build the images from Debian's packages, or set ${spec.env}`,
+  });
+}
+
+export async function resolveImages(docker: Docker): Promise<Record<ImageName, ImageChoice>> {
+  const [redis, node] = await Promise.all([resolveImage(docker, 'redis'), resolveImage(docker, 'node')]);
+  return { redis, node };
+}

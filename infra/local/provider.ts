@@ -1,0 +1,342 @@
+import type Docker from 'dockerode';
+import Redis from 'ioredis';
+import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { bundleAgents } from '../../agents/bundle.ts';
+import { HttpRegistry } from '../../agents/registry/http-client.ts';
+import { CHAIN_RECORD, decodeChain, HEAD_RECORD, REGISTRY_PORT, type Registry } from '../../agents/registry/protocol.ts';
+import { sleep } from '../../engine/clock.ts';
+import { ChaosError, InfraError, errorMessage } from '../../engine/errors.ts';
+import type { FaultAction, RedisStackSpec } from '../../scenarios/schema.ts';
+import type {
+  AppliedFault,
+  Endpoint,
+  FaultRequest,
+  ProvisionOptions,
+  Provider,
+  RedisNodeState,
+  Stack,
+  StackNode,
+  TopologySnapshot,
+} from '../stack.ts';
+import { ContainerLog } from './container-logs.ts';
+import { LABEL_AZ, LABEL_HARNESS, LABEL_NODE, LABEL_ROLE, LABEL_RUN, assertDockerReachable, dockerClient, removeByLabel } from './docker.ts';
+import {
+  containerIps,
+  killContainers,
+  partition,
+  partitionUnsupportedReason,
+  pauseContainers,
+  startContainers,
+  stopContainers,
+  unpauseContainers,
+} from './faults.ts';
+import { type ImageChoice, type ImageName, resolveImages } from './images.ts';
+
+const REDIS_PORT = 6379;
+const BUNDLE_TARGET = '/opt/chaos/agents.cjs';
+const STARTUP_TIMEOUT_MS = 30_000;
+
+/** Node names: one per AZ (`redis-a`), or numbered rounds over the AZs for longer chains (`redis-a2`). */
+export function redisNodeNames(count: number, azs: readonly string[]): StackNode[] {
+  return Array.from({ length: count }, (_, i) => {
+    const az = azs[i % azs.length]!;
+    const round = Math.floor(i / azs.length) + 1;
+    return { name: count <= azs.length ? `redis-${az}` : `redis-${az}${round}`, role: 'redis' as const, az, index: i };
+  });
+}
+
+/** The local provider: the stack as containers on one Docker network per run, via testcontainers. */
+export class LocalProvider implements Provider {
+  readonly name = 'local';
+
+  async provisionRedisChain(spec: RedisStackSpec, opts: ProvisionOptions): Promise<LocalStack> {
+    // No reaper image can be had without a registry; the harness cleans up by its own labels.
+    process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+    const docker = dockerClient();
+    await assertDockerReachable(docker);
+    const images = await resolveImages(docker);
+    const bundle = await bundleAgents();
+    const stack = new LocalStack(docker, opts, images);
+    try {
+      await stack.start(spec, bundle);
+      return stack;
+    } catch (err) {
+      await stack.teardown();
+      if (err instanceof ChaosError) throw err;
+      throw new InfraError('PROVISION_FAILED', `could not bring up the Redis chain: ${errorMessage(err).split('\n')[0]}`, {
+        hint: 'the nodes\' logs are in the run folder; `chaos cleanup` removes any leftovers',
+        cause: err,
+      });
+    }
+  }
+}
+
+interface NodeContainers {
+  node: StackNode;
+  /** The container that owns the network namespace first; the agent joins it. */
+  ids: string[];
+  endpoint?: Endpoint;
+}
+
+export class LocalStack implements Stack {
+  readonly provider = 'local';
+  readonly runId: string;
+  private readonly members = new Map<string, NodeContainers>();
+  private readonly logs: ContainerLog[] = [];
+  private registryEndpoint: Endpoint | undefined;
+  private networkName: string;
+  private torn = false;
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly opts: ProvisionOptions,
+    readonly images: Record<ImageName, ImageChoice>,
+  ) {
+    this.runId = opts.runId;
+    this.networkName = `chaos-${opts.runId}`;
+  }
+
+  private labels(node: string, role: string, az: string): Record<string, string> {
+    return { [LABEL_HARNESS]: 'true', [LABEL_RUN]: this.runId, [LABEL_NODE]: node, [LABEL_ROLE]: role, [LABEL_AZ]: az };
+  }
+
+  private async follow(c: StartedTestContainer, fileName: string, source: string, node: string): Promise<void> {
+    const log = new ContainerLog(fileName, (obj) => {
+      const { t, type, node: n, ...data } = obj;
+      if (typeof t !== 'number' || typeof type !== 'string') return;
+      this.opts.onEvent({ t: this.opts.clock.fromWall(t), source, type, node: typeof n === 'string' ? n : node, data });
+    });
+    this.logs.push(log);
+    await log.follow(this.docker, c.getId());
+  }
+
+  async start(spec: RedisStackSpec, bundle: string): Promise<void> {
+    await this.docker.createNetwork({
+      Name: this.networkName,
+      Driver: 'bridge',
+      CheckDuplicate: true,
+      Labels: { [LABEL_HARNESS]: 'true', [LABEL_RUN]: this.runId },
+    });
+    const nodes = redisNodeNames(spec.nodes, spec.azs);
+
+    const registry = (async () => {
+      const c = await new GenericContainer(this.images.node.image)
+        .withNetworkMode(this.networkName)
+        .withNetworkAliases('registry')
+        .withLabels(this.labels('registry', 'registry', '-'))
+        .withEnvironment({ CHAOS_ENTRY: 'registry', REGISTRY_PORT: String(REGISTRY_PORT) })
+        .withCopyFilesToContainer([{ source: bundle, target: BUNDLE_TARGET }])
+        .withCommand(['node', BUNDLE_TARGET])
+        .withExposedPorts(REGISTRY_PORT)
+        .withWaitStrategy(Wait.forLogMessage(/registry-ready/))
+        .withStartupTimeout(STARTUP_TIMEOUT_MS)
+        .start();
+      this.registryEndpoint = { host: '127.0.0.1', port: c.getMappedPort(REGISTRY_PORT) };
+      this.members.set('registry', { node: { name: 'registry', role: 'registry', az: '-' }, ids: [c.getId()] });
+      await this.follow(c, 'registry.log', 'registry', 'registry');
+    })();
+
+    const redises = nodes.map(async (node) => {
+      const c = await new GenericContainer(this.images.redis.image)
+        .withNetworkMode(this.networkName)
+        .withNetworkAliases(node.name)
+        .withLabels(this.labels(node.name, 'redis', node.az))
+        .withCommand([
+          'redis-server',
+          '--port', String(REDIS_PORT),
+          '--protected-mode', 'no',
+          '--save', '',
+          '--appendonly', 'no',
+          // Replicas sync at once instead of waiting 5 s for company.
+          '--repl-diskless-sync', 'yes',
+          '--repl-diskless-sync-delay', '0',
+          '--repl-timeout', '5',
+        ])
+        .withExposedPorts(REDIS_PORT)
+        .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
+        .withStartupTimeout(STARTUP_TIMEOUT_MS)
+        .start();
+      this.members.set(node.name, {
+        node,
+        ids: [c.getId()],
+        endpoint: { host: '127.0.0.1', port: c.getMappedPort(REDIS_PORT) },
+      });
+      await this.follow(c, `${node.name}.redis.log`, `redis:${node.name}`, node.name);
+      return c;
+    });
+
+    const started = await Promise.allSettled([registry, ...redises]);
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    // The agents start together; JOIN_INDEX makes each wait for its place, so the chain runs
+    // in AZ order: redis-a -> redis-b -> redis-c.
+    const agents = nodes.map(async (node) => {
+      const member = this.members.get(node.name)!;
+      const c = await new GenericContainer(this.images.node.image)
+        .withNetworkMode(`container:${member.ids[0]}`)
+        .withLabels(this.labels(node.name, 'agent', node.az))
+        .withEnvironment({
+          CHAOS_ENTRY: 'redis-chain-agent',
+          NODE_NAME: node.name,
+          REDIS_PORT: String(REDIS_PORT),
+          REGISTRY_URL: `http://registry:${REGISTRY_PORT}`,
+          THRESHOLD_MS: String(spec.failoverThresholdMs),
+          CHECK_INTERVAL_MS: String(spec.checkIntervalMs),
+          PING_TIMEOUT_MS: String(spec.pingTimeoutMs),
+          HEAD_TTL_MS: String(spec.headRecordTtlMs),
+          JOIN_INDEX: String(node.index),
+        })
+        .withCopyFilesToContainer([{ source: bundle, target: BUNDLE_TARGET }])
+        .withCommand(['node', BUNDLE_TARGET])
+        .withWaitStrategy(Wait.forLogMessage(/"agent-ready"/))
+        .withStartupTimeout(STARTUP_TIMEOUT_MS)
+        .start();
+      member.ids.push(c.getId());
+      await this.follow(c, `${node.name}.agent.log`, `agent:${node.name}`, node.name);
+    });
+    const joined = await Promise.allSettled(agents);
+    const joinFailed = joined.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (joinFailed) throw joinFailed.reason;
+
+    await this.waitForReplication(nodes);
+  }
+
+  /** Every replica's link to its master is up: the chain is whole before any probe starts. */
+  private async waitForReplication(nodes: StackNode[]): Promise<void> {
+    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+    for (;;) {
+      const t = await this.topology();
+      const replicas = t.nodes.filter((n) => n.name !== t.head);
+      if (t.head && t.chain.length === nodes.length && replicas.every((n) => n.role === 'slave' && n.linkUp)) return;
+      if (Date.now() > deadline) {
+        throw new InfraError('CHAIN_NOT_FORMED', `the Redis chain did not form within ${STARTUP_TIMEOUT_MS} ms: ${JSON.stringify(t)}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  nodes(): StackNode[] {
+    return [...this.members.values()].map((m) => m.node);
+  }
+
+  endpoint(node: string): Endpoint {
+    const ep = this.members.get(node)?.endpoint;
+    if (!ep) throw new InfraError('NO_SUCH_NODE', `no node '${node}' with an endpoint in run ${this.runId}`);
+    return ep;
+  }
+
+  registry(): Registry {
+    if (!this.registryEndpoint) throw new InfraError('NO_REGISTRY', 'the registry is not running');
+    return new HttpRegistry(`http://${this.registryEndpoint.host}:${this.registryEndpoint.port}`);
+  }
+
+  supports(action: FaultAction): { ok: true } | { ok: false; reason: string } {
+    if (action === 'partition') {
+      const reason = partitionUnsupportedReason();
+      if (reason) return { ok: false, reason };
+    }
+    return { ok: true };
+  }
+
+  private idsOf(nodes: StackNode[]): string[] {
+    return nodes.flatMap((n) => this.members.get(n.name)?.ids ?? []);
+  }
+
+  async inject(req: FaultRequest): Promise<AppliedFault> {
+    const names = req.nodes.map((n) => n.name);
+    const ids = this.idsOf(req.nodes);
+    switch (req.action) {
+      case 'kill':
+        await killContainers(this.docker, ids);
+        return { action: 'kill', nodes: names, method: 'docker kill --signal SIGKILL (redis and agent together)' };
+      case 'stop':
+        await stopContainers(this.docker, ids);
+        return {
+          action: 'stop',
+          nodes: names,
+          method: 'docker stop (SIGTERM, then SIGKILL after 5 s)',
+          revert: async () => {
+            for (const n of req.nodes) await startContainers(this.docker, this.members.get(n.name)?.ids ?? []);
+          },
+        };
+      case 'pause':
+        await pauseContainers(this.docker, ids);
+        return {
+          action: 'pause',
+          nodes: names,
+          method: 'docker pause (cgroup freezer: processes stop, sockets stay open)',
+          revert: () => unpauseContainers(this.docker, ids),
+        };
+      case 'partition': {
+        const peers = req.peers ?? [];
+        const peerIps = (await Promise.all(this.idsOf(peers).map((id) => containerIps(this.docker, id)))).flat();
+        const reverts = await Promise.all(
+          req.nodes.map((n) => partition(this.docker, this.members.get(n.name)!.ids[0]!, [...new Set(peerIps)])),
+        );
+        return {
+          action: 'partition',
+          nodes: names,
+          method: `iptables DROP both ways in the nodes' network namespaces, against ${peers.map((p) => p.name).join(', ')}`,
+          revert: async () => {
+            for (const r of reverts) await r();
+          },
+        };
+      }
+    }
+  }
+
+  async topology(): Promise<TopologySnapshot> {
+    const registry = this.registry();
+    const [head, chain] = await Promise.all([
+      registry.get(HEAD_RECORD).catch(() => undefined),
+      registry.get(CHAIN_RECORD).catch(() => undefined),
+    ]);
+    const redisNodes = this.nodes().filter((n) => n.role === 'redis');
+    const nodes = await Promise.all(redisNodes.map((n) => this.redisState(n)));
+    return { head: head?.value, chain: decodeChain(chain?.value), nodes };
+  }
+
+  private async redisState(node: StackNode): Promise<RedisNodeState> {
+    const ep = this.endpoint(node.name);
+    const client = new Redis({
+      host: ep.host,
+      port: ep.port,
+      lazyConnect: true,
+      connectTimeout: 300,
+      commandTimeout: 300,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const info = await client.info('replication');
+      const field = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+      const role = field('role') === 'slave' ? 'slave' : 'master';
+      return {
+        name: node.name,
+        az: node.az,
+        reachable: true,
+        role,
+        ...(role === 'slave' ? { master: field('master_host'), linkUp: field('master_link_status') === 'up' } : {}),
+      };
+    } catch {
+      return { name: node.name, az: node.az, reachable: false };
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async collectLogs(dir: string): Promise<void> {
+    for (const log of this.logs) log.write(dir);
+  }
+
+  async teardown(): Promise<void> {
+    if (this.torn) return;
+    this.torn = true;
+    for (const log of this.logs) log.stop();
+    await removeByLabel(this.docker, this.runId);
+  }
+}

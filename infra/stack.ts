@@ -1,0 +1,83 @@
+import type { Registry } from '../agents/registry/protocol.ts';
+import type { Clock } from '../engine/clock.ts';
+import type { TimelineEvent } from '../engine/timeline.ts';
+import type { FaultAction, RedisStackSpec } from '../scenarios/schema.ts';
+
+/** One node of a stack: a datastore process with its agent, or a support service. */
+export interface StackNode {
+  /** Its name, also its host name on the stack's network (`redis-b`). */
+  name: string;
+  role: 'redis' | 'registry';
+  az: string;
+  /** Position in the chain at provisioning time (0 = head), for redis nodes. */
+  index?: number;
+}
+
+/** Where a client outside the stack (a probe) reaches a node's service. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** A fault as applied: the record of what was touched, and how to undo it. */
+export interface AppliedFault {
+  action: FaultAction;
+  nodes: string[];
+  /** How the fault was carried out (for example `docker kill -s KILL`, `iptables DROP`). */
+  method: string;
+  /** Undoes the fault; absent when it cannot be undone (kill). */
+  revert?: () => Promise<void>;
+}
+
+export interface FaultRequest {
+  action: FaultAction;
+  nodes: StackNode[];
+  /** partition: the nodes cut off from `nodes`. */
+  peers?: StackNode[];
+}
+
+/** What a live Redis node reports about itself. */
+export interface RedisNodeState {
+  name: string;
+  az: string;
+  reachable: boolean;
+  role?: 'master' | 'slave';
+  master?: string;
+  linkUp?: boolean;
+}
+
+export interface TopologySnapshot {
+  head: string | undefined;
+  chain: string[];
+  nodes: RedisNodeState[];
+}
+
+/** A stack as brought up by a provider: nodes, endpoints, faults, teardown. */
+export interface Stack {
+  readonly runId: string;
+  readonly provider: string;
+  nodes(): StackNode[];
+  endpoint(node: string): Endpoint;
+  /** The endpoint registry, as a client outside the stack reaches it. */
+  registry(): Registry;
+  /** The faults this provider can apply, each with the reason when it cannot. */
+  supports(action: FaultAction): { ok: true } | { ok: false; reason: string };
+  inject(request: FaultRequest): Promise<AppliedFault>;
+  topology(): Promise<TopologySnapshot>;
+  /** Writes each node's log into `dir`. */
+  collectLogs(dir: string): Promise<void>;
+  /** Removes everything the stack started. Safe to call more than once. */
+  teardown(): Promise<void>;
+}
+
+export interface ProvisionOptions {
+  runId: string;
+  clock: Clock;
+  /** Receives agents' and the registry's events, already mapped onto the run's clock. */
+  onEvent: (event: TimelineEvent) => void;
+}
+
+export interface Provider {
+  readonly name: string;
+  provisionRedisChain(spec: RedisStackSpec, opts: ProvisionOptions): Promise<Stack>;
+}

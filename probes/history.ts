@@ -1,0 +1,52 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+
+/**
+ * One operation of a probe, recorded when it completes. Times are on the run's monotonic clock
+ * (engine/clock.ts), in milliseconds.
+ *
+ * - `ok`: the server acknowledged it.
+ * - `fail`: it certainly did not take effect (refused before it was sent, or an error reply).
+ * - `unknown`: sent, then a timeout or a lost connection: it may or may not have taken effect.
+ */
+export type Outcome = 'ok' | 'fail' | 'unknown';
+
+export interface Op {
+  probe: string;
+  op: 'write' | 'read';
+  /** The unique, sequential id of the operation; for a write it is also the value written. */
+  seq: number;
+  tInvoke: number;
+  tComplete: number;
+  outcome: Outcome;
+  /** The node that served (or failed to serve) it, as the client resolved it. */
+  node?: string;
+  error?: string;
+}
+
+/**
+ * The history of a run: kept in memory for the checker and appended to a JSON-lines file as it
+ * happens, so a run that dies half-way still leaves what it saw.
+ */
+export class History {
+  private readonly ops: Op[] = [];
+  private readonly out: WriteStream | undefined;
+
+  constructor(file?: string) {
+    this.out = file ? createWriteStream(file, { flags: 'a' }) : undefined;
+  }
+
+  record(op: Op): void {
+    this.ops.push(op);
+    this.out?.write(`${JSON.stringify(op)}\n`);
+  }
+
+  all(): readonly Op[] {
+    return this.ops;
+  }
+
+  async close(): Promise<void> {
+    const out = this.out;
+    if (!out || out.closed) return;
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  }
+}
