@@ -37,7 +37,9 @@ export interface AvailabilityFigures {
 }
 
 export function availability(history: readonly Op[], faultAt: number, probe?: string): AvailabilityFigures {
-  const ops = byCompletion(history.filter((o) => o.op === 'write' && (probe === undefined || o.probe === probe)));
+  const ops = byCompletion(
+    history.filter((o) => o.op === 'write' && (probe === undefined || o.probe === probe)),
+  );
 
   let firstFailure: Op | undefined;
   let lastFailureAt = Number.NEGATIVE_INFINITY;
@@ -68,9 +70,7 @@ export function availability(history: readonly Op[], faultAt: number, probe?: st
   }
 
   const recoveredAt = stable ? stable.tComplete : null;
-  const window = firstFailure
-    ? { start: Math.max(firstFailure.tInvoke, faultAt), end: recoveredAt }
-    : null;
+  const window = firstFailure ? { start: Math.max(firstFailure.tInvoke, faultAt), end: recoveredAt } : null;
   return {
     faultAt,
     detectionMs: firstFailure ? firstFailure.tComplete - faultAt : null,

@@ -33,7 +33,11 @@ export interface WriteFigures {
   readBackSize: number | null;
 }
 
-export function checkWrites(history: readonly Op[], readBack: ReadonlySet<number> | null, probe?: string): WriteFigures {
+export function checkWrites(
+  history: readonly Op[],
+  readBack: ReadonlySet<number> | null,
+  probe?: string,
+): WriteFigures {
   let attempted = 0;
   let acknowledged = 0;
   let failed = 0;
@@ -67,7 +71,12 @@ export function checkWrites(history: readonly Op[], readBack: ReadonlySet<number
   unexpectedValues.sort((a, b) => a - b);
 
   return {
-    valid: readBack === null ? 'unknown' : lostSeqs.length === 0 && unexpectedValues.length === 0 ? 'pass' : 'fail',
+    valid:
+      readBack === null
+        ? 'unknown'
+        : lostSeqs.length === 0 && unexpectedValues.length === 0
+          ? 'pass'
+          : 'fail',
     attempted,
     acknowledged,
     failed,

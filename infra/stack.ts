@@ -79,5 +79,7 @@ export interface ProvisionOptions {
 
 export interface Provider {
   readonly name: string;
+  /** Whether this provider can apply a fault here, and if not, why: asked before anything starts. */
+  supports(action: FaultAction): { ok: true } | { ok: false; reason: string };
   provisionRedisChain(spec: RedisStackSpec, opts: ProvisionOptions): Promise<Stack>;
 }

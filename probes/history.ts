@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { type WriteStream, createWriteStream } from 'node:fs';
 
 /**
  * One operation of a probe, recorded when it completes. Times are on the run's monotonic clock
@@ -30,6 +30,10 @@ export interface Op {
 export class History {
   private readonly ops: Op[] = [];
   private readonly out: WriteStream | undefined;
+  /** Running counts of writes by outcome, for live progress. */
+  readonly counts = { ok: 0, fail: 0, unknown: 0 };
+  /** Completion time of the latest failed or unknown write. */
+  lastFailureAt = Number.NEGATIVE_INFINITY;
 
   constructor(file?: string) {
     this.out = file ? createWriteStream(file, { flags: 'a' }) : undefined;
@@ -37,6 +41,10 @@ export class History {
 
   record(op: Op): void {
     this.ops.push(op);
+    if (op.op === 'write') {
+      this.counts[op.outcome]++;
+      if (op.outcome !== 'ok') this.lastFailureAt = Math.max(this.lastFailureAt, op.tComplete);
+    }
     this.out?.write(`${JSON.stringify(op)}\n`);
   }
 
@@ -47,6 +55,8 @@ export class History {
   async close(): Promise<void> {
     const out = this.out;
     if (!out || out.closed) return;
-    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+    );
   }
 }

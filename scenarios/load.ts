@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -53,10 +53,14 @@ export function loadScenarioFile(file: string): LoadedScenario {
     const text = readFileSync(file, 'utf8');
     raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new ScenarioError('SCENARIO_SYNTAX', `${file}: cannot parse: ${(err as Error).message.split('\n')[0]}`, {
-      hint: 'fix the YAML/JSON syntax at the position given',
-      cause: err,
-    });
+    throw new ScenarioError(
+      'SCENARIO_SYNTAX',
+      `${file}: cannot parse: ${(err as Error).message.split('\n')[0]}`,
+      {
+        hint: 'fix the YAML/JSON syntax at the position given',
+        cause: err,
+      },
+    );
   }
   return { scenario: validateScenario(raw, file), file };
 }
@@ -66,14 +70,20 @@ export function validateScenario(raw: unknown, file: string): Scenario {
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues;
   const first = issues[0]!;
-  const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
+  const more =
+    issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
   throw new ScenarioError('SCENARIO_INVALID', `${file}: ${describeIssue(first)}${more}`, {
     hint: 'see scenarios/schema.ts for every field and its meaning',
   });
 }
 
 function describeIssue(issue: ZodIssue): string {
-  const at = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').slice(1) : '(top level)';
+  const at = issue.path.length
+    ? issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+        .join('')
+        .slice(1)
+    : '(top level)';
   if (issue.code === 'unrecognized_keys') {
     return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')} in ${at}`;
   }

@@ -32,20 +32,31 @@ const faultStep = z
   .strict()
   .superRefine((step, ctx) => {
     if (step.action === 'partition' && !step.from) {
-      ctx.addIssue({ code: 'custom', path: ['from'], message: 'a partition needs `from`: the nodes cut off from the target' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['from'],
+        message: 'a partition needs `from`: the nodes cut off from the target',
+      });
     }
     if (step.action !== 'partition' && step.from) {
       ctx.addIssue({ code: 'custom', path: ['from'], message: '`from` only applies to action: partition' });
     }
     if (step.action === 'kill' && step.durationMs !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['durationMs'], message: 'a kill cannot be reverted; remove durationMs' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['durationMs'],
+        message: 'a kill cannot be reverted; remove durationMs',
+      });
     }
   });
 
 const redisWriterProbe = z
   .object({
     kind: z.literal('redis-writer'),
-    name: z.string().regex(/^[a-z0-9-]+$/).default('writes'),
+    name: z
+      .string()
+      .regex(/^[a-z0-9-]+$/)
+      .default('writes'),
     /** Writes per second; 0 means as fast as one client with one request in flight can go. */
     rateHz: z.number().min(0).max(100_000).default(200),
     commandTimeoutMs: z.number().int().min(10).max(60_000).default(500),
@@ -65,7 +76,10 @@ export const scenarioSchema = z
           .object({
             /** Chain length; nodes go round-robin over the AZs a, b, c. */
             nodes: z.number().int().min(2).max(12).default(3),
-            azs: z.array(z.string().regex(/^[a-z]$/)).min(1).default(['a', 'b', 'c']),
+            azs: z
+              .array(z.string().regex(/^[a-z]$/))
+              .min(1)
+              .default(['a', 'b', 'c']),
             /** How long an agent's master must be unreachable before the agent acts. */
             failoverThresholdMs: z.number().int().min(100).max(120_000).default(1000),
             checkIntervalMs: z.number().int().min(10).max(10_000).default(100),

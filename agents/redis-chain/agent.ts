@@ -1,4 +1,4 @@
-import { CHAIN_RECORD, decodeChain, encodeChain, HEAD_RECORD, type Registry } from '../registry/protocol.ts';
+import { CHAIN_RECORD, HEAD_RECORD, type Registry, decodeChain, encodeChain } from '../registry/protocol.ts';
 
 /**
  * The Redis chain agent. It runs beside one redis-server (same network namespace; they die
@@ -56,14 +56,16 @@ export class ChainAgent {
     const { deps, cfg } = this;
     const deadline = deps.wallNow() + (cfg.joinTimeoutMs ?? 30_000);
     while (!(await deps.local.ping())) {
-      if (deps.wallNow() > deadline) throw new Error(`local redis did not answer PING within ${cfg.joinTimeoutMs ?? 30_000} ms`);
+      if (deps.wallNow() > deadline)
+        throw new Error(`local redis did not answer PING within ${cfg.joinTimeoutMs ?? 30_000} ms`);
       await deps.sleep(50);
     }
     for (;;) {
       const rec = await deps.registry.get(CHAIN_RECORD);
       const chain = decodeChain(rec?.value);
       if (cfg.joinIndex !== undefined && chain.length < cfg.joinIndex) {
-        if (deps.wallNow() > deadline) throw new Error(`chain did not reach ${cfg.joinIndex} members to join after`);
+        if (deps.wallNow() > deadline)
+          throw new Error(`chain did not reach ${cfg.joinIndex} members to join after`);
         await deps.sleep(25);
         continue;
       }
@@ -102,7 +104,8 @@ export class ChainAgent {
     }
     if (now - this.downSince < cfg.thresholdMs) return 'suspect';
     if (await deps.local.syncInProgress()) {
-      if (!this.deferredLogged) deps.emit('failover-deferred', { master: this.master, reason: 'sync in progress' });
+      if (!this.deferredLogged)
+        deps.emit('failover-deferred', { master: this.master, reason: 'sync in progress' });
       this.deferredLogged = true;
       return 'deferred';
     }

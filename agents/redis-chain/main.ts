@@ -3,7 +3,7 @@
  * a container that shares the redis container's network namespace). Configured by environment.
  */
 import { connect } from 'node:net';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { HttpRegistry } from '../registry/http-client.ts';
 import { ChainAgent } from './agent.ts';
 
@@ -21,7 +21,13 @@ export async function main(): Promise<void> {
   const emit = (type: string, data: Record<string, unknown> = {}) =>
     process.stdout.write(`${JSON.stringify({ t: wallNow(), type, node: self, ...data })}\n`);
 
-  const local = new Redis({ host: '127.0.0.1', port, lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 1000 });
+  const local = new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 1000,
+  });
   local.on('error', () => {});
   const agent = new ChainAgent(
     {

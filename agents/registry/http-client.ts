@@ -16,7 +16,12 @@ export class HttpRegistry implements Registry {
     return (await res.json()) as RegistryRecord;
   }
 
-  async set(name: string, value: string, ttlMs: number, ifVersion?: number): Promise<RegistryRecord | undefined> {
+  async set(
+    name: string,
+    value: string,
+    ttlMs: number,
+    ifVersion?: number,
+  ): Promise<RegistryRecord | undefined> {
     const res = await fetch(`${this.baseUrl}/v1/records/${encodeURIComponent(name)}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },

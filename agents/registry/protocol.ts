@@ -32,4 +32,5 @@ export const CHAIN_RECORD = 'redis-chain';
 export const REGISTRY_PORT = 8053;
 
 export const encodeChain = (nodes: readonly string[]): string => nodes.join(',');
-export const decodeChain = (value: string | undefined): string[] => (value ? value.split(',').filter(Boolean) : []);
+export const decodeChain = (value: string | undefined): string[] =>
+  value ? value.split(',').filter(Boolean) : [];

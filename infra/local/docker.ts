@@ -19,13 +19,19 @@ export async function assertDockerReachable(docker: Docker, timeoutMs = 3000): P
   try {
     await Promise.race([
       docker.ping(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs)),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs),
+      ),
     ]);
   } catch (err) {
-    throw new InfraError('DOCKER_UNREACHABLE', `Docker is not reachable at ${where}: ${(err as Error).message}`, {
-      hint: 'start the Docker engine (dockerd, or Docker Desktop) or set DOCKER_HOST, then retry',
-      cause: err,
-    });
+    throw new InfraError(
+      'DOCKER_UNREACHABLE',
+      `Docker is not reachable at ${where}: ${(err as Error).message}`,
+      {
+        hint: 'start the Docker engine (dockerd, or Docker Desktop) or set DOCKER_HOST, then retry',
+        cause: err,
+      },
+    );
   }
 }
 

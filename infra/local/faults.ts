@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { constants, accessSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
@@ -43,12 +43,16 @@ function onPath(binary: string): boolean {
 
 /** Why a network partition cannot be made here, or undefined if it can. */
 export function partitionUnsupportedReason(): string | undefined {
-  if (process.platform !== 'linux') return 'network partitions need Linux network namespaces (nsenter + iptables)';
-  if (process.getuid?.() !== 0) return 'network partitions need root (iptables in the containers\' network namespaces)';
+  if (process.platform !== 'linux')
+    return 'network partitions need Linux network namespaces (nsenter + iptables)';
+  if (process.getuid?.() !== 0)
+    return "network partitions need root (iptables in the containers' network namespaces)";
   const host = process.env.DOCKER_HOST;
-  if (host && !host.startsWith('unix://')) return `network partitions need a local Docker engine, not DOCKER_HOST=${host}`;
+  if (host && !host.startsWith('unix://'))
+    return `network partitions need a local Docker engine, not DOCKER_HOST=${host}`;
   for (const bin of ['nsenter', 'iptables']) {
-    if (!onPath(bin)) return `network partitions need \`${bin}\` on the PATH (apt-get install ${bin === 'nsenter' ? 'util-linux' : 'iptables'})`;
+    if (!onPath(bin))
+      return `network partitions need \`${bin}\` on the PATH (apt-get install ${bin === 'nsenter' ? 'util-linux' : 'iptables'})`;
   }
   return undefined;
 }

@@ -50,18 +50,26 @@ export async function resolveImage(docker: Docker, name: ImageName): Promise<Ima
   const fromEnv = process.env[spec.env];
   if (fromEnv) {
     if (!(await present(docker, fromEnv)) && !(await pullable(docker, fromEnv))) {
-      throw new UsageError('IMAGE_NOT_FOUND', `image '${fromEnv}' (from ${spec.env}) is not on this Docker engine and cannot be pulled`, {
-        hint: `fix ${spec.env}, or unset it to use ${spec.official} / ${spec.offline} (bash docker/build-images.sh builds the latter)`,
-      });
+      throw new UsageError(
+        'IMAGE_NOT_FOUND',
+        `image '${fromEnv}' (from ${spec.env}) is not on this Docker engine and cannot be pulled`,
+        {
+          hint: `fix ${spec.env}, or unset it to use ${spec.official} / ${spec.offline} (bash docker/build-images.sh builds the latter)`,
+        },
+      );
     }
     return { image: fromEnv, source: 'environment' };
   }
   if (await present(docker, spec.official)) return { image: spec.official, source: 'official' };
   if (await present(docker, spec.offline)) return { image: spec.offline, source: 'offline-build' };
   if (await pullable(docker, spec.official)) return { image: spec.official, source: 'official' };
-  throw new UsageError('IMAGE_NOT_FOUND', `neither ${spec.official} nor ${spec.offline} is on this Docker engine, and ${spec.official} cannot be pulled`, {
-    hint: `run \`bash docker/build-images.sh\` to build the images from Debian's packages, or set ${spec.env}`,
-  });
+  throw new UsageError(
+    'IMAGE_NOT_FOUND',
+    `neither ${spec.official} nor ${spec.offline} is on this Docker engine, and ${spec.official} cannot be pulled`,
+    {
+      hint: `run \`bash docker/build-images.sh\` to build the images from Debian's packages, or set ${spec.env}`,
+    },
+  );
 }
 
 export async function resolveImages(docker: Docker): Promise<Record<ImageName, ImageChoice>> {

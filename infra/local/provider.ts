@@ -1,9 +1,15 @@
 import type Docker from 'dockerode';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { bundleAgents } from '../../agents/bundle.ts';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
-import { CHAIN_RECORD, decodeChain, HEAD_RECORD, REGISTRY_PORT, type Registry } from '../../agents/registry/protocol.ts';
+import {
+  CHAIN_RECORD,
+  HEAD_RECORD,
+  REGISTRY_PORT,
+  type Registry,
+  decodeChain,
+} from '../../agents/registry/protocol.ts';
 import { sleep } from '../../engine/clock.ts';
 import { ChaosError, InfraError, errorMessage } from '../../engine/errors.ts';
 import type { FaultAction, RedisStackSpec } from '../../scenarios/schema.ts';
@@ -11,15 +17,25 @@ import type {
   AppliedFault,
   Endpoint,
   FaultRequest,
-  ProvisionOptions,
   Provider,
+  ProvisionOptions,
   RedisNodeState,
   Stack,
   StackNode,
   TopologySnapshot,
 } from '../stack.ts';
+import { redisNodeNames } from '../topology.ts';
 import { ContainerLog } from './container-logs.ts';
-import { LABEL_AZ, LABEL_HARNESS, LABEL_NODE, LABEL_ROLE, LABEL_RUN, assertDockerReachable, dockerClient, removeByLabel } from './docker.ts';
+import {
+  LABEL_AZ,
+  LABEL_HARNESS,
+  LABEL_NODE,
+  LABEL_ROLE,
+  LABEL_RUN,
+  assertDockerReachable,
+  dockerClient,
+  removeByLabel,
+} from './docker.ts';
 import {
   containerIps,
   killContainers,
@@ -36,18 +52,17 @@ const REDIS_PORT = 6379;
 const BUNDLE_TARGET = '/opt/chaos/agents.cjs';
 const STARTUP_TIMEOUT_MS = 30_000;
 
-/** Node names: one per AZ (`redis-a`), or numbered rounds over the AZs for longer chains (`redis-a2`). */
-export function redisNodeNames(count: number, azs: readonly string[]): StackNode[] {
-  return Array.from({ length: count }, (_, i) => {
-    const az = azs[i % azs.length]!;
-    const round = Math.floor(i / azs.length) + 1;
-    return { name: count <= azs.length ? `redis-${az}` : `redis-${az}${round}`, role: 'redis' as const, az, index: i };
-  });
-}
-
 /** The local provider: the stack as containers on one Docker network per run, via testcontainers. */
 export class LocalProvider implements Provider {
   readonly name = 'local';
+
+  supports(action: FaultAction): { ok: true } | { ok: false; reason: string } {
+    if (action === 'partition') {
+      const reason = partitionUnsupportedReason();
+      if (reason) return { ok: false, reason };
+    }
+    return { ok: true };
+  }
 
   async provisionRedisChain(spec: RedisStackSpec, opts: ProvisionOptions): Promise<LocalStack> {
     // No reaper image can be had without a registry; the harness cleans up by its own labels.
@@ -63,10 +78,14 @@ export class LocalProvider implements Provider {
     } catch (err) {
       await stack.teardown();
       if (err instanceof ChaosError) throw err;
-      throw new InfraError('PROVISION_FAILED', `could not bring up the Redis chain: ${errorMessage(err).split('\n')[0]}`, {
-        hint: 'the nodes\' logs are in the run folder; `chaos cleanup` removes any leftovers',
-        cause: err,
-      });
+      throw new InfraError(
+        'PROVISION_FAILED',
+        `could not bring up the Redis chain: ${errorMessage(err).split('\n')[0]}`,
+        {
+          hint: "the nodes' logs are in the run folder; `chaos cleanup` removes any leftovers",
+          cause: err,
+        },
+      );
     }
   }
 }
@@ -97,14 +116,31 @@ export class LocalStack implements Stack {
   }
 
   private labels(node: string, role: string, az: string): Record<string, string> {
-    return { [LABEL_HARNESS]: 'true', [LABEL_RUN]: this.runId, [LABEL_NODE]: node, [LABEL_ROLE]: role, [LABEL_AZ]: az };
+    return {
+      [LABEL_HARNESS]: 'true',
+      [LABEL_RUN]: this.runId,
+      [LABEL_NODE]: node,
+      [LABEL_ROLE]: role,
+      [LABEL_AZ]: az,
+    };
   }
 
-  private async follow(c: StartedTestContainer, fileName: string, source: string, node: string): Promise<void> {
+  private async follow(
+    c: StartedTestContainer,
+    fileName: string,
+    source: string,
+    node: string,
+  ): Promise<void> {
     const log = new ContainerLog(fileName, (obj) => {
       const { t, type, node: n, ...data } = obj;
       if (typeof t !== 'number' || typeof type !== 'string') return;
-      this.opts.onEvent({ t: this.opts.clock.fromWall(t), source, type, node: typeof n === 'string' ? n : node, data });
+      this.opts.onEvent({
+        t: this.opts.clock.fromWall(t),
+        source,
+        type,
+        node: typeof n === 'string' ? n : node,
+        data,
+      });
     });
     this.logs.push(log);
     await log.follow(this.docker, c.getId());
@@ -132,7 +168,10 @@ export class LocalStack implements Stack {
         .withStartupTimeout(STARTUP_TIMEOUT_MS)
         .start();
       this.registryEndpoint = { host: '127.0.0.1', port: c.getMappedPort(REGISTRY_PORT) };
-      this.members.set('registry', { node: { name: 'registry', role: 'registry', az: '-' }, ids: [c.getId()] });
+      this.members.set('registry', {
+        node: { name: 'registry', role: 'registry', az: '-' },
+        ids: [c.getId()],
+      });
       await this.follow(c, 'registry.log', 'registry', 'registry');
     })();
 
@@ -143,14 +182,21 @@ export class LocalStack implements Stack {
         .withLabels(this.labels(node.name, 'redis', node.az))
         .withCommand([
           'redis-server',
-          '--port', String(REDIS_PORT),
-          '--protected-mode', 'no',
-          '--save', '',
-          '--appendonly', 'no',
+          '--port',
+          String(REDIS_PORT),
+          '--protected-mode',
+          'no',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
           // Replicas sync at once instead of waiting 5 s for company.
-          '--repl-diskless-sync', 'yes',
-          '--repl-diskless-sync-delay', '0',
-          '--repl-timeout', '5',
+          '--repl-diskless-sync',
+          'yes',
+          '--repl-diskless-sync-delay',
+          '0',
+          '--repl-timeout',
+          '5',
         ])
         .withExposedPorts(REDIS_PORT)
         .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
@@ -208,9 +254,13 @@ export class LocalStack implements Stack {
     for (;;) {
       const t = await this.topology();
       const replicas = t.nodes.filter((n) => n.name !== t.head);
-      if (t.head && t.chain.length === nodes.length && replicas.every((n) => n.role === 'slave' && n.linkUp)) return;
+      if (t.head && t.chain.length === nodes.length && replicas.every((n) => n.role === 'slave' && n.linkUp))
+        return;
       if (Date.now() > deadline) {
-        throw new InfraError('CHAIN_NOT_FORMED', `the Redis chain did not form within ${STARTUP_TIMEOUT_MS} ms: ${JSON.stringify(t)}`);
+        throw new InfraError(
+          'CHAIN_NOT_FORMED',
+          `the Redis chain did not form within ${STARTUP_TIMEOUT_MS} ms: ${JSON.stringify(t)}`,
+        );
       }
       await sleep(50);
     }
@@ -249,7 +299,11 @@ export class LocalStack implements Stack {
     switch (req.action) {
       case 'kill':
         await killContainers(this.docker, ids);
-        return { action: 'kill', nodes: names, method: 'docker kill --signal SIGKILL (redis and agent together)' };
+        return {
+          action: 'kill',
+          nodes: names,
+          method: 'docker kill --signal SIGKILL (redis and agent together)',
+        };
       case 'stop':
         await stopContainers(this.docker, ids);
         return {
@@ -257,7 +311,8 @@ export class LocalStack implements Stack {
           nodes: names,
           method: 'docker stop (SIGTERM, then SIGKILL after 5 s)',
           revert: async () => {
-            for (const n of req.nodes) await startContainers(this.docker, this.members.get(n.name)?.ids ?? []);
+            for (const n of req.nodes)
+              await startContainers(this.docker, this.members.get(n.name)?.ids ?? []);
           },
         };
       case 'pause':
@@ -270,9 +325,13 @@ export class LocalStack implements Stack {
         };
       case 'partition': {
         const peers = req.peers ?? [];
-        const peerIps = (await Promise.all(this.idsOf(peers).map((id) => containerIps(this.docker, id)))).flat();
+        const peerIps = (
+          await Promise.all(this.idsOf(peers).map((id) => containerIps(this.docker, id)))
+        ).flat();
         const reverts = await Promise.all(
-          req.nodes.map((n) => partition(this.docker, this.members.get(n.name)!.ids[0]!, [...new Set(peerIps)])),
+          req.nodes.map((n) =>
+            partition(this.docker, this.members.get(n.name)!.ids[0]!, [...new Set(peerIps)]),
+          ),
         );
         return {
           action: 'partition',
@@ -320,7 +379,9 @@ export class LocalStack implements Stack {
         az: node.az,
         reachable: true,
         role,
-        ...(role === 'slave' ? { master: field('master_host'), linkUp: field('master_link_status') === 'up' } : {}),
+        ...(role === 'slave'
+          ? { master: field('master_host'), linkUp: field('master_link_status') === 'up' }
+          : {}),
       };
     } catch {
       return { name: node.name, az: node.az, reachable: false };

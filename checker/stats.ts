@@ -1,0 +1,48 @@
+import type { Op } from '../probes/history.ts';
+
+export interface ProbeStats {
+  attempted: number;
+  ok: number;
+  fail: number;
+  unknown: number;
+  /** Acknowledged writes per second over the span from the first invocation to the last completion. */
+  okPerSec: number;
+  /** Latency of acknowledged writes, ms. */
+  latencyMs: { p50: number; p99: number; max: number } | null;
+}
+
+/** Throughput and latency of one probe's writes, optionally within [from, to). */
+export function probeStats(
+  history: readonly Op[],
+  probe: string,
+  from = Number.NEGATIVE_INFINITY,
+  to = Number.POSITIVE_INFINITY,
+): ProbeStats {
+  let ok = 0;
+  let fail = 0;
+  let unknown = 0;
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  const latencies: number[] = [];
+  for (const o of history) {
+    if (o.probe !== probe || o.op !== 'write' || o.tInvoke < from || o.tInvoke >= to) continue;
+    if (o.outcome === 'ok') {
+      ok++;
+      latencies.push(o.tComplete - o.tInvoke);
+    } else if (o.outcome === 'fail') fail++;
+    else unknown++;
+    if (o.tInvoke < first) first = o.tInvoke;
+    if (o.tComplete > last) last = o.tComplete;
+  }
+  const span = last - first;
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+  return {
+    attempted: ok + fail + unknown,
+    ok,
+    fail,
+    unknown,
+    okPerSec: span > 0 ? (ok * 1000) / span : 0,
+    latencyMs: latencies.length ? { p50: pick(0.5), p99: pick(0.99), max: latencies.at(-1)! } : null,
+  };
+}
