@@ -68,8 +68,30 @@ export function loadScenarioFile(file: string): LoadedScenario {
 export function validateScenario(raw: unknown, file: string): Scenario {
   const parsed = scenarioSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues;
+  // A misspelt field shows up twice: as an unknown key and as a missing one. Name the unknown
+  // key first, with the missing one as the suggestion.
+  const issues = [...parsed.error.issues].sort(
+    (x, y) => Number(y.code === 'unrecognized_keys') - Number(x.code === 'unrecognized_keys'),
+  );
   const first = issues[0]!;
+  if (first.code === 'unrecognized_keys') {
+    const missing = issues
+      .filter(
+        (i) =>
+          i.code === 'invalid_type' && i.received === 'undefined' && i.path.length === first.path.length + 1,
+      )
+      .filter((i) => first.path.every((p, k) => i.path[k] === p))
+      .map((i) => String(i.path.at(-1)));
+    if (missing.length) {
+      throw new ScenarioError(
+        'SCENARIO_INVALID',
+        `${file}: ${describeIssue(first)}; did you mean '${missing[0]}'?`,
+        {
+          hint: 'see scenarios/schema.ts for every field and its meaning',
+        },
+      );
+    }
+  }
   const more =
     issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
   throw new ScenarioError('SCENARIO_INVALID', `${file}: ${describeIssue(first)}${more}`, {

@@ -85,10 +85,40 @@ export class ChainAgent {
     }
   }
 
-  /** One check of the master; returns the action taken, for tests and logs. */
-  async tick(): Promise<'head' | 'healthy' | 'suspect' | 'deferred' | 'failover'> {
+  /** Joins again at the tail of the current chain (after a demotion). */
+  private async rejoin(): Promise<void> {
     const { deps, cfg } = this;
-    if (this.master === null) return 'head';
+    for (;;) {
+      const rec = await deps.registry.get(CHAIN_RECORD);
+      const chain = decodeChain(rec?.value).filter((n) => n !== cfg.self);
+      const tail = chain.at(-1) ?? null;
+      const written = await deps.registry.set(
+        CHAIN_RECORD,
+        encodeChain([...chain, cfg.self]),
+        0,
+        rec?.version ?? 0,
+      );
+      if (!written) continue;
+      await deps.local.replicaOf(tail);
+      this.master = tail;
+      this.downSince = null;
+      if (tail === null) await this.claimHead(null);
+      deps.emit('rejoined', { master: tail });
+      return;
+    }
+  }
+
+  /** One check of the master; returns the action taken, for tests and logs. */
+  async tick(): Promise<'head' | 'rejoined' | 'healthy' | 'suspect' | 'deferred' | 'failover'> {
+    const { deps, cfg } = this;
+    if (this.master === null) {
+      // A head that was cut off or frozen while another took over must not stay a second head.
+      const head = (await deps.registry.get(HEAD_RECORD))?.value;
+      if (head === undefined || head === cfg.self) return 'head';
+      deps.emit('demoted', { head });
+      await this.rejoin();
+      return 'rejoined';
+    }
     const now = deps.wallNow();
     if (await deps.pingNode(this.master)) {
       if (this.downSince !== null) {

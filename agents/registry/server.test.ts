@@ -1,0 +1,58 @@
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CachingResolver, HttpRegistry } from './http-client.ts';
+import { MemoryRegistry } from './memory.ts';
+import { startRegistryServer } from './server.ts';
+
+describe('local registry over HTTP', () => {
+  const logged: Record<string, unknown>[] = [];
+  let server: ReturnType<typeof startRegistryServer>;
+  let registry: HttpRegistry;
+
+  beforeAll(async () => {
+    server = startRegistryServer(0, (l) => logged.push(JSON.parse(l)));
+    await new Promise((r) => server.once('listening', r));
+    registry = new HttpRegistry(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  });
+  afterAll(() => new Promise((r) => server.close(r)));
+
+  it('an absent record is undefined', async () => {
+    expect(await registry.get('nope')).toBeUndefined();
+  });
+
+  it('sets, versions and logs records', async () => {
+    const r1 = await registry.set('head', 'redis-a', 500);
+    expect(r1).toEqual({ name: 'head', value: 'redis-a', ttlMs: 500, version: 1 });
+    const r2 = await registry.set('head', 'redis-b', 500, 1);
+    expect(r2?.version).toBe(2);
+    expect(await registry.get('head')).toEqual({ name: 'head', value: 'redis-b', ttlMs: 500, version: 2 });
+    expect(logged.at(-1)).toMatchObject({
+      type: 'record-set',
+      name: 'head',
+      value: 'redis-b',
+      previous: 'redis-a',
+    });
+    expect(typeof logged.at(-1)?.t).toBe('number');
+  });
+
+  it('refuses a conditional write from a stale version', async () => {
+    await registry.set('chain', 'a', 0, 0);
+    expect(await registry.set('chain', 'b', 0, 0)).toBeUndefined();
+    expect((await registry.get('chain'))?.value).toBe('a');
+  });
+});
+
+describe('caching resolver', () => {
+  it('honours the TTL: a moved record is seen only once the cached answer expires', async () => {
+    const reg = new MemoryRegistry();
+    await reg.set('head', 'a', 500);
+    let now = 0;
+    const resolver = new CachingResolver(reg, () => now);
+    expect(await resolver.resolve('head')).toBe('a');
+    await reg.set('head', 'b', 500);
+    now = 499;
+    expect(await resolver.resolve('head')).toBe('a');
+    now = 500;
+    expect(await resolver.resolve('head')).toBe('b');
+  });
+});

@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import type { Op, Outcome } from '../probes/history.ts';
+import { availability } from './availability.ts';
+
+/** A history from a compact script: [tInvoke, tComplete, outcome]. */
+function history(rows: [number, number, Outcome][]): Op[] {
+  return rows.map(([tInvoke, tComplete, outcome], i) => ({
+    probe: 'w',
+    op: 'write',
+    seq: i + 1,
+    tInvoke,
+    tComplete,
+    outcome,
+  }));
+}
+
+describe('availability', () => {
+  it('no failure at all: no detection, no window, failover is the first write after the fault', () => {
+    const h = history([
+      [0, 1, 'ok'],
+      [10, 11, 'ok'],
+      [20, 21, 'ok'],
+    ]);
+    const a = availability(h, 5);
+    expect(a.detectionMs).toBeNull();
+    expect(a.window).toBeNull();
+    expect(a.unavailabilityMs).toBeNull();
+    expect(a.failoverMs).toBe(6);
+    expect(a.recovered).toBe(true);
+    expect(a.outages).toBe(0);
+  });
+
+  it('one outage: detection, window and failover as defined', () => {
+    const h = history([
+      [0, 1, 'ok'],
+      [100, 101, 'ok'],
+      [200, 210, 'fail'], // first failure after the fault at 150
+      [300, 800, 'unknown'],
+      [820, 830, 'fail'], // last failure
+      [900, 905, 'ok'], // first success after the last failure
+      [1000, 1001, 'ok'],
+    ]);
+    const a = availability(h, 150);
+    expect(a.detectionMs).toBe(60);
+    expect(a.window).toEqual({ start: 200, end: 905 });
+    expect(a.unavailabilityMs).toBe(705);
+    expect(a.failoverMs).toBe(755);
+    expect(a.recoveredAt).toBe(905);
+    expect(a.failuresAfterFault).toBe(3);
+    expect(a.unknownAfterFault).toBe(1);
+    expect(a.outages).toBe(1);
+  });
+
+  it('flapping: the window spans every outage and failover waits for the last one', () => {
+    const h = history([
+      [0, 5, 'fail'],
+      [10, 15, 'ok'], // a success that does not last
+      [20, 25, 'fail'],
+      [30, 35, 'ok'],
+      [40, 45, 'unknown'],
+      [50, 55, 'ok'],
+      [60, 65, 'ok'],
+    ]);
+    const a = availability(h, 0);
+    expect(a.outages).toBe(3);
+    expect(a.window).toEqual({ start: 0, end: 55 });
+    expect(a.failoverMs).toBe(55);
+    expect(a.detectionMs).toBe(5);
+  });
+
+  it('never recovered: failover and the window end are null', () => {
+    const h = history([
+      [0, 1, 'ok'],
+      [10, 12, 'fail'],
+      [20, 520, 'unknown'],
+      [530, 531, 'fail'],
+    ]);
+    const a = availability(h, 5);
+    expect(a.recovered).toBe(false);
+    expect(a.failoverMs).toBeNull();
+    expect(a.recoveredAt).toBeNull();
+    expect(a.window).toEqual({ start: 10, end: null });
+    expect(a.unavailabilityMs).toBeNull();
+  });
+
+  it('a clock tie between a failure and a success goes against recovery', () => {
+    const h = history([
+      [10, 20, 'fail'],
+      [15, 20, 'ok'], // completes at the same instant as the failure: not stable
+      [30, 31, 'ok'],
+    ]);
+    const a = availability(h, 0);
+    expect(a.recoveredAt).toBe(31);
+    expect(a.failoverMs).toBe(31);
+  });
+
+  it('a success invoked before the fault does not count as recovery', () => {
+    const h = history([
+      [90, 130, 'ok'], // sent before the fault at 100, acknowledged after
+      [110, 120, 'fail'],
+      [140, 141, 'ok'],
+    ]);
+    const a = availability(h, 100);
+    expect(a.failoverMs).toBe(41);
+  });
+
+  it('a failure invoked before the fault starts the window at the fault', () => {
+    const h = history([
+      [90, 600, 'unknown'],
+      [610, 611, 'ok'],
+    ]);
+    const a = availability(h, 100);
+    expect(a.window).toEqual({ start: 100, end: 611 });
+    expect(a.detectionMs).toBe(500);
+  });
+
+  it("failures before the fault are not the fault's", () => {
+    const h = history([
+      [0, 1, 'fail'],
+      [10, 11, 'ok'],
+      [20, 21, 'ok'],
+    ]);
+    const a = availability(h, 15);
+    expect(a.detectionMs).toBeNull();
+    expect(a.failoverMs).toBe(6);
+  });
+
+  it('orders an unsorted history by completion', () => {
+    const h = history([
+      [30, 31, 'ok'],
+      [10, 12, 'fail'],
+      [0, 1, 'ok'],
+    ]);
+    const a = availability(h, 5);
+    expect(a.failoverMs).toBe(26);
+  });
+
+  it('counts only the named probe and only writes', () => {
+    const h: Op[] = [
+      { probe: 'other', op: 'write', seq: 1, tInvoke: 10, tComplete: 11, outcome: 'fail' },
+      { probe: 'w', op: 'read', seq: 2, tInvoke: 12, tComplete: 13, outcome: 'fail' },
+      { probe: 'w', op: 'write', seq: 3, tInvoke: 14, tComplete: 15, outcome: 'ok' },
+    ];
+    const a = availability(h, 0, 'w');
+    expect(a.detectionMs).toBeNull();
+    expect(a.failoverMs).toBe(15);
+  });
+
+  it('handles a million operations in well under a second', () => {
+    const n = 1_000_000;
+    const h: Op[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const outcome: Outcome = i > 500_000 && i < 500_300 ? 'fail' : 'ok';
+      h[i] = { probe: 'w', op: 'write', seq: i, tInvoke: i, tComplete: i + 0.5, outcome };
+    }
+    const t0 = performance.now();
+    const a = availability(h, 500_000);
+    const took = performance.now() - t0;
+    expect(a.failoverMs).toBe(300.5);
+    expect(took).toBeLessThan(1000);
+  });
+});

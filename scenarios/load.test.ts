@@ -1,0 +1,90 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ChaosError } from '../engine/errors.ts';
+import { listScenarios, loadScenario } from './load.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'chaos-scenarios-'));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+const minimal = `name: tiny
+stack: { redis: { nodes: 3 } }
+probes: [{ kind: redis-writer }]
+faults: [{ action: kill, target: redis:head }]
+`;
+
+function errorOf(fn: () => unknown): ChaosError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ChaosError) return err;
+    throw err;
+  }
+  throw new Error('expected a ChaosError');
+}
+
+describe('scenarios', () => {
+  it('every built-in scenario is valid', () => {
+    const all = listScenarios();
+    expect(all.map((l) => l.scenario.name)).toContain('redis-head-kill');
+  });
+
+  it('fills in defaults', () => {
+    const { scenario } = loadScenario(file('tiny.yaml', minimal));
+    expect(scenario.stack.redis.failoverThresholdMs).toBe(1000);
+    expect(scenario.probes[0]!.rateHz).toBe(200);
+    expect(scenario.expect.recovered).toBe(true);
+    expect(scenario.stack.redis.azs).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a misspelt field names the field and the file', () => {
+    const p = file('typo.yaml', minimal.replace('faults: [{ action: kill', 'faults: [{ actoin: kill'));
+    const err = errorOf(() => loadScenario(p));
+    expect(err.code).toBe('SCENARIO_INVALID');
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toContain(p);
+    expect(err.message).toContain("'actoin'");
+    expect(err.message).toContain('faults[0]');
+  });
+
+  it('a bad value names the field and what is allowed', () => {
+    const err = errorOf(() =>
+      loadScenario(file('enum.yaml', minimal.replace('action: kill', 'action: nuke'))),
+    );
+    expect(err.message).toMatch(/faults\[0\]\.action/);
+    expect(err.message).toMatch(/kill/);
+  });
+
+  it('a bad target says what a target looks like', () => {
+    const err = errorOf(() => loadScenario(file('target.yaml', minimal.replace('redis:head', 'redis:heda'))));
+    expect(err.message).toMatch(/faults\[0\]\.target.*redis:head/);
+  });
+
+  it('a partition needs `from`', () => {
+    const err = errorOf(() =>
+      loadScenario(file('part.yaml', minimal.replace('action: kill', 'action: partition'))),
+    );
+    expect(err.message).toMatch(/faults\[0\]\.from/);
+  });
+
+  it('a YAML syntax error says where', () => {
+    const err = errorOf(() => loadScenario(file('syntax.yaml', 'name: [unclosed\n')));
+    expect(err.code).toBe('SCENARIO_SYNTAX');
+    expect(err.message).toContain('syntax.yaml');
+  });
+
+  it('an unknown name lists the known ones', () => {
+    const err = errorOf(() => loadScenario('redis-head-klil'));
+    expect(err.code).toBe('UNKNOWN_SCENARIO');
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toContain('redis-head-kill');
+  });
+
+  it('a missing file is a usage error', () => {
+    expect(errorOf(() => loadScenario('./nope.yaml')).code).toBe('SCENARIO_FILE_NOT_FOUND');
+  });
+});
