@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
+    // One file at a time: integration files each bring up a stack, and unit files take a second.
+    fileParallelism: false,
     projects: [
       {
         test: {
@@ -18,7 +20,6 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
-          fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 60_000,
         },

@@ -85,6 +85,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
   const { loaded, provider, reporter = {} } = opts;
   const { scenario } = loaded;
   preflight(loaded, provider);
+  await provider.prepare();
 
   const clock = opts.clock ?? new MonotonicClock();
   const runId = randomBytes(4).toString('hex');
@@ -394,7 +395,8 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
   await phase('teardown', async () => {
     if (!stack) return;
     await stack.collectLogs(store.logsDir).catch(() => {});
-    if (!opts.keepStack) await stack.teardown();
+    if (opts.keepStack) stack.release();
+    else await stack.teardown();
   }).catch((err) => {
     if (!failure) {
       failure = new InfraError('TEARDOWN_FAILED', `teardown failed: ${errorMessage(err)}`, {

@@ -66,6 +66,8 @@ export interface Stack {
   topology(): Promise<TopologySnapshot>;
   /** Writes each node's log into `dir`. */
   collectLogs(dir: string): Promise<void>;
+  /** Stops following the stack (logs, events) and leaves it running: for `--keep`. */
+  release(): void;
   /** Removes everything the stack started. Safe to call more than once. */
   teardown(): Promise<void>;
 }
@@ -81,5 +83,10 @@ export interface Provider {
   readonly name: string;
   /** Whether this provider can apply a fault here, and if not, why: asked before anything starts. */
   supports(action: FaultAction): { ok: true } | { ok: false; reason: string };
+  /**
+   * Checks, before a run starts, that the provider can work here (its engine answers, its
+   * images can be had); throws a ChaosError saying what is missing and how to fix it.
+   */
+  prepare(): Promise<void>;
   provisionRedisChain(spec: RedisStackSpec, opts: ProvisionOptions): Promise<Stack>;
 }

@@ -113,7 +113,7 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
     lines.push('  expectations');
     for (const e of r.expectations) {
       const mark = e.verdict === 'pass' ? c.green('✔') : e.verdict === 'fail' ? c.red('✘') : c.yellow('?');
-      lines.push(`    ${mark} ${`${e.name} ${e.expected}`.padEnd(44)} ${e.actual}`);
+      lines.push(`    ${mark} ${e.name.padEnd(34)} ${e.actual}${c.dim(`   expected ${e.expected}`)}`);
     }
   }
   if (r.checkerError) lines.push(c.yellow(`  checker: ${r.checkerError}`));

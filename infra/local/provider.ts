@@ -64,13 +64,21 @@ export class LocalProvider implements Provider {
     return { ok: true };
   }
 
-  async provisionRedisChain(spec: RedisStackSpec, opts: ProvisionOptions): Promise<LocalStack> {
-    // No reaper image can be had without a registry; the harness cleans up by its own labels.
-    process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+  private prepared: { docker: Docker; images: Record<ImageName, ImageChoice>; bundle: string } | undefined;
+
+  async prepare(): Promise<void> {
     const docker = dockerClient();
     await assertDockerReachable(docker);
     const images = await resolveImages(docker);
     const bundle = await bundleAgents();
+    this.prepared = { docker, images, bundle };
+  }
+
+  async provisionRedisChain(spec: RedisStackSpec, opts: ProvisionOptions): Promise<LocalStack> {
+    // No reaper image can be had without a registry; the harness cleans up by its own labels.
+    process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+    if (!this.prepared) await this.prepare();
+    const { docker, images, bundle } = this.prepared!;
     const stack = new LocalStack(docker, opts, images);
     try {
       await stack.start(spec, bundle);
@@ -159,6 +167,7 @@ export class LocalStack implements Stack {
       const c = await new GenericContainer(this.images.node.image)
         .withNetworkMode(this.networkName)
         .withNetworkAliases('registry')
+        .withName(`chaos-${this.runId}-registry`)
         .withLabels(this.labels('registry', 'registry', '-'))
         .withEnvironment({ CHAOS_ENTRY: 'registry', REGISTRY_PORT: String(REGISTRY_PORT) })
         .withCopyFilesToContainer([{ source: bundle, target: BUNDLE_TARGET }])
@@ -179,6 +188,7 @@ export class LocalStack implements Stack {
       const c = await new GenericContainer(this.images.redis.image)
         .withNetworkMode(this.networkName)
         .withNetworkAliases(node.name)
+        .withName(`chaos-${this.runId}-${node.name}`)
         .withLabels(this.labels(node.name, 'redis', node.az))
         .withCommand([
           'redis-server',
@@ -221,6 +231,7 @@ export class LocalStack implements Stack {
       const member = this.members.get(node.name)!;
       const c = await new GenericContainer(this.images.node.image)
         .withNetworkMode(`container:${member.ids[0]}`)
+        .withName(`chaos-${this.runId}-${node.name}-agent`)
         .withLabels(this.labels(node.name, 'agent', node.az))
         .withEnvironment({
           CHAOS_ENTRY: 'redis-chain-agent',
@@ -392,6 +403,10 @@ export class LocalStack implements Stack {
 
   async collectLogs(dir: string): Promise<void> {
     for (const log of this.logs) log.write(dir);
+  }
+
+  release(): void {
+    for (const log of this.logs) log.stop();
   }
 
   async teardown(): Promise<void> {
