@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import { withTimeout } from '../../engine/clock.ts';
 import { InfraError } from '../../engine/errors.ts';
 
 /** Labels on everything the harness starts, so `chaos cleanup` can always find it. */
@@ -17,12 +18,7 @@ export function dockerClient(): Docker {
 export async function assertDockerReachable(docker: Docker, timeoutMs = 3000): Promise<void> {
   const where = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
   try {
-    await Promise.race([
-      docker.ping(),
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs),
-      ),
-    ]);
+    await withTimeout(docker.ping(), timeoutMs, `no answer in ${timeoutMs} ms`);
   } catch (err) {
     throw new InfraError(
       'DOCKER_UNREACHABLE',

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { withTimeout } from '../../engine/clock.ts';
 import { countLeftovers, dockerClient } from '../../infra/local/docker.ts';
 import { resolveImages } from '../../infra/local/images.ts';
 
@@ -13,10 +14,7 @@ import { resolveImages } from '../../infra/local/images.ts';
 export async function dockerReadiness(): Promise<{ ok: true } | { ok: false; reason: string }> {
   const docker = dockerClient();
   try {
-    await Promise.race([
-      docker.ping(),
-      new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 3000)),
-    ]);
+    await withTimeout(docker.ping(), 3000, 'no answer in 3000 ms');
   } catch (err) {
     return {
       ok: false,
