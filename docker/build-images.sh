@@ -38,6 +38,9 @@ if [ "$offline" = 0 ] && [ "$force" = 0 ]; then
   if have_image redis:7 && have_image node:20-bookworm-slim; then
     log "official images redis:7 and node:20-bookworm-slim are present; nothing to build"; exit 0
   fi
+  if have_image chaos-local/redis:7 && have_image chaos-local/node:lts; then
+    log "offline images chaos-local/redis:7 and chaos-local/node:lts are present; nothing to build (--force rebuilds)"; exit 0
+  fi
   if timeout 60 docker pull -q redis:7 >/dev/null 2>&1 && timeout 120 docker pull -q node:20-bookworm-slim >/dev/null 2>&1; then
     log "pulled official images redis:7 and node:20-bookworm-slim; nothing to build"; exit 0
   fi

@@ -6,6 +6,7 @@ import type { TimelineEvent } from './timeline.ts';
 /** Events worth a line of their own while the run goes on. */
 const NOTABLE = new Set([
   'fault-injected',
+  'fault-applied',
   'fault-reverted',
   'master-unreachable',
   'master-reachable-again',

@@ -232,6 +232,13 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
         : undefined;
       if (step.quiesceProbes) await Promise.all(probes.map((p) => p.pause()));
       const tInject = clock.now();
+      emit({
+        t: tInject,
+        source: 'fault',
+        type: 'fault-injected',
+        node: nodes.map((n) => n.name).join(','),
+        data: { action: step.action, target: step.target, ...(peers ? { peers: peers.map((p) => p.name) } : {}) },
+      });
       try {
         const applied = await s.inject({ action: step.action, nodes, ...(peers ? { peers } : {}) });
         const record: FaultRecord = {
@@ -246,17 +253,11 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
         };
         faults.push(record);
         emit({
-          t: tInject,
+          t: record.tApplied,
           source: 'fault',
-          type: 'fault-injected',
+          type: 'fault-applied',
           node: record.nodes.join(','),
-          data: {
-            action: step.action,
-            target: step.target,
-            method: applied.method,
-            appliedMs: record.tApplied - tInject,
-            ...(record.peers ? { peers: record.peers } : {}),
-          },
+          data: { action: step.action, method: applied.method, appliedMs: record.tApplied - tInject },
         });
         if (applied.revert) {
           reverts.push({
