@@ -237,7 +237,11 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
         source: 'fault',
         type: 'fault-injected',
         node: nodes.map((n) => n.name).join(','),
-        data: { action: step.action, target: step.target, ...(peers ? { peers: peers.map((p) => p.name) } : {}) },
+        data: {
+          action: step.action,
+          target: step.target,
+          ...(peers ? { peers: peers.map((p) => p.name) } : {}),
+        },
       });
       try {
         const applied = await s.inject({ action: step.action, nodes, ...(peers ? { peers } : {}) });
