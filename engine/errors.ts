@@ -54,7 +54,7 @@ export class InfraError extends ChaosError {
 
 export class InterruptedError extends ChaosError {
   constructor(signal: string) {
-    super('interrupted', 'INTERRUPTED', `interrupted by ${signal}; the stack was torn down`);
+    super('interrupted', 'INTERRUPTED', `interrupted by ${signal}`);
   }
 }
 

@@ -18,6 +18,9 @@ const NOTABLE = new Set([
   'not-recovered',
   'read-back-failed',
   'agent-crashed',
+  'removed-from-chain',
+  'rejoined',
+  'demoted',
 ]);
 
 /**

@@ -99,15 +99,29 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (opts.signal?.aborted) onOuterAbort();
   const timeLimitMs = opts.timeLimitMs ?? scenarioWaitsMs(scenario) + scenario.recovery.timeoutMs + 120_000;
-  const limit = setTimeout(() => abort.abort(`the run's time limit of ${timeLimitMs} ms`), timeLimitMs);
+  let timedOut = false;
+  const limit = setTimeout(() => {
+    timedOut = true;
+    abort.abort('time limit');
+  }, timeLimitMs);
   const checkpoint = () => {
-    if (abort.signal.aborted) throw new InterruptedError(String(abort.signal.reason));
+    if (!abort.signal.aborted) return;
+    if (timedOut) {
+      throw new InfraError('RUN_TIMEOUT', `the run went past its time limit of ${timeLimitMs} ms`, {
+        hint: "a phase hung: see the phases in result.json and the nodes' logs in the run folder",
+      });
+    }
+    throw new InterruptedError(String(abort.signal.reason));
   };
 
   const events: TimelineEvent[] = [];
   const emit = (e: TimelineEvent) => {
     events.push(e);
-    store.appendEvent(e);
+    try {
+      store.appendEvent(e);
+    } catch {
+      // The run folder cannot be written (disk full, removed): keep going, teardown matters more.
+    }
     reporter.event?.(e);
   };
   const phases: PhaseRecord[] = [];
@@ -205,7 +219,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
         status = 'aborted';
         throw new InfraError(
           'STEADY_STATE_FAILED',
-          `before any fault only ${s.ok} of ${s.attempted} writes succeeded (${(ratio * 100).toFixed(1)}%, needed ${scenario.steadyState.minSuccessRatio * 100}%)`,
+          `before any fault only ${s.ok} of ${s.attempted} writes succeeded (${(ratio * 100).toFixed(1)}%, needed ${(scenario.steadyState.minSuccessRatio * 100).toFixed(1)}%)`,
           { hint: "the stack was not healthy; see the nodes' logs in the run folder" },
         );
       }
@@ -337,85 +351,92 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
     for (const p of probes) await p.stop().catch(() => {});
   }
 
-  const measured = faults.find((f) => f.measured) ?? faults[0];
-  const rb = readBacks.get(probeName);
-  const verdictInput = rb && 'values' in rb ? rb.values : null;
-  const checked = await phase('check', async () =>
-    check({
-      history: history.all(),
-      probe: probeName,
-      faultAt: measured?.tInject ?? null,
-      readBack: verdictInput,
-      expect: scenario.expect,
-    }),
-  );
+  let result: RunResult | undefined;
+  let teardownError: ChaosError | undefined;
+  try {
+    const measured = faults.find((f) => f.measured) ?? faults[0];
+    const rb = readBacks.get(probeName);
+    const verdictInput = rb && 'values' in rb ? rb.values : null;
+    const checked = await phase('check', async () =>
+      check({
+        history: history.all(),
+        probe: probeName,
+        faultAt: measured?.tInject ?? null,
+        readBack: verdictInput,
+        expect: scenario.expect,
+      }),
+    );
 
-  const result: RunResult = {
-    schema: RESULT_SCHEMA,
-    schemaVersion: RESULT_SCHEMA_VERSION,
-    runId,
-    scenario: { name: scenario.name, description: scenario.description.trim(), file: loaded.file },
-    provider: provider.name,
-    ...(stack && 'images' in stack ? { images: (stack as { images: RunResult['images'] }).images } : {}),
-    status,
-    verdict: status === 'completed' ? checked.verdict : 'unknown',
-    ...(failure
-      ? {
-          error: {
-            code: failure.code,
-            kind: failure.kind,
-            message: failure.message,
-            ...(failure.hint ? { hint: failure.hint } : {}),
-          },
-        }
-      : {}),
-    startedAt: startedAt.toISOString(),
-    durationMs: 0,
-    runDir: store.dir,
-    harness,
-    phases,
-    faults,
-    probes: probes.map((p) => ({
-      name: p.name,
-      kind: 'redis-writer',
-      settings: p.settings(),
-      ...probeStats(history.all(), p.name),
-      steadyState: probeStats(history.all(), p.name, steady.from, steady.to || Number.POSITIVE_INFINITY),
-    })),
-    figures: {
-      availability: checked.availability,
-      writes: checked.writes,
-      readBack: rb ? ('values' in rb ? { node: rb.node, size: rb.values.size } : rb) : null,
-    },
-    head: headChange(topologyBefore, topologyAfter, events, measured?.tInject ?? 0),
-    topology: { before: topologyBefore, after: topologyAfter },
-    expectations: checked.expectations,
-    ...(checked.error ? { checkerError: checked.error } : {}),
-    timeline: [],
-  };
+    result = {
+      schema: RESULT_SCHEMA,
+      schemaVersion: RESULT_SCHEMA_VERSION,
+      runId,
+      scenario: { name: scenario.name, description: scenario.description.trim(), file: loaded.file },
+      provider: provider.name,
+      ...(stack && 'images' in stack ? { images: (stack as { images: RunResult['images'] }).images } : {}),
+      status,
+      verdict: status === 'completed' ? checked.verdict : 'unknown',
+      ...(failure
+        ? {
+            error: {
+              code: failure.code,
+              kind: failure.kind,
+              message: failure.message,
+              ...(failure.hint ? { hint: failure.hint } : {}),
+            },
+          }
+        : {}),
+      startedAt: startedAt.toISOString(),
+      durationMs: 0,
+      runDir: store.dir,
+      harness,
+      phases,
+      faults,
+      probes: probes.map((p) => ({
+        name: p.name,
+        kind: 'redis-writer',
+        settings: p.settings(),
+        ...probeStats(history.all(), p.name),
+        steadyState: probeStats(history.all(), p.name, steady.from, steady.to || Number.POSITIVE_INFINITY),
+      })),
+      figures: {
+        availability: checked.availability,
+        writes: checked.writes,
+        readBack: rb ? ('values' in rb ? { node: rb.node, size: rb.values.size } : rb) : null,
+      },
+      head: headChange(topologyBefore, topologyAfter, events, measured?.tInject ?? 0),
+      topology: { before: topologyBefore, after: topologyAfter },
+      expectations: checked.expectations,
+      ...(checked.error ? { checkerError: checked.error } : {}),
+      timeline: [],
+    };
 
-  await phase('report', async () => {
-    await history.close();
-  });
-  await phase('teardown', async () => {
-    if (!stack) return;
-    await stack.collectLogs(store.logsDir).catch(() => {});
-    if (opts.keepStack) stack.release();
-    else await stack.teardown();
-  }).catch((err) => {
-    if (!failure) {
-      failure = new InfraError('TEARDOWN_FAILED', `teardown failed: ${errorMessage(err)}`, {
+    await phase('report', async () => {
+      await history.close();
+    });
+  } finally {
+    // Teardown runs whatever happened before it, also when checking or reporting failed.
+    await phase('teardown', async () => {
+      if (!stack) return;
+      await stack.collectLogs(store.logsDir).catch(() => {});
+      if (opts.keepStack) stack.release();
+      else await stack.teardown();
+    }).catch((err) => {
+      teardownError = new InfraError('TEARDOWN_FAILED', `teardown failed: ${errorMessage(err)}`, {
         hint: 'run `chaos cleanup`',
       });
-      result.status = 'error';
-      result.error = {
-        code: failure.code,
-        kind: failure.kind,
-        message: failure.message,
-        hint: failure.hint ?? '',
-      };
-    }
-  });
+    });
+  }
+  if (teardownError && !failure) {
+    result.status = 'error';
+    result.verdict = 'unknown';
+    result.error = {
+      code: teardownError.code,
+      kind: teardownError.kind,
+      message: teardownError.message,
+      hint: teardownError.hint ?? '',
+    };
+  }
 
   result.phases = phases;
   result.timeline = [...events].sort((a, b) => a.t - b.t);

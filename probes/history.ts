@@ -34,9 +34,15 @@ export class History {
   readonly counts = { ok: 0, fail: 0, unknown: 0 };
   /** Completion time of the latest failed or unknown write. */
   lastFailureAt = Number.NEGATIVE_INFINITY;
+  /** Set when the history file could not be written. */
+  writeError: Error | undefined;
 
   constructor(file?: string) {
     this.out = file ? createWriteStream(file, { flags: 'a' }) : undefined;
+    // A full disk must not crash the run (and skip teardown): the history stays in memory.
+    this.out?.on('error', (err) => {
+      this.writeError ??= err;
+    });
   }
 
   record(op: Op): void {
@@ -54,7 +60,7 @@ export class History {
 
   async close(): Promise<void> {
     const out = this.out;
-    if (!out || out.closed) return;
+    if (!out || out.closed || this.writeError) return;
     await new Promise<void>((resolve, reject) =>
       out.end((err?: Error | null) => (err ? reject(err) : resolve())),
     );

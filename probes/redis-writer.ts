@@ -113,14 +113,16 @@ export class RedisWriterProbe {
     const period = this.spec.rateHz > 0 ? 1000 / this.spec.rateHz : 0;
     let next = clock.now();
     while (!this.stopped) {
-      if (this.gate) await this.gate.promise;
-      if (this.stopped) break;
       if (period > 0) {
         const wait = next - clock.now();
         if (wait > 0) await sleep(wait);
         // Never burst to catch up after a stall: the rate is a ceiling.
         next = Math.max(next + period, clock.now());
       }
+      // The gate is checked right before the write, with no await in between: a pause() that
+      // returned is never followed by a write until resume().
+      while (this.gate && !this.stopped) await this.gate.promise;
+      if (this.stopped) break;
       this.inFlight = true;
       const ok = await this.writeOnce(++this.seq);
       this.inFlight = false;
@@ -169,7 +171,9 @@ export class RedisWriterProbe {
   }
 
   private async connect(node: string): Promise<Redis> {
-    if (this.client?.node === node) return this.client.redis;
+    // A connection that closed since the last write is never reused: the write would be refused
+    // unsent and must count as `fail`, which a fresh connect attempt decides.
+    if (this.client?.node === node && this.client.redis.status === 'ready') return this.client.redis;
     this.dropClient();
     const ep = this.deps.endpoint(node);
     const redis = newClient(ep, this.spec.connectTimeoutMs, this.spec.commandTimeoutMs);

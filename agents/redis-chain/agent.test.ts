@@ -164,14 +164,55 @@ describe('chain agent', () => {
     expect(await w.chain()).toBe('c');
   });
 
-  it('a head that finds the record moved (it was paused, say) rejoins at the tail', async () => {
+  it('a head declared dead while paused rejoins at the tail when it wakes up', async () => {
     await w.registry.set(HEAD_RECORD, 'b', 500);
     await w.registry.set(CHAIN_RECORD, 'b,c', 0);
     expect(await a.tick()).toBe('rejoined');
     expect(w.replicaOf.get('a')).toBe('c');
     expect(await w.chain()).toBe('b,c,a');
     expect(a.master).toBe('c');
-    expect(w.events.find((e) => e.type === 'demoted')?.data).toEqual({ head: 'b' });
+    expect(w.events.filter((e) => e.node === 'a').map((e) => e.type)).toContain('removed-from-chain');
+  });
+
+  it('a restarted tail rejoins behind the others, never behind itself', async () => {
+    const c2 = w.agent('c');
+    await c2.join();
+    expect(await w.chain()).toBe('a,b,c');
+    expect(w.replicaOf.get('c')).toBe('b');
+  });
+
+  it('a head restarted before the threshold rejoins at the tail and its replica takes over: no cycle', async () => {
+    const a2 = w.agent('a');
+    await a2.join(); // the restarted, empty head
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.replicaOf.get('a')).toBe('c');
+    expect(await b.tick()).toBe('reattached');
+    expect(w.replicaOf.get('b')).toBeNull();
+    expect(await w.head()).toBe('b');
+    expect(await c.tick()).toBe('healthy');
+    expect(await a2.tick()).toBe('healthy');
+    // Exactly one node replicates from nobody.
+    expect([...w.replicaOf.values()].filter((m) => m === null)).toHaveLength(1);
+  });
+
+  it('a new head whose head-record write failed claims it again on its next check', async () => {
+    w.alive.delete('a');
+    await b.tick();
+    w.now += 1000;
+    const original = w.registry.set.bind(w.registry);
+    let failed = false;
+    w.registry.set = async (name, value, ttl, ifVersion) => {
+      if (!failed && name === HEAD_RECORD) {
+        failed = true;
+        throw new Error('registry unreachable');
+      }
+      return original(name, value, ttl, ifVersion);
+    };
+    await expect(b.tick()).rejects.toThrow(/registry unreachable/);
+    expect(await w.head()).toBe('a');
+    expect(await b.tick()).toBe('head');
+    expect(await w.head()).toBe('b');
+    expect(await w.chain()).toBe('b,c');
   });
 
   it('retries when another agent changed the chain first', async () => {

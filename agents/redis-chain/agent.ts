@@ -10,6 +10,10 @@ import { CHAIN_RECORD, HEAD_RECORD, type Registry, decodeChain, encodeChain } fr
  *   is in progress) it removes the master from the chain and either re-attaches to its
  *   grand-master or, if the master was the head, becomes the head (`REPLICAOF NO ONE`) and moves
  *   the head record to itself.
+ * - The chain record (written only with conditional writes) is the source of truth: each check
+ *   the agent replicates from its predecessor there. A node no longer in the chain (it was
+ *   declared dead while paused or cut off) rejoins at the tail; the first node is the head and
+ *   makes sure the head record names it.
  *
  * Every decision is emitted as an event stamped with the wall clock.
  */
@@ -40,6 +44,8 @@ export interface AgentDeps {
   emit(type: string, data?: Record<string, unknown>): void;
 }
 
+export type TickResult = 'head' | 'rejoined' | 'reattached' | 'healthy' | 'suspect' | 'deferred' | 'failover';
+
 export class ChainAgent {
   /** The node this one replicates from; null while it is the head. */
   master: string | null = null;
@@ -54,29 +60,28 @@ export class ChainAgent {
 
   async join(): Promise<void> {
     const { deps, cfg } = this;
-    const deadline = deps.wallNow() + (cfg.joinTimeoutMs ?? 30_000);
+    const timeout = cfg.joinTimeoutMs ?? 30_000;
+    const deadline = deps.wallNow() + timeout;
     while (!(await deps.local.ping())) {
-      if (deps.wallNow() > deadline)
-        throw new Error(`local redis did not answer PING within ${cfg.joinTimeoutMs ?? 30_000} ms`);
+      if (deps.wallNow() > deadline) throw new Error(`local redis did not answer PING within ${timeout} ms`);
       await deps.sleep(50);
     }
     for (;;) {
       const rec = await deps.registry.get(CHAIN_RECORD);
-      const chain = decodeChain(rec?.value);
-      if (cfg.joinIndex !== undefined && chain.length < cfg.joinIndex) {
+      const others = decodeChain(rec?.value).filter((n) => n !== cfg.self);
+      if (cfg.joinIndex !== undefined && others.length < cfg.joinIndex) {
         if (deps.wallNow() > deadline)
-          throw new Error(`chain did not reach ${cfg.joinIndex} members to join after`);
+          throw new Error(`the chain did not reach ${cfg.joinIndex} members to join after`);
         await deps.sleep(25);
         continue;
       }
-      const tail = chain.at(-1) ?? null;
+      const next = [...others, cfg.self];
+      if (!(await deps.registry.set(CHAIN_RECORD, encodeChain(next), 0, rec?.version ?? 0))) continue;
+      const tail = others.at(-1) ?? null;
       await deps.local.replicaOf(tail);
-      const next = [...chain.filter((n) => n !== cfg.self), cfg.self];
-      const written = await deps.registry.set(CHAIN_RECORD, encodeChain(next), 0, rec?.version ?? 0);
-      if (!written) continue; // someone else joined first: join behind them
       this.master = tail;
       if (tail === null) {
-        await this.claimHead(null);
+        await this.claimHead();
         deps.emit('joined-as-head', { chain: next });
       } else {
         deps.emit('joined', { master: tail, chain: next });
@@ -85,39 +90,41 @@ export class ChainAgent {
     }
   }
 
-  /** Joins again at the tail of the current chain (after a demotion). */
-  private async rejoin(): Promise<void> {
+  /** One check; returns what it did, for tests and logs. */
+  async tick(): Promise<TickResult> {
     const { deps, cfg } = this;
-    for (;;) {
-      const rec = await deps.registry.get(CHAIN_RECORD);
-      const chain = decodeChain(rec?.value).filter((n) => n !== cfg.self);
-      const tail = chain.at(-1) ?? null;
-      const written = await deps.registry.set(
-        CHAIN_RECORD,
-        encodeChain([...chain, cfg.self]),
-        0,
-        rec?.version ?? 0,
-      );
-      if (!written) continue;
-      await deps.local.replicaOf(tail);
-      this.master = tail;
-      this.downSince = null;
-      if (tail === null) await this.claimHead(null);
-      deps.emit('rejoined', { master: tail });
-      return;
-    }
-  }
-
-  /** One check of the master; returns the action taken, for tests and logs. */
-  async tick(): Promise<'head' | 'rejoined' | 'healthy' | 'suspect' | 'deferred' | 'failover'> {
-    const { deps, cfg } = this;
-    if (this.master === null) {
-      // A head that was cut off or frozen while another took over must not stay a second head.
-      const head = (await deps.registry.get(HEAD_RECORD))?.value;
-      if (head === undefined || head === cfg.self) return 'head';
-      deps.emit('demoted', { head });
+    const chain = decodeChain((await deps.registry.get(CHAIN_RECORD))?.value);
+    const at = chain.indexOf(cfg.self);
+    if (at < 0) {
+      // Declared dead (paused, cut off) while the others healed the chain without it.
+      deps.emit('removed-from-chain', { chain });
       await this.rejoin();
       return 'rejoined';
+    }
+    const predecessor = at === 0 ? null : chain[at - 1]!;
+    if (predecessor !== this.master) {
+      // The chain changed around this node (a node before it left or rejoined behind it).
+      const was = this.master;
+      await deps.local.replicaOf(predecessor);
+      this.master = predecessor;
+      this.downSince = null;
+      if (predecessor === null) {
+        deps.emit('became-head', { previousMaster: was, reason: 'first in the chain' });
+        await this.claimHead();
+      } else {
+        deps.emit(was === null ? 'demoted' : 'reattached', {
+          from: was,
+          to: predecessor,
+          reason: 'chain changed',
+        });
+      }
+      return 'reattached';
+    }
+    if (this.master === null) {
+      // The head makes sure the record names it (a claim that failed half-way is retried here).
+      const head = (await deps.registry.get(HEAD_RECORD))?.value;
+      if (head !== cfg.self) await this.claimHead();
+      return 'head';
     }
     const now = deps.wallNow();
     if (await deps.pingNode(this.master)) {
@@ -152,15 +159,14 @@ export class ChainAgent {
       if (!chain.includes(cfg.self)) chain.push(cfg.self);
       const at = chain.indexOf(cfg.self);
       const newMaster = at === 0 ? null : chain[at - 1]!;
-      const written = await deps.registry.set(CHAIN_RECORD, encodeChain(chain), 0, rec?.version ?? 0);
-      if (!written) continue;
+      if (!(await deps.registry.set(CHAIN_RECORD, encodeChain(chain), 0, rec?.version ?? 0))) continue;
       deps.emit('failover-decision', { deadMaster: dead, downForMs, newMaster, chain });
       await deps.local.replicaOf(newMaster);
       this.master = newMaster;
       this.downSince = null;
       if (newMaster === null) {
         deps.emit('became-head', { previousHead: dead });
-        await this.claimHead(dead);
+        await this.claimHead();
       } else {
         deps.emit('reattached', { from: dead, to: newMaster });
       }
@@ -168,13 +174,32 @@ export class ChainAgent {
     }
   }
 
-  private async claimHead(previous: string | null): Promise<void> {
+  /** Joins again at the tail of the current chain. */
+  private async rejoin(): Promise<void> {
+    const { deps, cfg } = this;
+    for (;;) {
+      const rec = await deps.registry.get(CHAIN_RECORD);
+      const others = decodeChain(rec?.value).filter((n) => n !== cfg.self);
+      if (!(await deps.registry.set(CHAIN_RECORD, encodeChain([...others, cfg.self]), 0, rec?.version ?? 0)))
+        continue;
+      const tail = others.at(-1) ?? null;
+      await deps.local.replicaOf(tail);
+      this.master = tail;
+      this.downSince = null;
+      if (tail === null) await this.claimHead();
+      deps.emit('rejoined', { master: tail });
+      return;
+    }
+  }
+
+  /** Points the head record at this node (conditional write on the version read). */
+  private async claimHead(): Promise<void> {
     const { deps, cfg } = this;
     for (;;) {
       const rec = await deps.registry.get(HEAD_RECORD);
-      const moved = await deps.registry.set(HEAD_RECORD, cfg.self, cfg.headTtlMs, rec?.version ?? 0);
-      if (moved) {
-        deps.emit('head-record-moved', { from: rec?.value ?? previous, to: cfg.self, ttlMs: cfg.headTtlMs });
+      if (rec?.value === cfg.self) return;
+      if (await deps.registry.set(HEAD_RECORD, cfg.self, cfg.headTtlMs, rec?.version ?? 0)) {
+        deps.emit('head-record-moved', { from: rec?.value ?? null, to: cfg.self, ttlMs: cfg.headTtlMs });
         return;
       }
     }

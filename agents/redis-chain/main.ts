@@ -2,6 +2,7 @@
  * Entry point of the chain agent inside a node (bundled by agents/bundle.ts, run by Node.js in
  * a container that shares the redis container's network namespace). Configured by environment.
  */
+import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { HttpRegistry } from '../registry/http-client.ts';
@@ -12,6 +13,8 @@ const env = (name: string, fallback?: string): string => {
   if (v === undefined) throw new Error(`chain agent: environment variable ${name} is required`);
   return v;
 };
+
+const JOINED_MARKER = '/tmp/chaos-agent-joined';
 
 export async function main(): Promise<void> {
   const self = env('NODE_NAME');
@@ -35,7 +38,11 @@ export async function main(): Promise<void> {
       thresholdMs: Number(env('THRESHOLD_MS', '1000')),
       checkIntervalMs: Number(env('CHECK_INTERVAL_MS', '100')),
       headTtlMs: Number(env('HEAD_TTL_MS', '500')),
-      joinIndex: process.env.JOIN_INDEX === undefined ? undefined : Number(process.env.JOIN_INDEX),
+      // Only the first start waits for its place; a restarted node (stop, then start) joins at once.
+      joinIndex:
+        process.env.JOIN_INDEX === undefined || existsSync(JOINED_MARKER)
+          ? undefined
+          : Number(process.env.JOIN_INDEX),
     },
     {
       local: {
@@ -55,6 +62,7 @@ export async function main(): Promise<void> {
   );
   emit('agent-started', { pid: process.pid });
   await agent.join();
+  writeFileSync(JOINED_MARKER, String(Date.now()));
   emit('agent-ready', { master: agent.master });
   process.on('SIGTERM', () => {
     agent.stop();

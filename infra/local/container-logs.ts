@@ -11,6 +11,7 @@ const MAX_LINES = 50_000;
  */
 export class ContainerLog {
   readonly lines: string[] = [];
+  private readonly seen = new Set<string>();
   private stream: Readable | undefined;
 
   constructor(
@@ -18,9 +19,16 @@ export class ContainerLog {
     private readonly onJson: (obj: Record<string, unknown>) => void,
   ) {}
 
-  async follow(docker: Docker, id: string): Promise<void> {
+  /** Follows the container's output, from its start or from `since` (seconds since the epoch). */
+  async follow(docker: Docker, id: string, since?: number): Promise<void> {
     const container = docker.getContainer(id);
-    const raw = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as Readable;
+    const raw = (await container.logs({
+      follow: true,
+      stdout: true,
+      stderr: true,
+      ...(since === undefined ? {} : { since }),
+    })) as unknown as Readable;
+    this.stream?.destroy();
     this.stream = raw;
     const out = new PassThrough();
     docker.modem.demuxStream(raw, out, out);
@@ -41,6 +49,9 @@ export class ContainerLog {
   private take(line: string): void {
     if (this.lines.length < MAX_LINES) this.lines.push(line);
     if (line.startsWith('{')) {
+      // A stream followed again after a restart starts at a whole second: skip lines seen before.
+      if (this.seen.has(line)) return;
+      if (this.seen.size < MAX_LINES) this.seen.add(line);
       try {
         this.onJson(JSON.parse(line) as Record<string, unknown>);
       } catch {

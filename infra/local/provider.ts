@@ -110,6 +110,7 @@ export class LocalStack implements Stack {
   readonly runId: string;
   private readonly members = new Map<string, NodeContainers>();
   private readonly logs: ContainerLog[] = [];
+  private readonly logsById = new Map<string, ContainerLog>();
   private registryEndpoint: Endpoint | undefined;
   private networkName: string;
   private torn = false;
@@ -151,7 +152,19 @@ export class LocalStack implements Stack {
       });
     });
     this.logs.push(log);
+    this.logsById.set(c.getId(), log);
     await log.follow(this.docker, c.getId());
+  }
+
+  /** After a restart: the new host port, and the logs from now on (the old stream ended). */
+  private async refreshAfterRestart(node: StackNode): Promise<void> {
+    const member = this.members.get(node.name);
+    if (!member) return;
+    const since = Math.floor(Date.now() / 1000);
+    const info = await this.docker.getContainer(member.ids[0]!).inspect();
+    const port = info.NetworkSettings.Ports?.[`${REDIS_PORT}/tcp`]?.[0]?.HostPort;
+    if (member.endpoint && port) member.endpoint = { host: member.endpoint.host, port: Number(port) };
+    for (const id of member.ids) await this.logsById.get(id)?.follow(this.docker, id, since);
   }
 
   async start(spec: RedisStackSpec, bundle: string): Promise<void> {
@@ -176,7 +189,7 @@ export class LocalStack implements Stack {
         .withWaitStrategy(Wait.forLogMessage(/registry-ready/))
         .withStartupTimeout(STARTUP_TIMEOUT_MS)
         .start();
-      this.registryEndpoint = { host: '127.0.0.1', port: c.getMappedPort(REGISTRY_PORT) };
+      this.registryEndpoint = { host: c.getHost(), port: c.getMappedPort(REGISTRY_PORT) };
       this.members.set('registry', {
         node: { name: 'registry', role: 'registry', az: '-' },
         ids: [c.getId()],
@@ -215,7 +228,7 @@ export class LocalStack implements Stack {
       this.members.set(node.name, {
         node,
         ids: [c.getId()],
-        endpoint: { host: '127.0.0.1', port: c.getMappedPort(REDIS_PORT) },
+        endpoint: { host: c.getHost(), port: c.getMappedPort(REDIS_PORT) },
       });
       await this.follow(c, `${node.name}.redis.log`, `redis:${node.name}`, node.name);
       return c;
@@ -277,8 +290,10 @@ export class LocalStack implements Stack {
     }
   }
 
+  /** Redis nodes in chain order of provisioning, then the registry. */
   nodes(): StackNode[] {
-    return [...this.members.values()].map((m) => m.node);
+    const order = (n: StackNode) => (n.role === 'registry' ? Number.MAX_SAFE_INTEGER : (n.index ?? 0));
+    return [...this.members.values()].map((m) => m.node).sort((a, b) => order(a) - order(b));
   }
 
   endpoint(node: string): Endpoint {
@@ -322,8 +337,10 @@ export class LocalStack implements Stack {
           nodes: names,
           method: 'docker stop (SIGTERM, then SIGKILL after 5 s)',
           revert: async () => {
-            for (const n of req.nodes)
+            for (const n of req.nodes) {
               await startContainers(this.docker, this.members.get(n.name)?.ids ?? []);
+              await this.refreshAfterRestart(n);
+            }
           },
         };
       case 'pause':
