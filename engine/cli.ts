@@ -1,11 +1,11 @@
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { assertDockerReachable, countLeftovers, dockerClient, removeByLabel } from '../infra/local/docker.ts';
 import { LocalProvider } from '../infra/local/provider.ts';
 import { formatSummary } from '../reports/summary.ts';
 import { listScenarios, loadScenario } from '../scenarios/load.ts';
-import { ChaosError } from './errors.ts';
+import { ChaosError, UsageError } from './errors.ts';
 import { consoleReporter } from './progress.ts';
 import type { RunResult } from './result.ts';
 import { runScenario } from './runner.ts';
@@ -108,6 +108,19 @@ function listCommand(flags: { json: boolean }): number {
   return 0;
 }
 
+/** Prints the summary of a stored run again, from its folder's result.json. */
+function reportCommand(runDir: string): number {
+  const file = join(resolve(runDir), 'result.json');
+  if (!existsSync(file)) {
+    throw new UsageError('NO_RESULT', `${file} does not exist`, {
+      hint: 'give a run folder (runs/<scenario>/<timestamp>-<id>); a run killed before its end has history.jsonl and events.jsonl but no result',
+    });
+  }
+  const result = JSON.parse(readFileSync(file, 'utf8')) as RunResult;
+  process.stdout.write(`${formatSummary(result, Boolean(process.stdout.isTTY))}\n`);
+  return exitCodeOf(result);
+}
+
 async function cleanupCommand(flags: { run?: string; dryRun: boolean }): Promise<number> {
   const docker = dockerClient();
   await assertDockerReachable(docker);
@@ -144,6 +157,11 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
     .description('list the built-in scenarios')
     .option('--json', 'as JSON', false)
     .action((flags: { json: boolean }) => setCode(listCommand(flags)));
+  program
+    .command('report')
+    .description('print the summary of a stored run again, from its folder')
+    .argument('<run-dir>', 'a run folder, as printed by `chaos run`')
+    .action((dir: string) => setCode(reportCommand(dir)));
   program
     .command('cleanup')
     .description('remove every container and network a run left behind (found by label)')

@@ -3,7 +3,11 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chaos, leftovers, ready, skipReason } from './docker.ts';
+import { exitCodeOf } from '../../engine/cli.ts';
+import { runScenario } from '../../engine/runner.ts';
+import { LocalProvider } from '../../infra/local/provider.ts';
+import { loadScenario } from '../../scenarios/load.ts';
+import { chaos, leftovers, ready, skipReason, tempRunsDir } from './docker.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -41,6 +45,20 @@ describe.skipIf(!ready.ok)(`teardown is guaranteed${skipReason}`, () => {
     const result = JSON.parse(readFileSync(join(runsDir, 'redis-head-kill', runDir!, 'result.json'), 'utf8'));
     expect(result.status).toBe('interrupted');
     expect(result.phases.map((p: { name: string }) => p.name)).toContain('teardown');
+  });
+
+  it('a run past its time limit stops with RUN_TIMEOUT (exit 3) and tears the stack down', async () => {
+    const result = await runScenario({
+      loaded: loadScenario('redis-head-kill'),
+      provider: new LocalProvider(),
+      runsDir: tempRunsDir(),
+      timeLimitMs: 3000, // provisioning takes ~2 s, the steady state 2 s more
+    });
+    expect(result.status).toBe('error');
+    expect(result.error?.code).toBe('RUN_TIMEOUT');
+    expect(exitCodeOf(result)).toBe(3);
+    expect(result.phases.find((p) => p.name === 'teardown')?.status).toBe('ok');
+    expect(await leftovers(result.runId)).toEqual({ containers: 0, networks: 0 });
   });
 
   it('--keep leaves the stack up for a look, and `chaos cleanup` removes it', async () => {
