@@ -4,7 +4,7 @@ import { HEAD_RECORD, type Registry } from '../agents/registry/protocol.ts';
 import { type Clock, sleep } from '../engine/clock.ts';
 import type { Endpoint } from '../infra/stack.ts';
 import type { RedisWriterProbeSpec } from '../scenarios/schema.ts';
-import type { History, Outcome } from './history.ts';
+import type { History, Op, Outcome } from './history.ts';
 
 /**
  * A real Redis client workload: one ioredis connection, one request in flight, writing unique
@@ -133,8 +133,7 @@ export class RedisWriterProbe {
   }
 
   private async writeOnce(seq: number): Promise<boolean> {
-    const { clock, history } = this.deps;
-    const tInvoke = clock.now();
+    const tInvoke = this.deps.clock.now();
     let node: string | undefined;
     let sent = false;
     try {
@@ -143,31 +142,33 @@ export class RedisWriterProbe {
       const redis = await this.connect(node);
       sent = true;
       await redis.rpush(this.deps.key, String(seq));
-      history.record({
-        probe: this.name,
-        op: 'write',
-        seq,
-        tInvoke,
-        tComplete: clock.now(),
-        outcome: 'ok',
-        node,
-      });
+      this.record('write', seq, tInvoke, 'ok', node);
       return true;
     } catch (err) {
-      const outcome: Outcome = !sent || isCertainFailure(err) ? 'fail' : 'unknown';
-      history.record({
-        probe: this.name,
-        op: 'write',
-        seq,
-        tInvoke,
-        tComplete: clock.now(),
-        outcome,
-        ...(node ? { node } : {}),
-        error: shortError(err),
-      });
+      this.record('write', seq, tInvoke, !sent || isCertainFailure(err) ? 'fail' : 'unknown', node, err);
       this.dropClient();
       return false;
     }
+  }
+
+  private record(
+    op: Op['op'],
+    seq: number,
+    tInvoke: number,
+    outcome: Outcome,
+    node?: string,
+    err?: unknown,
+  ): void {
+    this.deps.history.record({
+      probe: this.name,
+      op,
+      seq,
+      tInvoke,
+      tComplete: this.deps.clock.now(),
+      outcome,
+      ...(node ? { node } : {}),
+      ...(err === undefined ? {} : { error: shortError(err) }),
+    });
   }
 
   private async connect(node: string): Promise<Redis> {
@@ -192,7 +193,7 @@ export class RedisWriterProbe {
    * done once after recovery. Recorded in the history as a `read`.
    */
   async readBack(): Promise<ReadBack> {
-    const { clock, history, registry } = this.deps;
+    const { clock, registry } = this.deps;
     const tInvoke = clock.now();
     const seq = ++this.seq;
     let node: string | undefined;
@@ -203,31 +204,13 @@ export class RedisWriterProbe {
       try {
         await redis.connect();
         const raw = await redis.lrange(this.deps.key, 0, -1);
-        const values = new Set<number>(raw.map(Number));
-        history.record({
-          probe: this.name,
-          op: 'read',
-          seq,
-          tInvoke,
-          tComplete: clock.now(),
-          outcome: 'ok',
-          node,
-        });
-        return { node, values, t: clock.now() };
+        this.record('read', seq, tInvoke, 'ok', node);
+        return { node, values: new Set<number>(raw.map(Number)), t: clock.now() };
       } finally {
         redis.disconnect();
       }
     } catch (err) {
-      history.record({
-        probe: this.name,
-        op: 'read',
-        seq,
-        tInvoke,
-        tComplete: clock.now(),
-        outcome: 'fail',
-        ...(node ? { node } : {}),
-        error: shortError(err),
-      });
+      this.record('read', seq, tInvoke, 'fail', node, err);
       throw err;
     }
   }
