@@ -35,26 +35,6 @@ export class MonotonicClock implements Clock {
   }
 }
 
-/** A clock moved by hand, for tests of schedules and checkers that must not sleep. */
-export class ManualClock implements Clock {
-  constructor(
-    private t = 0,
-    private readonly wallOrigin = 1_700_000_000_000,
-  ) {}
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-  fromWall(epochMs: number): number {
-    return epochMs - this.wallOrigin;
-  }
-  toWall(t: number): number {
-    return this.wallOrigin + t;
-  }
-}
-
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal?.aborted) return resolve();

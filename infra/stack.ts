@@ -60,8 +60,6 @@ export interface Stack {
   endpoint(node: string): Endpoint;
   /** The endpoint registry, as a client outside the stack reaches it. */
   registry(): Registry;
-  /** The faults this provider can apply, each with the reason when it cannot. */
-  supports(action: FaultAction): { ok: true } | { ok: false; reason: string };
   inject(request: FaultRequest): Promise<AppliedFault>;
   topology(): Promise<TopologySnapshot>;
   /** Writes each node's log into `dir`. */

@@ -307,14 +307,6 @@ export class LocalStack implements Stack {
     return new HttpRegistry(`http://${this.registryEndpoint.host}:${this.registryEndpoint.port}`);
   }
 
-  supports(action: FaultAction): { ok: true } | { ok: false; reason: string } {
-    if (action === 'partition') {
-      const reason = partitionUnsupportedReason();
-      if (reason) return { ok: false, reason };
-    }
-    return { ok: true };
-  }
-
   private idsOf(nodes: StackNode[]): string[] {
     return nodes.flatMap((n) => this.members.get(n.name)?.ids ?? []);
   }
