@@ -46,3 +46,33 @@ export function probeStats(
     latencyMs: latencies.length ? { p50: pick(0.5), p99: pick(0.99), max: latencies.at(-1)! } : null,
   };
 }
+
+/** Writes per outcome in fixed time buckets (by completion), for timelines and charts. */
+export interface OutcomeSeries {
+  bucketMs: number;
+  /** Start of the first bucket, on the run's clock. */
+  start: number;
+  /** One [ok, fail, unknown] triple per bucket. */
+  counts: [number, number, number][];
+}
+
+export function outcomeSeries(history: readonly Op[], probe: string, bucketMs = 250): OutcomeSeries {
+  const writes = history.filter((o) => o.probe === probe && o.op === 'write');
+  if (writes.length === 0) return { bucketMs, start: 0, counts: [] };
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  for (const o of writes) {
+    first = Math.min(first, o.tComplete);
+    last = Math.max(last, o.tComplete);
+  }
+  const start = Math.floor(first / bucketMs) * bucketMs;
+  const counts: [number, number, number][] = Array.from(
+    { length: Math.floor((last - start) / bucketMs) + 1 },
+    () => [0, 0, 0],
+  );
+  for (const o of writes) {
+    const bucket = counts[Math.floor((o.tComplete - start) / bucketMs)]!;
+    bucket[o.outcome === 'ok' ? 0 : o.outcome === 'fail' ? 1 : 2]++;
+  }
+  return { bucketMs, start, counts };
+}

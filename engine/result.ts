@@ -1,5 +1,5 @@
 import type { AvailabilityFigures, ExpectationResult, Verdict, WriteFigures } from '../checker/index.ts';
-import type { ProbeStats } from '../checker/stats.ts';
+import type { OutcomeSeries, ProbeStats } from '../checker/stats.ts';
 import type { TopologySnapshot } from '../infra/stack.ts';
 import type { RedisClientSettings } from '../probes/redis-writer.ts';
 import type { HarnessInfo } from './run-store.ts';
@@ -57,6 +57,10 @@ export interface ProbeSummary extends ProbeStats {
   kind: string;
   settings: RedisClientSettings;
   steadyState: ProbeStats;
+  /** Outcomes per 250 ms bucket, on the run's clock: the probe's line on the timeline. */
+  series: OutcomeSeries;
+  /** Every operation, one JSON object a line, in the run folder. */
+  historyFile: string;
 }
 
 export interface HeadChange {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CHAIN_RECORD, HEAD_RECORD, decodeChain } from '../agents/registry/protocol.ts';
 import { check } from '../checker/index.ts';
-import { probeStats } from '../checker/stats.ts';
+import { outcomeSeries, probeStats } from '../checker/stats.ts';
 import type { Provider, Stack, TopologySnapshot } from '../infra/stack.ts';
 import { History } from '../probes/history.ts';
 import { type ReadBack, RedisWriterProbe } from '../probes/redis-writer.ts';
@@ -398,6 +398,8 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
         settings: p.settings(),
         ...probeStats(history.all(), p.name),
         steadyState: probeStats(history.all(), p.name, steady.from, steady.to || Number.POSITIVE_INFINITY),
+        series: outcomeSeries(history.all(), p.name),
+        historyFile: 'history.jsonl',
       })),
       figures: {
         availability: checked.availability,
