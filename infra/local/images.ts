@@ -1,5 +1,8 @@
 import type Docker from 'dockerode';
+import { withTimeout } from '../../engine/clock.ts';
 import { UsageError } from '../../engine/errors.ts';
+
+const PULL_TIMEOUT_MS = 300_000;
 
 /**
  * The images of the local mode. Each is chosen, in order: from its environment variable; the
@@ -35,10 +38,14 @@ async function present(docker: Docker, image: string): Promise<boolean> {
 
 async function pullable(docker: Docker, image: string): Promise<boolean> {
   try {
-    const stream = await docker.pull(image);
-    await new Promise<void>((resolve, reject) =>
-      docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
-    );
+    const pulled = (async () => {
+      const stream = await docker.pull(image);
+      await new Promise<void>((resolve, reject) =>
+        docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+      );
+    })();
+    // A registry that never answers must not hang the run before it starts.
+    await withTimeout(pulled, PULL_TIMEOUT_MS, `pulling ${image} took over ${PULL_TIMEOUT_MS} ms`);
     return true;
   } catch {
     return false;
