@@ -83,6 +83,23 @@ describe('availability', () => {
     expect(a.unavailabilityMs).toBeNull();
   });
 
+  it('a recovery seen for less than stableMs is not a recovery (flapping until the probe stopped)', () => {
+    const h = history([
+      [0, 5, 'fail'],
+      [10, 15, 'ok'],
+      [20, 25, 'fail'],
+      [30, 35, 'ok'], // the last failure is at 25; this success is followed by only 10 ms
+      [40, 45, 'ok'],
+    ]);
+    const short = availability(h, 0, undefined, 100);
+    expect(short.recovered).toBe(false);
+    expect(short.failoverMs).toBeNull();
+    expect(short.stableForMs).toBe(10);
+    const long = availability(h, 0, undefined, 10);
+    expect(long.recovered).toBe(true);
+    expect(long.failoverMs).toBe(35);
+  });
+
   it('a clock tie between a failure and a success goes against recovery', () => {
     const h = history([
       [10, 20, 'fail'],

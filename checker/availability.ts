@@ -10,7 +10,9 @@ import type { Op } from '../probes/history.ts';
  * - *success after the fault*: an `ok` operation invoked at or after `faultAt`.
  * - *stable success*: the first success after the fault that no failure follows. A failure
  *   completing at the same instant as a success counts as following it (a clock tie never
- *   shortens a measured outage).
+ *   shortens a measured outage). With `stableMs`, the history must also go on for at least that
+ *   long after it (to the last write's completion): a success seen just before the probe stopped
+ *   proves nothing.
  *
  * Figures:
  * - detection time: fault -> completion of the first failure.
@@ -21,7 +23,7 @@ import type { Op } from '../probes/history.ts';
  *
  * With no failure at all, detection and the window are null and failover time is the first
  * success after the fault. With no stable success, `recovered` is false and failover and the
- * window's end are null.
+ * window's end are null. `stableForMs` says how long the recovery was seen to hold.
  */
 export interface AvailabilityFigures {
   faultAt: number;
@@ -31,12 +33,19 @@ export interface AvailabilityFigures {
   failoverMs: number | null;
   recoveredAt: number | null;
   recovered: boolean;
+  /** From the stable success to the last write's completion; null without one. */
+  stableForMs: number | null;
   outages: number;
   failuresAfterFault: number;
   unknownAfterFault: number;
 }
 
-export function availability(history: readonly Op[], faultAt: number, probe?: string): AvailabilityFigures {
+export function availability(
+  history: readonly Op[],
+  faultAt: number,
+  probe?: string,
+  stableMs = 0,
+): AvailabilityFigures {
   const ops = byCompletion(
     history.filter((o) => o.op === 'write' && (probe === undefined || o.probe === probe)),
   );
@@ -68,6 +77,8 @@ export function availability(history: readonly Op[], faultAt: number, probe?: st
       break;
     }
   }
+  const stableForMs = stable ? ops.at(-1)!.tComplete - stable.tComplete : null;
+  if (stableForMs !== null && stableForMs < stableMs) stable = undefined;
 
   const recoveredAt = stable ? stable.tComplete : null;
   const window = firstFailure ? { start: Math.max(firstFailure.tInvoke, faultAt), end: recoveredAt } : null;
@@ -79,6 +90,7 @@ export function availability(history: readonly Op[], faultAt: number, probe?: st
     failoverMs: recoveredAt === null ? null : recoveredAt - faultAt,
     recoveredAt,
     recovered: stable !== undefined,
+    stableForMs,
     outages,
     failuresAfterFault: failures,
     unknownAfterFault: unknown,

@@ -38,6 +38,7 @@ describe('check', () => {
       faultAt: 50,
       readBack: new Set([1, 4, 5]),
       expect: { recovered: true, maxFailoverMs: 2000, maxLostWrites: 0 },
+      stableMs: 0,
     });
     expect(r.verdict).toBe('pass');
     expect(r.expectations.map((e) => e.verdict)).toEqual(['pass', 'pass', 'pass']);
@@ -50,6 +51,7 @@ describe('check', () => {
       faultAt: 50,
       readBack: new Set([1, 4]),
       expect: { recovered: true, maxFailoverMs: 1000, maxLostWrites: 0 },
+      stableMs: 0,
     });
     expect(r.verdict).toBe('fail');
     expect(r.expectations.find((e) => e.name === 'failover time')?.actual).toBe('1451 ms');
@@ -63,6 +65,7 @@ describe('check', () => {
       faultAt: 50,
       readBack: null,
       expect: { recovered: true, maxLostWrites: 0 },
+      stableMs: 0,
     });
     expect(r.verdict).toBe('unknown');
   });
@@ -75,6 +78,7 @@ describe('check', () => {
       faultAt: 0,
       readBack: new Set(),
       expect: { recovered: true },
+      stableMs: 0,
     });
     expect(r.verdict).toBe('unknown');
     expect(r.error).toMatch(/TypeError/);

@@ -14,6 +14,8 @@ export interface CheckInput {
   faultAt: number | null;
   readBack: ReadonlySet<number> | null;
   expect: Scenario['expect'];
+  /** How long a recovery must be seen to hold before it counts (the scenario's recovery.stableMs). */
+  stableMs: number;
 }
 
 export interface CheckResult {
@@ -38,7 +40,7 @@ export function check(input: CheckInput): CheckResult {
         error: 'no fault was injected',
       };
     }
-    const avail = availability(input.history, input.faultAt, input.probe);
+    const avail = availability(input.history, input.faultAt, input.probe, input.stableMs);
     const expectations = judgeExpectations(input.expect, avail, writes);
     return {
       verdict: combine(expectations.map((e) => e.verdict)),

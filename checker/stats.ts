@@ -52,13 +52,15 @@ export interface OutcomeSeries {
   bucketMs: number;
   /** Start of the first bucket, on the run's clock. */
   start: number;
+  columns: ['ok', 'fail', 'unknown'];
   /** One [ok, fail, unknown] triple per bucket. */
   counts: [number, number, number][];
 }
 
 export function outcomeSeries(history: readonly Op[], probe: string, bucketMs = 250): OutcomeSeries {
   const writes = history.filter((o) => o.probe === probe && o.op === 'write');
-  if (writes.length === 0) return { bucketMs, start: 0, counts: [] };
+  const columns: OutcomeSeries['columns'] = ['ok', 'fail', 'unknown'];
+  if (writes.length === 0) return { bucketMs, start: 0, columns, counts: [] };
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
   for (const o of writes) {
@@ -74,5 +76,5 @@ export function outcomeSeries(history: readonly Op[], probe: string, bucketMs = 
     const bucket = counts[Math.floor((o.tComplete - start) / bucketMs)]!;
     bucket[o.outcome === 'ok' ? 0 : o.outcome === 'fail' ? 1 : 2]++;
   }
-  return { bucketMs, start, counts };
+  return { bucketMs, start, columns, counts };
 }

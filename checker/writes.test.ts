@@ -17,14 +17,14 @@ describe('checkWrites', () => {
     const f = checkWrites(h, new Set([1, 3]));
     expect(f.lost).toBe(2);
     expect(f.lostSeqs).toEqual([2, 4]);
-    expect(f.valid).toBe('fail');
+    expect(f.verdict).toBe('fail');
     expect(f.acknowledged).toBe(4);
   });
 
   it('nothing lost when every acknowledged write is read back', () => {
     const f = checkWrites([w(1, 'ok'), w(2, 'fail')], new Set([1]));
     expect(f.lost).toBe(0);
-    expect(f.valid).toBe('pass');
+    expect(f.verdict).toBe('pass');
     expect(f.failed).toBe(1);
     expect(f.failedButPresent).toBe(0);
   });
@@ -35,20 +35,21 @@ describe('checkWrites', () => {
     expect(f.unknown).toBe(2);
     expect(f.unknownRecovered).toBe(1);
     expect(f.unknownAbsent).toBe(1);
-    expect(f.valid).toBe('pass');
+    expect(f.verdict).toBe('pass');
   });
 
   it('flags failed writes that are present, and values nobody wrote', () => {
     const f = checkWrites([w(1, 'fail'), w(2, 'ok')], new Set([1, 2, 99]));
     expect(f.failedButPresentSeqs).toEqual([1]);
     expect(f.unexpectedValues).toEqual([99]);
-    expect(f.valid).toBe('fail');
+    expect(f.verdict).toBe('fail');
   });
 
   it('without a read-back nothing can be said', () => {
     const f = checkWrites([w(1, 'ok')], null);
-    expect(f.valid).toBe('unknown');
-    expect(f.lost).toBe(0);
+    expect(f.verdict).toBe('unknown');
+    expect(f.lost).toBeNull();
+    expect(f.unknownAbsent).toBeNull();
     expect(f.readBackSize).toBeNull();
   });
 

@@ -14,18 +14,19 @@ import type { Op } from '../probes/history.ts';
  *   treats errors as "not written" would be wrong about them).
  * - *unexpected*: values in the read-back that no write attempted.
  *
- * Without a read-back (it failed or never ran) nothing can be said: `valid` is `unknown`.
+ * Without a read-back (it failed or never ran) nothing can be said: `verdict` is `unknown` and
+ * the figures that need it are null. The verdict fails on a lost write or an unexpected value.
  */
 export interface WriteFigures {
-  valid: 'pass' | 'fail' | 'unknown';
+  verdict: 'pass' | 'fail' | 'unknown';
   attempted: number;
   acknowledged: number;
   failed: number;
   unknown: number;
-  lost: number;
+  lost: number | null;
   lostSeqs: number[];
-  unknownRecovered: number;
-  unknownAbsent: number;
+  unknownRecovered: number | null;
+  unknownAbsent: number | null;
   failedButPresent: number;
   failedButPresentSeqs: number[];
   unexpected: number;
@@ -71,7 +72,7 @@ export function checkWrites(
   unexpectedValues.sort((a, b) => a - b);
 
   return {
-    valid:
+    verdict:
       readBack === null
         ? 'unknown'
         : lostSeqs.length === 0 && unexpectedValues.length === 0
@@ -81,10 +82,10 @@ export function checkWrites(
     acknowledged,
     failed,
     unknown,
-    lost: readBack ? lostSeqs.length : 0,
+    lost: readBack ? lostSeqs.length : null,
     lostSeqs,
-    unknownRecovered,
-    unknownAbsent: readBack ? unknown - unknownRecovered : 0,
+    unknownRecovered: readBack ? unknownRecovered : null,
+    unknownAbsent: readBack ? unknown - unknownRecovered : null,
     failedButPresent: failedButPresentSeqs.length,
     failedButPresentSeqs,
     unexpected: unexpectedValues.length,

@@ -49,12 +49,9 @@ export function consoleReporter(out: NodeJS.WriteStream = process.stderr): RunRe
       line(`${stamp(t)} ${c.cyan('▸')} ${name}`);
     },
     phaseEnd: (r: PhaseRecord) => {
-      if (r.status === 'failed')
-        line(
-          `${stamp(r.tEnd)} ${c.red('✘')} ${r.name} failed after ${Math.round(r.tEnd - r.tStart)} ms: ${r.error}`,
-        );
-      else if (r.tEnd - r.tStart > 200)
-        line(`${stamp(r.tEnd)} ${c.green('✔')} ${r.name} ${c.dim(`${Math.round(r.tEnd - r.tStart)} ms`)}`);
+      const took = c.dim(`${Math.round(r.tEnd - r.tStart)} ms`);
+      if (r.status === 'failed') line(`${stamp(r.tEnd)} ${c.red('✘')} ${r.name} ${took}: ${r.error}`);
+      else line(`${stamp(r.tEnd)} ${c.green('✔')} ${r.name} ${took}`);
     },
     event: (e: TimelineEvent) => {
       if (

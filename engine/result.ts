@@ -1,3 +1,4 @@
+import type { HeadChange } from '../checker/head.ts';
 import type { AvailabilityFigures, ExpectationResult, Verdict, WriteFigures } from '../checker/index.ts';
 import type { OutcomeSeries, ProbeStats } from '../checker/stats.ts';
 import type { TopologySnapshot } from '../infra/stack.ts';
@@ -12,8 +13,9 @@ export const RESULT_SCHEMA_VERSION = 1;
 /**
  * - completed: every phase ran; the verdict says whether the expectations held.
  * - aborted: the run stopped early because the stack was not healthy (steady state failed).
- * - interrupted: a signal or the run's time limit stopped it.
- * - error: the harness or the infrastructure failed.
+ * - interrupted: a signal (Ctrl-C) stopped it.
+ * - error: the harness or the infrastructure failed, or the run went past its time limit
+ *   (`error.code` RUN_TIMEOUT).
  */
 export type RunStatus = 'completed' | 'aborted' | 'interrupted' | 'error';
 
@@ -63,15 +65,6 @@ export interface ProbeSummary extends ProbeStats {
   historyFile: string;
 }
 
-export interface HeadChange {
-  before: string | undefined;
-  after: string | undefined;
-  /** When the head record was moved (registry's own time stamp, on the run's clock). */
-  recordMovedAt: number | null;
-  /** When the new head's agent promoted it. */
-  promotedAt: number | null;
-}
-
 export interface RunResult {
   schema: typeof RESULT_SCHEMA;
   schemaVersion: typeof RESULT_SCHEMA_VERSION;
@@ -83,7 +76,12 @@ export interface RunResult {
   verdict: Verdict;
   error?: { code: string; kind: string; message: string; hint?: string };
   startedAt: string;
+  /** Every time in this result (`t`, `tStart`, `tInject`, ...) is ms on one monotonic clock from `origin`. */
+  clock: { origin: string; unit: 'ms'; source: 'process.hrtime.bigint' };
+  /** From before the preparation (Docker check, images) to the end of teardown. */
   durationMs: number;
+  /** Set when history.jsonl or events.jsonl could not be written in full (the figures are still whole). */
+  storeError?: string;
   runDir: string;
   harness: HarnessInfo;
   phases: PhaseRecord[];

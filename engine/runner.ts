@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CHAIN_RECORD, HEAD_RECORD, decodeChain } from '../agents/registry/protocol.ts';
+import { availability } from '../checker/availability.ts';
+import { headChange } from '../checker/head.ts';
 import { check } from '../checker/index.ts';
 import { outcomeSeries, probeStats } from '../checker/stats.ts';
 import type { Provider, Stack, TopologySnapshot } from '../infra/stack.ts';
@@ -11,7 +13,6 @@ import { type Clock, MonotonicClock, sleep } from './clock.ts';
 import { ChaosError, InfraError, InterruptedError, ScenarioError, errorMessage } from './errors.ts';
 import {
   type FaultRecord,
-  type HeadChange,
   type PhaseName,
   type PhaseRecord,
   RESULT_SCHEMA,
@@ -66,6 +67,9 @@ export function preflight(loaded: LoadedScenario, provider: Provider): void {
       throw new ScenarioError(
         'FAULT_UNSUPPORTED',
         `${file}: fault '${f.action}' cannot run on the ${provider.name} provider here: ${s.reason}`,
+        {
+          hint: 'provide what the reason names, or choose another fault (kill, stop and pause need only Docker)',
+        },
       );
   }
   validateStaticTargets(
@@ -84,10 +88,12 @@ export function preflight(loaded: LoadedScenario, provider: Provider): void {
 export async function runScenario(opts: RunOptions): Promise<RunResult> {
   const { loaded, provider, reporter = {} } = opts;
   const { scenario } = loaded;
+  const clock = opts.clock ?? new MonotonicClock();
   preflight(loaded, provider);
+  // Docker answers, images are there: checked before the run folder exists, so a machine that
+  // cannot run anything gets one line and no folder. Not under the time limit (pulls are bounded).
   await provider.prepare();
 
-  const clock = opts.clock ?? new MonotonicClock();
   const runId = randomBytes(4).toString('hex');
   const startedAt = new Date(clock.toWall(0));
   const harness = harnessInfo(opts.argv);
@@ -115,12 +121,14 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
   };
 
   const events: TimelineEvent[] = [];
+  let eventWriteError: string | undefined;
   const emit = (e: TimelineEvent) => {
     events.push(e);
     try {
       store.appendEvent(e);
-    } catch {
+    } catch (err) {
       // The run folder cannot be written (disk full, removed): keep going, teardown matters more.
+      eventWriteError ??= `events.jsonl: ${errorMessage(err)}`;
     }
     reporter.event?.(e);
   };
@@ -303,12 +311,12 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
 
     await phase('recover', async () => {
       const deadline = clock.now() + scenario.recovery.timeoutMs;
+      const faultAt = faults[measuredIndex]?.tInject ?? 0;
       for (;;) {
         checkpoint();
         const now = clock.now();
-        const last = history.all().at(-1);
-        const quietFor = now - Math.max(history.lastFailureAt, faults[measuredIndex]?.tInject ?? 0);
-        if (last?.outcome === 'ok' && quietFor >= scenario.recovery.stableMs) return;
+        // The checker's own judgement, so the run stops exactly when the result will say recovered.
+        if (availability(history.all(), faultAt, probeName, scenario.recovery.stableMs).recovered) return;
         if (now > deadline) {
           emit({
             t: now,
@@ -364,6 +372,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
         faultAt: measured?.tInject ?? null,
         readBack: verdictInput,
         expect: scenario.expect,
+        stableMs: scenario.recovery.stableMs,
       }),
     );
 
@@ -387,6 +396,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
           }
         : {}),
       startedAt: startedAt.toISOString(),
+      clock: { origin: startedAt.toISOString(), unit: 'ms', source: 'process.hrtime.bigint' },
       durationMs: 0,
       runDir: store.dir,
       harness,
@@ -440,33 +450,13 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
     };
   }
 
+  const storeError =
+    eventWriteError ?? (history.writeError ? `history.jsonl: ${history.writeError.message}` : undefined);
+  if (storeError) result.storeError = storeError;
   result.phases = phases;
   result.timeline = [...events].sort((a, b) => a.t - b.t);
   result.durationMs = clock.now();
   store.writeJson('result.json', result);
   reporter.runEnd?.(result);
   return result;
-}
-
-function headChange(
-  before: TopologySnapshot | null,
-  after: TopologySnapshot | null,
-  events: TimelineEvent[],
-  faultAt: number,
-): HeadChange {
-  const moved = events
-    .filter(
-      (e) =>
-        e.source === 'registry' && e.type === 'record-set' && e.data?.name === HEAD_RECORD && e.t >= faultAt,
-    )
-    .sort((a, b) => a.t - b.t)[0];
-  const promoted = events
-    .filter((e) => e.type === 'became-head' && e.t >= faultAt)
-    .sort((a, b) => a.t - b.t)[0];
-  return {
-    before: before?.head,
-    after: after?.head ?? (moved?.data?.value as string | undefined),
-    recordMovedAt: moved?.t ?? null,
-    promotedAt: promoted?.t ?? null,
-  };
 }

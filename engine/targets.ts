@@ -34,6 +34,9 @@ export function resolveTarget(
     throw new InfraError(
       'TARGET_NOT_FOUND',
       `target ${selector} matches no live node (head ${topo.head ?? 'none'}, chain ${chain.join(' -> ') || 'empty'})`,
+      {
+        hint: 'an earlier fault may have removed it: give the later fault a target that survives, or a longer chain',
+      },
     );
   }
   return out;
@@ -48,12 +51,14 @@ export function validateStaticTargets(selectors: string[], spec: RedisStackSpec,
       throw new ScenarioError(
         'UNKNOWN_TARGET',
         `${file}: target ${s} names no node; the stack has ${nodes.map((n) => n.name).join(', ')}`,
+        { hint: 'use one of those names, or a role such as redis:head' },
       );
     }
     if (kind === 'az' && !nodes.some((n) => n.az === arg)) {
       throw new ScenarioError(
         'UNKNOWN_TARGET',
         `${file}: target ${s} names no AZ of the stack (${spec.azs.join(', ')})`,
+        { hint: 'use one of those AZs, or add it to stack.redis.azs' },
       );
     }
   }

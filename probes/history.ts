@@ -32,8 +32,6 @@ export class History {
   private readonly out: WriteStream | undefined;
   /** Running counts of writes by outcome, for live progress. */
   readonly counts = { ok: 0, fail: 0, unknown: 0 };
-  /** Completion time of the latest failed or unknown write. */
-  lastFailureAt = Number.NEGATIVE_INFINITY;
   /** Set when the history file could not be written. */
   writeError: Error | undefined;
 
@@ -47,10 +45,7 @@ export class History {
 
   record(op: Op): void {
     this.ops.push(op);
-    if (op.op === 'write') {
-      this.counts[op.outcome]++;
-      if (op.outcome !== 'ok') this.lastFailureAt = Math.max(this.lastFailureAt, op.tComplete);
-    }
+    if (op.op === 'write') this.counts[op.outcome]++;
     this.out?.write(`${JSON.stringify(op)}\n`);
   }
 

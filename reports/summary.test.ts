@@ -24,6 +24,7 @@ function result(readBack: Set<number> | null, over: Partial<RunResult> = {}): Ru
     status: 'completed',
     verdict: 'pass',
     startedAt: '2026-01-01T00:00:00.000Z',
+    clock: { origin: '2026-01-01T00:00:00.000Z', unit: 'ms', source: 'process.hrtime.bigint' },
     durationMs: 9000,
     runDir: '/runs/x',
     harness: { name: 'h', version: '0', gitRevision: 'r', gitDirty: false, command: [], node: 'v20' },
@@ -43,7 +44,16 @@ function result(readBack: Set<number> | null, over: Partial<RunResult> = {}): Ru
     figures: { availability: availability(ops, 120), writes: checkWrites(ops, readBack), readBack: null },
     head: { before: 'redis-a', after: 'redis-b', recordMovedAt: 1300, promotedAt: 1290 },
     topology: { before: null, after: null },
-    expectations: [{ name: 'failover time', expected: '<= 3000 ms', actual: '1581 ms', verdict: 'pass' }],
+    expectations: [
+      {
+        name: 'failover time',
+        threshold: 3000,
+        value: 1581,
+        expected: '<= 3000 ms',
+        actual: '1581 ms',
+        verdict: 'pass',
+      },
+    ],
     timeline: [],
     ...over,
   };

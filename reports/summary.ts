@@ -36,7 +36,7 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
   }
   const a = r.figures.availability;
   if (a) {
-    row('detection', ms(a.detectionMs), 'fault -> first failed write');
+    row('detection', ms(a.detectionMs), 'fault -> the first failed write is seen (its completion)');
     row(
       'unavailable',
       a.window
@@ -44,12 +44,12 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
           ? 'still down'
           : ms(a.unavailabilityMs)
         : '0 ms (no failed write)',
-      'first failure -> first success after the last failure',
+      'the first failed write is sent -> the first success after the last failure',
     );
     row(
       'failover',
       a.recovered ? ms(a.failoverMs) : c.red('never recovered'),
-      'fault -> first successful write with no failure after it',
+      'fault -> the first successful write with no failure after it',
     );
     if (a.outages > 1) row('flapping', `${a.outages} separate outages`);
   }
@@ -73,15 +73,15 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
   const w = r.figures.writes;
   if (w) {
     const lost =
-      w.valid === 'unknown'
+      w.lost === null
         ? c.yellow('lost unknown (no read-back)')
-        : w.lost
+        : w.lost > 0
           ? c.red(`lost ${w.lost}`)
           : c.green('lost 0');
     row(
       'writes',
       `${w.attempted} attempted, ${w.acknowledged} acknowledged, ${w.failed} failed, ${w.unknown} unknown; ${lost}`,
-      w.valid === 'unknown' ? '' : `unknown found in read-back: ${w.unknownRecovered}`,
+      w.lost === null ? '' : `unknown found in read-back: ${w.unknownRecovered}`,
     );
     if (w.lost)
       row(

@@ -51,6 +51,20 @@ describe('scenarios', () => {
     expect(err.message).toContain('faults[0]');
   });
 
+  it('suggests the nearest field for a typo in an optional field, and lists several problems', () => {
+    const p = file(
+      'many.yaml',
+      minimal
+        .replace('redis: { nodes: 3 }', 'redis: { nodes: 3, failoverThreshold: 500 }')
+        .replace('kind: redis-writer', 'kind: redis-writer, rateHZ: 5'),
+    );
+    const err = errorOf(() => loadScenario(p));
+    expect(err.message).toContain(
+      "unknown field 'failoverThreshold' in stack.redis; did you mean 'failoverThresholdMs'?",
+    );
+    expect(err.message).toContain("unknown field 'rateHZ' in probes[0]; did you mean 'rateHz'?");
+  });
+
   it('a bad value names the field and what is allowed', () => {
     const err = errorOf(() =>
       loadScenario(file('enum.yaml', minimal.replace('action: kill', 'action: nuke'))),

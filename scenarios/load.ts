@@ -2,7 +2,15 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import type { ZodIssue } from 'zod';
+import {
+  ZodArray,
+  ZodDefault,
+  ZodEffects,
+  type ZodIssue,
+  ZodObject,
+  ZodOptional,
+  type ZodTypeAny,
+} from 'zod';
 import { ScenarioError, UsageError } from '../engine/errors.ts';
 import { type Scenario, scenarioSchema } from './schema.ts';
 
@@ -68,35 +76,88 @@ export function loadScenarioFile(file: string): LoadedScenario {
 export function validateScenario(raw: unknown, file: string): Scenario {
   const parsed = scenarioSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
-  // A misspelt field shows up twice: as an unknown key and as a missing one. Name the unknown
-  // key first, with the missing one as the suggestion.
+  // A misspelt field shows up twice: as an unknown key and as a required one missing. Say the
+  // unknown key with its suggestion, and drop the "required" issue it explains.
   const issues = [...parsed.error.issues].sort(
     (x, y) => Number(y.code === 'unrecognized_keys') - Number(x.code === 'unrecognized_keys'),
   );
-  const first = issues[0]!;
-  if (first.code === 'unrecognized_keys') {
-    const missing = issues
-      .filter(
+  const explained = new Set<ZodIssue>();
+  const lines: string[] = [];
+  for (const issue of issues) {
+    if (explained.has(issue)) continue;
+    if (issue.code === 'unrecognized_keys') {
+      const missing = issues.filter(
         (i) =>
-          i.code === 'invalid_type' && i.received === 'undefined' && i.path.length === first.path.length + 1,
-      )
-      .filter((i) => first.path.every((p, k) => i.path[k] === p))
-      .map((i) => String(i.path.at(-1)));
-    if (missing.length) {
-      throw new ScenarioError(
-        'SCENARIO_INVALID',
-        `${file}: ${describeIssue(first)}; did you mean '${missing[0]}'?`,
-        {
-          hint: 'see scenarios/schema.ts for every field and its meaning',
-        },
+          i.code === 'invalid_type' &&
+          i.received === 'undefined' &&
+          i.path.length === issue.path.length + 1 &&
+          issue.path.every((p, k) => i.path[k] === p),
       );
+      for (const m of missing) explained.add(m);
+      const known = knownFields(issue.path);
+      const suggestions = issue.keys
+        .map((k) => closest(k, known))
+        .filter((k): k is string => k !== undefined);
+      lines.push(
+        describeIssue(issue) +
+          (suggestions.length ? `; did you mean ${suggestions.map((k) => `'${k}'`).join(', ')}?` : ''),
+      );
+    } else {
+      lines.push(describeIssue(issue));
     }
   }
-  const more =
-    issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
-  throw new ScenarioError('SCENARIO_INVALID', `${file}: ${describeIssue(first)}${more}`, {
+  const shown = lines.slice(0, 3).join('; ');
+  const more = lines.length > 3 ? ` (and ${lines.length - 3} more)` : '';
+  throw new ScenarioError('SCENARIO_INVALID', `${file}: ${shown}${more}`, {
     hint: 'see scenarios/schema.ts for every field and its meaning',
   });
+}
+
+/** The field names the schema allows at a path of the scenario (an object's keys). */
+function knownFields(path: (string | number)[]): string[] {
+  let s: ZodTypeAny | undefined = unwrap(scenarioSchema);
+  for (const p of path) {
+    if (s instanceof ZodObject) s = unwrap(s.shape[p as string]);
+    else if (s instanceof ZodArray) s = unwrap(s.element);
+    else return [];
+  }
+  return s instanceof ZodObject ? Object.keys(s.shape) : [];
+}
+
+function unwrap(schema: ZodTypeAny | undefined): ZodTypeAny | undefined {
+  let s = schema;
+  for (;;) {
+    if (s instanceof ZodDefault) s = s._def.innerType;
+    else if (s instanceof ZodOptional) s = s.unwrap();
+    else if (s instanceof ZodEffects) s = s.innerType();
+    else return s;
+  }
+}
+
+/** The known name nearest to a misspelt one (edit distance at most a third of its length). */
+function closest(name: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 function describeIssue(issue: ZodIssue): string {

@@ -90,7 +90,8 @@ export const scenarioSchema = z
           .strict(),
       })
       .strict(),
-    probes: z.array(redisWriterProbe).min(1),
+    // One probe for now: the checker judges one history. More will need a verdict per probe.
+    probes: z.array(redisWriterProbe).min(1).max(1, 'one probe per scenario for now'),
     steadyState: z
       .object({
         durationMs: z.number().int().min(0).default(2000),

@@ -281,9 +281,13 @@ export class LocalStack implements Stack {
       if (t.head && t.chain.length === nodes.length && replicas.every((n) => n.role === 'slave' && n.linkUp))
         return;
       if (Date.now() > deadline) {
+        const unlinked = replicas.filter((n) => !(n.role === 'slave' && n.linkUp)).map((n) => n.name);
         throw new InfraError(
           'CHAIN_NOT_FORMED',
-          `the Redis chain did not form within ${STARTUP_TIMEOUT_MS} ms: ${JSON.stringify(t)}`,
+          `the Redis chain did not form within ${STARTUP_TIMEOUT_MS} ms: head ${t.head ?? 'none'}, chain ${t.chain.join(' -> ') || 'empty'}, not replicating: ${unlinked.join(', ') || 'none'}`,
+          {
+            hint: "see the agents' and redis logs in the run folder's logs/; `chaos cleanup` removes leftovers",
+          },
         );
       }
       await sleep(50);

@@ -42,7 +42,7 @@ describe.skipIf(!ready.ok || noPartition !== undefined)(
       expect(atRisk.length).toBeGreaterThanOrEqual(10);
 
       const w = result.figures.writes!;
-      expect(w.valid).toBe('fail');
+      expect(w.verdict).toBe('fail');
       expect(w.lost).toBe(atRisk.length);
       expect(w.lostSeqs).toEqual(atRisk);
       expect(w.unexpected).toBe(0);

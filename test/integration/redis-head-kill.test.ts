@@ -70,7 +70,7 @@ describe.skipIf(!ready.ok)(`redis-head-kill on real containers${skipReason}`, ()
 
   it('loses no acknowledged write when none was put at risk', () => {
     const w = result.figures.writes!;
-    expect(w.valid).toBe('pass');
+    expect(w.verdict).toBe('pass');
     expect(w.lost).toBe(0);
     expect(w.acknowledged).toBeGreaterThan(500);
     expect(result.figures.readBack).toMatchObject({ node: 'redis-b' });
