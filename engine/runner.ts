@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CHAIN_RECORD, HEAD_RECORD, decodeChain } from '../agents/registry/protocol.ts';
+import { readChain } from '../agents/registry/protocol.ts';
 import { availability } from '../checker/availability.ts';
 import { headChange } from '../checker/head.ts';
 import { check } from '../checker/index.ts';
@@ -243,11 +243,8 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
 
     async function injectStep(step: FaultStep) {
       const s = live;
-      const [head, chain] = await Promise.all([
-        s.registry().get(HEAD_RECORD),
-        s.registry().get(CHAIN_RECORD),
-      ]);
-      const topo: TopologySnapshot = { head: head?.value, chain: decodeChain(chain?.value), nodes: [] };
+      // Targets are resolved against the registry's records at this moment, not the provisioned order.
+      const topo = await readChain(s.registry());
       const nodes = resolveTarget(step.target, topo, s.nodes());
       const peers = step.from
         ? resolveTarget(step.from, topo, s.nodes()).filter((p) => !nodes.includes(p))
@@ -382,7 +379,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
       runId,
       scenario: { name: scenario.name, description: scenario.description.trim(), file: loaded.file },
       provider: provider.name,
-      ...(stack && 'images' in stack ? { images: (stack as { images: RunResult['images'] }).images } : {}),
+      ...(stack?.images ? { images: stack.images } : {}),
       status,
       verdict: status === 'completed' ? checked.verdict : 'unknown',
       ...(failure

@@ -19,9 +19,9 @@ describe('targets', () => {
   });
 
   it('an empty match is an error that shows the chain', () => {
-    expect(() =>
-      resolveTarget('redis:second', { head: 'redis-b', chain: ['redis-b'], nodes: [] }, nodes),
-    ).toThrow(/redis-b/);
+    expect(() => resolveTarget('redis:second', { head: 'redis-b', chain: ['redis-b'] }, nodes)).toThrow(
+      /redis-b/,
+    );
   });
 
   it('names nodes round-robin over the AZs', () => {

@@ -15,7 +15,7 @@ import { InfraError, ScenarioError } from './errors.ts';
  */
 export function resolveTarget(
   selector: string,
-  topo: TopologySnapshot,
+  topo: Pick<TopologySnapshot, 'head' | 'chain'>,
   nodes: StackNode[],
   random = Math.random,
 ): StackNode[] {

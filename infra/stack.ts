@@ -56,6 +56,8 @@ export interface TopologySnapshot {
 export interface Stack {
   readonly runId: string;
   readonly provider: string;
+  /** The images (or machine images) the stack runs, and where each choice came from. */
+  readonly images?: Record<string, { image: string; source: string }>;
   nodes(): StackNode[];
   endpoint(node: string): Endpoint;
   /** The endpoint registry, as a client outside the stack reaches it. */

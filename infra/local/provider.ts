@@ -3,13 +3,7 @@ import { Redis } from 'ioredis';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { bundleAgents } from '../../agents/bundle.ts';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
-import {
-  CHAIN_RECORD,
-  HEAD_RECORD,
-  REGISTRY_PORT,
-  type Registry,
-  decodeChain,
-} from '../../agents/registry/protocol.ts';
+import { REGISTRY_PORT, type Registry, readChain } from '../../agents/registry/protocol.ts';
 import { sleep } from '../../engine/clock.ts';
 import { ChaosError, InfraError, errorMessage } from '../../engine/errors.ts';
 import type { FaultAction, RedisStackSpec } from '../../scenarios/schema.ts';
@@ -370,14 +364,12 @@ export class LocalStack implements Stack {
   }
 
   async topology(): Promise<TopologySnapshot> {
-    const registry = this.registry();
-    const [head, chain] = await Promise.all([
-      registry.get(HEAD_RECORD).catch(() => undefined),
-      registry.get(CHAIN_RECORD).catch(() => undefined),
-    ]);
     const redisNodes = this.nodes().filter((n) => n.role === 'redis');
-    const nodes = await Promise.all(redisNodes.map((n) => this.redisState(n)));
-    return { head: head?.value, chain: decodeChain(chain?.value), nodes };
+    const [records, nodes] = await Promise.all([
+      readChain(this.registry()),
+      Promise.all(redisNodes.map((n) => this.redisState(n))),
+    ]);
+    return { ...records, nodes };
   }
 
   private async redisState(node: StackNode): Promise<RedisNodeState> {

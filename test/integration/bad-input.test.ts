@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chaos, leftovers, ready, skipReason } from './docker.ts';
 
+/** `chaos run redis-head-kill` in a fresh runs folder, with extra environment. */
+const headKillWith = (env: NodeJS.ProcessEnv) =>
+  chaos(['run', 'redis-head-kill', '--runs-dir', mkdtempSync(join(tmpdir(), 'chaos-runs-'))], env);
+
 describe('bad input gets a one-line error, the right exit code, and leaves nothing behind', () => {
   it('an unknown scenario: exit 2, names the known ones', async () => {
     const r = await chaos(['run', 'redis-head-klil']);
@@ -33,12 +37,7 @@ describe('bad input gets a one-line error, the right exit code, and leaves nothi
   });
 
   it('Docker not reachable: exit 3, says where it looked and what to do', async () => {
-    const r = await chaos(
-      ['run', 'redis-head-kill', '--runs-dir', mkdtempSync(join(tmpdir(), 'chaos-runs-'))],
-      {
-        DOCKER_HOST: 'unix:///nonexistent/docker.sock',
-      },
-    );
+    const r = await headKillWith({ DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
     expect(r.code).toBe(3);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(
@@ -50,12 +49,7 @@ describe('bad input gets a one-line error, the right exit code, and leaves nothi
     `an image that does not exist: exit 2, and no container or network left${skipReason}`,
     async () => {
       const before = await leftovers();
-      const r = await chaos(
-        ['run', 'redis-head-kill', '--runs-dir', mkdtempSync(join(tmpdir(), 'chaos-runs-'))],
-        {
-          CHAOS_IMAGE_REDIS: 'chaos-local/no-such-image:1',
-        },
-      );
+      const r = await headKillWith({ CHAOS_IMAGE_REDIS: 'chaos-local/no-such-image:1' });
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(
@@ -70,12 +64,7 @@ describe('bad input gets a one-line error, the right exit code, and leaves nothi
     async () => {
       const before = await leftovers();
       // An image that exists but has no Node.js: the registry and the agents cannot start.
-      const r = await chaos(
-        ['run', 'redis-head-kill', '--runs-dir', mkdtempSync(join(tmpdir(), 'chaos-runs-'))],
-        {
-          CHAOS_IMAGE_NODE: 'chaos-local/redis:7',
-        },
-      );
+      const r = await headKillWith({ CHAOS_IMAGE_NODE: 'chaos-local/redis:7' });
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(/error\[PROVISION_FAILED\]/);
       expect(await leftovers()).toEqual(before);
