@@ -58,6 +58,7 @@ async function probeVsRedisBenchmark(): Promise<void> {
       {
         kind: 'redis-writer',
         name: 'bench',
+        concurrency: 1,
         rateHz: 0,
         commandTimeoutMs: 1000,
         connectTimeoutMs: 1000,
@@ -156,7 +157,7 @@ async function phaseTimes(): Promise<void> {
   );
   report(
     'redis-head-kill, failover time measured',
-    `${result.figures.availability?.failoverMs?.toFixed(0)} ms`,
+    `${result.probes[0]?.windows[0]?.availability.failoverMs?.toFixed(0)} ms`,
     '(reference)',
     true,
   );

@@ -15,19 +15,60 @@ function history(rows: [number, number, Outcome][]): Op[] {
 }
 
 describe('availability', () => {
-  it('no failure at all: no detection, no window, failover is the first write after the fault', () => {
+  it('no failure at all: no outage, and no failover figure (the gap to the next write is not one)', () => {
     const h = history([
       [0, 1, 'ok'],
       [10, 11, 'ok'],
       [20, 21, 'ok'],
     ]);
     const a = availability(h, 5);
+    expect(a.outage).toBe(false);
     expect(a.detectionMs).toBeNull();
     expect(a.window).toBeNull();
     expect(a.unavailabilityMs).toBeNull();
-    expect(a.failoverMs).toBe(6);
+    expect(a.failoverMs).toBeNull();
     expect(a.recovered).toBe(true);
     expect(a.outages).toBe(0);
+  });
+
+  it('no write at all after the fault: not recovered, and no outage claimed', () => {
+    const a = availability(history([[0, 1, 'ok']]), 5);
+    expect(a.outage).toBe(false);
+    expect(a.recovered).toBe(false);
+  });
+
+  it('a window ends where the next fault begins: each fault gets its own figures', () => {
+    const h = history([
+      [0, 1, 'ok'],
+      [110, 120, 'fail'], // fault 1 at 100
+      [1600, 1601, 'ok'], // fault 1 recovers
+      [2000, 2001, 'ok'],
+      [3110, 3120, 'fail'], // fault 2 at 3100
+      [4200, 4201, 'ok'],
+      [5300, 5301, 'ok'],
+    ]);
+    const first = availability(h, 100, undefined, 0, 3100);
+    expect(first.failoverMs).toBe(1501);
+    expect(first.unavailabilityMs).toBe(1491);
+    expect(first.failures).toBe(1);
+    const second = availability(h, 3100, undefined, 0, null);
+    expect(second.failoverMs).toBe(1101);
+    expect(second.detectionMs).toBe(20);
+    // Without windows the second fault's failure would make the first look 4 s long.
+    const folded = availability(h, 100);
+    expect(folded.failoverMs).toBe(4101);
+  });
+
+  it('a recovery cut short by the next fault is not stable', () => {
+    const h = history([
+      [110, 120, 'fail'],
+      [200, 201, 'ok'],
+      [300, 301, 'ok'],
+      [400, 401, 'fail'],
+    ]);
+    const a = availability(h, 100, undefined, 500, 350);
+    expect(a.recovered).toBe(false);
+    expect(a.stableForMs).toBe(100);
   });
 
   it('one outage: detection, window and failover as defined', () => {
@@ -46,8 +87,8 @@ describe('availability', () => {
     expect(a.unavailabilityMs).toBe(705);
     expect(a.failoverMs).toBe(755);
     expect(a.recoveredAt).toBe(905);
-    expect(a.failuresAfterFault).toBe(3);
-    expect(a.unknownAfterFault).toBe(1);
+    expect(a.failures).toBe(3);
+    expect(a.unknown).toBe(1);
     expect(a.outages).toBe(1);
   });
 
@@ -139,7 +180,7 @@ describe('availability', () => {
     ]);
     const a = availability(h, 15);
     expect(a.detectionMs).toBeNull();
-    expect(a.failoverMs).toBe(6);
+    expect(a.outage).toBe(false);
   });
 
   it('orders an unsorted history by completion', () => {
@@ -160,21 +201,19 @@ describe('availability', () => {
     ];
     const a = availability(h, 0, 'w');
     expect(a.detectionMs).toBeNull();
-    expect(a.failoverMs).toBe(15);
+    expect(a.outage).toBe(false);
+    expect(a.operations).toBe(1);
   });
 
-  it('handles a million operations in well under a second', () => {
+  it('handles a million operations', () => {
     const n = 1_000_000;
     const h: Op[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const outcome: Outcome = i > 500_000 && i < 500_300 ? 'fail' : 'ok';
       h[i] = { probe: 'w', op: 'write', seq: i, tInvoke: i, tComplete: i + 0.5, outcome };
     }
-    const t0 = performance.now();
+    // Its speed is measured by `npm run bench`, not asserted here.
     const a = availability(h, 500_000);
-    const took = performance.now() - t0;
     expect(a.failoverMs).toBe(300.5);
-    // A guard against a pathological regression, not the benchmark (`npm run bench` measures it).
-    expect(took).toBeLessThan(3000);
   });
 });

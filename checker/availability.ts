@@ -1,43 +1,50 @@
 import type { Op } from '../probes/history.ts';
 
 /**
- * Availability figures of one probe around one fault, as DESIGN.md defines them.
+ * Availability figures of one probe in the window of one fault, as DESIGN.md defines them.
  *
  * Terms (all times on the run's monotonic clock, ms):
  * - *fault*: the moment the fault was injected (`faultAt`).
+ * - *window*: from the fault to `until` (the next measured fault's injection; open for the last
+ *   one). Only operations that complete inside it count, so two faults never share figures.
  * - *failure*: an operation whose outcome is `fail` or `unknown` (the client was not served),
- *   observed at its completion time, with `tComplete >= faultAt`.
+ *   observed at its completion time.
  * - *success after the fault*: an `ok` operation invoked at or after `faultAt`.
- * - *stable success*: the first success after the fault that no failure follows. A failure
- *   completing at the same instant as a success counts as following it (a clock tie never
- *   shortens a measured outage). With `stableMs`, the history must also go on for at least that
- *   long after it (to the last write's completion): a success seen just before the probe stopped
- *   proves nothing.
+ * - *outage*: the window holds at least one failure. Without one, the probe saw no outage:
+ *   detection, unavailability and failover are null, and the window counts as recovered as long
+ *   as a write succeeded in it.
+ * - *stable success*: the first success after the fault that no failure in the window follows.
+ *   A failure completing at the same instant as a success counts as following it (a clock tie
+ *   never shortens a measured outage). With `stableMs`, the window must also go on for at least
+ *   that long after it (to its last write's completion): a success seen just before the probe
+ *   stopped, or just before the next fault, proves nothing.
  *
  * Figures:
  * - detection time: fault -> completion of the first failure.
  * - unavailability window: from the first failure (its invocation, or the fault if it was
- *   invoked before) to the first success after the last failure (its completion).
+ *   invoked before) to the stable success (its completion).
  * - failover time: fault -> completion of the stable success.
  * - outages: how many separate runs of consecutive failures there were (more than one: flapping).
- *
- * With no failure at all, detection and the window are null and failover time is the first
- * success after the fault. With no stable success, `recovered` is false and failover and the
- * window's end are null. `stableForMs` says how long the recovery was seen to hold.
  */
 export interface AvailabilityFigures {
   faultAt: number;
+  /** The window's end (exclusive); null when it is the last window. */
+  until: number | null;
+  outage: boolean;
   detectionMs: number | null;
   window: { start: number; end: number | null } | null;
   unavailabilityMs: number | null;
   failoverMs: number | null;
   recoveredAt: number | null;
+  /** No outage (with a success seen), or an outage that ended in a stable success. */
   recovered: boolean;
-  /** From the stable success to the last write's completion; null without one. */
+  /** From the stable success to the window's last write; null without one. */
   stableForMs: number | null;
   outages: number;
-  failuresAfterFault: number;
-  unknownAfterFault: number;
+  /** Operations that completed in the window. */
+  operations: number;
+  failures: number;
+  unknown: number;
 }
 
 export function availability(
@@ -45,20 +52,27 @@ export function availability(
   faultAt: number,
   probe?: string,
   stableMs = 0,
+  until: number | null = null,
 ): AvailabilityFigures {
+  const end = until ?? Number.POSITIVE_INFINITY;
   const ops = byCompletion(
-    history.filter((o) => o.op === 'write' && (probe === undefined || o.probe === probe)),
+    history.filter(
+      (o) =>
+        o.op === 'write' &&
+        (probe === undefined || o.probe === probe) &&
+        o.tComplete >= faultAt &&
+        o.tComplete < end,
+    ),
   );
-
   let firstFailure: Op | undefined;
   let lastFailureAt = Number.NEGATIVE_INFINITY;
   let failures = 0;
   let unknown = 0;
   let outages = 0;
   let inOutage = false;
+  let successes = 0;
   for (const o of ops) {
     if (o.outcome !== 'ok') {
-      if (o.tComplete < faultAt) continue;
       failures++;
       if (o.outcome === 'unknown') unknown++;
       firstFailure ??= o;
@@ -66,10 +80,24 @@ export function availability(
       if (!inOutage) outages++;
       inOutage = true;
     } else if (o.tInvoke >= faultAt) {
+      successes++;
       inOutage = false;
     }
   }
-
+  const base = { faultAt, until, operations: ops.length, failures, unknown, outages };
+  if (!firstFailure) {
+    return {
+      ...base,
+      outage: false,
+      detectionMs: null,
+      window: null,
+      unavailabilityMs: null,
+      failoverMs: null,
+      recoveredAt: null,
+      recovered: successes > 0,
+      stableForMs: null,
+    };
+  }
   let stable: Op | undefined;
   for (const o of ops) {
     if (o.outcome === 'ok' && o.tInvoke >= faultAt && o.tComplete > lastFailureAt) {
@@ -79,25 +107,22 @@ export function availability(
   }
   const stableForMs = stable ? ops.at(-1)!.tComplete - stable.tComplete : null;
   if (stableForMs !== null && stableForMs < stableMs) stable = undefined;
-
   const recoveredAt = stable ? stable.tComplete : null;
-  const window = firstFailure ? { start: Math.max(firstFailure.tInvoke, faultAt), end: recoveredAt } : null;
+  const window = { start: Math.max(firstFailure.tInvoke, faultAt), end: recoveredAt };
   return {
-    faultAt,
-    detectionMs: firstFailure ? firstFailure.tComplete - faultAt : null,
+    ...base,
+    outage: true,
+    detectionMs: firstFailure.tComplete - faultAt,
     window,
-    unavailabilityMs: window && window.end !== null ? window.end - window.start : null,
+    unavailabilityMs: window.end !== null ? window.end - window.start : null,
     failoverMs: recoveredAt === null ? null : recoveredAt - faultAt,
     recoveredAt,
     recovered: stable !== undefined,
     stableForMs,
-    outages,
-    failuresAfterFault: failures,
-    unknownAfterFault: unknown,
   };
 }
 
-/** The operations ordered by completion time; a probe's own history is already in order. */
+/** The operations ordered by completion time; a probe's own history is mostly in order. */
 function byCompletion(ops: Op[]): Op[] {
   for (let i = 1; i < ops.length; i++) {
     if (ops[i]!.tComplete < ops[i - 1]!.tComplete) {

@@ -1,91 +1,89 @@
-import type { Scenario } from '../scenarios/schema.ts';
+import type { Expectations } from '../scenarios/schema.ts';
 import type { AvailabilityFigures } from './availability.ts';
 import type { Verdict } from './verdict.ts';
 import type { WriteFigures } from './writes.ts';
 
 /**
- * One expectation judged: `threshold` and `value` are the machine-readable pair (ms or a
- * count; null value when there is nothing to measure), `expected` and `actual` say the same for
- * a person.
+ * One expectation judged. `threshold` and `value` are the machine-readable pair (ms, a count or
+ * a yes/no; value null when there was nothing to measure), `expected` and `actual` say the same
+ * for a person. The verdict is decided from the data, never from the display text. `scope` says
+ * what it was judged on: one fault's window, one probe, one system.
  */
 export interface ExpectationResult {
   name: string;
-  threshold: number | boolean;
+  scope: { fault?: number; probe?: string; system?: string };
+  threshold: number | boolean | string;
   value: number | boolean | null;
   expected: string;
   actual: string;
   verdict: Verdict;
 }
 
+export interface ConvergenceFigures {
+  /** Every node that is up is back in the topology and the invariants hold. */
+  converged: boolean;
+  /** When the final converged state began, on the run's clock; null if never. */
+  at: number | null;
+  /** From the last fault's injection to `at`. */
+  timeToFullRedundancyMs: number | null;
+  /** What was still wrong when the wait ended (empty when converged). */
+  violations: string[];
+  /** How long the harness waited after recovery. */
+  waitedMs: number;
+  /** How often the topology was looked at, ms: the resolution of `at`. */
+  pollIntervalMs: number;
+}
+
+export interface WindowFigures {
+  fault: number;
+  availability: AvailabilityFigures;
+}
+
+export interface JudgeInput {
+  expect: Expectations;
+  probe: string;
+  windows: readonly WindowFigures[];
+  writes: WriteFigures;
+  systems: readonly { name: string; convergence: ConvergenceFigures | null }[];
+}
+
 const ms = (v: number) => `${Math.round(v)} ms`;
 
-/**
- * Each expectation of a scenario, judged against the figures; absent ones are not judged. A
- * read-back that holds values no write attempted always fails the run: the history and the data
- * disagree, so no other figure can be trusted.
- */
-export function judgeExpectations(
-  expect: Scenario['expect'],
-  availability: AvailabilityFigures,
-  writes: WriteFigures,
-): ExpectationResult[] {
+/** Each expectation of a scenario, judged against the figures; absent ones are not judged. */
+export function judgeExpectations(input: JudgeInput): ExpectationResult[] {
+  const { expect, probe, windows, writes } = input;
   const out: ExpectationResult[] = [];
-  if (expect.recovered) {
-    const a = availability;
-    out.push({
-      name: 'recovered',
-      threshold: true,
-      value: a.recovered,
-      expected: 'writes succeed again and keep succeeding',
-      actual: a.recovered
-        ? `yes, ${ms(a.failoverMs!)} after the fault`
-        : a.stableForMs !== null
-          ? `not for long enough (${ms(a.stableForMs)} without a failure)`
-          : 'never',
-      verdict: a.recovered ? 'pass' : 'fail',
-    });
+  for (const { fault, availability: a } of windows) {
+    const scope = { fault, probe };
+    if (expect.recovered) {
+      out.push({
+        name: 'recovered',
+        scope,
+        threshold: true,
+        value: a.recovered,
+        expected: 'writes succeed again and keep succeeding',
+        actual: !a.outage
+          ? a.recovered
+            ? 'no outage seen by the probe'
+            : 'no write completed after the fault'
+          : a.recovered
+            ? `yes, ${ms(a.failoverMs!)} after the fault`
+            : a.stableForMs !== null
+              ? `not for long enough (${ms(a.stableForMs)} without a failure)`
+              : 'never: still failing when the run stopped waiting',
+        verdict: a.recovered ? 'pass' : 'fail',
+      });
+    }
+    if (expect.maxFailoverMs !== undefined)
+      out.push(atMostMs('failover time', scope, expect.maxFailoverMs, a, a.failoverMs));
+    if (expect.maxUnavailabilityMs !== undefined)
+      out.push(atMostMs('unavailability window', scope, expect.maxUnavailabilityMs, a, a.unavailabilityMs));
   }
-  const atMost = (name: string, max: number, value: number | null, unit: 'ms' | '', missing: string) => {
-    const show = (v: number) => (unit === 'ms' ? ms(v) : String(v));
-    out.push({
-      name,
-      threshold: max,
-      value,
-      expected: `<= ${show(max)}`,
-      actual: value === null ? missing : show(value),
-      verdict:
-        value === null
-          ? missing.startsWith('unknown')
-            ? 'unknown'
-            : 'fail'
-          : value <= max
-            ? 'pass'
-            : 'fail',
-    });
-  };
-  if (expect.maxFailoverMs !== undefined) {
-    atMost('failover time', expect.maxFailoverMs, availability.failoverMs, 'ms', 'never recovered');
-  }
-  if (expect.maxUnavailabilityMs !== undefined) {
-    const v = availability.window === null ? 0 : availability.unavailabilityMs;
-    atMost('unavailability window', expect.maxUnavailabilityMs, v, 'ms', 'still open');
-  }
-  if (expect.maxLostWrites !== undefined) {
-    atMost('lost acknowledged writes', expect.maxLostWrites, writes.lost, '', 'unknown (no read-back)');
-  }
-  if (expect.lostWrites !== undefined) {
-    out.push({
-      name: 'lost acknowledged writes (exact)',
-      threshold: expect.lostWrites,
-      value: writes.lost,
-      expected: `= ${expect.lostWrites}`,
-      actual: writes.lost === null ? 'unknown (no read-back)' : String(writes.lost),
-      verdict: writes.lost === null ? 'unknown' : writes.lost === expect.lostWrites ? 'pass' : 'fail',
-    });
-  }
+  out.push(lostWrites(expect, probe, writes));
   if (writes.unexpected > 0) {
     out.push({
       name: 'read-back integrity',
+      scope: { probe },
       threshold: 0,
       value: writes.unexpected,
       expected: 'every value read back was written by the probe',
@@ -93,5 +91,93 @@ export function judgeExpectations(
       verdict: 'fail',
     });
   }
+  for (const s of input.systems) {
+    const scope = { system: s.name };
+    const c = s.convergence;
+    if (expect.converged) {
+      out.push({
+        name: 'full redundancy',
+        scope,
+        threshold: true,
+        value: c ? c.converged : null,
+        expected: 'every node that is up is back in the topology, one leader',
+        actual: !c
+          ? 'not observed'
+          : c.converged
+            ? `yes${c.timeToFullRedundancyMs === null ? '' : `, ${ms(c.timeToFullRedundancyMs)} after the last fault`}`
+            : `no, after ${ms(c.waitedMs)}: ${c.violations.join('; ')}`,
+        verdict: !c ? 'unknown' : c.converged ? 'pass' : 'fail',
+      });
+    }
+    if (expect.maxTimeToFullRedundancyMs !== undefined) {
+      const v = c?.timeToFullRedundancyMs ?? null;
+      out.push({
+        name: 'time to full redundancy',
+        scope,
+        threshold: expect.maxTimeToFullRedundancyMs,
+        value: v,
+        expected: `<= ${ms(expect.maxTimeToFullRedundancyMs)}`,
+        actual: v === null ? (c ? 'never' : 'not observed') : ms(v),
+        verdict:
+          v === null ? (c ? 'fail' : 'unknown') : v <= expect.maxTimeToFullRedundancyMs ? 'pass' : 'fail',
+      });
+    }
+  }
   return out;
+}
+
+/** A bound on a time figure of a window. No outage passes; an outage that never ended fails. */
+function atMostMs(
+  name: string,
+  scope: ExpectationResult['scope'],
+  max: number,
+  a: AvailabilityFigures,
+  value: number | null,
+): ExpectationResult {
+  const base = { name, scope, threshold: max, expected: `<= ${ms(max)}` };
+  if (!a.outage) return { ...base, value: null, actual: 'no outage seen by the probe', verdict: 'pass' };
+  if (value === null) return { ...base, value: null, actual: 'never recovered', verdict: 'fail' };
+  return { ...base, value, actual: ms(value), verdict: value <= max ? 'pass' : 'fail' };
+}
+
+/**
+ * Lost acknowledged writes: at most `maxLostWrites` (0 unless the scenario says otherwise),
+ * exactly `lostWrites`, or anything when `lostWrites: any` (still reported, never judged).
+ * Without a read-back nothing can be said: unknown.
+ */
+function lostWrites(expect: Expectations, probe: string, w: WriteFigures): ExpectationResult {
+  const scope = { probe };
+  const actual = w.lost === null ? 'unknown (no read-back)' : String(w.lost);
+  if (expect.lostWrites === 'any') {
+    return {
+      name: 'lost acknowledged writes',
+      scope,
+      threshold: 'any',
+      value: w.lost,
+      expected: 'any (the scenario expects loss)',
+      actual,
+      verdict: w.lost === null ? 'unknown' : 'pass',
+    };
+  }
+  if (expect.lostWrites !== undefined) {
+    return {
+      name: 'lost acknowledged writes (exact)',
+      scope,
+      threshold: expect.lostWrites,
+      value: w.lost,
+      expected: `= ${expect.lostWrites}`,
+      actual,
+      verdict: w.lost === null ? 'unknown' : w.lost === expect.lostWrites ? 'pass' : 'fail',
+    };
+  }
+  const max = expect.maxLostWrites ?? 0;
+  return {
+    name: 'lost acknowledged writes',
+    scope,
+    threshold: max,
+    value: w.lost,
+    expected: `<= ${max}`,
+    actual,
+    verdict: w.lost === null ? 'unknown' : w.lost <= max ? 'pass' : 'fail',
+  };
 }

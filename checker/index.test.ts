@@ -1,23 +1,44 @@
 import { describe, expect, it } from 'vitest';
 import type { Op } from '../probes/history.ts';
-import { check } from './index.ts';
+import { type Expectations, scenarioSchema } from '../scenarios/schema.ts';
+import { type CheckInput, check } from './index.ts';
 import { combine } from './verdict.ts';
 
-const ok = (seq: number, t: number): Op => ({
+const op = (seq: number, t: number, outcome: Op['outcome']): Op => ({
   probe: 'w',
   op: 'write',
   seq,
   tInvoke: t,
   tComplete: t + 1,
-  outcome: 'ok',
+  outcome,
 });
-const failed = (seq: number, t: number): Op => ({
+
+/** The expectations a scenario gets from its file, defaults filled in as the loader does. */
+const expectOf = (e: Record<string, unknown>): Expectations =>
+  scenarioSchema.parse({
+    name: 'x',
+    stack: { redis: {} },
+    probes: [{ kind: 'redis-writer' }],
+    faults: [{ action: 'kill', target: 'redis:head' }],
+    expect: e,
+  }).expect;
+
+const history = [
+  op(1, 0, 'ok'),
+  op(2, 100, 'fail'),
+  op(3, 200, 'fail'),
+  op(4, 1500, 'ok'),
+  op(5, 1600, 'ok'),
+];
+const input = (over: Partial<CheckInput> = {}): CheckInput => ({
+  history,
   probe: 'w',
-  op: 'write',
-  seq,
-  tInvoke: t,
-  tComplete: t + 1,
-  outcome: 'fail',
+  windows: [{ fault: 0, from: 50, until: null }],
+  readBack: new Set([1, 4, 5]),
+  expect: expectOf({ maxFailoverMs: 2000 }),
+  stableMs: 0,
+  systems: [],
+  ...over,
 });
 
 describe('verdicts', () => {
@@ -29,57 +50,117 @@ describe('verdicts', () => {
 });
 
 describe('check', () => {
-  const history = [ok(1, 0), failed(2, 100), failed(3, 200), ok(4, 1500), ok(5, 1600)];
-
   it('passes when every expectation holds', () => {
-    const r = check({
-      history,
-      probe: 'w',
-      faultAt: 50,
-      readBack: new Set([1, 4, 5]),
-      expect: { recovered: true, maxFailoverMs: 2000, maxLostWrites: 0 },
-      stableMs: 0,
-    });
+    const r = check(input());
     expect(r.verdict).toBe('pass');
-    expect(r.expectations.map((e) => e.verdict)).toEqual(['pass', 'pass', 'pass']);
+    expect(r.expectations.map((e) => [e.name, e.verdict])).toEqual([
+      ['recovered', 'pass'],
+      ['failover time', 'pass'],
+      ['lost acknowledged writes', 'pass'],
+    ]);
   });
 
-  it('fails when failover is too slow or a write is lost', () => {
-    const r = check({
-      history,
-      probe: 'w',
-      faultAt: 50,
-      readBack: new Set([1, 4]),
-      expect: { recovered: true, maxFailoverMs: 1000, maxLostWrites: 0 },
-      stableMs: 0,
-    });
+  it('fails a run that lost an acknowledged write although the scenario said nothing about loss', () => {
+    const r = check(input({ readBack: new Set([1, 4]), expect: expectOf({}) }));
     expect(r.verdict).toBe('fail');
-    expect(r.expectations.find((e) => e.name === 'failover time')?.actual).toBe('1451 ms');
-    expect(r.expectations.find((e) => e.name === 'lost acknowledged writes')?.actual).toBe('1');
+    const lost = r.expectations.find((e) => e.name === 'lost acknowledged writes')!;
+    expect(lost).toMatchObject({ verdict: 'fail', value: 1, threshold: 0 });
+  });
+
+  it('lets a scenario state the loss it expects: a bound, an exact count, or any', () => {
+    const twoLost = new Set([1]);
+    expect(check(input({ readBack: twoLost, expect: expectOf({ maxLostWrites: 2 }) })).verdict).toBe('pass');
+    expect(check(input({ readBack: twoLost, expect: expectOf({ maxLostWrites: 1 }) })).verdict).toBe('fail');
+    expect(check(input({ readBack: twoLost, expect: expectOf({ lostWrites: 2 }) })).verdict).toBe('pass');
+    expect(check(input({ readBack: twoLost, expect: expectOf({ lostWrites: 3 }) })).verdict).toBe('fail');
+    const any = check(input({ readBack: twoLost, expect: expectOf({ lostWrites: 'any' }) }));
+    expect(any.verdict).toBe('pass');
+    expect(any.writes?.lost).toBe(2);
+  });
+
+  it('fails when failover is too slow', () => {
+    const r = check(input({ expect: expectOf({ maxFailoverMs: 1000 }) }));
+    expect(r.verdict).toBe('fail');
+    expect(r.expectations.find((e) => e.name === 'failover time')).toMatchObject({
+      value: 1451,
+      verdict: 'fail',
+    });
+  });
+
+  it('judges each fault in its own window', () => {
+    const h = [
+      op(1, 0, 'ok'),
+      op(2, 110, 'fail'),
+      op(3, 1600, 'ok'), // fault 0 at 100 recovers after 1501 ms
+      op(4, 2500, 'ok'),
+      op(5, 3110, 'fail'),
+      op(6, 4200, 'ok'), // fault 1 at 3100 recovers after 1101 ms
+      op(7, 5300, 'ok'),
+    ];
+    const r = check(
+      input({
+        history: h,
+        readBack: new Set([1, 3, 4, 6, 7]),
+        windows: [
+          { fault: 0, from: 100, until: 3100 },
+          { fault: 1, from: 3100, until: null },
+        ],
+        expect: expectOf({ maxFailoverMs: 2000 }),
+      }),
+    );
+    expect(r.verdict).toBe('pass');
+    expect(r.windows.map((w) => w.availability.failoverMs)).toEqual([1501, 1101]);
+    expect(r.expectations.filter((e) => e.name === 'failover time').map((e) => e.scope.fault)).toEqual([
+      0, 1,
+    ]);
+  });
+
+  it('a fault the probe did not notice passes its time bounds as "no outage"', () => {
+    const h = [op(1, 0, 'ok'), op(2, 100, 'ok'), op(3, 200, 'ok')];
+    const r = check(
+      input({ history: h, readBack: new Set([1, 2, 3]), expect: expectOf({ maxFailoverMs: 10 }) }),
+    );
+    expect(r.verdict).toBe('pass');
+    expect(r.expectations[0]).toMatchObject({ name: 'recovered', actual: 'no outage seen by the probe' });
+    expect(r.expectations[1]).toMatchObject({ name: 'failover time', value: null, verdict: 'pass' });
   });
 
   it('is unknown, not passing, when the read-back is missing', () => {
-    const r = check({
-      history,
-      probe: 'w',
-      faultAt: 50,
-      readBack: null,
-      expect: { recovered: true, maxLostWrites: 0 },
-      stableMs: 0,
-    });
+    const r = check(input({ readBack: null }));
     expect(r.verdict).toBe('unknown');
+    expect(r.expectations.find((e) => e.name === 'lost acknowledged writes')?.verdict).toBe('unknown');
+  });
+
+  it('is unknown when no fault was applied', () => {
+    const r = check(input({ windows: [] }));
+    expect(r.verdict).toBe('unknown');
+    expect(r.error).toMatch(/no fault was applied/);
+  });
+
+  it('judges full redundancy from the systems, and fails naming what is wrong', () => {
+    const convergence = {
+      converged: false,
+      at: null,
+      timeToFullRedundancyMs: null,
+      violations: ['redis-a2 is up but outside the chain (a standalone master)'],
+      waitedMs: 30_000,
+      pollIntervalMs: 250,
+    };
+    const r = check(input({ systems: [{ name: 'redis', convergence }] }));
+    expect(r.verdict).toBe('fail');
+    const e = r.expectations.find((x) => x.name === 'full redundancy')!;
+    expect(e.scope).toEqual({ system: 'redis' });
+    expect(e.actual).toMatch(/redis-a2 is up but outside the chain/);
+    const ok = check(
+      input({
+        systems: [{ name: 'redis', convergence: { ...convergence, converged: true, violations: [] } }],
+      }),
+    );
+    expect(ok.verdict).toBe('pass');
   });
 
   it('turns an exception inside the checker into unknown with the error', () => {
-    const broken = [null] as unknown as Op[];
-    const r = check({
-      history: broken,
-      probe: 'w',
-      faultAt: 0,
-      readBack: new Set(),
-      expect: { recovered: true },
-      stableMs: 0,
-    });
+    const r = check(input({ history: [null] as unknown as Op[] }));
     expect(r.verdict).toBe('unknown');
     expect(r.error).toMatch(/TypeError/);
   });

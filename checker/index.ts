@@ -1,54 +1,76 @@
 import type { Op } from '../probes/history.ts';
-import type { Scenario } from '../scenarios/schema.ts';
+import type { Expectations } from '../scenarios/schema.ts';
 import { type AvailabilityFigures, availability } from './availability.ts';
-import { type ExpectationResult, judgeExpectations } from './expectations.ts';
+import {
+  type ConvergenceFigures,
+  type ExpectationResult,
+  type WindowFigures,
+  judgeExpectations,
+} from './expectations.ts';
 import { type Verdict, combine } from './verdict.ts';
+import type { FaultWindow } from './windows.ts';
 import { type WriteFigures, checkWrites } from './writes.ts';
 
-export type { AvailabilityFigures, ExpectationResult, Verdict, WriteFigures };
+export type {
+  AvailabilityFigures,
+  ConvergenceFigures,
+  ExpectationResult,
+  Verdict,
+  WindowFigures,
+  WriteFigures,
+};
 
 export interface CheckInput {
   history: readonly Op[];
   probe: string;
-  /** When the measured fault was injected; null if no fault was injected. */
-  faultAt: number | null;
+  /** The measurement windows (checker/windows.ts); empty when no fault was applied. */
+  windows: readonly FaultWindow[];
   readBack: ReadonlySet<number> | null;
-  expect: Scenario['expect'];
+  expect: Expectations;
   /** How long a recovery must be seen to hold before it counts (the scenario's recovery.stableMs). */
   stableMs: number;
+  systems: readonly { name: string; convergence: ConvergenceFigures | null }[];
 }
 
 export interface CheckResult {
   verdict: Verdict;
-  availability: AvailabilityFigures | null;
+  windows: WindowFigures[];
   writes: WriteFigures | null;
   expectations: ExpectationResult[];
-  /** Set when the checker itself failed: the verdict is then unknown, never a crash. */
+  /** Set when the checker itself failed or had nothing to judge: the verdict is then unknown. */
   error?: string;
 }
 
-/** The verdict of a run: pure, over the history, the fault time and the read-back. */
+/**
+ * The verdict of a run: pure, over the history, the fault windows, the read-back and the
+ * systems' convergence. Verdicts compose: fail beats unknown beats pass. An exception inside the
+ * checker becomes an unknown verdict with the error, never a crash.
+ */
 export function check(input: CheckInput): CheckResult {
   try {
     const writes = checkWrites(input.history, input.readBack, input.probe);
-    if (input.faultAt === null) {
+    const windows = input.windows.map((w) => ({
+      fault: w.fault,
+      availability: availability(input.history, w.from, input.probe, input.stableMs, w.until),
+    }));
+    const expectations = judgeExpectations({
+      expect: input.expect,
+      probe: input.probe,
+      windows,
+      writes,
+      systems: input.systems,
+    });
+    if (windows.length === 0) {
       return {
-        verdict: 'unknown',
-        availability: null,
+        verdict: combine(['unknown', ...expectations.map((e) => e.verdict)]),
+        windows,
         writes,
-        expectations: [],
-        error: 'no fault was injected',
+        expectations,
+        error: 'no fault was applied: there is no failover to judge',
       };
     }
-    const avail = availability(input.history, input.faultAt, input.probe, input.stableMs);
-    const expectations = judgeExpectations(input.expect, avail, writes);
-    return {
-      verdict: combine(expectations.map((e) => e.verdict)),
-      availability: avail,
-      writes,
-      expectations,
-    };
+    return { verdict: combine(expectations.map((e) => e.verdict)), windows, writes, expectations };
   } catch (err) {
-    return { verdict: 'unknown', availability: null, writes: null, expectations: [], error: String(err) };
+    return { verdict: 'unknown', windows: [], writes: null, expectations: [], error: String(err) };
   }
 }

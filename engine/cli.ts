@@ -1,28 +1,24 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { assertDockerReachable, countLeftovers, dockerClient, removeByLabel } from '../infra/local/docker.ts';
+import {
+  assertDockerReachable,
+  countLeftovers,
+  dockerClient,
+  removeByLabel,
+  staleRuns,
+} from '../infra/local/docker.ts';
 import { LocalProvider } from '../infra/local/provider.ts';
+import { loadRunResult } from '../reports/rebuild.ts';
 import { formatSummary } from '../reports/summary.ts';
 import { listScenarios, loadScenario } from '../scenarios/load.ts';
-import { ChaosError, UsageError } from './errors.ts';
+import { withTimeout } from './clock.ts';
+import { ChaosError, EXIT, errorMessage, exitCodeOfRun, formatErrorLine } from './errors.ts';
+import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
 import { consoleReporter } from './progress.ts';
-import type { RunResult } from './result.ts';
+import { HARNESS_ROOT } from './run-store.ts';
 import { runScenario } from './runner.ts';
-
-/** Exit codes: 0 expectations held, 1 they did not, 2 usage/configuration, 3 infrastructure, 130 interrupted. */
-export function exitCodeOf(r: RunResult): number {
-  switch (r.status) {
-    case 'completed':
-      return r.verdict === 'pass' ? 0 : 1;
-    case 'aborted':
-      return 3;
-    case 'interrupted':
-      return 130;
-    case 'error':
-      return r.error?.kind === 'usage' || r.error?.kind === 'scenario' ? 2 : 3;
-  }
-}
 
 interface RunFlags {
   json?: string;
@@ -31,8 +27,26 @@ interface RunFlags {
   quiet: boolean;
 }
 
+/** Says, on stderr, which stacks on this engine belong to runs whose process is gone. Best effort. */
+async function noteStaleRuns(): Promise<void> {
+  try {
+    const stale = await withTimeout(staleRuns(dockerClient(), hostname()), 3000, 'timed out');
+    for (const s of stale) {
+      process.stderr.write(
+        `note: run ${s.runId}${s.scenario ? ` (${s.scenario})` : ''} left ${s.containers} containers behind; its process${s.pid ? ` ${s.pid}` : ''} is gone (killed, or kept with --keep): \`chaos cleanup --run ${s.runId}\` removes them\n`,
+      );
+    }
+  } catch {
+    // a note, not a requirement: the run itself will say if Docker is unreachable
+  }
+}
+
 async function runCommand(name: string, flags: RunFlags, argv: string[]): Promise<number> {
   const loaded = loadScenario(name);
+  // Every output location is checked before anything starts, so a run never ends in a write error.
+  const runsDir = prepareOutputDir(flags.runsDir, '--runs-dir (or CHAOS_RUNS_DIR)');
+  const jsonFile = flags.json ? prepareOutputFile(flags.json, '--json') : undefined;
+  const provider = new LocalProvider();
   const controller = new AbortController();
   let runId: string | undefined;
   let signals = 0;
@@ -43,35 +57,34 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
       controller.abort(sig);
       return;
     }
-    process.stderr.write(`${sig} again: removing run ${runId ?? '?'}'s containers and leaving now\n`);
-    const done = () => process.exit(130);
-    (runId ? removeByLabel(dockerClient(), runId) : Promise.resolve()).then(done, done);
+    if (signals > 2) return;
+    process.stderr.write(
+      `${sig} again: removing everything of run ${runId ?? '(none yet)'} and leaving now\n`,
+    );
+    const done = () => process.exit(EXIT.interrupted);
+    (runId ? provider.forceTeardown(runId) : Promise.resolve()).then(done, done);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    await noteStaleRuns();
     const progress = flags.quiet ? {} : consoleReporter();
     const result = await runScenario({
       loaded,
-      provider: new LocalProvider(),
-      runsDir: flags.runsDir,
+      provider,
+      runsDir,
       signal: controller.signal,
       argv,
       keepStack: flags.keep,
-      reporter: {
-        ...progress,
-        runStart: (info) => {
-          runId = info.runId;
-          progress.runStart?.(info);
-        },
+      onRunId: (id) => {
+        runId = id;
       },
+      reporter: progress,
     });
-    if (flags.json) writeFileSync(resolve(flags.json), `${JSON.stringify(result, null, 2)}\n`);
-    const nothingRan = result.status === 'error' && result.faults.length === 0;
+    if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
+    const nothingRan = result.status === 'error' && result.faults.length === 0 && !result.probes.length;
     if (nothingRan && result.error) {
-      process.stderr.write(
-        `error[${result.error.code}]: ${result.error.message}${result.error.hint ? ` (${result.error.hint})` : ''}\n`,
-      );
+      process.stderr.write(`${formatErrorLine(result.error)}\n`);
       process.stderr.write(`  run folder: ${result.runDir}\n`);
     } else {
       process.stdout.write(`\n${formatSummary(result, Boolean(process.stdout.isTTY))}\n`);
@@ -80,7 +93,7 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
       process.stderr.write(
         `--keep: the stack of run ${result.runId} is still running; \`chaos cleanup --run ${result.runId}\` removes it\n`,
       );
-    return exitCodeOf(result);
+    return exitCodeOfRun(result);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -108,17 +121,15 @@ function listCommand(flags: { json: boolean }): number {
   return 0;
 }
 
-/** Prints the summary of a stored run again, from its folder's result.json. */
-function reportCommand(runDir: string): number {
-  const file = join(resolve(runDir), 'result.json');
-  if (!existsSync(file)) {
-    throw new UsageError('NO_RESULT', `${file} does not exist`, {
-      hint: 'give a run folder (runs/<scenario>/<timestamp>-<id>); a run killed before its end has history.jsonl and events.jsonl but no result',
-    });
-  }
-  const result = JSON.parse(readFileSync(file, 'utf8')) as RunResult;
+/** Prints the summary of a stored run again: its result.json, or what a dead run left. */
+function reportCommand(path: string): number {
+  const { result, rebuilt } = loadRunResult(path);
   process.stdout.write(`${formatSummary(result, Boolean(process.stdout.isTTY))}\n`);
-  return exitCodeOf(result);
+  if (rebuilt)
+    process.stderr.write(
+      `note: rebuilt from history.jsonl and events.jsonl; if its stack is still up, \`chaos cleanup --run ${result.runId}\` removes it\n`,
+    );
+  return exitCodeOfRun(result);
 }
 
 async function cleanupCommand(flags: { run?: string; dryRun: boolean }): Promise<number> {
@@ -136,17 +147,25 @@ async function cleanupCommand(flags: { run?: string; dryRun: boolean }): Promise
   return 0;
 }
 
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(HARNESS_ROOT, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export function buildProgram(argv: string[], setCode: (code: number) => void): Command {
   const program = new Command('chaos')
     .description(
       'Game days on a highly available stack: break it on purpose, measure failover time and lost writes.',
     )
+    .version(version(), '-V, --version', 'print the version')
     .exitOverride()
+    .allowExcessArguments(false)
     .showHelpAfterError('(run `chaos --help` for usage)');
   program
     .command('run')
     .description('run a scenario: a built-in name (see `chaos list`) or a path to a YAML/JSON file')
     .argument('<scenario>', 'scenario name or file')
+    .allowExcessArguments(false)
     .option('--json <file>', 'also write the full result (the canonical, versioned JSON) to this file')
     .addOption(new Option('--runs-dir <dir>', 'where run folders go').default('runs').env('CHAOS_RUNS_DIR'))
     .option('--keep', 'leave the stack running after the run, for a look', false)
@@ -155,23 +174,26 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
   program
     .command('list')
     .description('list the built-in scenarios')
+    .allowExcessArguments(false)
     .option('--json', 'as JSON', false)
     .action((flags: { json: boolean }) => setCode(listCommand(flags)));
   program
     .command('report')
-    .description('print the summary of a stored run again, from its folder')
-    .argument('<run-dir>', 'a run folder, as printed by `chaos run`')
+    .description('print the summary of a stored run again, from its folder (also a run that died)')
+    .argument('<run-dir>', 'a run folder, as printed by `chaos run`, or its result.json')
+    .allowExcessArguments(false)
     .action((dir: string) => setCode(reportCommand(dir)));
   program
     .command('cleanup')
     .description('remove every container and network a run left behind (found by label)')
+    .allowExcessArguments(false)
     .option('--run <id>', 'only this run')
     .option('--dry-run', 'only count them', false)
     .action(async (flags: { run?: string; dryRun: boolean }) => setCode(await cleanupCommand(flags)));
   return program;
 }
 
-/** Runs the CLI; returns the exit code. */
+/** Runs the CLI; returns the exit code. No stack trace reaches a user. */
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = buildProgram(argv, (c) => {
@@ -181,12 +203,19 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return code;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT.usage;
     if (err instanceof ChaosError) {
       process.stderr.write(`${err.oneLine()}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`error[INTERNAL]: ${(err as Error)?.stack ?? String(err)}\n`);
-    return 3;
+    process.stderr.write(
+      `${formatErrorLine({
+        code: 'INTERNAL',
+        message: `the harness failed: ${errorMessage(err).split('\n')[0]}`,
+        hint: 'a bug: please report it with the command line; CHAOS_DEBUG=1 prints the stack',
+      })}\n`,
+    );
+    if (process.env.CHAOS_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+    return EXIT.infra;
   }
 }

@@ -21,6 +21,14 @@ const NOTABLE = new Set([
   'removed-from-chain',
   'rejoined',
   'demoted',
+  'fault-skipped',
+  'fault-revert-failed',
+  'converged',
+  'not-converged',
+  'stepped-down',
+  'failover-withheld',
+  'rejoin-withheld',
+  'removed-dead-tail',
 ]);
 
 /**
@@ -65,7 +73,7 @@ export function consoleReporter(out: NodeJS.WriteStream = process.stderr): RunRe
       }
       if (!NOTABLE.has(e.type)) return;
       const data = Object.entries(e.data ?? {})
-        .filter(([k]) => !['chain', 'pid'].includes(k))
+        .filter(([k]) => !['chain', 'pid', 'index', 'nodes'].includes(k))
         .map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v) : Array.isArray(v) ? v.join('>') : v}`)
         .join(' ');
       const who = e.source === 'fault' ? c.red('fault') : c.yellow(e.source);

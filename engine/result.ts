@@ -1,5 +1,11 @@
-import type { HeadChange } from '../checker/head.ts';
-import type { AvailabilityFigures, ExpectationResult, Verdict, WriteFigures } from '../checker/index.ts';
+import type {
+  ConvergenceFigures,
+  ExpectationResult,
+  Verdict,
+  WindowFigures,
+  WriteFigures,
+} from '../checker/index.ts';
+import type { LeadershipChange } from '../checker/leadership.ts';
 import type { OutcomeSeries, ProbeStats } from '../checker/stats.ts';
 import type { TopologySnapshot } from '../infra/stack.ts';
 import type { RedisClientSettings } from '../probes/redis-writer.ts';
@@ -8,16 +14,37 @@ import type { TimelineEvent } from './timeline.ts';
 
 /** The canonical, versioned result of a run (result.json, `--json FILE`). */
 export const RESULT_SCHEMA = 'chaos-harness/run-result';
-export const RESULT_SCHEMA_VERSION = 1;
+/**
+ * 2: figures per probe and per fault window (`probes[].windows`), systems with their state
+ * before and after, leadership changes and convergence (`systems[]`), expectations with a
+ * scope, faults with a status. Version 1 had one `figures` and one `head` for the whole run.
+ */
+export const RESULT_SCHEMA_VERSION = 2;
 
 /**
  * - completed: every phase ran; the verdict says whether the expectations held.
  * - aborted: the run stopped early because the stack was not healthy (steady state failed).
- * - interrupted: a signal (Ctrl-C) stopped it.
+ * - interrupted: a signal (Ctrl-C, SIGTERM) stopped it.
  * - error: the harness or the infrastructure failed, or the run went past its time limit
  *   (`error.code` RUN_TIMEOUT).
+ * - incomplete: rebuilt from a run folder whose process died before writing a result.
  */
-export type RunStatus = 'completed' | 'aborted' | 'interrupted' | 'error';
+export type RunStatus = 'completed' | 'aborted' | 'interrupted' | 'error' | 'incomplete';
+
+export const PHASES = [
+  'provision',
+  'steady-state',
+  'inject',
+  'observe',
+  'revert',
+  'recover',
+  'converge',
+  'read-back',
+  'check',
+  'report',
+  'teardown',
+] as const;
+export type PhaseName = (typeof PHASES)[number];
 
 export interface PhaseRecord {
   name: PhaseName;
@@ -27,42 +54,71 @@ export interface PhaseRecord {
   error?: string;
 }
 
-export const PHASES = [
-  'provision',
-  'steady-state',
-  'inject',
-  'observe',
-  'revert',
-  'recover',
-  'read-back',
-  'check',
-  'report',
-  'teardown',
-] as const;
-export type PhaseName = (typeof PHASES)[number];
-
 export interface FaultRecord {
+  /** Its position in the scenario's fault list. */
+  index: number;
   action: string;
   target: string;
+  /** The nodes it hit, resolved at the moment of injection. */
   nodes: string[];
   peers?: string[];
-  method: string;
+  /** applied: carried out; skipped: nothing left to hit (the reason says why). */
+  status: 'applied' | 'skipped';
+  reason?: string;
+  /** How it was carried out (for example `docker kill --signal SIGKILL`); null when skipped. */
+  method: string | null;
   /** When the harness began to apply it, and when the provider said it was done. */
   tInject: number;
-  tApplied: number;
+  tApplied: number | null;
+  /** When its revert fell due (injection + durationMs), if it has one. */
+  tRevertDue?: number;
   tReverted?: number;
+  /** Set when the revert failed; the others were still attempted. */
+  revertError?: string;
+  /** Opens its own measurement window (see checker/windows.ts). */
   measured: boolean;
 }
 
-export interface ProbeSummary extends ProbeStats {
+export interface ProbeResult extends ProbeStats {
   name: string;
   kind: string;
   settings: RedisClientSettings;
   steadyState: ProbeStats;
+  /** The rate asked for and the rate seen before any fault; shortfall when below 90 % of it. */
+  rate: { requestedHz: number | null; achievedHz: number; shortfall: boolean };
+  /**
+   * How finely the probe sees: one write every `intervalMs` (the failover and unavailability
+   * figures are known to about that), and a hung write is only seen failing at its
+   * `timeoutMs` (detection can be late by up to that).
+   */
+  resolution: { intervalMs: number; timeoutMs: number };
+  /** Availability figures per measured fault. */
+  windows: WindowFigures[];
+  writes: WriteFigures | null;
+  readBack: { node: string; size: number } | { error: string } | null;
   /** Outcomes per 250 ms bucket, on the run's clock: the probe's line on the timeline. */
   series: OutcomeSeries;
   /** Every operation, one JSON object a line, in the run folder. */
   historyFile: string;
+}
+
+/** An agent's decision, for the summary's account of what a system did. */
+export interface SystemAction {
+  t: number;
+  node: string;
+  type: string;
+  data: Record<string, unknown>;
+  fault: number | null;
+}
+
+export interface SystemResult {
+  name: string;
+  kind: string;
+  before: TopologySnapshot | null;
+  after: TopologySnapshot | null;
+  leadership: LeadershipChange[];
+  actions: SystemAction[];
+  convergence: ConvergenceFigures | null;
 }
 
 export interface RunResult {
@@ -86,15 +142,12 @@ export interface RunResult {
   harness: HarnessInfo;
   phases: PhaseRecord[];
   faults: FaultRecord[];
-  probes: ProbeSummary[];
-  figures: {
-    availability: AvailabilityFigures | null;
-    writes: WriteFigures | null;
-    readBack: { node: string; size: number } | { error: string } | null;
-  };
-  head: HeadChange;
-  topology: { before: TopologySnapshot | null; after: TopologySnapshot | null };
+  probes: ProbeResult[];
+  systems: SystemResult[];
   expectations: ExpectationResult[];
+  /** Why the verdict could not be decided in full (the checker failed, or had nothing to judge). */
   checkerError?: string;
+  /** Warnings a reader should see beside the figures (a probe that fell short of its rate). */
+  warnings: string[];
   timeline: TimelineEvent[];
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../scenarios/schema.ts';
 import type { TimelineEvent } from './timeline.ts';
 
-const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface HarnessInfo {
   name: string;

@@ -74,6 +74,10 @@ export interface Stack {
 
 export interface ProvisionOptions {
   runId: string;
+  /** For labels, so a stack left behind says what it was. */
+  scenarioName?: string;
+  /** Aborting it stops provisioning at the next step; what was started is removed. */
+  signal?: AbortSignal;
   clock: Clock;
   /** Receives agents' and the registry's events, already mapped onto the run's clock. */
   onEvent: (event: TimelineEvent) => void;
@@ -89,4 +93,9 @@ export interface Provider {
    */
   prepare(): Promise<void>;
   provisionRedisChain(spec: RedisStackSpec, opts: ProvisionOptions): Promise<Stack>;
+  /**
+   * The forced path (a second Ctrl-C): removes everything of the run, including what is still
+   * being created, as fast as it safely can. Safe to call at any time, more than once.
+   */
+  forceTeardown(runId: string): Promise<void>;
 }

@@ -15,6 +15,8 @@ export interface Op {
   op: 'write' | 'read';
   /** The unique, sequential id of the operation; for a write it is also the value written. */
   seq: number;
+  /** The probe's in-flight slot that ran it (Jepsen's process): one operation at a time each. */
+  process?: number;
   tInvoke: number;
   tComplete: number;
   outcome: Outcome;

@@ -5,15 +5,18 @@ import { type Clock, sleep } from '../engine/clock.ts';
 import type { Endpoint } from '../infra/stack.ts';
 import type { RedisWriterProbeSpec } from '../scenarios/schema.ts';
 import type { History, Op, Outcome } from './history.ts';
+import { Pacer } from './pacer.ts';
 
 /**
- * A real Redis client workload: one ioredis connection, one request in flight, writing unique
- * sequential values (`RPUSH key seq`) at a fixed rate to whichever node the head record names.
- * It finds the head as a real client would: through the registry, caching the answer for its
- * TTL, and reconnecting after errors. Every write is recorded in the history.
+ * A real Redis client workload: `concurrency` slots, each with its own ioredis connection and
+ * one request in flight, writing unique sequential values (`RPUSH key seq`) at a shared fixed
+ * rate to whichever node the head record names. It finds the head as a real client would:
+ * through the registry, caching the answer for its TTL, and reconnecting after errors. Every
+ * write is recorded in the history with the slot that ran it (`process`).
  *
- * Outcomes: a write refused before it was sent (no connection, no head record, an error reply
- * such as READONLY) is `fail`; one sent and then timed out or cut off is `unknown`.
+ * Outcomes (classifyFailure): a write refused before it was sent (no connection, no head
+ * record) or answered with an error reply (READONLY, NOREPLICAS, OOM) is `fail`; one sent and
+ * then timed out or cut off is `unknown`.
  */
 export interface RedisWriterDeps {
   clock: Clock;
@@ -44,16 +47,49 @@ export interface ReadBack {
   t: number;
 }
 
+/**
+ * Whether a failed write certainly did not take effect (`fail`) or may have (`unknown`). A
+ * write that was never sent is `fail`; so is one the server answered with an error reply, or
+ * one the client refused to put on a connection that was not writable. Anything else after
+ * sending (a timeout, a connection closed or reset) is `unknown`: lost writes rest on this.
+ */
+export function classifyFailure(err: unknown, sent: boolean): Exclude<Outcome, 'ok'> {
+  if (!sent) return 'fail';
+  if (err instanceof ReplyError) return 'fail';
+  if (/Stream isn't writeable|enableOfflineQueue/.test(String((err as Error)?.message))) return 'fail';
+  return 'unknown';
+}
+
+/** The settings a probe of this spec writes with (also for rebuilding a dead run's result). */
+export function redisWriterSettings(spec: RedisWriterProbeSpec, key: string): RedisClientSettings {
+  return {
+    library: 'ioredis 5',
+    connectTimeoutMs: spec.connectTimeoutMs,
+    commandTimeoutMs: spec.commandTimeoutMs,
+    maxRetriesPerRequest: 0,
+    offlineQueue: false,
+    autoReconnect: false,
+    retryBackoffMs: spec.retryBackoffMs,
+    rateHz: spec.rateHz,
+    inFlight: spec.concurrency,
+    command: `RPUSH ${key} <seq>`,
+  };
+}
+
+/** The key a probe writes to in a run. */
+export const probeKey = (runId: string, probe: string) => `chaos:${runId}:${probe}`;
+
 export class RedisWriterProbe {
   readonly name: string;
   private seq = 0;
   private stopped = false;
-  private loop: Promise<void> | undefined;
+  private loops: Promise<void>[] = [];
   private gate: { promise: Promise<void>; open: () => void } | undefined;
+  private inFlight = 0;
   private idle: (() => void) | undefined;
-  private inFlight = false;
-  private client: { node: string; redis: Redis } | undefined;
+  private readonly clients = new Map<number, { node: string; redis: Redis }>();
   private readonly resolver: CachingResolver;
+  private readonly pacer: Pacer;
 
   constructor(
     private readonly spec: RedisWriterProbeSpec,
@@ -61,25 +97,16 @@ export class RedisWriterProbe {
   ) {
     this.name = spec.name;
     this.resolver = new CachingResolver(deps.registry, () => deps.clock.now());
+    this.pacer = new Pacer(deps.clock, spec.rateHz);
   }
 
   settings(): RedisClientSettings {
-    return {
-      library: 'ioredis 5',
-      connectTimeoutMs: this.spec.connectTimeoutMs,
-      commandTimeoutMs: this.spec.commandTimeoutMs,
-      maxRetriesPerRequest: 0,
-      offlineQueue: false,
-      autoReconnect: false,
-      retryBackoffMs: this.spec.retryBackoffMs,
-      rateHz: this.spec.rateHz,
-      inFlight: 1,
-      command: `RPUSH ${this.deps.key} <seq>`,
-    };
+    return redisWriterSettings(this.spec, this.deps.key);
   }
 
   start(): void {
-    this.loop ??= this.run();
+    if (this.loops.length) return;
+    this.loops = Array.from({ length: this.spec.concurrency }, (_, slot) => this.run(slot));
   }
 
   /** Holds the writes; resolves once no write is in flight. */
@@ -88,7 +115,7 @@ export class RedisWriterProbe {
       const { promise, resolve } = deferred();
       this.gate = { promise, open: resolve };
     }
-    if (this.inFlight) {
+    while (this.inFlight > 0) {
       const { promise, resolve } = deferred();
       this.idle = resolve;
       await promise;
@@ -104,88 +131,92 @@ export class RedisWriterProbe {
   async stop(): Promise<void> {
     this.stopped = true;
     this.resume();
-    await this.loop;
-    this.dropClient();
+    await Promise.all(this.loops);
+    for (const slot of [...this.clients.keys()]) this.dropClient(slot);
   }
 
-  private async run(): Promise<void> {
-    const { clock } = this.deps;
-    const period = this.spec.rateHz > 0 ? 1000 / this.spec.rateHz : 0;
-    let next = clock.now();
+  private async run(slot: number): Promise<void> {
     while (!this.stopped) {
-      if (period > 0) {
-        const wait = next - clock.now();
-        if (wait > 0) await sleep(wait);
-        // Never burst to catch up after a stall: the rate is a ceiling.
-        next = Math.max(next + period, clock.now());
-      }
+      await this.pacer.take();
       // The gate is checked right before the write, with no await in between: a pause() that
       // returned is never followed by a write until resume().
       while (this.gate && !this.stopped) await this.gate.promise;
       if (this.stopped) break;
-      this.inFlight = true;
-      const ok = await this.writeOnce(++this.seq);
-      this.inFlight = false;
-      this.idle?.();
-      this.idle = undefined;
+      this.inFlight++;
+      const ok = await this.writeOnce(slot, ++this.seq);
+      this.inFlight--;
+      if (this.inFlight === 0) {
+        this.idle?.();
+        this.idle = undefined;
+      }
       if (!ok && this.spec.retryBackoffMs > 0) await sleep(this.spec.retryBackoffMs);
     }
   }
 
-  private async writeOnce(seq: number): Promise<boolean> {
+  private async writeOnce(slot: number, seq: number): Promise<boolean> {
     const tInvoke = this.deps.clock.now();
     let node: string | undefined;
     let sent = false;
     try {
       node = await this.resolver.resolve(HEAD_RECORD);
       if (!node) throw new Error('no head record in the registry');
-      const redis = await this.connect(node);
+      const redis = await this.connect(slot, node);
       sent = true;
       await redis.rpush(this.deps.key, String(seq));
-      this.record('write', seq, tInvoke, 'ok', node);
+      this.record({ op: 'write', seq, process: slot, tInvoke, outcome: 'ok', node });
       return true;
     } catch (err) {
-      this.record('write', seq, tInvoke, !sent || isCertainFailure(err) ? 'fail' : 'unknown', node, err);
-      this.dropClient();
+      this.record({
+        op: 'write',
+        seq,
+        process: slot,
+        tInvoke,
+        outcome: classifyFailure(err, sent),
+        node,
+        err,
+      });
+      this.dropClient(slot);
       return false;
     }
   }
 
-  private record(
-    op: Op['op'],
-    seq: number,
-    tInvoke: number,
-    outcome: Outcome,
-    node?: string,
-    err?: unknown,
-  ): void {
+  private record(o: {
+    op: Op['op'];
+    seq: number;
+    process: number;
+    tInvoke: number;
+    outcome: Outcome;
+    node?: string | undefined;
+    err?: unknown;
+  }): void {
     this.deps.history.record({
       probe: this.name,
-      op,
-      seq,
-      tInvoke,
+      op: o.op,
+      seq: o.seq,
+      process: o.process,
+      tInvoke: o.tInvoke,
       tComplete: this.deps.clock.now(),
-      outcome,
-      ...(node ? { node } : {}),
-      ...(err === undefined ? {} : { error: shortError(err) }),
+      outcome: o.outcome,
+      ...(o.node ? { node: o.node } : {}),
+      ...(o.err === undefined ? {} : { error: shortError(o.err) }),
     });
   }
 
-  private async connect(node: string): Promise<Redis> {
+  private async connect(slot: number, node: string): Promise<Redis> {
     // A connection that closed since the last write is never reused: the write would be refused
     // unsent and must count as `fail`, which a fresh connect attempt decides.
-    if (this.client?.node === node && this.client.redis.status === 'ready') return this.client.redis;
-    this.dropClient();
-    const ep = this.deps.endpoint(node);
-    const redis = newClient(ep, this.spec.connectTimeoutMs, this.spec.commandTimeoutMs);
+    const current = this.clients.get(slot);
+    if (current?.node === node && current.redis.status === 'ready') return current.redis;
+    this.dropClient(slot);
+    const redis = newClient(this.deps.endpoint(node), this.spec.connectTimeoutMs, this.spec.commandTimeoutMs);
     await redis.connect();
-    this.client = { node, redis };
+    this.clients.set(slot, { node, redis });
     return redis;
   }
 
-  private dropClient(): void {
-    this.client?.redis.disconnect();
-    this.client = undefined;
+  private dropClient(slot: number): void {
+    this.clients.get(slot)?.redis.disconnect();
+    this.clients.delete(slot);
   }
 
   /**
@@ -196,6 +227,7 @@ export class RedisWriterProbe {
     const { clock, registry } = this.deps;
     const tInvoke = clock.now();
     const seq = ++this.seq;
+    const process = this.spec.concurrency;
     let node: string | undefined;
     try {
       node = (await registry.get(HEAD_RECORD))?.value;
@@ -204,13 +236,13 @@ export class RedisWriterProbe {
       try {
         await redis.connect();
         const raw = await redis.lrange(this.deps.key, 0, -1);
-        this.record('read', seq, tInvoke, 'ok', node);
+        this.record({ op: 'read', seq, process, tInvoke, outcome: 'ok', node });
         return { node, values: new Set<number>(raw.map(Number)), t: clock.now() };
       } finally {
         redis.disconnect();
       }
     } catch (err) {
-      this.record('read', seq, tInvoke, 'fail', node, err);
+      this.record({ op: 'read', seq, process, tInvoke, outcome: 'fail', node, err });
       throw err;
     }
   }
@@ -239,12 +271,6 @@ function newClient(ep: Endpoint, connectTimeoutMs: number, commandTimeoutMs: num
   });
   redis.on('error', () => {}); // every error is seen, and recorded, where the command fails
   return redis;
-}
-
-/** An error that proves the write did not take effect, even though it was sent. */
-function isCertainFailure(err: unknown): boolean {
-  if (err instanceof ReplyError) return true; // the server answered with an error: READONLY, OOM...
-  return /Stream isn't writeable|enableOfflineQueue/.test(String((err as Error)?.message));
 }
 
 function shortError(err: unknown): string {

@@ -1,104 +1,230 @@
 import { describe, expect, it } from 'vitest';
-import { availability } from '../checker/availability.ts';
-import { checkWrites } from '../checker/writes.ts';
-import { exitCodeOf } from '../engine/cli.ts';
-import type { RunResult } from '../engine/result.ts';
+import { exitCodeOfRun } from '../engine/errors.ts';
+import { type RunRecord, buildResult } from '../engine/result-builder.ts';
+import type { FaultRecord, RunResult } from '../engine/result.ts';
+import type { TimelineEvent } from '../engine/timeline.ts';
 import type { Op } from '../probes/history.ts';
+import { redisWriterSettings } from '../probes/redis-writer.ts';
+import { scenarioSchema } from '../scenarios/schema.ts';
 import { formatSummary } from './summary.ts';
 
-const ops: Op[] = [
-  { probe: 'w', op: 'write', seq: 1, tInvoke: 0, tComplete: 1, outcome: 'ok', node: 'redis-a' },
-  { probe: 'w', op: 'write', seq: 2, tInvoke: 100, tComplete: 101, outcome: 'ok', node: 'redis-a' },
-  { probe: 'w', op: 'write', seq: 3, tInvoke: 150, tComplete: 650, outcome: 'unknown', node: 'redis-a' },
-  { probe: 'w', op: 'write', seq: 4, tInvoke: 700, tComplete: 701, outcome: 'fail' },
-  { probe: 'w', op: 'write', seq: 5, tInvoke: 1700, tComplete: 1701, outcome: 'ok', node: 'redis-b' },
-];
+const w = (seq: number, tInvoke: number, tComplete: number, outcome: Op['outcome'], node?: string): Op => ({
+  probe: 'writes',
+  op: 'write',
+  seq,
+  tInvoke,
+  tComplete,
+  outcome,
+  ...(node ? { node } : {}),
+});
 
-function result(readBack: Set<number> | null, over: Partial<RunResult> = {}): RunResult {
+const scenario = scenarioSchema.parse({
+  name: 'redis-head-kill',
+  stack: { redis: {} },
+  probes: [{ kind: 'redis-writer', name: 'writes', rateHz: 100 }],
+  faults: [{ action: 'kill', target: 'redis:head' }],
+  recovery: { stableMs: 0 },
+  expect: { maxFailoverMs: 3000 },
+});
+
+const kill = (index: number, tInject: number, node: string): FaultRecord => ({
+  index,
+  action: 'kill',
+  target: 'redis:head',
+  nodes: [node],
+  status: 'applied',
+  method: 'docker kill',
+  tInject,
+  tApplied: tInject + 10,
+  measured: true,
+});
+
+const moved = (t: number, previous: string, value: string): TimelineEvent => ({
+  t,
+  source: 'registry',
+  type: 'record-set',
+  data: { name: 'redis-head', previous, value },
+});
+const promoted = (t: number, node: string): TimelineEvent => ({
+  t,
+  source: `agent:${node}`,
+  type: 'became-head',
+  node,
+});
+
+/** A run record as the runner collects it; the result comes from the real builder. */
+function record(over: Partial<RunRecord> = {}): RunRecord {
   return {
-    schema: 'chaos-harness/run-result',
-    schemaVersion: 1,
     runId: 'abcd1234',
-    scenario: { name: 'redis-head-kill', description: '', file: 'x.yaml' },
+    scenario,
+    file: 'x.yaml',
     provider: 'local',
     status: 'completed',
-    verdict: 'pass',
-    startedAt: '2026-01-01T00:00:00.000Z',
-    clock: { origin: '2026-01-01T00:00:00.000Z', unit: 'ms', source: 'process.hrtime.bigint' },
-    durationMs: 9000,
-    runDir: '/runs/x',
+    startedAt: new Date('2026-01-01T00:00:00.000Z'),
     harness: { name: 'h', version: '0', gitRevision: 'r', gitDirty: false, command: [], node: 'v20' },
+    runDir: '/runs/x',
     phases: [],
-    faults: [
-      {
-        action: 'kill',
-        target: 'redis:head',
-        nodes: ['redis-a'],
-        method: 'docker kill',
-        tInject: 120,
-        tApplied: 130,
-        measured: true,
-      },
+    faults: [kill(0, 120, 'redis-a')],
+    history: [
+      w(1, 0, 1, 'ok', 'redis-a'),
+      w(2, 100, 101, 'ok', 'redis-a'),
+      w(3, 150, 650, 'unknown', 'redis-a'),
+      w(4, 700, 701, 'fail'),
+      w(5, 1700, 1701, 'ok', 'redis-b'),
+      w(6, 1800, 1801, 'ok', 'redis-b'),
     ],
-    probes: [],
-    figures: { availability: availability(ops, 120), writes: checkWrites(ops, readBack), readBack: null },
-    head: { before: 'redis-a', after: 'redis-b', recordMovedAt: 1300, promotedAt: 1290 },
-    topology: { before: null, after: null },
-    expectations: [
-      {
-        name: 'failover time',
-        threshold: 3000,
-        value: 1581,
-        expected: '<= 3000 ms',
-        actual: '1581 ms',
-        verdict: 'pass',
-      },
+    events: [promoted(1290, 'redis-b'), moved(1300, 'redis-a', 'redis-b')],
+    steady: { from: 0, to: 110 },
+    probes: [
+      { name: 'writes', kind: 'redis-writer', settings: redisWriterSettings(scenario.probes[0]!, 'k') },
     ],
-    timeline: [],
+    readBacks: new Map([['writes', { node: 'redis-b', values: new Set([1, 2, 5, 6]) }]]),
+    systems: [{ name: 'redis', kind: 'redis-chain', before: null, after: null, convergence: null }],
+    durationMs: 9000,
     ...over,
   };
 }
+const summary = (r: RunResult) => formatSummary(r, false);
 
 describe('summary', () => {
-  it('shows the figures an SRE looks for first', () => {
-    const text = formatSummary(result(new Set([1, 2, 5])), false);
-    expect(text).toMatch(/^redis-head-kill {2}PASS {2}run abcd1234, 9\.0 s/);
-    expect(text).toMatch(/detection\s+530 ms/);
-    expect(text).toMatch(/failover\s+1581 ms/);
-    expect(text).toMatch(/head\s+redis-a -> redis-b\s+promoted \+1170 ms, head record moved \+1180 ms/);
-    expect(text).toMatch(/5 attempted, 3 acknowledged, 1 failed, 1 unknown; lost 0/);
-    expect(text).toMatch(/✔ failover time/);
+  it('shows the figures an SRE looks for first, with their resolution', () => {
+    const r = buildResult(record());
+    const text = summary(r);
+    expect(text).toMatch(/^redis-head-kill {2}UNKNOWN {2}run abcd1234, 9\.0 s/); // redundancy not observed
+    expect(text).toMatch(/fault #1 +kill redis:head -> redis-a/);
+    expect(text).toMatch(/detection +530 ms ±\d+ ms/);
+    expect(text).toMatch(/failover +1581 ms ±\d+ ms/);
+    expect(text).toMatch(/leader +redis-a -> redis-b +promoted \+1170 ms, head record moved \+1180 ms/);
+    expect(text).toMatch(/6 attempted, 4 acknowledged, 1 failed, 1 unknown; lost 0/);
+    expect(text).toMatch(/✔ fault #1 failover time/);
+    expect(r.schemaVersion).toBe(2);
   });
 
-  it('names lost writes, and says when loss cannot be judged', () => {
-    expect(formatSummary(result(new Set([1, 5])), false)).toMatch(/lost 1[\s\S]*lost: 2\b/);
-    expect(formatSummary(result(null), false)).toMatch(/lost unknown \(no read-back\)/);
-  });
-
-  it('says plainly when the service never came back', () => {
-    const never = { ...availability(ops.slice(0, 4), 120) };
-    const text = formatSummary(
-      result(null, { figures: { availability: never, writes: null, readBack: null } }),
-      false,
+  it('fails and names lost writes; says when loss cannot be judged', () => {
+    const lost = buildResult(
+      record({ readBacks: new Map([['writes', { node: 'redis-b', values: new Set([1, 5, 6]) }]]) }),
     );
-    expect(text).toMatch(/failover\s+never recovered/);
+    expect(lost.verdict).toBe('fail');
+    expect(exitCodeOfRun(lost)).toBe(1);
+    expect(summary(lost)).toMatch(/lost 1[\s\S]*lost: 2\b/);
+    expect(summary(lost)).toMatch(/✘ lost acknowledged writes +1 +expected <= 0/);
+    expect(summary(buildResult(record({ readBacks: new Map() })))).toMatch(/lost unknown \(no read-back\)/);
+  });
+
+  it('gives each fault its own figures and names each promotion with its own time', () => {
+    const history = [
+      w(1, 0, 1, 'ok'),
+      w(2, 110, 120, 'fail'),
+      w(3, 1600, 1601, 'ok'),
+      w(4, 2500, 2501, 'ok'),
+      w(5, 3110, 3120, 'fail'),
+      w(6, 4200, 4201, 'ok'),
+      w(7, 5300, 5301, 'ok'),
+    ];
+    const r = buildResult(
+      record({
+        history,
+        faults: [kill(0, 100, 'redis-a'), kill(1, 3100, 'redis-b')],
+        events: [
+          promoted(1150, 'redis-b'),
+          moved(1162, 'redis-a', 'redis-b'),
+          promoted(4390, 'redis-c'),
+          moved(4401, 'redis-b', 'redis-c'),
+        ],
+        readBacks: new Map([['writes', { node: 'redis-c', values: new Set([1, 3, 4, 6, 7]) }]]),
+      }),
+    );
+    const text = summary(r);
+    expect(text).toMatch(
+      /fault #1[\s\S]*failover +1501 ms[\s\S]*leader +redis-a -> redis-b +promoted \+1050 ms/,
+    );
+    expect(text).toMatch(
+      /fault #2[\s\S]*failover +1101 ms[\s\S]*leader +redis-b -> redis-c +promoted \+1290 ms/,
+    );
+    expect(r.expectations.filter((e) => e.name === 'failover time').every((e) => e.verdict === 'pass')).toBe(
+      true,
+    );
+  });
+
+  it('says "no outage" and what the system did when the probe saw nothing', () => {
+    const r = buildResult(
+      record({
+        faults: [{ ...kill(0, 120, 'redis-c'), target: 'redis:tail' }],
+        history: [w(1, 0, 1, 'ok'), w(2, 200, 201, 'ok'), w(3, 300, 301, 'ok')],
+        events: [
+          {
+            t: 1325,
+            source: 'agent:redis-b',
+            type: 'removed-dead-tail',
+            node: 'redis-b',
+            data: { tail: 'redis-c' },
+          },
+        ],
+        readBacks: new Map([['writes', { node: 'redis-a', values: new Set([1, 2, 3]) }]]),
+      }),
+    );
+    const text = summary(r);
+    expect(text).toMatch(/probe +no outage seen by the probe/);
+    expect(text).toMatch(/system +redis-b removed the dead tail redis-c \+1205 ms/);
+    expect(text).not.toMatch(/failover +\d/);
+  });
+
+  it('an interrupted run judges nothing and never says "never recovered"', () => {
+    const r = buildResult(
+      record({
+        status: 'interrupted',
+        failure: {
+          code: 'INTERRUPTED',
+          kind: 'interrupted',
+          message: 'interrupted by SIGINT',
+          hint: undefined,
+        },
+        history: [w(1, 0, 1, 'ok'), w(2, 130, 140, 'fail')],
+        readBacks: new Map(),
+      }),
+    );
+    expect(r.verdict).toBe('unknown');
+    expect(r.expectations).toEqual([]);
+    const text = summary(r);
+    expect(text).toMatch(/INTERRUPTED/);
+    expect(text).toMatch(/expectations not judged: the run was interrupted/);
+    expect(text).not.toMatch(/never/);
+    expect(exitCodeOfRun(r)).toBe(130);
+  });
+
+  it('a run with no fault says so instead of talking about "after the fault"', () => {
+    const r = buildResult(
+      record({
+        status: 'error',
+        faults: [],
+        failure: { code: 'X', kind: 'infra', message: 'm', hint: undefined },
+      }),
+    );
+    const text = summary(r);
+    expect(text).toMatch(/faults +none injected/);
+    expect(text).not.toMatch(/after the fault/);
+  });
+
+  it('warns when the probe fell short of its rate', () => {
+    // 2 writes in 110 ms of steady state is 18/s against 100/s asked.
+    const text = summary(buildResult(record()));
+    expect(text).toMatch(/warning: probe writes: asked for 100 writes\/s, made 18\/s before any fault/);
   });
 
   it('maps results to exit codes', () => {
-    expect(exitCodeOf(result(null))).toBe(0);
-    expect(exitCodeOf(result(null, { verdict: 'fail' }))).toBe(1);
-    expect(exitCodeOf(result(null, { verdict: 'unknown' }))).toBe(1);
-    expect(exitCodeOf(result(null, { status: 'aborted' }))).toBe(3);
-    expect(exitCodeOf(result(null, { status: 'interrupted' }))).toBe(130);
-    expect(
-      exitCodeOf(
-        result(null, { status: 'error', error: { code: 'IMAGE_NOT_FOUND', kind: 'usage', message: '' } }),
-      ),
-    ).toBe(2);
-    expect(
-      exitCodeOf(
-        result(null, { status: 'error', error: { code: 'RUN_TIMEOUT', kind: 'infra', message: '' } }),
-      ),
-    ).toBe(3);
+    const base = buildResult(record());
+    expect(exitCodeOfRun({ ...base, verdict: 'pass' })).toBe(0);
+    expect(exitCodeOfRun({ ...base, verdict: 'fail' })).toBe(1);
+    expect(exitCodeOfRun({ ...base, verdict: 'unknown' })).toBe(1);
+    expect(exitCodeOfRun({ ...base, status: 'aborted' })).toBe(3);
+    expect(exitCodeOfRun({ ...base, status: 'incomplete' })).toBe(3);
+    expect(exitCodeOfRun({ ...base, status: 'interrupted' })).toBe(130);
+    const err = (kind: string) => ({
+      ...base,
+      status: 'error' as const,
+      error: { code: 'E', kind, message: '' },
+    });
+    expect(exitCodeOfRun(err('usage'))).toBe(2);
+    expect(exitCodeOfRun(err('infra'))).toBe(3);
   });
 });

@@ -1,13 +1,39 @@
 import pc from 'picocolors';
-import type { RunResult } from '../engine/result.ts';
+import type { AvailabilityFigures } from '../checker/availability.ts';
+import { formatErrorLine } from '../engine/errors.ts';
+import type { FaultRecord, ProbeResult, RunResult, SystemResult } from '../engine/result.ts';
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${Math.round(v)} ms`);
 const sec = (v: number) => `${(v / 1000).toFixed(1)} s`;
-const rel = (t: number | null, from: number) => (t === null ? '—' : `+${Math.round(t - from)} ms`);
+const plus = (t: number, from: number) => `+${Math.round(t - from)} ms`;
+const faultName = (i: number) => `fault #${i + 1}`;
+
+/** What an agent decision says, in a few words. */
+function describeAction(type: string, data: Record<string, unknown>): string {
+  const v = (k: string) => (data[k] === null || data[k] === undefined ? 'none' : String(data[k]));
+  switch (type) {
+    case 'reattached':
+      return `re-attached to ${v('to')} (was ${v('from')})`;
+    case 'became-head':
+      return 'became the head';
+    case 'failover-decision':
+      return `declared ${v('deadMaster')} dead after ${Math.round(Number(data.downForMs ?? 0))} ms`;
+    case 'rejoined':
+      return `rejoined the chain behind ${v('master')}`;
+    case 'removed-dead-tail':
+      return `removed the dead tail ${v('tail') === 'none' ? v('node') : v('tail')}`;
+    default:
+      return type.replace(/-/g, ' ');
+  }
+}
 
 /** The summary an SRE reads at a glance, as plain text (colours only where the stream is a TTY). */
 export function formatSummary(r: RunResult, colors = pc.isColorSupported): string {
   const c = pc.createColors(colors);
+  const lines: string[] = [];
+  const row = (label: string, value: string, note = '', indent = 2) =>
+    lines.push(`${' '.repeat(indent)}${label.padEnd(16 - indent)}${value}${note ? c.dim(`   ${note}`) : ''}`);
+
   const verdict =
     r.status !== 'completed'
       ? c.bold(c.red(r.status.toUpperCase()))
@@ -16,61 +42,165 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
         : r.verdict === 'fail'
           ? c.bold(c.red('FAIL'))
           : c.bold(c.yellow('UNKNOWN'));
-  const lines: string[] = [];
   lines.push(`${c.bold(r.scenario.name)}  ${verdict}  run ${r.runId}, ${sec(r.durationMs)}`);
   lines.push(c.dim(`  ${r.runDir}`));
-  if (r.error)
-    lines.push(
-      c.red(`  error[${r.error.code}]: ${r.error.message}${r.error.hint ? ` (${r.error.hint})` : ''}`),
-    );
-  const row = (label: string, value: string, note = '') =>
-    lines.push(`  ${label.padEnd(13)}${value}${note ? c.dim(`   ${note}`) : ''}`);
+  if (r.error) lines.push(c.red(`  ${formatErrorLine(r.error)}`));
+  for (const w of r.warnings) lines.push(c.yellow(`  warning: ${w}`));
   lines.push('');
 
-  for (const f of r.faults) {
+  const probe = r.probes[0];
+  const system = r.systems[0];
+  if (r.faults.length === 0) row('faults', 'none injected');
+  for (const f of r.faults) faultSection(f, probe, system, row, c);
+
+  if (system) systemSection(system, row, c);
+  if (probe) probeSection(probe, row, c);
+
+  if (r.status !== 'completed') {
+    lines.push('');
+    lines.push(
+      c.yellow(
+        `  expectations not judged: the run ${r.status === 'incomplete' ? 'did not finish' : `was ${r.status}`}`,
+      ),
+    );
+  } else if (r.expectations.length) {
+    lines.push('');
+    lines.push('  expectations');
+    for (const e of r.expectations) {
+      const mark = e.verdict === 'pass' ? c.green('✔') : e.verdict === 'fail' ? c.red('✘') : c.yellow('?');
+      const scope = e.scope.fault !== undefined ? `${faultName(e.scope.fault)} ` : '';
+      lines.push(
+        `    ${mark} ${(scope + e.name).padEnd(36)} ${e.actual}${c.dim(`   expected ${e.expected}`)}`,
+      );
+    }
+  }
+  if (r.checkerError) lines.push(c.yellow(`  checker: ${r.checkerError}`));
+  return lines.join('\n');
+}
+
+type Row = (label: string, value: string, note?: string, indent?: number) => void;
+type Colors = ReturnType<typeof pc.createColors>;
+
+function faultSection(
+  f: FaultRecord,
+  probe: ProbeResult | undefined,
+  system: SystemResult | undefined,
+  row: Row,
+  c: Colors,
+): void {
+  const what = `${f.action} ${f.target}`;
+  if (f.status === 'skipped') {
+    row(faultName(f.index), `${what}: ${c.yellow('skipped')}`, f.reason ?? '');
+    return;
+  }
+  const window = probe?.windows.find((w) => w.fault === f.index);
+  const reverted =
+    f.tReverted !== undefined
+      ? `, reverted ${plus(f.tReverted, f.tInject)}`
+      : f.revertError
+        ? `, revert failed: ${f.revertError}`
+        : '';
+  row(
+    faultName(f.index),
+    `${what} -> ${f.nodes.join(', ')}${f.peers ? ` from ${f.peers.join(', ')}` : ''}`,
+    `at ${ms(f.tInject)}${reverted}${window ? '' : f.measured ? '' : ', not measured on its own'}; ${f.method}`,
+  );
+  if (window && probe) availabilityRows(window.availability, probe, row, c);
+  if (!system) return;
+  const moves = system.leadership.filter((l) => l.fault === f.index);
+  for (const m of moves) {
     row(
-      'fault',
-      `${f.action} ${f.target} -> ${f.nodes.join(', ')}${f.peers ? ` from ${f.peers.join(', ')}` : ''}`,
-      `at ${ms(f.tInject)}${f.measured ? ', measured' : ''}; ${f.method}`,
+      'leader',
+      `${m.from ?? '?'} -> ${m.to}`,
+      `${m.promotedAt === null ? 'no promotion event' : `promoted ${plus(m.promotedAt, f.tInject)}`}, ${system.kind === 'redis-chain' ? 'head' : 'endpoint'} record moved ${plus(m.t, f.tInject)}`,
+      4,
     );
   }
-  const a = r.figures.availability;
-  if (a) {
-    row('detection', ms(a.detectionMs), 'fault -> the first failed write is seen (its completion)');
-    row(
-      'unavailable',
-      a.window
-        ? a.unavailabilityMs === null
-          ? 'still down'
-          : ms(a.unavailabilityMs)
-        : '0 ms (no failed write)',
-      'the first failed write is sent -> the first success after the last failure',
+  if (moves.length === 0 && window) {
+    const acts = system.actions.filter(
+      (a) => a.fault === f.index && !['agent-started', 'joined', 'failover-decision'].includes(a.type),
     );
     row(
-      'failover',
-      a.recovered ? ms(a.failoverMs) : c.red('never recovered'),
-      'fault -> the first successful write with no failure after it',
-    );
-    if (a.outages > 1) row('flapping', `${a.outages} separate outages`);
-  }
-  const h = r.head;
-  if (h.before || h.after) {
-    const from = a?.faultAt ?? 0;
-    row(
-      'head',
-      `${h.before ?? '?'} -> ${h.after ?? '?'}`,
-      `promoted ${rel(h.promotedAt, from)}, head record moved ${rel(h.recordMovedAt, from)} after the fault`,
+      'system',
+      acts.length
+        ? acts
+            .slice(0, 4)
+            .map((a) => `${a.node} ${describeAction(a.type, a.data)} ${plus(a.t, f.tInject)}`)
+            .join('; ')
+        : 'no leadership change, no agent decision',
+      '',
+      4,
     );
   }
-  if (r.topology.after) {
-    const gone = r.topology.after.nodes.filter((n) => !n.reachable).map((n) => n.name);
+}
+
+function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: Colors): void {
+  const res = `±${p.resolution.intervalMs < 2 ? p.resolution.intervalMs.toFixed(1) : Math.round(p.resolution.intervalMs)} ms`;
+  if (!a.outage) {
     row(
-      'chain after',
-      r.topology.after.chain.join(' -> ') || '—',
-      gone.length ? `gone: ${gone.join(', ')}` : '',
+      'probe',
+      a.recovered ? 'no outage seen by the probe' : c.red('no write completed after the fault'),
+      '',
+      4,
+    );
+    return;
+  }
+  row(
+    'detection',
+    `${ms(a.detectionMs)} ${c.dim(res)}`,
+    `fault -> the first failed write is seen; a hung write shows only at its ${p.resolution.timeoutMs} ms timeout`,
+    4,
+  );
+  row(
+    'unavailable',
+    a.unavailabilityMs === null ? c.red('still failing') : `${ms(a.unavailabilityMs)} ${c.dim(res)}`,
+    'the first failed write is sent -> the first success after the last failure',
+    4,
+  );
+  row(
+    'failover',
+    a.recovered ? `${ms(a.failoverMs)} ${c.dim(res)}` : c.red('not recovered'),
+    a.recovered
+      ? 'fault -> the first successful write with no failure after it'
+      : a.stableForMs !== null
+        ? `writes succeeded for only ${ms(a.stableForMs)} without a failure`
+        : 'writes were still failing when the run stopped waiting',
+    4,
+  );
+  if (a.outages > 1) row('flapping', `${a.outages} separate outages`, '', 4);
+}
+
+function systemSection(s: SystemResult, row: Row, c: Colors): void {
+  const before = s.before?.chain.join(' -> ') || '—';
+  row(s.name, `chain before ${before}`);
+  if (s.after) {
+    const inChain = new Set(s.after.chain);
+    const down = s.after.nodes.filter((n) => !n.reachable && !inChain.has(n.name)).map((n) => n.name);
+    const outside = s.after.nodes.filter((n) => n.reachable && !inChain.has(n.name)).map((n) => n.name);
+    row(
+      '',
+      `chain after  ${s.after.chain.join(' -> ') || '—'}`,
+      [
+        down.length ? `down: ${down.join(', ')}` : '',
+        outside.length ? `up but outside the chain: ${outside.join(', ')}` : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
     );
   }
-  const w = r.figures.writes;
+  const conv = s.convergence;
+  if (conv) {
+    row(
+      '',
+      conv.converged
+        ? `full redundancy ${ms(conv.timeToFullRedundancyMs)} after the last fault ${c.dim(`±${conv.pollIntervalMs} ms`)}`
+        : c.red(`not fully redundant after ${ms(conv.waitedMs)}: ${conv.violations.join('; ')}`),
+    );
+  }
+}
+
+function probeSection(p: ProbeResult, row: Row, c: Colors): void {
+  const w = p.writes;
   if (w) {
     const lost =
       w.lost === null
@@ -92,30 +222,17 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
       row('', c.yellow(`${w.failedButPresent} writes reported failed are present anyway`));
     if (w.unexpected) row('', c.red(`${w.unexpected} values read back were never written`));
   }
-  for (const p of r.probes) {
-    const lat = p.latencyMs
-      ? `p50 ${p.latencyMs.p50.toFixed(2)} ms, p99 ${p.latencyMs.p99.toFixed(2)} ms, max ${p.latencyMs.max.toFixed(0)} ms`
-      : 'no successful write';
-    row(
-      'throughput',
-      `${p.okPerSec.toFixed(1)} ok writes/s`,
-      `steady state ${p.steadyState.okPerSec.toFixed(1)}/s; latency ${lat}`,
-    );
-    const s = p.settings;
-    row(
-      'client',
-      `${s.library}, one request in flight at ${s.rateHz || 'max'}/s`,
-      `connect timeout ${s.connectTimeoutMs} ms, command timeout ${s.commandTimeoutMs} ms, ${s.maxRetriesPerRequest} retries, backoff ${s.retryBackoffMs} ms`,
-    );
-  }
-  if (r.expectations.length) {
-    lines.push('');
-    lines.push('  expectations');
-    for (const e of r.expectations) {
-      const mark = e.verdict === 'pass' ? c.green('✔') : e.verdict === 'fail' ? c.red('✘') : c.yellow('?');
-      lines.push(`    ${mark} ${e.name.padEnd(34)} ${e.actual}${c.dim(`   expected ${e.expected}`)}`);
-    }
-  }
-  if (r.checkerError) lines.push(c.yellow(`  checker: ${r.checkerError}`));
-  return lines.join('\n');
+  const lat = p.latencyMs
+    ? `p50 ${p.latencyMs.p50.toFixed(2)} ms, p99 ${p.latencyMs.p99.toFixed(2)} ms, max ${p.latencyMs.max.toFixed(0)} ms`
+    : 'no successful write';
+  const rate = p.rate.requestedHz
+    ? `${p.rate.achievedHz.toFixed(0)} of ${p.rate.requestedHz} writes/s asked before the fault`
+    : `${p.rate.achievedHz.toFixed(0)} writes/s (as fast as it could)`;
+  row('throughput', `${p.okPerSec.toFixed(1)} ok writes/s`, `${rate}; latency ${lat}`);
+  const s = p.settings;
+  row(
+    'client',
+    `${s.library}, ${s.inFlight === 1 ? 'one request' : `${s.inFlight} requests`} in flight at ${s.rateHz || 'max'}/s`,
+    `connect timeout ${s.connectTimeoutMs} ms, command timeout ${s.commandTimeoutMs} ms, ${s.maxRetriesPerRequest} retries, backoff ${s.retryBackoffMs} ms`,
+  );
 }

@@ -101,4 +101,62 @@ describe('scenarios', () => {
   it('a missing file is a usage error', () => {
     expect(errorOf(() => loadScenario('./nope.yaml')).code).toBe('SCENARIO_FILE_NOT_FOUND');
   });
+
+  it('an AZ given twice is a configuration error, not a Docker name conflict later', () => {
+    const err = errorOf(() =>
+      loadScenario(file('azs.yaml', minimal.replace('nodes: 3', 'nodes: 3, azs: [a, a]'))),
+    );
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toMatch(/field 'stack\.redis\.azs': each AZ may appear once/);
+  });
+
+  it('bounds every duration to 24 h, and the waits together too', () => {
+    const long = errorOf(() => loadScenario(file('long.yaml', `${minimal}observeMs: 9999999999\n`)));
+    expect(long.message).toMatch(/field 'observeMs': at most 24 h/);
+    const sum = errorOf(() =>
+      loadScenario(file('sum.yaml', `${minimal}observeMs: 80000000\nrecovery: { timeoutMs: 80000000 }\n`)),
+    );
+    expect(sum.message).toMatch(/waits add up to \d+ ms .* more than 24 h/);
+  });
+
+  it('refuses a failover threshold the run could never see, and a steady state too short to judge', () => {
+    const slow = errorOf(() =>
+      loadScenario(
+        file(
+          'slow.yaml',
+          `${minimal.replace('nodes: 3', 'nodes: 3, failoverThresholdMs: 30000')}observeMs: 1000\nrecovery: { timeoutMs: 5000 }\n`,
+        ),
+      ),
+    );
+    expect(slow.message).toMatch(
+      /field 'stack\.redis\.failoverThresholdMs': 30000 ms is not shorter than the time the run waits/,
+    );
+    const short = errorOf(() =>
+      loadScenario(
+        file(
+          'short.yaml',
+          `${minimal.replace('kind: redis-writer', 'kind: redis-writer, rateHz: 5')}steadyState: { durationMs: 2000 }\n`,
+        ),
+      ),
+    );
+    expect(short.message).toMatch(
+      /field 'steadyState\.durationMs': 2000 ms at 5 writes\/s gives 10 writes, too few/,
+    );
+  });
+
+  it('loss expectations: a bound or an exact count or any, not two at once', () => {
+    const both = errorOf(() =>
+      loadScenario(file('both.yaml', `${minimal}expect: { maxLostWrites: 3, lostWrites: 2 }\n`)),
+    );
+    expect(both.message).toMatch(/either maxLostWrites .* or lostWrites/);
+    expect(
+      loadScenario(file('any.yaml', `${minimal}expect: { lostWrites: any }\n`)).scenario.expect.lostWrites,
+    ).toBe('any');
+  });
+
+  it('a folder given as the scenario file says so', () => {
+    const err = errorOf(() => loadScenario(dir + '/'));
+    expect(err.code).toBe('SCENARIO_IS_A_FOLDER');
+    expect(err.exitCode).toBe(2);
+  });
 });

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -56,6 +56,11 @@ export function loadScenario(nameOrPath: string, dir = BUILTIN_DIR): LoadedScena
 }
 
 export function loadScenarioFile(file: string): LoadedScenario {
+  if (statSync(file).isDirectory()) {
+    throw new UsageError('SCENARIO_IS_A_FOLDER', `${file} is a folder, not a scenario file`, {
+      hint: 'give a YAML or JSON file inside it, or a built-in name from `chaos list`',
+    });
+  }
   let raw: unknown;
   try {
     const text = readFileSync(file, 'utf8');
@@ -171,5 +176,6 @@ function describeIssue(issue: ZodIssue): string {
     return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')} in ${at}`;
   }
   if (issue.code === 'invalid_type' && issue.received === 'undefined') return `field '${at}' is required`;
+  if (issue.path.length === 0) return issue.message;
   return `field '${at}': ${issue.message}`;
 }

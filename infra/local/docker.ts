@@ -8,6 +8,10 @@ export const LABEL_RUN = 'io.chaos-harness.run-id';
 export const LABEL_NODE = 'io.chaos-harness.node';
 export const LABEL_ROLE = 'io.chaos-harness.role';
 export const LABEL_AZ = 'io.chaos-harness.az';
+export const LABEL_SCENARIO = 'io.chaos-harness.scenario';
+/** The harness process that owns the run, and its host: a stack whose process is gone is stale. */
+export const LABEL_PID = 'io.chaos-harness.pid';
+export const LABEL_HOST = 'io.chaos-harness.host';
 
 export function dockerClient(): Docker {
   // dockerode reads DOCKER_HOST (and the TLS variables) itself; otherwise the local socket.
@@ -70,4 +74,43 @@ export async function countLeftovers(docker: Docker, runId?: string): Promise<Le
   const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
   const networks = await docker.listNetworks({ filters: { label: [label] } });
   return { containers: containers.length, networks: networks.length };
+}
+
+export interface StaleRun {
+  runId: string;
+  scenario: string;
+  pid: number | null;
+  containers: number;
+}
+
+/** Whether a process with this id runs on this host. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Stacks on the engine whose harness process is gone from this host: a run killed with SIGKILL,
+ * or one kept with --keep. Stacks owned by a live process, or by another host, are not stale.
+ */
+export async function staleRuns(docker: Docker, host: string): Promise<StaleRun[]> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [LABEL_HARNESS] } });
+  const runs = new Map<string, StaleRun>();
+  for (const c of containers) {
+    const labels = c.Labels ?? {};
+    const runId = labels[LABEL_RUN];
+    if (!runId) continue;
+    if (labels[LABEL_HOST] && labels[LABEL_HOST] !== host) continue;
+    const pid = labels[LABEL_PID] ? Number(labels[LABEL_PID]) : null;
+    if (pid !== null && pid !== process.pid && alive(pid)) continue;
+    if (pid === process.pid) continue;
+    const run = runs.get(runId) ?? { runId, scenario: labels[LABEL_SCENARIO] ?? '', pid, containers: 0 };
+    run.containers++;
+    runs.set(runId, run);
+  }
+  return [...runs.values()];
 }

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
@@ -5,7 +6,7 @@ import { bundleAgents } from '../../agents/bundle.ts';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { REGISTRY_PORT, type Registry, readChain } from '../../agents/registry/protocol.ts';
 import { sleep } from '../../engine/clock.ts';
-import { ChaosError, InfraError, errorMessage } from '../../engine/errors.ts';
+import { ChaosError, InfraError, InterruptedError, errorMessage } from '../../engine/errors.ts';
 import type { FaultAction, RedisStackSpec } from '../../scenarios/schema.ts';
 import type {
   AppliedFault,
@@ -23,9 +24,12 @@ import { ContainerLog } from './container-logs.ts';
 import {
   LABEL_AZ,
   LABEL_HARNESS,
+  LABEL_HOST,
   LABEL_NODE,
+  LABEL_PID,
   LABEL_ROLE,
   LABEL_RUN,
+  LABEL_SCENARIO,
   assertDockerReachable,
   dockerClient,
   removeByLabel,
@@ -37,7 +41,6 @@ import {
   partitionUnsupportedReason,
   pauseContainers,
   startContainers,
-  stopContainers,
   unpauseContainers,
 } from './faults.ts';
 import { type ImageChoice, type ImageName, resolveImages } from './images.ts';
@@ -68,17 +71,22 @@ export class LocalProvider implements Provider {
     this.prepared = { docker, images, bundle };
   }
 
+  private readonly stacks = new Map<string, LocalStack>();
+
   async provisionRedisChain(spec: RedisStackSpec, opts: ProvisionOptions): Promise<LocalStack> {
     // No reaper image can be had without a registry; the harness cleans up by its own labels.
     process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
     if (!this.prepared) await this.prepare();
     const { docker, images, bundle } = this.prepared!;
     const stack = new LocalStack(docker, opts, images);
+    this.stacks.set(opts.runId, stack);
     try {
       await stack.start(spec, bundle);
       return stack;
     } catch (err) {
       await stack.teardown();
+      // Stopped on purpose (a signal, the time limit): not a provisioning failure.
+      if (opts.signal?.aborted) throw new InterruptedError(String(opts.signal.reason));
       if (err instanceof ChaosError) throw err;
       throw new InfraError(
         'PROVISION_FAILED',
@@ -89,6 +97,12 @@ export class LocalProvider implements Provider {
         },
       );
     }
+  }
+
+  async forceTeardown(runId: string): Promise<void> {
+    const stack = this.stacks.get(runId);
+    if (stack) await stack.forceTeardown();
+    else await removeByLabel(this.prepared?.docker ?? dockerClient(), runId);
   }
 }
 
@@ -108,6 +122,10 @@ export class LocalStack implements Stack {
   private registryEndpoint: Endpoint | undefined;
   private networkName: string;
   private torn = false;
+  /** Set once teardown begins: nothing new is created after it. */
+  private closing = false;
+  /** Container and network creations under way, so a forced teardown can wait them out. */
+  private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly docker: Docker,
@@ -120,12 +138,38 @@ export class LocalStack implements Stack {
 
   private labels(node: string, role: string, az: string): Record<string, string> {
     return {
-      [LABEL_HARNESS]: 'true',
-      [LABEL_RUN]: this.runId,
+      ...this.runLabels(),
       [LABEL_NODE]: node,
       [LABEL_ROLE]: role,
       [LABEL_AZ]: az,
     };
+  }
+
+  /** On everything of the run: which run, which scenario, and which process on which host owns it. */
+  private runLabels(): Record<string, string> {
+    return {
+      [LABEL_HARNESS]: 'true',
+      [LABEL_RUN]: this.runId,
+      [LABEL_SCENARIO]: this.opts.scenarioName ?? '',
+      [LABEL_PID]: String(process.pid),
+      [LABEL_HOST]: hostname(),
+    };
+  }
+
+  /** Throws once the run is being stopped, so no new container is created. */
+  private guard(): void {
+    if (this.closing) throw new Error(`run ${this.runId} is being torn down`);
+    if (this.opts.signal?.aborted) throw new InterruptedError(String(this.opts.signal.reason));
+  }
+
+  /** Creates something on the engine, on the record, so a forced teardown can wait for it. */
+  private create<T>(make: () => Promise<T>): Promise<T> {
+    this.guard();
+    const p = make();
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   private async follow(
@@ -162,27 +206,31 @@ export class LocalStack implements Stack {
   }
 
   async start(spec: RedisStackSpec, bundle: string): Promise<void> {
-    await this.docker.createNetwork({
-      Name: this.networkName,
-      Driver: 'bridge',
-      CheckDuplicate: true,
-      Labels: { [LABEL_HARNESS]: 'true', [LABEL_RUN]: this.runId },
-    });
+    await this.create(() =>
+      this.docker.createNetwork({
+        Name: this.networkName,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Labels: this.runLabels(),
+      }),
+    );
     const nodes = redisNodeNames(spec.nodes, spec.azs);
 
     const registry = (async () => {
-      const c = await new GenericContainer(this.images.node.image)
-        .withNetworkMode(this.networkName)
-        .withNetworkAliases('registry')
-        .withName(`chaos-${this.runId}-registry`)
-        .withLabels(this.labels('registry', 'registry', '-'))
-        .withEnvironment({ CHAOS_ENTRY: 'registry', REGISTRY_PORT: String(REGISTRY_PORT) })
-        .withCopyFilesToContainer([{ source: bundle, target: BUNDLE_TARGET }])
-        .withCommand(['node', BUNDLE_TARGET])
-        .withExposedPorts(REGISTRY_PORT)
-        .withWaitStrategy(Wait.forLogMessage(/registry-ready/))
-        .withStartupTimeout(STARTUP_TIMEOUT_MS)
-        .start();
+      const c = await this.create(() =>
+        new GenericContainer(this.images.node.image)
+          .withNetworkMode(this.networkName)
+          .withNetworkAliases('registry')
+          .withName(`chaos-${this.runId}-registry`)
+          .withLabels(this.labels('registry', 'registry', '-'))
+          .withEnvironment({ CHAOS_ENTRY: 'registry', REGISTRY_PORT: String(REGISTRY_PORT) })
+          .withCopyFilesToContainer([{ source: bundle, target: BUNDLE_TARGET }])
+          .withCommand(['node', BUNDLE_TARGET])
+          .withExposedPorts(REGISTRY_PORT)
+          .withWaitStrategy(Wait.forLogMessage(/registry-ready/))
+          .withStartupTimeout(STARTUP_TIMEOUT_MS)
+          .start(),
+      );
       this.registryEndpoint = { host: c.getHost(), port: c.getMappedPort(REGISTRY_PORT) };
       this.members.set('registry', {
         node: { name: 'registry', role: 'registry', az: '-' },
@@ -192,33 +240,35 @@ export class LocalStack implements Stack {
     })();
 
     const redises = nodes.map(async (node) => {
-      const c = await new GenericContainer(this.images.redis.image)
-        .withNetworkMode(this.networkName)
-        .withNetworkAliases(node.name)
-        .withName(`chaos-${this.runId}-${node.name}`)
-        .withLabels(this.labels(node.name, 'redis', node.az))
-        .withCommand([
-          'redis-server',
-          '--port',
-          String(REDIS_PORT),
-          '--protected-mode',
-          'no',
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          // Replicas sync at once instead of waiting 5 s for company.
-          '--repl-diskless-sync',
-          'yes',
-          '--repl-diskless-sync-delay',
-          '0',
-          '--repl-timeout',
-          '5',
-        ])
-        .withExposedPorts(REDIS_PORT)
-        .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
-        .withStartupTimeout(STARTUP_TIMEOUT_MS)
-        .start();
+      const c = await this.create(() =>
+        new GenericContainer(this.images.redis.image)
+          .withNetworkMode(this.networkName)
+          .withNetworkAliases(node.name)
+          .withName(`chaos-${this.runId}-${node.name}`)
+          .withLabels(this.labels(node.name, 'redis', node.az))
+          .withCommand([
+            'redis-server',
+            '--port',
+            String(REDIS_PORT),
+            '--protected-mode',
+            'no',
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+            // Replicas sync at once instead of waiting 5 s for company.
+            '--repl-diskless-sync',
+            'yes',
+            '--repl-diskless-sync-delay',
+            '0',
+            '--repl-timeout',
+            '5',
+          ])
+          .withExposedPorts(REDIS_PORT)
+          .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
+          .withStartupTimeout(STARTUP_TIMEOUT_MS)
+          .start(),
+      );
       this.members.set(node.name, {
         node,
         ids: [c.getId()],
@@ -236,26 +286,28 @@ export class LocalStack implements Stack {
     // in AZ order: redis-a -> redis-b -> redis-c.
     const agents = nodes.map(async (node) => {
       const member = this.members.get(node.name)!;
-      const c = await new GenericContainer(this.images.node.image)
-        .withNetworkMode(`container:${member.ids[0]}`)
-        .withName(`chaos-${this.runId}-${node.name}-agent`)
-        .withLabels(this.labels(node.name, 'agent', node.az))
-        .withEnvironment({
-          CHAOS_ENTRY: 'redis-chain-agent',
-          NODE_NAME: node.name,
-          REDIS_PORT: String(REDIS_PORT),
-          REGISTRY_URL: `http://registry:${REGISTRY_PORT}`,
-          THRESHOLD_MS: String(spec.failoverThresholdMs),
-          CHECK_INTERVAL_MS: String(spec.checkIntervalMs),
-          PING_TIMEOUT_MS: String(spec.pingTimeoutMs),
-          HEAD_TTL_MS: String(spec.headRecordTtlMs),
-          JOIN_INDEX: String(node.index),
-        })
-        .withCopyFilesToContainer([{ source: bundle, target: BUNDLE_TARGET }])
-        .withCommand(['node', BUNDLE_TARGET])
-        .withWaitStrategy(Wait.forLogMessage(/"agent-ready"/))
-        .withStartupTimeout(STARTUP_TIMEOUT_MS)
-        .start();
+      const c = await this.create(() =>
+        new GenericContainer(this.images.node.image)
+          .withNetworkMode(`container:${member.ids[0]}`)
+          .withName(`chaos-${this.runId}-${node.name}-agent`)
+          .withLabels(this.labels(node.name, 'agent', node.az))
+          .withEnvironment({
+            CHAOS_ENTRY: 'redis-chain-agent',
+            NODE_NAME: node.name,
+            REDIS_PORT: String(REDIS_PORT),
+            REGISTRY_URL: `http://registry:${REGISTRY_PORT}`,
+            THRESHOLD_MS: String(spec.failoverThresholdMs),
+            CHECK_INTERVAL_MS: String(spec.checkIntervalMs),
+            PING_TIMEOUT_MS: String(spec.pingTimeoutMs),
+            HEAD_TTL_MS: String(spec.headRecordTtlMs),
+            JOIN_INDEX: String(node.index),
+          })
+          .withCopyFilesToContainer([{ source: bundle, target: BUNDLE_TARGET }])
+          .withCommand(['node', BUNDLE_TARGET])
+          .withWaitStrategy(Wait.forLogMessage(/"agent-ready"/))
+          .withStartupTimeout(STARTUP_TIMEOUT_MS)
+          .start(),
+      );
       member.ids.push(c.getId());
       await this.follow(c, `${node.name}.agent.log`, `agent:${node.name}`, node.name);
     });
@@ -270,6 +322,7 @@ export class LocalStack implements Stack {
   private async waitForReplication(nodes: StackNode[]): Promise<void> {
     const deadline = Date.now() + STARTUP_TIMEOUT_MS;
     for (;;) {
+      this.guard();
       const t = await this.topology();
       const replicas = t.nodes.filter((n) => n.name !== t.head);
       if (t.head && t.chain.length === nodes.length && replicas.every((n) => n.role === 'slave' && n.linkUp))
@@ -321,11 +374,12 @@ export class LocalStack implements Stack {
           method: 'docker kill --signal SIGKILL (redis and agent together)',
         };
       case 'stop':
-        await stopContainers(this.docker, ids);
+        // A power loss: no graceful shutdown, then the node boots again with its volume.
+        await killContainers(this.docker, ids);
         return {
           action: 'stop',
           nodes: names,
-          method: 'docker stop (SIGTERM, then SIGKILL after 5 s)',
+          method: 'docker kill --signal SIGKILL (power off, no shutdown), docker start to revert',
           revert: async () => {
             for (const n of req.nodes) {
               await startContainers(this.docker, this.members.get(n.name)?.ids ?? []);
@@ -417,7 +471,26 @@ export class LocalStack implements Stack {
   async teardown(): Promise<void> {
     if (this.torn) return;
     this.torn = true;
+    this.closing = true;
     for (const log of this.logs) log.stop();
+    await Promise.allSettled([...this.inflight]);
+    await removeByLabel(this.docker, this.runId);
+  }
+
+  /**
+   * Removes everything of the run while creations may still be under way: nothing new starts,
+   * what exists is removed at once (which also makes a container waiting for its log fail
+   * fast), and removal repeats until every creation has settled (15 s at most).
+   */
+  async forceTeardown(): Promise<void> {
+    this.closing = true;
+    for (const log of this.logs) log.stop();
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      await removeByLabel(this.docker, this.runId).catch(() => {});
+      if (this.inflight.size === 0 || Date.now() > deadline) break;
+      await Promise.race([Promise.allSettled([...this.inflight]), sleep(250)]);
+    }
     await removeByLabel(this.docker, this.runId);
   }
 }

@@ -57,3 +57,17 @@ export async function chaos(
     return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
 }
+
+/** The run id a `chaos run` printed (its progress line or its summary), if any. */
+export function runIdOf(output: string): string | undefined {
+  return /run ([0-9a-f]{8})/.exec(output)?.[1];
+}
+
+/** Reads a run's history.jsonl. */
+export async function readHistory(runDir: string): Promise<import('../../probes/history.ts').Op[]> {
+  const { readFileSync } = await import('node:fs');
+  return readFileSync(join(runDir, 'history.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import type { TimelineEvent } from '../engine/timeline.ts';
+import { leadershipChanges } from './leadership.ts';
+
+const moved = (t: number, previous: string | null, value: string): TimelineEvent => ({
+  t,
+  source: 'registry',
+  type: 'record-set',
+  data: { name: 'redis-head', previous, value },
+});
+const promoted = (t: number, node: string): TimelineEvent => ({
+  t,
+  source: `agent:${node}`,
+  type: 'became-head',
+  node,
+});
+const source = { record: 'redis-head', promotedType: 'became-head' };
+
+describe('leadership changes', () => {
+  it('pairs each move of the endpoint record with its own promotion, in its own window', () => {
+    const events = [
+      moved(10, null, 'redis-a'), // provisioning: not a change
+      promoted(1150, 'redis-b'),
+      moved(1162, 'redis-a', 'redis-b'),
+      promoted(4390, 'redis-c'),
+      moved(4401, 'redis-b', 'redis-c'),
+    ];
+    const windows = [
+      { fault: 0, from: 0, until: 3000 },
+      { fault: 1, from: 3000, until: null },
+    ];
+    expect(leadershipChanges(events, source, windows)).toEqual([
+      { t: 1162, from: 'redis-a', to: 'redis-b', promotedAt: 1150, fault: 0 },
+      { t: 4401, from: 'redis-b', to: 'redis-c', promotedAt: 4390, fault: 1 },
+    ]);
+  });
+
+  it('does not credit a move with an older promotion of the same node', () => {
+    const events = [
+      promoted(100, 'redis-b'),
+      moved(110, 'redis-a', 'redis-b'),
+      moved(900, 'redis-b', 'redis-a'),
+      moved(2000, 'redis-a', 'redis-b'), // no new became-head for this one
+    ];
+    const changes = leadershipChanges(events, source, []);
+    expect(changes.map((c) => c.promotedAt)).toEqual([100, null, null]);
+    expect(changes.every((c) => c.fault === null)).toBe(true);
+  });
+});

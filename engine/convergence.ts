@@ -1,0 +1,92 @@
+import type { ConvergenceFigures } from '../checker/expectations.ts';
+import type { TopologySnapshot } from '../infra/stack.ts';
+import { type Clock, sleep } from './clock.ts';
+import { errorMessage } from './errors.ts';
+
+export const POLL_INTERVAL_MS = 250;
+
+/**
+ * Watches a system's live topology from the first fault on, and says when it regained full
+ * redundancy: the start of the last unbroken run of snapshots in which its invariants held.
+ * Polled every POLL_INTERVAL_MS, which is the resolution of that moment.
+ */
+export class ConvergenceWatcher {
+  private last: { t: number; snapshot: TopologySnapshot | null; violations: string[] } | undefined;
+  /** Start of the current run of converged snapshots; null while not converged. */
+  private streakStart: number | null = null;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly observe: () => Promise<TopologySnapshot>,
+    private readonly violations: (t: TopologySnapshot) => string[],
+  ) {}
+
+  start(): void {
+    this.loop ??= (async () => {
+      while (!this.stopped) {
+        await this.poll();
+        await sleep(POLL_INTERVAL_MS);
+      }
+    })();
+  }
+
+  private async poll(): Promise<void> {
+    let snapshot: TopologySnapshot | null = null;
+    let violations: string[];
+    try {
+      snapshot = await this.observe();
+      violations = this.violations(snapshot);
+    } catch (err) {
+      violations = [`the topology could not be read: ${errorMessage(err)}`];
+    }
+    const t = this.clock.now();
+    if (violations.length === 0) this.streakStart ??= t;
+    else this.streakStart = null;
+    this.last = { t, snapshot, violations };
+  }
+
+  /**
+   * Waits until the invariants have held for `settleMs` without a break (a node that restarts
+   * may answer a moment after it was seen gone), or `timeoutMs` passes, or `signal` fires.
+   */
+  async waitConverged(
+    timeoutMs: number,
+    settleMs: number,
+    lastFaultAt: number,
+    signal?: AbortSignal,
+  ): Promise<ConvergenceFigures> {
+    this.start();
+    const from = this.clock.now();
+    const deadline = from + timeoutMs;
+    for (;;) {
+      const now = this.clock.now();
+      const streak = this.streakStart;
+      if (streak !== null && this.last && this.last.t - streak >= settleMs) break;
+      if (now >= deadline || signal?.aborted) break;
+      await sleep(Math.min(50, deadline - now), signal);
+    }
+    const converged =
+      this.streakStart !== null && this.last !== undefined && this.last.violations.length === 0;
+    const at = converged ? this.streakStart : null;
+    return {
+      converged,
+      at,
+      timeToFullRedundancyMs: at === null ? null : Math.max(0, at - lastFaultAt),
+      violations: this.last?.violations ?? ['the topology was never read'],
+      waitedMs: this.clock.now() - from,
+      pollIntervalMs: POLL_INTERVAL_MS,
+    };
+  }
+
+  /** The latest snapshot read, or null. */
+  get snapshot(): TopologySnapshot | null {
+    return this.last?.snapshot ?? null;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}

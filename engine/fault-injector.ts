@@ -1,0 +1,222 @@
+import { readChain } from '../agents/registry/protocol.ts';
+import type { Stack, StackNode } from '../infra/stack.ts';
+import type { FaultStep } from '../scenarios/schema.ts';
+import { InfraError, errorMessage } from './errors.ts';
+import type { FaultRecord } from './result.ts';
+import type { RunContext } from './run-context.ts';
+import { resolveTarget } from './targets.ts';
+
+/** What can hold a probe's writes while a fault is applied. */
+export interface Quiescible {
+  pause(): Promise<void>;
+  resume(): void;
+}
+
+interface PendingRevert {
+  due: number;
+  record: FaultRecord;
+  revert: () => Promise<void>;
+}
+
+const label = (r: { index: number }) => `fault #${r.index + 1}`;
+
+/**
+ * Carries out a scenario's fault schedule against a live stack: resolves each fault's target at
+ * the moment of injection, skips (and records why) a fault with nothing left to hit, reverts each
+ * fault when it falls due, and attempts every pending revert, even after a failure.
+ */
+export class FaultInjector {
+  readonly records: FaultRecord[] = [];
+  private readonly pending: PendingRevert[] = [];
+  /** Nodes a fault has taken down, and by what, so a later fault does not hit them again. */
+  private readonly down = new Map<string, { index: number; how: string }>();
+
+  constructor(
+    private readonly run: RunContext,
+    private readonly stack: Stack,
+    private readonly probes: readonly Quiescible[],
+  ) {}
+
+  /** Injects every step at `origin + step.at`, carrying out reverts that fall due meanwhile. */
+  async runSchedule(steps: readonly FaultStep[], origin: number): Promise<void> {
+    const order = steps.map((step, index) => ({ step, index })).sort((a, b) => a.step.at - b.step.at);
+    for (const { step, index } of order) {
+      await this.waitUntil(origin + step.at);
+      await this.inject(step, index);
+    }
+  }
+
+  /** When the last revert with a duration falls due (or -Infinity). */
+  lastDue(): number {
+    return Math.max(Number.NEGATIVE_INFINITY, ...this.pending.map((p) => p.due).filter(Number.isFinite));
+  }
+
+  /** Sleeps until `t`, carrying out every revert that falls due first, each when it is due. */
+  async waitUntil(t: number): Promise<void> {
+    for (;;) {
+      this.run.checkpoint();
+      const due = this.pending.filter((p) => p.due <= t).sort((a, b) => a.due - b.due)[0];
+      await this.run.sleepUntil(due ? due.due : t);
+      if (!due) return;
+      const error = await this.revertOne(due);
+      if (error) throw error;
+    }
+  }
+
+  /**
+   * Reverts everything still pending, in due order. Each revert is attempted even when an
+   * earlier one failed; each outcome is an event. Returns the first failure, if any.
+   */
+  async revertAll(): Promise<InfraError | undefined> {
+    let first: InfraError | undefined;
+    for (const p of [...this.pending].sort((a, b) => a.due - b.due)) {
+      const error = await this.revertOne(p);
+      first ??= error;
+    }
+    return first;
+  }
+
+  get pendingReverts(): number {
+    return this.pending.length;
+  }
+
+  private async revertOne(p: PendingRevert): Promise<InfraError | undefined> {
+    this.pending.splice(this.pending.indexOf(p), 1);
+    const { record } = p;
+    try {
+      await p.revert();
+      record.tReverted = this.run.clock.now();
+      for (const n of record.nodes) if (this.down.get(n)?.index === record.index) this.down.delete(n);
+      this.run.emit({
+        t: record.tReverted,
+        source: 'fault',
+        type: 'fault-reverted',
+        node: record.nodes.join(','),
+        data: { index: record.index, action: record.action },
+      });
+      return undefined;
+    } catch (err) {
+      record.revertError = errorMessage(err);
+      this.run.emit({
+        t: this.run.clock.now(),
+        source: 'fault',
+        type: 'fault-revert-failed',
+        node: record.nodes.join(','),
+        data: { index: record.index, action: record.action, error: record.revertError },
+      });
+      return new InfraError(
+        'REVERT_FAILED',
+        `the revert of ${label(record)} (${record.action} ${record.target} on ${record.nodes.join(', ')}) failed: ${record.revertError}`,
+        {
+          hint: "the stack is not as the scenario expects; see the nodes' logs in the run folder",
+          cause: err,
+        },
+      );
+    }
+  }
+
+  /** The live nodes a selector names now, less those a fault has taken down. */
+  private async resolve(selector: string): Promise<{ nodes: StackNode[]; skippedBecause?: string }> {
+    const topo = await readChain(this.stack.registry());
+    let nodes: StackNode[];
+    try {
+      nodes = resolveTarget(selector, topo, this.stack.nodes());
+    } catch (err) {
+      return { nodes: [], skippedBecause: errorMessage(err) };
+    }
+    const alive = nodes.filter((n) => !this.down.has(n.name));
+    if (alive.length === 0) {
+      const why = nodes.map((n) => `${n.name} is already down (${this.down.get(n.name)?.how})`).join('; ');
+      return { nodes: [], skippedBecause: `${selector} is ${nodes.map((n) => n.name).join(', ')}: ${why}` };
+    }
+    return { nodes: alive };
+  }
+
+  private async inject(step: FaultStep, index: number): Promise<void> {
+    const { run } = this;
+    const target = await this.resolve(step.target);
+    const peers = step.from ? await this.resolve(step.from) : undefined;
+    const peerNodes = peers?.nodes.filter((p) => !target.nodes.includes(p));
+    const skippedBecause =
+      target.skippedBecause ??
+      peers?.skippedBecause ??
+      (peerNodes && peerNodes.length === 0 ? `${step.from} leaves no peer` : undefined);
+    const tInject = run.clock.now();
+    const base = {
+      index,
+      action: step.action,
+      target: step.target,
+      nodes: target.nodes.map((n) => n.name),
+      ...(peerNodes ? { peers: peerNodes.map((p) => p.name) } : {}),
+      measured: step.measure,
+      tInject,
+    };
+    if (skippedBecause) {
+      const record: FaultRecord = {
+        ...base,
+        status: 'skipped',
+        reason: skippedBecause,
+        method: null,
+        tApplied: null,
+      };
+      this.records.push(record);
+      run.emit({
+        t: tInject,
+        source: 'fault',
+        type: 'fault-skipped',
+        data: { index, action: step.action, target: step.target, reason: skippedBecause },
+      });
+      return;
+    }
+    if (step.quiesceProbes) await Promise.all(this.probes.map((p) => p.pause()));
+    run.emit({
+      t: tInject,
+      source: 'fault',
+      type: 'fault-injected',
+      node: base.nodes.join(','),
+      data: {
+        index,
+        action: step.action,
+        target: step.target,
+        nodes: base.nodes,
+        ...(base.peers ? { peers: base.peers } : {}),
+        measured: step.measure,
+      },
+    });
+    try {
+      const applied = await this.stack.inject({
+        action: step.action,
+        nodes: target.nodes,
+        ...(peerNodes ? { peers: peerNodes } : {}),
+      });
+      const record: FaultRecord = {
+        ...base,
+        status: 'applied',
+        method: applied.method,
+        tApplied: run.clock.now(),
+        ...(applied.revert && step.durationMs !== undefined ? { tRevertDue: tInject + step.durationMs } : {}),
+      };
+      this.records.push(record);
+      if (step.action !== 'partition') {
+        const how = `${step.action === 'kill' ? 'killed' : step.action === 'stop' ? 'stopped' : 'paused'} by ${label(record)}`;
+        for (const n of record.nodes) this.down.set(n, { index, how });
+      }
+      run.emit({
+        t: record.tApplied!,
+        source: 'fault',
+        type: 'fault-applied',
+        node: record.nodes.join(','),
+        data: { index, action: step.action, method: applied.method, appliedMs: record.tApplied! - tInject },
+      });
+      if (applied.revert) {
+        this.pending.push({
+          due: record.tRevertDue ?? Number.POSITIVE_INFINITY,
+          record,
+          revert: applied.revert,
+        });
+      }
+    } finally {
+      if (step.quiesceProbes) for (const p of this.probes) p.resume();
+    }
+  }
+}

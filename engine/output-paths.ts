@@ -1,0 +1,64 @@
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { UsageError } from './errors.ts';
+
+/** The real cause of a file-system error, in words a user can act on. */
+function cause(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e.code) {
+    case 'EROFS':
+      return 'read-only file system';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOTDIR':
+    case 'EEXIST':
+      return 'a part of the path is a file, not a folder';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    case 'EISDIR':
+      return 'is a folder, not a file';
+    default:
+      return e.message ?? String(err);
+  }
+}
+
+function fail(what: string, path: string, why: string): never {
+  throw new UsageError('OUTPUT_NOT_WRITABLE', `${what} ${path}: cannot write there: ${why}`, {
+    hint: 'choose a writable location; parent folders are created as needed',
+  });
+}
+
+/** Makes sure a folder exists (parents too) and can be written to; checked before a run starts. */
+export function prepareOutputDir(dir: string, what: string): string {
+  const abs = resolve(dir);
+  try {
+    mkdirSync(abs, { recursive: true });
+  } catch (err) {
+    fail(what, abs, cause(err));
+  }
+  if (!statSync(abs).isDirectory()) fail(what, abs, 'is a file, not a folder');
+  const probe = join(abs, `.chaos-write-test-${process.pid}`);
+  try {
+    closeSync(openSync(probe, 'w'));
+    unlinkSync(probe);
+  } catch (err) {
+    fail(what, abs, cause(err));
+  }
+  return abs;
+}
+
+/** Makes sure a file can be written (its folder is created); the file itself is left as it was. */
+export function prepareOutputFile(file: string, what: string): string {
+  const abs = resolve(file);
+  if (existsSync(abs) && statSync(abs).isDirectory()) fail(what, abs, 'is a folder, not a file');
+  prepareOutputDir(dirname(abs), what);
+  const existed = existsSync(abs);
+  try {
+    closeSync(openSync(abs, 'a'));
+  } catch (err) {
+    fail(what, abs, cause(err));
+  }
+  if (!existed) rmSync(abs, { force: true });
+  return abs;
+}

@@ -1,0 +1,201 @@
+import { HEAD_RECORD } from '../agents/registry/protocol.ts';
+import { check } from '../checker/index.ts';
+import type { ConvergenceFigures } from '../checker/index.ts';
+import { leadershipChanges } from '../checker/leadership.ts';
+import { outcomeSeries, probeStats } from '../checker/stats.ts';
+import { type FaultWindow, faultWindows, windowAt } from '../checker/windows.ts';
+import type { TopologySnapshot } from '../infra/stack.ts';
+import type { Op } from '../probes/history.ts';
+import type { RedisClientSettings } from '../probes/redis-writer.ts';
+import type { Scenario } from '../scenarios/schema.ts';
+import type { ChaosError } from './errors.ts';
+import {
+  type FaultRecord,
+  type PhaseRecord,
+  type ProbeResult,
+  RESULT_SCHEMA,
+  RESULT_SCHEMA_VERSION,
+  type RunResult,
+  type RunStatus,
+  type SystemAction,
+  type SystemResult,
+} from './result.ts';
+import type { HarnessInfo } from './run-store.ts';
+import type { TimelineEvent } from './timeline.ts';
+
+/** Agent decisions worth naming in an account of what a system did. */
+export const SYSTEM_ACTIONS = new Set([
+  'failover-decision',
+  'became-head',
+  'reattached',
+  'rejoined',
+  'removed-from-chain',
+  'removed-dead-tail',
+  'stepped-down',
+  'failover-withheld',
+  'rejoin-withheld',
+  'demoted',
+  'joined',
+  'agent-started',
+  'agent-crashed',
+]);
+
+export interface ReadBackOutcome {
+  node: string;
+  values: ReadonlySet<number>;
+}
+
+/** Everything a run collected; the result is a pure function of it. */
+export interface RunRecord {
+  runId: string;
+  scenario: Scenario;
+  file: string;
+  provider: string;
+  images?: Record<string, { image: string; source: string }>;
+  status: RunStatus;
+  failure?: Pick<ChaosError, 'code' | 'kind' | 'message' | 'hint'>;
+  startedAt: Date;
+  harness: HarnessInfo;
+  runDir: string;
+  phases: PhaseRecord[];
+  faults: FaultRecord[];
+  history: readonly Op[];
+  events: readonly TimelineEvent[];
+  /** The steady state's span on the run's clock; null if it never ran. */
+  steady: { from: number; to: number } | null;
+  probes: { name: string; kind: string; settings: RedisClientSettings }[];
+  readBacks: ReadonlyMap<string, ReadBackOutcome | { error: string }>;
+  systems: {
+    name: string;
+    kind: string;
+    before: TopologySnapshot | null;
+    after: TopologySnapshot | null;
+    convergence: ConvergenceFigures | null;
+  }[];
+  durationMs: number;
+  storeError?: string;
+}
+
+/**
+ * Builds the canonical result from what a run collected: the checker's figures per probe and
+ * per fault window, the systems' leadership changes and convergence, the expectations. A run
+ * that did not complete keeps its figures but has no expectations judged: its verdict is unknown.
+ */
+export function buildResult(r: RunRecord): RunResult {
+  const windows = faultWindows(r.faults);
+  const completed = r.status === 'completed';
+  const warnings: string[] = [];
+  const expectations: RunResult['expectations'] = [];
+  let checkerError: string | undefined;
+  const verdicts: RunResult['verdict'][] = [];
+
+  const probes: ProbeResult[] = r.probes.map((p) => {
+    const rb = r.readBacks.get(p.name);
+    const checked = check({
+      history: r.history,
+      probe: p.name,
+      windows,
+      readBack: rb && 'values' in rb ? rb.values : null,
+      expect: r.scenario.expect,
+      stableMs: r.scenario.recovery.stableMs,
+      systems: r.systems.map((s) => ({ name: s.name, convergence: s.convergence })),
+    });
+    verdicts.push(checked.verdict);
+    expectations.push(...checked.expectations);
+    if (checked.error) checkerError ??= checked.error;
+    const steadyStats = r.steady
+      ? probeStats(r.history, p.name, r.steady.from, r.steady.to)
+      : probeStats([], p.name);
+    const steadySpan = r.steady ? r.steady.to - r.steady.from : 0;
+    const achievedHz = steadySpan > 0 ? (steadyStats.attempted * 1000) / steadySpan : 0;
+    const requestedHz = p.settings.rateHz > 0 ? p.settings.rateHz : null;
+    const shortfall = requestedHz !== null && steadyStats.attempted > 0 && achievedHz < 0.9 * requestedHz;
+    if (shortfall) {
+      warnings.push(
+        `probe ${p.name}: asked for ${requestedHz} writes/s, made ${achievedHz.toFixed(0)}/s before any fault (${Math.round((achievedHz / requestedHz!) * 100)} %): figures are coarser than asked; raise the probe's concurrency`,
+      );
+    }
+    return {
+      name: p.name,
+      kind: p.kind,
+      settings: p.settings,
+      ...probeStats(r.history, p.name),
+      steadyState: steadyStats,
+      rate: { requestedHz, achievedHz, shortfall },
+      resolution: {
+        intervalMs: achievedHz > 0 ? 1000 / achievedHz : requestedHz ? 1000 / requestedHz : 0,
+        timeoutMs: p.settings.commandTimeoutMs,
+      },
+      windows: checked.windows,
+      writes: checked.writes,
+      readBack: rb ? ('values' in rb ? { node: rb.node, size: rb.values.size } : rb) : null,
+      series: outcomeSeries(r.history, p.name),
+      historyFile: 'history.jsonl',
+    };
+  });
+
+  const systems: SystemResult[] = r.systems.map((s) => ({
+    name: s.name,
+    kind: s.kind,
+    before: s.before,
+    after: s.after,
+    leadership: leadershipChanges(r.events, { record: HEAD_RECORD, promotedType: 'became-head' }, windows),
+    actions: systemActions(r.events, windows),
+    convergence: s.convergence,
+  }));
+
+  const verdict = !completed
+    ? 'unknown'
+    : verdicts.includes('fail')
+      ? 'fail'
+      : verdicts.includes('unknown')
+        ? 'unknown'
+        : 'pass';
+  return {
+    schema: RESULT_SCHEMA,
+    schemaVersion: RESULT_SCHEMA_VERSION,
+    runId: r.runId,
+    scenario: { name: r.scenario.name, description: r.scenario.description.trim(), file: r.file },
+    provider: r.provider,
+    ...(r.images ? { images: r.images } : {}),
+    status: r.status,
+    verdict,
+    ...(r.failure
+      ? {
+          error: {
+            code: r.failure.code,
+            kind: r.failure.kind,
+            message: r.failure.message,
+            ...(r.failure.hint ? { hint: r.failure.hint } : {}),
+          },
+        }
+      : {}),
+    startedAt: r.startedAt.toISOString(),
+    clock: { origin: r.startedAt.toISOString(), unit: 'ms', source: 'process.hrtime.bigint' },
+    durationMs: r.durationMs,
+    ...(r.storeError ? { storeError: r.storeError } : {}),
+    runDir: r.runDir,
+    harness: r.harness,
+    phases: r.phases,
+    faults: r.faults,
+    probes,
+    systems,
+    expectations: completed ? expectations : [],
+    ...(completed && checkerError ? { checkerError } : {}),
+    warnings,
+    timeline: [...r.events].sort((a, b) => a.t - b.t),
+  };
+}
+
+function systemActions(events: readonly TimelineEvent[], windows: readonly FaultWindow[]): SystemAction[] {
+  return events
+    .filter((e) => e.source.startsWith('agent:') && SYSTEM_ACTIONS.has(e.type))
+    .sort((a, b) => a.t - b.t)
+    .map((e) => ({
+      t: e.t,
+      node: e.node ?? e.source.slice('agent:'.length),
+      type: e.type,
+      data: e.data ?? {},
+      fault: windowAt(windows, e.t)?.fault ?? null,
+    }));
+}

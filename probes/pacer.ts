@@ -1,0 +1,32 @@
+import { type Clock, sleep } from '../engine/clock.ts';
+
+/**
+ * Paces operations at a fixed rate, shared by every in-flight slot of a probe: each call to
+ * `take()` hands out the next start time, `1000 / rateHz` ms after the one before, and waits
+ * for it. Timers are not finer than a millisecond, so a start less than a millisecond away goes
+ * at once, and a slot that fell behind catches up, but only within `maxLagMs`: after a longer
+ * stall (an outage, a hung write) the schedule starts afresh instead of bursting.
+ */
+export class Pacer {
+  private next: number;
+  private readonly periodMs: number;
+
+  constructor(
+    private readonly clock: Clock,
+    rateHz: number,
+    private readonly maxLagMs = 20,
+  ) {
+    this.periodMs = rateHz > 0 ? 1000 / rateHz : 0;
+    this.next = clock.now();
+  }
+
+  async take(): Promise<void> {
+    if (this.periodMs === 0) return;
+    const now = this.clock.now();
+    if (now - this.next > this.maxLagMs) this.next = now;
+    const at = this.next;
+    this.next += this.periodMs;
+    const wait = at - now;
+    if (wait >= 1) await sleep(wait);
+  }
+}

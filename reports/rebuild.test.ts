@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { scenarioSchema } from '../scenarios/schema.ts';
+import { faultsFromEvents, loadRunResult } from './rebuild.ts';
+import { formatSummary } from './summary.ts';
+
+const events = [
+  { t: 100, source: 'harness', type: 'phase-start', data: { phase: 'steady-state' } },
+  { t: 2100, source: 'harness', type: 'phase-start', data: { phase: 'inject' } },
+  {
+    t: 2100,
+    source: 'fault',
+    type: 'fault-injected',
+    node: 'redis-a',
+    data: { index: 0, action: 'kill', target: 'redis:head', nodes: ['redis-a'], measured: true },
+  },
+  {
+    t: 2110,
+    source: 'fault',
+    type: 'fault-applied',
+    data: { index: 0, action: 'kill', method: 'docker kill' },
+  },
+  {
+    t: 2200,
+    source: 'fault',
+    type: 'fault-skipped',
+    data: { index: 1, action: 'kill', target: 'redis:head', reason: 'redis-a is already down' },
+  },
+];
+
+describe('a run folder whose process died', () => {
+  it('tells its faults from its events', () => {
+    const f = faultsFromEvents(events);
+    expect(f).toHaveLength(2);
+    expect(f[0]).toMatchObject({
+      index: 0,
+      status: 'applied',
+      tInject: 2100,
+      tApplied: 2110,
+      method: 'docker kill',
+    });
+    expect(f[1]).toMatchObject({ index: 1, status: 'skipped', reason: 'redis-a is already down' });
+  });
+
+  it('is summarised from history.jsonl and events.jsonl, marked incomplete, with the cleanup command', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chaos-dead-'));
+    const scenario = scenarioSchema.parse({
+      name: 'redis-head-kill',
+      stack: { redis: {} },
+      probes: [{ kind: 'redis-writer' }],
+      faults: [{ action: 'kill', target: 'redis:head' }],
+    });
+    writeFileSync(join(dir, 'scenario.json'), JSON.stringify(scenario));
+    writeFileSync(
+      join(dir, 'meta.json'),
+      JSON.stringify({ runId: 'dead0001', startedAt: '2026-01-01T00:00:00.000Z', harness: { command: [] } }),
+    );
+    writeFileSync(join(dir, 'events.jsonl'), `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+    const ops = [
+      { probe: 'writes', op: 'write', seq: 1, tInvoke: 150, tComplete: 151, outcome: 'ok' },
+      { probe: 'writes', op: 'write', seq: 2, tInvoke: 2120, tComplete: 2125, outcome: 'fail' },
+    ];
+    // The last line of a killed run may be cut short.
+    writeFileSync(
+      join(dir, 'history.jsonl'),
+      `${ops.map((o) => JSON.stringify(o)).join('\n')}\n{"probe":"wri`,
+    );
+    const { result, rebuilt } = loadRunResult(dir);
+    expect(rebuilt).toBe(true);
+    expect(result.status).toBe('incomplete');
+    expect(result.verdict).toBe('unknown');
+    expect(result.probes[0]?.attempted).toBe(2);
+    expect(result.probes[0]?.windows[0]?.availability.detectionMs).toBe(25);
+    const text = formatSummary(result, false);
+    expect(text).toMatch(/INCOMPLETE/);
+    expect(text).toMatch(/chaos cleanup --run dead0001/);
+    expect(text).toMatch(/expectations not judged: the run did not finish/);
+  });
+
+  it('a result.json path is taken as its run folder', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chaos-done-'));
+    writeFileSync(join(dir, 'result.json'), JSON.stringify({ runId: 'x', status: 'completed' }));
+    expect(loadRunResult(join(dir, 'result.json')).result.runId).toBe('x');
+  });
+});

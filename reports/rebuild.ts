@@ -1,0 +1,141 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { UsageError } from '../engine/errors.ts';
+import { buildResult } from '../engine/result-builder.ts';
+import type { FaultRecord, PhaseName, RunResult } from '../engine/result.ts';
+import type { HarnessInfo } from '../engine/run-store.ts';
+import type { TimelineEvent } from '../engine/timeline.ts';
+import type { Op } from '../probes/history.ts';
+import { probeKey, redisWriterSettings } from '../probes/redis-writer.ts';
+import { scenarioSchema } from '../scenarios/schema.ts';
+
+/** A run folder from a path to the folder or to its result.json. */
+export function runDirOf(path: string): string {
+  const abs = resolve(path);
+  if (!existsSync(abs)) {
+    throw new UsageError('NO_RUN', `${abs} does not exist`, {
+      hint: 'give a run folder as printed by `chaos run` (runs/<scenario>/<timestamp>-<id>)',
+    });
+  }
+  if (statSync(abs).isDirectory()) return abs;
+  if (basename(abs) === 'result.json') return resolve(abs, '..');
+  throw new UsageError('NO_RUN', `${abs} is neither a run folder nor a result.json`, {
+    hint: 'give a run folder as printed by `chaos run` (runs/<scenario>/<timestamp>-<id>)',
+  });
+}
+
+function jsonLines<T>(file: string): T[] {
+  if (!existsSync(file)) return [];
+  const out: T[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as T);
+    } catch {
+      // the last line of a killed run may be cut short
+    }
+  }
+  return out;
+}
+
+/**
+ * The result of a run folder: its result.json, or, for a run whose process died before writing
+ * one, a result rebuilt from what it appended while it ran (history.jsonl, events.jsonl), marked
+ * incomplete: figures without a read-back, no expectations judged.
+ */
+export function loadRunResult(path: string): { result: RunResult; rebuilt: boolean } {
+  const dir = runDirOf(path);
+  const resultFile = join(dir, 'result.json');
+  if (existsSync(resultFile))
+    return { result: JSON.parse(readFileSync(resultFile, 'utf8')) as RunResult, rebuilt: false };
+  const metaFile = join(dir, 'meta.json');
+  const scenarioFile = join(dir, 'scenario.json');
+  if (!existsSync(metaFile) || !existsSync(scenarioFile)) {
+    throw new UsageError(
+      'NO_RUN',
+      `${dir} is not a run folder: it has no result.json, meta.json or scenario.json`,
+      {
+        hint: 'give a run folder as printed by `chaos run` (runs/<scenario>/<timestamp>-<id>)',
+      },
+    );
+  }
+  const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as {
+    runId: string;
+    startedAt: string;
+    harness: HarnessInfo;
+  };
+  const scenario = scenarioSchema.parse(JSON.parse(readFileSync(scenarioFile, 'utf8')));
+  const history = jsonLines<Op>(join(dir, 'history.jsonl'));
+  const events = jsonLines<TimelineEvent>(join(dir, 'events.jsonl'));
+  const phaseStart = (name: PhaseName) =>
+    events.find((e) => e.type === 'phase-start' && e.data?.phase === name)?.t;
+  const steadyFrom = phaseStart('steady-state');
+  const steadyTo = phaseStart('inject');
+  return {
+    rebuilt: true,
+    result: buildResult({
+      runId: meta.runId,
+      scenario,
+      file: scenarioFile,
+      provider: 'local',
+      status: 'incomplete',
+      failure: {
+        code: 'RUN_INCOMPLETE',
+        kind: 'infra',
+        message:
+          'the run stopped before writing its result (its process was killed); rebuilt from history.jsonl and events.jsonl',
+        hint: `its stack may still be up: \`chaos cleanup --run ${meta.runId}\` removes it`,
+      },
+      startedAt: new Date(meta.startedAt),
+      harness: meta.harness,
+      runDir: dir,
+      phases: [],
+      faults: faultsFromEvents(events),
+      history,
+      events,
+      steady: steadyFrom !== undefined && steadyTo !== undefined ? { from: steadyFrom, to: steadyTo } : null,
+      probes: scenario.probes.map((p) => ({
+        name: p.name,
+        kind: p.kind,
+        settings: redisWriterSettings(p, probeKey(meta.runId, p.name)),
+      })),
+      readBacks: new Map(),
+      systems: [{ name: 'redis', kind: 'redis-chain', before: null, after: null, convergence: null }],
+      durationMs: Math.max(0, ...events.map((e) => e.t), ...history.map((o) => o.tComplete)),
+    }),
+  };
+}
+
+/** The fault records, as the events of a run tell them. */
+export function faultsFromEvents(events: readonly TimelineEvent[]): FaultRecord[] {
+  const records = new Map<number, FaultRecord>();
+  for (const e of events) {
+    const d = e.data ?? {};
+    const index = Number(d.index);
+    if (e.source !== 'fault' || !Number.isInteger(index)) continue;
+    if (e.type === 'fault-injected' || e.type === 'fault-skipped') {
+      records.set(index, {
+        index,
+        action: String(d.action),
+        target: String(d.target),
+        nodes: (d.nodes as string[] | undefined) ?? [],
+        ...(d.peers ? { peers: d.peers as string[] } : {}),
+        status: e.type === 'fault-skipped' ? 'skipped' : 'applied',
+        ...(e.type === 'fault-skipped' ? { reason: String(d.reason) } : {}),
+        method: null,
+        tInject: e.t,
+        tApplied: null,
+        measured: d.measured !== false,
+      });
+    }
+    const r = records.get(index);
+    if (!r) continue;
+    if (e.type === 'fault-applied') {
+      r.tApplied = e.t;
+      r.method = String(d.method);
+    }
+    if (e.type === 'fault-reverted') r.tReverted = e.t;
+    if (e.type === 'fault-revert-failed') r.revertError = String(d.error);
+  }
+  return [...records.values()].sort((a, b) => a.index - b.index);
+}

@@ -1,0 +1,51 @@
+import type { TopologySnapshot } from '../../infra/stack.ts';
+
+/**
+ * The invariants of a healthy, fully redundant Redis chain, checked on a live snapshot:
+ *
+ * - exactly one master among the nodes that answer, and the head record names it;
+ * - the chain record starts with that master and lists every node that answers, once;
+ * - no node that does not answer is left in the chain record;
+ * - every other member replicates from its predecessor in the chain, with its link up.
+ *
+ * Returns what is wrong, one sentence each, naming the nodes; empty when the chain is whole.
+ * A node that does not answer (killed, stopped, frozen) is not required to be anywhere.
+ */
+export function chainViolations(t: TopologySnapshot): string[] {
+  const out: string[] = [];
+  const up = t.nodes.filter((n) => n.reachable);
+  const byName = new Map(t.nodes.map((n) => [n.name, n]));
+  const masters = up.filter((n) => n.role === 'master');
+  if (masters.length === 0) out.push('no node answering is a master');
+  if (masters.length > 1) out.push(`${masters.length} masters: ${masters.map((m) => m.name).join(', ')}`);
+  const master = masters.length === 1 ? masters[0]!.name : undefined;
+  if (master && t.head !== master)
+    out.push(`the head record names ${t.head ?? 'nothing'}, the master is ${master}`);
+  const seen = new Set<string>();
+  for (const name of t.chain) {
+    if (seen.has(name)) out.push(`${name} is in the chain record twice`);
+    seen.add(name);
+  }
+  if (t.chain.length && t.head !== undefined && t.chain[0] !== t.head)
+    out.push(`the chain record starts with ${t.chain[0]}, the head record names ${t.head}`);
+  for (const n of up) {
+    if (!seen.has(n.name)) {
+      const what = n.role === 'master' ? 'a standalone master' : `replicating from ${n.master ?? '?'}`;
+      out.push(`${n.name} is up but outside the chain (${what})`);
+    }
+  }
+  t.chain.forEach((name, i) => {
+    const n = byName.get(name);
+    if (!n || !n.reachable) {
+      out.push(`${name} is in the chain record but does not answer`);
+      return;
+    }
+    if (i === 0) return;
+    const want = t.chain[i - 1]!;
+    if (n.role !== 'slave') out.push(`${name} is a master, the chain says it replicates from ${want}`);
+    else if (n.master !== want)
+      out.push(`${name} replicates from ${n.master ?? '?'}, the chain says ${want}`);
+    else if (!n.linkUp) out.push(`${name}'s replication link to ${want} is down`);
+  });
+  return out;
+}
