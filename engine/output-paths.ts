@@ -29,22 +29,34 @@ function fail(what: string, path: string, why: string): never {
   });
 }
 
-/** Makes sure a folder exists (parents too) and can be written to; checked before a run starts. */
-export function prepareOutputDir(dir: string, what: string): string {
-  const abs = resolve(dir);
-  try {
-    mkdirSync(abs, { recursive: true });
-  } catch (err) {
-    fail(what, abs, cause(err));
-  }
-  if (!statSync(abs).isDirectory()) fail(what, abs, 'is a file, not a folder');
-  const probe = join(abs, `.chaos-write-test-${process.pid}`);
+/** Throws the real reason a file cannot be created in `dir` (an existing folder), if there is one. */
+function assertWritable(dir: string, what: string, shown: string): void {
+  const probe = join(dir, `.chaos-write-test-${process.pid}`);
   try {
     closeSync(openSync(probe, 'w'));
     unlinkSync(probe);
   } catch (err) {
-    fail(what, abs, cause(err));
+    fail(what, shown, cause(err));
   }
+}
+
+/** Makes sure a folder exists (parents too) and can be written to; checked before a run starts. */
+export function prepareOutputDir(dir: string, what: string, shown = resolve(dir)): string {
+  const abs = resolve(dir);
+  if (existsSync(abs) && !statSync(abs).isDirectory())
+    fail(what, shown, shown === abs ? 'is a file, not a folder' : 'a part of the path is a file, not a folder');
+  try {
+    mkdirSync(abs, { recursive: true });
+  } catch (err) {
+    // mkdir -p reports some causes poorly (ENOENT on a read-only file system): ask the deepest
+    // folder that exists why nothing can be made in it.
+    let parent = dirname(abs);
+    while (!existsSync(parent) && parent !== dirname(parent)) parent = dirname(parent);
+    if (!statSync(parent).isDirectory()) fail(what, shown, 'a part of the path is a file, not a folder');
+    assertWritable(parent, what, shown);
+    fail(what, shown, cause(err));
+  }
+  assertWritable(abs, what, shown);
   return abs;
 }
 
@@ -52,7 +64,7 @@ export function prepareOutputDir(dir: string, what: string): string {
 export function prepareOutputFile(file: string, what: string): string {
   const abs = resolve(file);
   if (existsSync(abs) && statSync(abs).isDirectory()) fail(what, abs, 'is a folder, not a file');
-  prepareOutputDir(dirname(abs), what);
+  prepareOutputDir(dirname(abs), what, abs);
   const existed = existsSync(abs);
   try {
     closeSync(openSync(abs, 'a'));
