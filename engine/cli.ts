@@ -33,7 +33,7 @@ async function noteStaleRuns(): Promise<void> {
     const stale = await withTimeout(staleRuns(dockerClient(), hostname()), 3000, 'timed out');
     for (const s of stale) {
       process.stderr.write(
-        `note: run ${s.runId}${s.scenario ? ` (${s.scenario})` : ''} left ${s.containers} containers behind; its process${s.pid ? ` ${s.pid}` : ''} is gone (killed, or kept with --keep): \`chaos cleanup --run ${s.runId}\` removes them\n`,
+        `note: run ${s.runId}${s.scenario ? ` (${s.scenario})` : ''} left ${s.containers} containers behind; ${s.pid ? `its process ${s.pid} is gone (killed, or kept with --keep)` : 'made by an older harness, its owner is unknown'}: \`chaos cleanup --run ${s.runId}\` removes them\n`,
       );
     }
   } catch {

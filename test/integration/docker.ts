@@ -58,9 +58,9 @@ export async function chaos(
   }
 }
 
-/** The run id a `chaos run` printed (its progress line or its summary), if any. */
+/** The run id a `chaos run` printed (its first progress line, or its summary), if any. */
 export function runIdOf(output: string): string | undefined {
-  return /run ([0-9a-f]{8})/.exec(output)?.[1];
+  return /^\S+ +(?:\S+ +)?run ([0-9a-f]{8})(?: ->|,)/m.exec(output)?.[1];
 }
 
 /** Reads a run's history.jsonl. */
