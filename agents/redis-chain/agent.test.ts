@@ -1,36 +1,75 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryRegistry } from '../registry/memory.ts';
-import { CHAIN_RECORD, HEAD_RECORD } from '../registry/protocol.ts';
+import { CHAIN_RECORD, HEAD_RECORD, type Registry } from '../registry/protocol.ts';
 import { type AgentDeps, ChainAgent } from './agent.ts';
 
-/** A little world of nodes: which are alive, what each local redis was told, one clock. */
+type Event = { node: string; type: string; data: Record<string, unknown> };
+
+/**
+ * A little world of nodes on one fake clock: which nodes run, which pairs can reach each other
+ * (a partition cuts pairs, not nodes), what each local redis was told, and every agent's events.
+ * `run()` ticks every running agent once per check interval, in a fixed order, so races between
+ * agents are deterministic.
+ */
 class World {
   now = 1_000;
+  /** Nodes whose redis and agent run (a killed, stopped or paused node is not here). */
   alive = new Set<string>();
+  /** Unordered pairs of nodes that cannot reach each other. */
+  private cuts = new Set<string>();
   replicaOf = new Map<string, string | null>();
   syncing = new Set<string>();
-  events: { node: string; type: string; data: Record<string, unknown> }[] = [];
+  events: Event[] = [];
   registry = new MemoryRegistry();
+  /** The latest agent of each node (a restarted node gets a new one). */
+  agents = new Map<string, ChainAgent>();
+  /** Ordered side effects: REPLICAOF calls and registry writes, by node. */
+  ops: { node: string; op: 'replicaof' | 'set'; arg: string | null }[] = [];
+  /** Called on every agent sleep (join loops), e.g. to heal a partition after a while. */
+  onSleep: ((node: string) => void) | undefined;
+  /** After each round of run(): the running nodes whose redis accepts writes (REPLICAOF NO ONE). */
+  mastersSeen: string[][] = [];
+  private gates = new Map<
+    string,
+    { name: string; open: () => void; opened: Promise<void>; hit: boolean; pending?: Promise<void> }
+  >();
 
   agent(self: string, opts: { thresholdMs?: number; joinIndex?: number } = {}): ChainAgent {
     this.alive.add(self);
+    const registry: Registry = {
+      get: async (name) => {
+        const gate = this.gates.get(self);
+        if (gate && gate.name === name) {
+          gate.hit = true;
+          await gate.opened;
+        }
+        return this.registry.get(name);
+      },
+      set: async (name, value, ttl, ifVersion) => {
+        const rec = await this.registry.set(name, value, ttl, ifVersion);
+        if (rec) this.ops.push({ node: self, op: 'set', arg: `${name}=${value}` });
+        return rec;
+      },
+    };
     const deps: AgentDeps = {
       local: {
         ping: async () => this.alive.has(self),
         replicaOf: async (host) => {
           this.replicaOf.set(self, host);
+          this.ops.push({ node: self, op: 'replicaof', arg: host });
         },
         syncInProgress: async () => this.syncing.has(self),
       },
-      registry: this.registry,
-      pingNode: async (host) => this.alive.has(host),
+      registry,
+      pingNode: async (host) => this.reachable(self, host),
       wallNow: () => this.now,
       sleep: async (ms) => {
         this.now += ms;
+        this.onSleep?.(self);
       },
       emit: (type, data = {}) => this.events.push({ node: self, type, data }),
     };
-    return new ChainAgent(
+    const agent = new ChainAgent(
       {
         self,
         thresholdMs: opts.thresholdMs ?? 1000,
@@ -40,6 +79,83 @@ class World {
       },
       deps,
     );
+    this.agents.set(self, agent);
+    return agent;
+  }
+
+  reachable(from: string, to: string): boolean {
+    return this.alive.has(from) && this.alive.has(to) && !this.cuts.has(pair(from, to));
+  }
+
+  /** Cuts every node of `side` off from every node of `others`, both ways. */
+  partition(side: string[], others: string[]): void {
+    for (const x of side) for (const y of others) if (x !== y) this.cuts.add(pair(x, y));
+  }
+
+  heal(): void {
+    this.cuts.clear();
+  }
+
+  /** SIGKILL: the node stops answering and its agent stops for good. */
+  kill(node: string): void {
+    this.alive.delete(node);
+    this.agents.delete(node);
+  }
+
+  /**
+   * The next registry read of `name` by `node` blocks until the returned thaw is called, as a
+   * process frozen by docker pause in the middle of a check. The node counts as down meanwhile.
+   */
+  freezeOnRead(node: string, name: string): () => Promise<void> {
+    let open = () => {};
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    const gate = { name, opened, open, hit: false } as {
+      name: string;
+      open: () => void;
+      opened: Promise<void>;
+      hit: boolean;
+      pending?: Promise<void>;
+    };
+    this.gates.set(node, gate);
+    return async () => {
+      this.gates.delete(node);
+      this.alive.add(node);
+      open();
+      await gate.pending; // the tick that was frozen finishes with what it read before
+    };
+  }
+
+  /** Ticks every running agent every 100 ms for `ms`; records who is master after each round. */
+  async run(ms: number): Promise<void> {
+    for (let t = 0; t < ms; t += 100) {
+      for (const [name, agent] of this.agents) {
+        if (!this.alive.has(name)) continue;
+        const gate = this.gates.get(name);
+        if (gate?.hit) continue; // frozen in the middle of a tick
+        const ticking = agent.tick().then(
+          () => {},
+          (err: unknown) => {
+            this.events.push({ node: name, type: 'agent-error', data: { error: String(err) } });
+          },
+        );
+        // A tick that hits a freeze gate stays pending; the others go on without it.
+        if (gate) {
+          await Promise.race([ticking, settle()]);
+          if (gate.hit) {
+            gate.pending = ticking;
+            this.alive.delete(name);
+          }
+        } else await ticking;
+      }
+      this.now += 100;
+      this.mastersSeen.push(this.masters());
+    }
+  }
+
+  masters(): string[] {
+    return [...this.replicaOf].filter(([n, m]) => m === null && this.alive.has(n)).map(([n]) => n);
   }
 
   async chain(): Promise<string | undefined> {
@@ -48,7 +164,30 @@ class World {
   async head(): Promise<string | undefined> {
     return (await this.registry.get(HEAD_RECORD))?.value;
   }
+  /** Every value the head record took, in order, from `since` (an index into registry.changes). */
+  headValues(since = 0): string[] {
+    return this.registry.changes
+      .slice(since)
+      .filter((c) => c.name === HEAD_RECORD)
+      .map((c) => c.value);
+  }
+  chainValues(since = 0): string[] {
+    return this.registry.changes
+      .slice(since)
+      .filter((c) => c.name === CHAIN_RECORD)
+      .map((c) => c.value);
+  }
+  of(node: string, type?: string): Event[] {
+    return this.events.filter((e) => e.node === node && (type === undefined || e.type === type));
+  }
+  count(type: string): number {
+    return this.events.filter((e) => e.type === type).length;
+  }
 }
+
+const pair = (x: string, y: string) => (x < y ? `${x}|${y}` : `${y}|${x}`);
+/** Lets pending promise chains run (the fake's I/O is all microtasks). */
+const settle = () => new Promise<void>((r) => setImmediate(r));
 
 describe('chain agent', () => {
   let w: World;
