@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryRegistry } from '../registry/memory.ts';
 import { CHAIN_RECORD, HEAD_RECORD, type Registry } from '../registry/protocol.ts';
 import { type AgentDeps, ChainAgent } from './agent.ts';
@@ -278,6 +278,21 @@ describe('chain agent', () => {
     expect(await w.head()).toBe('a');
   });
 
+  it('a 2-node chain whose master never answered since it attached: no failover, withheld once', async () => {
+    w.alive.delete('a');
+    await b.tick();
+    w.now += 1000;
+    await b.tick(); // b is head of b,c
+    w.alive.delete('b'); // c never saw b answer
+    await c.tick();
+    w.now += 1000;
+    expect(await c.tick()).toBe('withheld');
+    expect(await c.tick()).toBe('withheld');
+    expect(w.of('c', 'failover-withheld')).toHaveLength(1);
+    expect(w.of('c', 'failover-withheld')[0]!.data).toMatchObject({ master: 'b' });
+    expect(await w.chain()).toBe('b,c');
+  });
+
   it('defers while a sync is in progress', async () => {
     w.alive.delete('a');
     w.syncing.add('b');
@@ -295,6 +310,8 @@ describe('chain agent', () => {
     await b.tick();
     w.now += 1000;
     await b.tick();
+    // c checks b (now its master in a 2-node chain) before b dies: seen answering, so it may act alone.
+    expect(await c.tick()).toBe('healthy');
     w.alive.delete('b');
     await c.tick();
     w.now += 1000;
@@ -370,5 +387,178 @@ describe('chain agent', () => {
     };
     expect(await b.tick()).toBe('failover');
     expect(await w.chain()).toBe('b,c');
+  });
+});
+
+/** Whole-chain scenarios: every agent ticks every 100 ms on the fake clock. */
+describe('chain agent, whole chain', () => {
+  let worlds: World[] = [];
+  afterEach(() => {
+    // A check that threw would make a scenario pass for the wrong reason.
+    for (const w of worlds) expect(w.events.filter((e) => e.type === 'agent-error')).toEqual([]);
+    worlds = [];
+  });
+  const world = () => {
+    const w = new World();
+    worlds.push(w);
+    return w;
+  };
+
+  async function chainOf(names: string[]): Promise<World> {
+    const w = world();
+    for (const n of names) await w.agent(n).join();
+    await w.run(300); // every agent has seen its master answer
+    return w;
+  }
+
+  it('head cut off from both replicas: the head moves exactly once, the old head steps down and rejoins after the heal', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.partition(['a'], ['b', 'c']); // a still reaches the registry (and its clients)
+    await w.run(4000);
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(await w.chain()).toBe('b,c');
+    // The old head stepped down at once: its redis replicates (refuses writes), from a node of the chain.
+    expect(w.replicaOf.get('a')).not.toBeNull();
+    expect(w.of('a', 'stepped-down')).toHaveLength(1);
+    expect(w.of('a', 'rejoin-withheld')).toHaveLength(1); // once, not every check
+    expect(w.of('a', 'failover-decision')).toEqual([]);
+    // From the round after b's promotion, one master only.
+    const promoted = w.mastersSeen.findIndex((m) => m.includes('b'));
+    expect(w.mastersSeen.slice(promoted + 1).every((m) => m.length === 1 && m[0] === 'b')).toBe(true);
+    expect(w.chainValues(mark).some((v) => v.split(',').includes('a'))).toBe(false);
+
+    w.heal();
+    await w.run(1000);
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.replicaOf.get('a')).toBe('c');
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.count('became-head')).toBe(1);
+    expect(w.masters()).toEqual(['b']);
+    expect(w.of('a', 'rejoined')).toHaveLength(1);
+  });
+
+  it.each([
+    ['the head acts first', ['a', 'b']],
+    ['the replica acts first', ['b', 'a']],
+  ])(
+    '2-node chain cut in two (%s): one side keeps or takes the head, the other steps down; no second move',
+    async (_, order) => {
+      const w = new World();
+      for (const n of ['a', 'b']) await w.agent(n).join();
+      // Tick in the given order (the map's insertion order).
+      const agents = new Map(w.agents);
+      w.agents.clear();
+      for (const n of order!) w.agents.set(n, agents.get(n)!);
+      await w.run(300);
+      const mark = w.registry.changes.length;
+      w.partition(['a'], ['b']);
+      await w.run(3000);
+      const chain = (await w.chain())!;
+      expect(chain.split(',')).toHaveLength(1);
+      const winner = chain;
+      const loser = winner === 'a' ? 'b' : 'a';
+      expect(w.headValues(mark).length).toBeLessThanOrEqual(1);
+      expect(await w.head()).toBe(winner);
+      expect(w.masters()).toEqual([winner]);
+      expect(w.replicaOf.get(loser)).toBe(winner);
+      w.heal();
+      await w.run(1000);
+      expect(await w.chain()).toBe(`${winner},${loser}`);
+      expect(await w.head()).toBe(winner);
+      expect(w.headValues(mark).length).toBeLessThanOrEqual(1);
+      expect(w.masters()).toEqual([winner]);
+    },
+  );
+
+  it('a middle node dies: its successor re-attaches to the head; the head is not touched', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.kill('b');
+    await w.run(2000);
+    expect(await w.chain()).toBe('a,c');
+    expect(w.replicaOf.get('c')).toBe('a');
+    expect(w.headValues(mark)).toEqual([]);
+    expect(w.count('removed-dead-tail')).toBe(0);
+  });
+
+  it.each([3, 6])('the head of a %i-node chain is killed: the head moves exactly once', async (n) => {
+    const names = ['a', 'b', 'c', 'a1', 'b1', 'c1'].slice(0, n);
+    const w = await chainOf(names);
+    const mark = w.registry.changes.length;
+    w.kill('a');
+    await w.run(3000);
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.count('became-head')).toBe(1);
+    expect(await w.chain()).toBe(names.slice(1).join(','));
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('a paused head thaws after its replica took over: it rejoins at the tail, never a second head', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.alive.delete('a'); // frozen: no PING answers, no checks
+    await w.run(3000);
+    expect(await w.chain()).toBe('b,c');
+    w.alive.add('a');
+    await w.run(500);
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.replicaOf.get('a')).toBe('c');
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('a head frozen in the middle of a check does not act on what it read before the freeze', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    // a reads the chain (still a,b,c), then freezes before it reads the head record.
+    const thaw = w.freezeOnRead('a', HEAD_RECORD);
+    await w.run(3000);
+    expect(await w.chain()).toBe('b,c');
+    await thaw(); // a sees the head record names b and must not take it back
+    expect(await w.head()).toBe('b');
+    await w.run(500);
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('a whole AZ stops and restarts (6 nodes): the chain heals around it, the restarted nodes rejoin at the tail', async () => {
+    const names = ['a', 'b', 'c', 'a1', 'b1', 'c1'];
+    const w = await chainOf(names);
+    const mark = w.registry.changes.length;
+    w.kill('a');
+    w.kill('a1');
+    await w.run(4000);
+    expect(await w.chain()).toBe('b,c,b1,c1');
+    // Power back: empty redis servers, fresh agents (the join marker is kept: no join index).
+    const joining = [w.agent('a').join(), w.agent('a1').join()];
+    w.replicaOf.set('a', null);
+    w.replicaOf.set('a1', null);
+    await Promise.all(joining);
+    await w.run(1000);
+    expect((await w.chain())!.split(',').slice(0, 4)).toEqual(['b', 'c', 'b1', 'c1']);
+    expect((await w.chain())!.split(',').sort()).toEqual([...names].sort());
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('a node cut off from everyone withholds: no failover, no tail removal', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.partition(['b'], ['a', 'c']);
+    await w.run(3000);
+    // c cannot reach b but reaches a: it removes b. b sees nobody: it removes no one.
+    expect(await w.chain()).toBe('a,c');
+    expect(w.of('b', 'failover-decision')).toEqual([]);
+    expect(w.of('b', 'removed-dead-tail')).toEqual([]);
+    expect(w.of('b', 'failover-withheld').length + w.of('b', 'tail-removal-withheld').length).toBeGreaterThan(
+      0,
+    );
+    expect(w.headValues(mark)).toEqual([]);
+    w.heal();
+    await w.run(1000);
+    expect(await w.chain()).toBe('a,c,b');
+    expect(w.masters()).toEqual(['a']);
   });
 });
