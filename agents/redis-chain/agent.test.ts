@@ -471,6 +471,27 @@ describe('chain agent, whole chain', () => {
     },
   );
 
+  it('a dead tail is removed by its master, once, and nothing else moves', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.kill('c');
+    await w.run(2000);
+    expect(await w.chain()).toBe('a,b');
+    expect(w.of('b', 'removed-dead-tail')).toHaveLength(1);
+    expect(w.of('b', 'removed-dead-tail')[0]!.data).toMatchObject({ tail: 'c', chain: ['a', 'b'] });
+    expect(w.headValues(mark)).toEqual([]);
+    expect(w.chainValues(mark)).toEqual(['a,b']);
+  });
+
+  it('the dead tail of a 2-node chain is removed by the head', async () => {
+    const w = await chainOf(['a', 'b']);
+    w.kill('b');
+    await w.run(2000);
+    expect(await w.chain()).toBe('a');
+    expect(await w.head()).toBe('a');
+    expect(w.of('a', 'removed-dead-tail')).toHaveLength(1);
+  });
+
   it('a middle node dies: its successor re-attaches to the head; the head is not touched', async () => {
     const w = await chainOf(['a', 'b', 'c']);
     const mark = w.registry.changes.length;

@@ -10,12 +10,18 @@ import { CHAIN_RECORD, HEAD_RECORD, type Registry, decodeChain, encodeChain } fr
  * - **Its master dies.** When the master has been unreachable for `thresholdMs` (and no sync is
  *   in progress) it removes the master from the chain and re-attaches to its grand-master or, if
  *   the master was the head, becomes the head (`REPLICAOF NO ONE`) and moves the head record.
- * - **Visibility rule** before removing an unreachable master: this node must reach at
+ * - **Its replica, the tail, dies.** A node whose successor is the tail watches it the same way
+ *   and, after the threshold, removes it from the chain (`removed-dead-tail`). A middle node's
+ *   death is its successor's business (the failover above), so exactly one agent acts per death.
+ * - **Visibility rule** before removing an unreachable master or tail: this node must reach at
  *   least one other chain member (neither itself nor the node it would remove). A node that sees
  *   nobody may be the one cut off, and removing the others would hand the head to the wrong side
  *   of a partition. The only exception is a 2-node chain (just the two of them), where there is
  *   no third member to ask: there it acts if it has seen the other node answer since it attached
- *   to it. Otherwise it withholds (`failover-withheld`, once per episode).
+ *   to (or started watching) it. Otherwise it withholds (`failover-withheld` /
+ *   `tail-removal-withheld`, once per episode). In a 2-node chain cut in two both sides may act;
+ *   the conditional write lets one win, and the loser finds itself outside the chain and steps
+ *   down, so the head still moves at most once.
  * - **Outside the chain** (declared dead while frozen or cut off): the agent steps down at once
  *   (REPLICAOF, so its redis refuses writes; `stepped-down` if it was a master) and rejoins at the
  *   tail only once it can reach that tail (`rejoin-withheld`, once, while it cannot). A node that
@@ -26,11 +32,11 @@ import { CHAIN_RECORD, HEAD_RECORD, type Registry, decodeChain, encodeChain } fr
  *   already follows (one full sync when the partition heals, not one from the head and then
  *   another from the tail), the head (busy taking writes) is spared a sync, and the head record
  *   may for a moment still name this very node (a new head writes the chain record first).
- * - **Every write re-checks what it acts on.** A failover whose conditional write loses
- *   re-reads the chain and gives up if the node it meant to remove is no longer its master; a
- *   head claim re-reads the chain and is only made by its first member, after the head record
- *   was read, so a node frozen mid-check (docker pause) cannot act on what it read before the
- *   freeze.
+ * - **Every write re-checks what it acts on.** A failover or tail removal whose conditional
+ *   write loses re-reads the chain and gives up if the node it meant to remove is no longer its
+ *   neighbour; a head claim re-reads the chain and is only made by its first member, after the
+ *   head record was read, so a node frozen mid-check (docker pause) cannot act on what it read
+ *   before the freeze.
  *
  * Every decision is emitted as an event stamped with the wall clock.
  */
@@ -68,15 +74,16 @@ export type TickResult =
   | 'deferred'
   | 'withheld'
   | 'failover'
+  | 'tail-removed'
   | 'aborted'
   | 'reattached'
   | 'rejoined'
   | 'rejoin-withheld';
 
-/** What this agent knows about the master it watches. */
+/** What this agent knows about a neighbour it watches (its master, or its replica the tail). */
 interface Watch {
   node: string;
-  /** It answered at least once since this agent attached to it. */
+  /** It answered at least once since this agent attached to it or started watching it. */
   seenUp: boolean;
   downSince: number | null;
   /** The withheld event of this episode was emitted. */
@@ -91,6 +98,7 @@ export class ChainAgent {
   /** The node this one replicates from; null while it is the head. */
   master: string | null = null;
   private masterWatch: Watch | null = null;
+  private tailWatch: Watch | null = null;
   private deferredLogged = false;
   /** Set while this node is outside the chain record. */
   private outside: { since: number; withheldLogged: boolean } | null = null;
@@ -147,14 +155,26 @@ export class ChainAgent {
       await this.attach(predecessor);
       return 'reattached';
     }
+    // The successor is watched only when it is the tail: a middle node is its successor's to remove.
+    const successor = at === chain.length - 2 ? chain[at + 1]! : null;
+    if (successor === null) this.tailWatch = null;
     const now = deps.wallNow();
+    const [masterUp, tailUp] = await Promise.all([
+      this.master === null ? true : deps.pingNode(this.master),
+      successor === null ? true : deps.pingNode(successor),
+    ]);
+    let result: TickResult;
     if (this.master === null) {
       // The head makes sure the record names it (a claim that failed half-way is retried here).
       const head = (await deps.registry.get(HEAD_RECORD))?.value;
       if (head !== cfg.self) await this.claimHead();
-      return 'head';
+      result = 'head';
+    } else {
+      result = await this.checkMaster(chain, masterUp, now);
+      if (result === 'failover' || result === 'aborted') return result;
     }
-    return this.checkMaster(chain, await deps.pingNode(this.master), now);
+    if (successor !== null && (await this.checkTail(chain, successor, tailUp, now))) return 'tail-removed';
+    return result;
   }
 
   /** Replicates from `predecessor` (null: becomes the head) because the chain record says so. */
@@ -211,10 +231,39 @@ export class ChainAgent {
     return this.failover(master, downForMs, seen.witness);
   }
 
+  /** Watches the successor that is the tail; true when it removed it from the chain. */
+  private async checkTail(chain: string[], tail: string, up: boolean, now: number): Promise<boolean> {
+    const { deps, cfg } = this;
+    if (this.tailWatch?.node !== tail) this.tailWatch = watchOf(tail);
+    const w = this.tailWatch;
+    if (up) {
+      if (w.downSince !== null)
+        deps.emit('replica-reachable-again', { replica: tail, downForMs: now - w.downSince });
+      w.seenUp = true;
+      w.downSince = null;
+      w.withheldLogged = false;
+      return false;
+    }
+    if (w.downSince === null) {
+      w.downSince = now;
+      deps.emit('replica-unreachable', { replica: tail });
+    }
+    const downForMs = now - w.downSince;
+    if (downForMs < cfg.thresholdMs) return false;
+    const seen = await this.visibility(chain, tail, w.seenUp);
+    if (!seen.ok) {
+      if (!w.withheldLogged)
+        deps.emit('tail-removal-withheld', { tail, downForMs, reason: seen.reason, chain });
+      w.withheldLogged = true;
+      return false;
+    }
+    return this.removeTail(tail, downForMs, seen.witness);
+  }
+
   /**
    * May this node declare `dead` dead? Only if it reaches another chain member (not itself, not
    * `dead`): the member that answered is the witness. In a chain of just the two of them there is
-   * nobody to ask; then only if `dead` answered since this node attached to it.
+   * nobody to ask; then only if `dead` answered since this node attached to it or began watching it.
    */
   private async visibility(chain: string[], dead: string, seenUp: boolean): Promise<Visibility> {
     const { deps, cfg } = this;
@@ -261,9 +310,29 @@ export class ChainAgent {
     }
   }
 
+  /** Removes `tail` from the chain if it is still this node's successor and the tail. */
+  private async removeTail(tail: string, downForMs: number, witness: string | null): Promise<boolean> {
+    const { deps, cfg } = this;
+    for (;;) {
+      const rec = await deps.registry.get(CHAIN_RECORD);
+      const current = decodeChain(rec?.value);
+      const at = current.indexOf(cfg.self);
+      if (at < 0 || at !== current.length - 2 || current[at + 1] !== tail) {
+        deps.emit('tail-removal-aborted', { tail, chain: current, reason: 'the chain changed' });
+        return false;
+      }
+      const chain = current.slice(0, -1);
+      if (!(await deps.registry.set(CHAIN_RECORD, encodeChain(chain), 0, rec?.version ?? 0))) continue;
+      deps.emit('removed-dead-tail', { tail, downForMs, chain, witness });
+      this.tailWatch = null;
+      return true;
+    }
+  }
+
   /**
    * This node is not in the chain record: others declared it dead while it was frozen or cut
-   * off. It stops taking writes at once and rejoins at the tail once it can reach that tail.
+   * off (or removed it as a dead tail). It stops taking writes at once and rejoins at the tail
+   * once it can reach that tail.
    */
   private async outsideChain(chain: string[], version: number): Promise<TickResult> {
     const { deps, cfg } = this;
@@ -271,6 +340,7 @@ export class ChainAgent {
     if (this.outside === null) {
       this.outside = { since: now, withheldLogged: false };
       this.masterWatch = null;
+      this.tailWatch = null;
       deps.emit('removed-from-chain', { chain });
     }
     const tail = chain.at(-1);
