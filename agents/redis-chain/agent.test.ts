@@ -564,6 +564,43 @@ describe('chain agent, whole chain', () => {
     expect(w.masters()).toEqual(['b']);
   });
 
+  it('a head restarted empty before the threshold refuses writes before it joins, and never claims the head', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    const opsMark = w.ops.length;
+    w.kill('a');
+    const a2 = w.agent('a'); // restarted at once: redis is an empty standalone master
+    w.replicaOf.set('a', null);
+    await a2.join();
+    const aOps = w.ops.slice(opsMark).filter((o) => o.node === 'a');
+    // REPLICAOF (READONLY from then on) comes before the chain write.
+    expect(aOps[0]).toEqual({ node: 'a', op: 'replicaof', arg: 'c' });
+    expect(aOps.some((o) => o.op === 'set' && o.arg!.startsWith(HEAD_RECORD))).toBe(false);
+    await w.run(1000);
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('a restarted node whose tail it cannot reach waits, read-only, and joins once it can', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    w.kill('c');
+    await w.run(2000); // b removes the dead tail
+    expect(await w.chain()).toBe('a,b');
+    const c2 = w.agent('c');
+    w.replicaOf.set('c', null);
+    w.partition(['c'], ['b']);
+    let sleeps = 0;
+    w.onSleep = (node) => {
+      if (node === 'c' && ++sleeps === 20) w.heal();
+    };
+    await c2.join();
+    expect(sleeps).toBeGreaterThanOrEqual(20);
+    expect(w.of('c', 'join-withheld')).toHaveLength(1);
+    expect(await w.chain()).toBe('a,b,c');
+    expect(w.replicaOf.get('c')).toBe('b');
+  });
+
   it('a node cut off from everyone withholds: no failover, no tail removal', async () => {
     const w = await chainOf(['a', 'b', 'c']);
     const mark = w.registry.changes.length;

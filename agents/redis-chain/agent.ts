@@ -5,8 +5,11 @@ import { CHAIN_RECORD, HEAD_RECORD, type Registry, decodeChain, encodeChain } fr
  * together) and keeps the chain head -> ... -> tail healed. The chain record (written only with
  * conditional writes) is the source of truth; each check the agent reads it and acts:
  *
- * - **Join** at the tail: replicates from the current tail and appends itself to the chain
- *   record; on an empty chain it becomes the head and writes the head record.
+ * - **Join** at the tail: the agent first points its redis at the current tail (a restarted node
+ *   is an empty standalone master, and from this REPLICAOF on it refuses writes with READONLY),
+ *   then, once that tail answers PING, appends itself to the chain record. On an empty chain it
+ *   becomes the head and writes the head record. It never claims the head while the chain has
+ *   members: it joins behind them.
  * - **Its master dies.** When the master has been unreachable for `thresholdMs` (and no sync is
  *   in progress) it removes the master from the chain and re-attaches to its grand-master or, if
  *   the master was the head, becomes the head (`REPLICAOF NO ONE`) and moves the head record.
@@ -117,6 +120,8 @@ export class ChainAgent {
       if (deps.wallNow() > deadline) throw new Error(`local redis did not answer PING within ${timeout} ms`);
       await deps.sleep(50);
     }
+    let following: string | undefined;
+    let withheldLogged = false;
     for (;;) {
       const rec = await deps.registry.get(CHAIN_RECORD);
       const others = decodeChain(rec?.value).filter((n) => n !== cfg.self);
@@ -126,12 +131,26 @@ export class ChainAgent {
         await deps.sleep(25);
         continue;
       }
+      const tail = others.at(-1) ?? null;
+      if (tail !== null) {
+        // Read-only before anything else: a restarted node is an empty master until this.
+        if (following !== tail) {
+          await deps.local.replicaOf(tail);
+          following = tail;
+        }
+        if (!(await deps.pingNode(tail))) {
+          if (!withheldLogged)
+            deps.emit('join-withheld', { tail, chain: others, reason: 'the tail does not answer PING' });
+          withheldLogged = true;
+          await deps.sleep(cfg.checkIntervalMs);
+          continue;
+        }
+      }
       const next = [...others, cfg.self];
       if (!(await deps.registry.set(CHAIN_RECORD, encodeChain(next), 0, rec?.version ?? 0))) continue;
-      const tail = others.at(-1) ?? null;
-      await deps.local.replicaOf(tail);
       this.master = tail;
       if (tail === null) {
+        await deps.local.replicaOf(null);
         await this.claimHead();
         deps.emit('joined-as-head', { chain: next });
       } else {
