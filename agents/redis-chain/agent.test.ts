@@ -1,36 +1,75 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryRegistry } from '../registry/memory.ts';
-import { CHAIN_RECORD, HEAD_RECORD } from '../registry/protocol.ts';
+import { CHAIN_RECORD, HEAD_RECORD, type Registry } from '../registry/protocol.ts';
 import { type AgentDeps, ChainAgent } from './agent.ts';
 
-/** A little world of nodes: which are alive, what each local redis was told, one clock. */
+type Event = { node: string; type: string; data: Record<string, unknown> };
+
+/**
+ * A little world of nodes on one fake clock: which nodes run, which pairs can reach each other
+ * (a partition cuts pairs, not nodes), what each local redis was told, and every agent's events.
+ * `run()` ticks every running agent once per check interval, in a fixed order, so races between
+ * agents are deterministic.
+ */
 class World {
   now = 1_000;
+  /** Nodes whose redis and agent run (a killed, stopped or paused node is not here). */
   alive = new Set<string>();
+  /** Unordered pairs of nodes that cannot reach each other. */
+  private cuts = new Set<string>();
   replicaOf = new Map<string, string | null>();
   syncing = new Set<string>();
-  events: { node: string; type: string; data: Record<string, unknown> }[] = [];
+  events: Event[] = [];
   registry = new MemoryRegistry();
+  /** The latest agent of each node (a restarted node gets a new one). */
+  agents = new Map<string, ChainAgent>();
+  /** Ordered side effects: REPLICAOF calls and registry writes, by node. */
+  ops: { node: string; op: 'replicaof' | 'set'; arg: string | null }[] = [];
+  /** Called on every agent sleep (join loops), e.g. to heal a partition after a while. */
+  onSleep: ((node: string) => void) | undefined;
+  /** After each round of run(): the running nodes whose redis accepts writes (REPLICAOF NO ONE). */
+  mastersSeen: string[][] = [];
+  private gates = new Map<
+    string,
+    { name: string; open: () => void; opened: Promise<void>; hit: boolean; pending?: Promise<void> }
+  >();
 
   agent(self: string, opts: { thresholdMs?: number; joinIndex?: number } = {}): ChainAgent {
     this.alive.add(self);
+    const registry: Registry = {
+      get: async (name) => {
+        const gate = this.gates.get(self);
+        if (gate && gate.name === name) {
+          gate.hit = true;
+          await gate.opened;
+        }
+        return this.registry.get(name);
+      },
+      set: async (name, value, ttl, ifVersion) => {
+        const rec = await this.registry.set(name, value, ttl, ifVersion);
+        if (rec) this.ops.push({ node: self, op: 'set', arg: `${name}=${value}` });
+        return rec;
+      },
+    };
     const deps: AgentDeps = {
       local: {
         ping: async () => this.alive.has(self),
         replicaOf: async (host) => {
           this.replicaOf.set(self, host);
+          this.ops.push({ node: self, op: 'replicaof', arg: host });
         },
         syncInProgress: async () => this.syncing.has(self),
       },
-      registry: this.registry,
-      pingNode: async (host) => this.alive.has(host),
+      registry,
+      pingNode: async (host) => this.reachable(self, host),
       wallNow: () => this.now,
       sleep: async (ms) => {
         this.now += ms;
+        this.onSleep?.(self);
       },
       emit: (type, data = {}) => this.events.push({ node: self, type, data }),
     };
-    return new ChainAgent(
+    const agent = new ChainAgent(
       {
         self,
         thresholdMs: opts.thresholdMs ?? 1000,
@@ -40,6 +79,83 @@ class World {
       },
       deps,
     );
+    this.agents.set(self, agent);
+    return agent;
+  }
+
+  reachable(from: string, to: string): boolean {
+    return this.alive.has(from) && this.alive.has(to) && !this.cuts.has(pair(from, to));
+  }
+
+  /** Cuts every node of `side` off from every node of `others`, both ways. */
+  partition(side: string[], others: string[]): void {
+    for (const x of side) for (const y of others) if (x !== y) this.cuts.add(pair(x, y));
+  }
+
+  heal(): void {
+    this.cuts.clear();
+  }
+
+  /** SIGKILL: the node stops answering and its agent stops for good. */
+  kill(node: string): void {
+    this.alive.delete(node);
+    this.agents.delete(node);
+  }
+
+  /**
+   * The next registry read of `name` by `node` blocks until the returned thaw is called, as a
+   * process frozen by docker pause in the middle of a check. The node counts as down meanwhile.
+   */
+  freezeOnRead(node: string, name: string): () => Promise<void> {
+    let open = () => {};
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    const gate = { name, opened, open, hit: false } as {
+      name: string;
+      open: () => void;
+      opened: Promise<void>;
+      hit: boolean;
+      pending?: Promise<void>;
+    };
+    this.gates.set(node, gate);
+    return async () => {
+      this.gates.delete(node);
+      this.alive.add(node);
+      open();
+      await gate.pending; // the tick that was frozen finishes with what it read before
+    };
+  }
+
+  /** Ticks every running agent every 100 ms for `ms`; records who is master after each round. */
+  async run(ms: number): Promise<void> {
+    for (let t = 0; t < ms; t += 100) {
+      for (const [name, agent] of this.agents) {
+        if (!this.alive.has(name)) continue;
+        const gate = this.gates.get(name);
+        if (gate?.hit) continue; // frozen in the middle of a tick
+        const ticking = agent.tick().then(
+          () => {},
+          (err: unknown) => {
+            this.events.push({ node: name, type: 'agent-error', data: { error: String(err) } });
+          },
+        );
+        // A tick that hits a freeze gate stays pending; the others go on without it.
+        if (gate) {
+          await Promise.race([ticking, settle()]);
+          if (gate.hit) {
+            gate.pending = ticking;
+            this.alive.delete(name);
+          }
+        } else await ticking;
+      }
+      this.now += 100;
+      this.mastersSeen.push(this.masters());
+    }
+  }
+
+  masters(): string[] {
+    return [...this.replicaOf].filter(([n, m]) => m === null && this.alive.has(n)).map(([n]) => n);
   }
 
   async chain(): Promise<string | undefined> {
@@ -48,7 +164,30 @@ class World {
   async head(): Promise<string | undefined> {
     return (await this.registry.get(HEAD_RECORD))?.value;
   }
+  /** Every value the head record took, in order, from `since` (an index into registry.changes). */
+  headValues(since = 0): string[] {
+    return this.registry.changes
+      .slice(since)
+      .filter((c) => c.name === HEAD_RECORD)
+      .map((c) => c.value);
+  }
+  chainValues(since = 0): string[] {
+    return this.registry.changes
+      .slice(since)
+      .filter((c) => c.name === CHAIN_RECORD)
+      .map((c) => c.value);
+  }
+  of(node: string, type?: string): Event[] {
+    return this.events.filter((e) => e.node === node && (type === undefined || e.type === type));
+  }
+  count(type: string): number {
+    return this.events.filter((e) => e.type === type).length;
+  }
 }
+
+const pair = (x: string, y: string) => (x < y ? `${x}|${y}` : `${y}|${x}`);
+/** Lets pending promise chains run (the fake's I/O is all microtasks). */
+const settle = () => new Promise<void>((r) => setImmediate(r));
 
 describe('chain agent', () => {
   let w: World;
@@ -139,6 +278,21 @@ describe('chain agent', () => {
     expect(await w.head()).toBe('a');
   });
 
+  it('a 2-node chain whose master never answered since it attached: no failover, withheld once', async () => {
+    w.alive.delete('a');
+    await b.tick();
+    w.now += 1000;
+    await b.tick(); // b is head of b,c
+    w.alive.delete('b'); // c never saw b answer
+    await c.tick();
+    w.now += 1000;
+    expect(await c.tick()).toBe('withheld');
+    expect(await c.tick()).toBe('withheld');
+    expect(w.of('c', 'failover-withheld')).toHaveLength(1);
+    expect(w.of('c', 'failover-withheld')[0]!.data).toMatchObject({ master: 'b' });
+    expect(await w.chain()).toBe('b,c');
+  });
+
   it('defers while a sync is in progress', async () => {
     w.alive.delete('a');
     w.syncing.add('b');
@@ -156,6 +310,8 @@ describe('chain agent', () => {
     await b.tick();
     w.now += 1000;
     await b.tick();
+    // c checks b (now its master in a 2-node chain) before b dies: seen answering, so it may act alone.
+    expect(await c.tick()).toBe('healthy');
     w.alive.delete('b');
     await c.tick();
     w.now += 1000;
@@ -231,5 +387,236 @@ describe('chain agent', () => {
     };
     expect(await b.tick()).toBe('failover');
     expect(await w.chain()).toBe('b,c');
+  });
+});
+
+/** Whole-chain scenarios: every agent ticks every 100 ms on the fake clock. */
+describe('chain agent, whole chain', () => {
+  let worlds: World[] = [];
+  afterEach(() => {
+    // A check that threw would make a scenario pass for the wrong reason.
+    for (const w of worlds) expect(w.events.filter((e) => e.type === 'agent-error')).toEqual([]);
+    worlds = [];
+  });
+  const world = () => {
+    const w = new World();
+    worlds.push(w);
+    return w;
+  };
+
+  async function chainOf(names: string[]): Promise<World> {
+    const w = world();
+    for (const n of names) await w.agent(n).join();
+    await w.run(300); // every agent has seen its master answer
+    return w;
+  }
+
+  it('head cut off from both replicas: the head moves exactly once, the old head steps down and rejoins after the heal', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.partition(['a'], ['b', 'c']); // a still reaches the registry (and its clients)
+    await w.run(4000);
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(await w.chain()).toBe('b,c');
+    // The old head stepped down at once: its redis replicates (refuses writes), from a node of the chain.
+    expect(w.replicaOf.get('a')).not.toBeNull();
+    expect(w.of('a', 'stepped-down')).toHaveLength(1);
+    expect(w.of('a', 'rejoin-withheld')).toHaveLength(1); // once, not every check
+    expect(w.of('a', 'failover-decision')).toEqual([]);
+    // From the round after b's promotion, one master only.
+    const promoted = w.mastersSeen.findIndex((m) => m.includes('b'));
+    expect(w.mastersSeen.slice(promoted + 1).every((m) => m.length === 1 && m[0] === 'b')).toBe(true);
+    expect(w.chainValues(mark).some((v) => v.split(',').includes('a'))).toBe(false);
+
+    w.heal();
+    await w.run(1000);
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.replicaOf.get('a')).toBe('c');
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.count('became-head')).toBe(1);
+    expect(w.masters()).toEqual(['b']);
+    expect(w.of('a', 'rejoined')).toHaveLength(1);
+  });
+
+  it.each([
+    ['the head acts first', ['a', 'b']],
+    ['the replica acts first', ['b', 'a']],
+  ])(
+    '2-node chain cut in two (%s): one side keeps or takes the head, the other steps down; no second move',
+    async (_, order) => {
+      const w = new World();
+      for (const n of ['a', 'b']) await w.agent(n).join();
+      // Tick in the given order (the map's insertion order).
+      const agents = new Map(w.agents);
+      w.agents.clear();
+      for (const n of order!) w.agents.set(n, agents.get(n)!);
+      await w.run(300);
+      const mark = w.registry.changes.length;
+      w.partition(['a'], ['b']);
+      await w.run(3000);
+      const chain = (await w.chain())!;
+      expect(chain.split(',')).toHaveLength(1);
+      const winner = chain;
+      const loser = winner === 'a' ? 'b' : 'a';
+      expect(w.headValues(mark).length).toBeLessThanOrEqual(1);
+      expect(await w.head()).toBe(winner);
+      expect(w.masters()).toEqual([winner]);
+      expect(w.replicaOf.get(loser)).toBe(winner);
+      w.heal();
+      await w.run(1000);
+      expect(await w.chain()).toBe(`${winner},${loser}`);
+      expect(await w.head()).toBe(winner);
+      expect(w.headValues(mark).length).toBeLessThanOrEqual(1);
+      expect(w.masters()).toEqual([winner]);
+    },
+  );
+
+  it('a dead tail is removed by its master, once, and nothing else moves', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.kill('c');
+    await w.run(2000);
+    expect(await w.chain()).toBe('a,b');
+    expect(w.of('b', 'removed-dead-tail')).toHaveLength(1);
+    expect(w.of('b', 'removed-dead-tail')[0]!.data).toMatchObject({ tail: 'c', chain: ['a', 'b'] });
+    expect(w.headValues(mark)).toEqual([]);
+    expect(w.chainValues(mark)).toEqual(['a,b']);
+  });
+
+  it('the dead tail of a 2-node chain is removed by the head', async () => {
+    const w = await chainOf(['a', 'b']);
+    w.kill('b');
+    await w.run(2000);
+    expect(await w.chain()).toBe('a');
+    expect(await w.head()).toBe('a');
+    expect(w.of('a', 'removed-dead-tail')).toHaveLength(1);
+  });
+
+  it('a middle node dies: its successor re-attaches to the head; the head is not touched', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.kill('b');
+    await w.run(2000);
+    expect(await w.chain()).toBe('a,c');
+    expect(w.replicaOf.get('c')).toBe('a');
+    expect(w.headValues(mark)).toEqual([]);
+    expect(w.count('removed-dead-tail')).toBe(0);
+  });
+
+  it.each([3, 6])('the head of a %i-node chain is killed: the head moves exactly once', async (n) => {
+    const names = ['a', 'b', 'c', 'a1', 'b1', 'c1'].slice(0, n);
+    const w = await chainOf(names);
+    const mark = w.registry.changes.length;
+    w.kill('a');
+    await w.run(3000);
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.count('became-head')).toBe(1);
+    expect(await w.chain()).toBe(names.slice(1).join(','));
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('a paused head thaws after its replica took over: it rejoins at the tail, never a second head', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.alive.delete('a'); // frozen: no PING answers, no checks
+    await w.run(3000);
+    expect(await w.chain()).toBe('b,c');
+    w.alive.add('a');
+    await w.run(500);
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.replicaOf.get('a')).toBe('c');
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('a head frozen in the middle of a check does not act on what it read before the freeze', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    // a reads the chain (still a,b,c), then freezes before it reads the head record.
+    const thaw = w.freezeOnRead('a', HEAD_RECORD);
+    await w.run(3000);
+    expect(await w.chain()).toBe('b,c');
+    await thaw(); // a sees the head record names b and must not take it back
+    expect(await w.head()).toBe('b');
+    await w.run(500);
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('a whole AZ stops and restarts (6 nodes): the chain heals around it, the restarted nodes rejoin at the tail', async () => {
+    const names = ['a', 'b', 'c', 'a1', 'b1', 'c1'];
+    const w = await chainOf(names);
+    const mark = w.registry.changes.length;
+    w.kill('a');
+    w.kill('a1');
+    await w.run(4000);
+    expect(await w.chain()).toBe('b,c,b1,c1');
+    // Power back: empty redis servers, fresh agents (the join marker is kept: no join index).
+    const joining = [w.agent('a').join(), w.agent('a1').join()];
+    w.replicaOf.set('a', null);
+    w.replicaOf.set('a1', null);
+    await Promise.all(joining);
+    await w.run(1000);
+    expect((await w.chain())!.split(',').slice(0, 4)).toEqual(['b', 'c', 'b1', 'c1']);
+    expect((await w.chain())!.split(',').sort()).toEqual([...names].sort());
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('a head restarted empty before the threshold refuses writes before it joins, and never claims the head', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    const opsMark = w.ops.length;
+    w.kill('a');
+    const a2 = w.agent('a'); // restarted at once: redis is an empty standalone master
+    w.replicaOf.set('a', null);
+    await a2.join();
+    const aOps = w.ops.slice(opsMark).filter((o) => o.node === 'a');
+    // REPLICAOF (READONLY from then on) comes before the chain write.
+    expect(aOps[0]).toEqual({ node: 'a', op: 'replicaof', arg: 'c' });
+    expect(aOps.some((o) => o.op === 'set' && o.arg!.startsWith(HEAD_RECORD))).toBe(false);
+    await w.run(1000);
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('a restarted node whose tail it cannot reach waits, read-only, and joins once it can', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    w.kill('c');
+    await w.run(2000); // b removes the dead tail
+    expect(await w.chain()).toBe('a,b');
+    const c2 = w.agent('c');
+    w.replicaOf.set('c', null);
+    w.partition(['c'], ['b']);
+    let sleeps = 0;
+    w.onSleep = (node) => {
+      if (node === 'c' && ++sleeps === 20) w.heal();
+    };
+    await c2.join();
+    expect(sleeps).toBeGreaterThanOrEqual(20);
+    expect(w.of('c', 'join-withheld')).toHaveLength(1);
+    expect(await w.chain()).toBe('a,b,c');
+    expect(w.replicaOf.get('c')).toBe('b');
+  });
+
+  it('a node cut off from everyone withholds: no failover, no tail removal', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.partition(['b'], ['a', 'c']);
+    await w.run(3000);
+    // c cannot reach b but reaches a: it removes b. b sees nobody: it removes no one.
+    expect(await w.chain()).toBe('a,c');
+    expect(w.of('b', 'failover-decision')).toEqual([]);
+    expect(w.of('b', 'removed-dead-tail')).toEqual([]);
+    expect(w.of('b', 'failover-withheld').length + w.of('b', 'tail-removal-withheld').length).toBeGreaterThan(
+      0,
+    );
+    expect(w.headValues(mark)).toEqual([]);
+    w.heal();
+    await w.run(1000);
+    expect(await w.chain()).toBe('a,c,b');
+    expect(w.masters()).toEqual(['a']);
   });
 });

@@ -30,6 +30,10 @@ export async function main(): Promise<void> {
     lazyConnect: false,
     maxRetriesPerRequest: 1,
     commandTimeout: 1000,
+    // After a restart the agent may start before redis listens. ioredis' default backoff grows
+    // to 2 s, and until the agent connects the restarted (empty) redis is a master taking writes:
+    // retry every 50 ms so the agent makes it read-only at once.
+    retryStrategy: () => 50,
   });
   local.on('error', () => {});
   const agent = new ChainAgent(
@@ -60,18 +64,23 @@ export async function main(): Promise<void> {
       emit,
     },
   );
-  emit('agent-started', { pid: process.pid });
-  await agent.join();
-  writeFileSync(JOINED_MARKER, String(Date.now()));
-  emit('agent-ready', { master: agent.master });
+  // Before join, which may wait for an unreachable tail: docker stop must not wait 5 s for SIGKILL.
   process.on('SIGTERM', () => {
     agent.stop();
     process.exit(0);
   });
+  emit('agent-started', { pid: process.pid });
+  await agent.join();
+  writeFileSync(JOINED_MARKER, String(Date.now()));
+  emit('agent-ready', { master: agent.master });
   await agent.run();
 }
 
-/** PING over a fresh TCP connection: true only for +PONG within the timeout. */
+/**
+ * PING over a fresh TCP connection: true for +PONG within the timeout, and for -LOADING (a
+ * replica loading the dataset of its initial sync is alive: with a large dataset, its master
+ * would otherwise remove it as a dead tail during every full sync).
+ */
 export function pingRedis(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect({ host, port });
@@ -82,7 +91,7 @@ export function pingRedis(host: string, port: number, timeoutMs: number): Promis
     };
     const timer = setTimeout(() => done(false), timeoutMs);
     sock.once('connect', () => sock.write('PING\r\n'));
-    sock.once('data', (d) => done(d.toString('latin1').startsWith('+PONG')));
+    sock.once('data', (d) => done(/^(\+PONG|-LOADING)/.test(d.toString('latin1'))));
     sock.once('error', () => done(false));
   });
 }
