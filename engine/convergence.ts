@@ -48,13 +48,15 @@ export class ConvergenceWatcher {
   }
 
   /**
-   * Waits until the invariants have held for `settleMs` without a break (a node that restarts
-   * may answer a moment after it was seen gone), or `timeoutMs` passes, or `signal` fires.
+   * Waits until the invariants have held for `settleMs` without a break since `since` (the last
+   * revert: a node restarted a moment ago may not answer yet, and a snapshot without it would
+   * look whole), or `timeoutMs` passes, or `signal` fires.
    */
   async waitConverged(
     timeoutMs: number,
     settleMs: number,
     lastFaultAt: number,
+    since: number,
     signal?: AbortSignal,
   ): Promise<ConvergenceFigures> {
     this.start();
@@ -63,7 +65,7 @@ export class ConvergenceWatcher {
     for (;;) {
       const now = this.clock.now();
       const streak = this.streakStart;
-      if (streak !== null && this.last && this.last.t - streak >= settleMs) break;
+      if (streak !== null && this.last && this.last.t - Math.max(streak, since) >= settleMs) break;
       if (now >= deadline || signal?.aborted) break;
       await sleep(Math.min(50, deadline - now), signal);
     }

@@ -44,7 +44,11 @@ function assertWritable(dir: string, what: string, shown: string): void {
 export function prepareOutputDir(dir: string, what: string, shown = resolve(dir)): string {
   const abs = resolve(dir);
   if (existsSync(abs) && !statSync(abs).isDirectory())
-    fail(what, shown, shown === abs ? 'is a file, not a folder' : 'a part of the path is a file, not a folder');
+    fail(
+      what,
+      shown,
+      shown === abs ? 'is a file, not a folder' : 'a part of the path is a file, not a folder',
+    );
   try {
     mkdirSync(abs, { recursive: true });
   } catch (err) {

@@ -341,8 +341,9 @@ class GameDay {
     const { run, scenario } = this;
     this.convergence = await this.watcher!.waitConverged(
       scenario.recovery.convergenceTimeoutMs,
-      Math.max(500, scenario.recovery.stableMs),
+      Math.max(1000, scenario.recovery.stableMs),
       lastInject,
+      Math.max(lastInject, ...this.faults.map((f) => f.tReverted ?? Number.NEGATIVE_INFINITY)),
       run.signal,
     );
     run.checkpoint();

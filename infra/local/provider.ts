@@ -263,6 +263,11 @@ export class LocalStack implements Stack {
             '0',
             '--repl-timeout',
             '5',
+            // Every node boots read-only (a replica of nothing that answers) until its agent
+            // places it: a node back from a power loss is never an empty master taking writes.
+            '--replicaof',
+            '127.0.0.1',
+            '1',
           ])
           .withExposedPorts(REDIS_PORT)
           .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
@@ -381,10 +386,13 @@ export class LocalStack implements Stack {
           nodes: names,
           method: 'docker kill --signal SIGKILL (power off, no shutdown), docker start to revert',
           revert: async () => {
-            for (const n of req.nodes) {
-              await startContainers(this.docker, this.members.get(n.name)?.ids ?? []);
-              await this.refreshAfterRestart(n);
-            }
+            // Every node of the fault boots at once, as after a power loss.
+            await Promise.all(
+              req.nodes.map(async (n) => {
+                await startContainers(this.docker, this.members.get(n.name)?.ids ?? []);
+                await this.refreshAfterRestart(n);
+              }),
+            );
           },
         };
       case 'pause':
