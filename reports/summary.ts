@@ -96,7 +96,7 @@ function faultSection(
   const window = probe?.windows.find((w) => w.fault === f.index);
   const reverted =
     f.tReverted !== undefined
-      ? `, reverted ${plus(f.tReverted, f.tInject)}`
+      ? `, reverted ${plus(f.tReverted, f.tInject)}${f.tRevertDue !== undefined && f.tReverted - f.tRevertDue > 100 ? ` (due ${plus(f.tRevertDue, f.tInject)}; the revert took the rest)` : ''}`
       : f.revertError
         ? `, revert failed: ${f.revertError}`
         : '';

@@ -87,3 +87,28 @@ describe.skipIf(!ready.ok)(`each fault is judged on its own, and the stack must 
     expect(await leftovers(r.runId)).toEqual({ containers: 0, networks: 0 });
   });
 });
+
+describe.skipIf(!ready.ok)(`several writes in flight${skipReason}`, () => {
+  it('each slot is its own process, one operation at a time; the achieved rate is reported and judged honestly', async () => {
+    const r = await run('redis-concurrent');
+    expect(r.error).toBeUndefined();
+    expect(r.verdict).toBe('pass');
+    const { readHistory } = await import('./docker.ts');
+    const writes = (await readHistory(r.runDir)).filter((o) => o.op === 'write');
+    const byProcess = new Map<number, typeof writes>();
+    for (const o of writes) byProcess.set(o.process!, [...(byProcess.get(o.process!) ?? []), o]);
+    expect([...byProcess.keys()].sort()).toEqual([0, 1, 2, 3]);
+    for (const ops of byProcess.values()) {
+      for (let i = 1; i < ops.length; i++)
+        expect(ops[i]!.tInvoke).toBeGreaterThanOrEqual(ops[i - 1]!.tComplete);
+    }
+    expect(new Set(writes.map((o) => o.seq)).size).toBe(writes.length);
+    const p = r.probes[0]!;
+    expect(p.settings.inFlight).toBe(4);
+    expect(p.rate.requestedHz).toBe(3000);
+    expect(p.rate.shortfall).toBe(p.rate.achievedHz < 2700);
+    expect(r.warnings.some((w) => w.includes('asked for 3000 writes/s'))).toBe(p.rate.shortfall);
+    expect(p.writes?.lost).toBe(0);
+    expect(await leftovers(r.runId)).toEqual({ containers: 0, networks: 0 });
+  });
+});
