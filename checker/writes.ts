@@ -46,7 +46,7 @@ export function checkWrites(
   let unknownRecovered = 0;
   const lostSeqs: number[] = [];
   const failedButPresentSeqs: number[] = [];
-  const attemptedSeqs = new Set<number>();
+  const attemptedSeqs = new SeqSet();
 
   for (const o of history) {
     if (o.op !== 'write' || (probe !== undefined && o.probe !== probe)) continue;
@@ -92,4 +92,33 @@ export function checkWrites(
     unexpectedValues,
     readBackSize: readBack ? readBack.size : null,
   };
+}
+
+/**
+ * A set of sequence numbers: a bitmap for the small non-negative integers probes write (a
+ * million of them cost 125 kB and no hashing), a Set for anything else.
+ */
+class SeqSet {
+  private bits = new Uint8Array(1024);
+  private readonly other = new Set<number>();
+
+  add(v: number): void {
+    if (Number.isInteger(v) && v >= 0 && v < 2 ** 31) {
+      const byte = v >>> 3;
+      if (byte >= this.bits.length) {
+        const grown = new Uint8Array(Math.max(byte + 1, this.bits.length * 2));
+        grown.set(this.bits);
+        this.bits = grown;
+      }
+      this.bits[byte]! |= 1 << (v & 7);
+    } else this.other.add(v);
+  }
+
+  has(v: number): boolean {
+    if (Number.isInteger(v) && v >= 0 && v < 2 ** 31) {
+      const byte = v >>> 3;
+      return byte < this.bits.length && (this.bits[byte]! & (1 << (v & 7))) !== 0;
+    }
+    return this.other.has(v);
+  }
 }
