@@ -1,5 +1,5 @@
 /** The single bundle that runs in containers: CHAOS_ENTRY picks the program. */
-import { main as agentMain } from './redis-chain/main.ts';
+import { main as agentMain } from '../systems/redis/agent-main.ts';
 import { startRegistryServer } from './registry/server.ts';
 
 const entry = process.env.CHAOS_ENTRY;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Op, Outcome } from '../probes/history.ts';
+import type { Op, Outcome } from '../core/history.ts';
 import { availability } from './availability.ts';
 
 /** A history from a compact script: [tInvoke, tComplete, outcome]. */

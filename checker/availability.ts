@@ -1,4 +1,5 @@
-import type { Op } from '../probes/history.ts';
+import type { Op } from '../core/history.ts';
+import type { AvailabilityFigures } from '../core/result.ts';
 
 /**
  * Availability figures of one probe in the window of one fault, as DESIGN.md defines them.
@@ -26,26 +27,6 @@ import type { Op } from '../probes/history.ts';
  * - failover time: fault -> completion of the stable success.
  * - outages: how many separate runs of consecutive failures there were (more than one: flapping).
  */
-export interface AvailabilityFigures {
-  faultAt: number;
-  /** The window's end (exclusive); null when it is the last window. */
-  until: number | null;
-  outage: boolean;
-  detectionMs: number | null;
-  window: { start: number; end: number | null } | null;
-  unavailabilityMs: number | null;
-  failoverMs: number | null;
-  recoveredAt: number | null;
-  /** No outage (with a success seen), or an outage that ended in a stable success. */
-  recovered: boolean;
-  /** From the stable success to the window's last write; null without one. */
-  stableForMs: number | null;
-  outages: number;
-  /** Operations that completed in the window. */
-  operations: number;
-  failures: number;
-  unknown: number;
-}
 
 export function availability(
   history: readonly Op[],
@@ -131,3 +112,5 @@ function byCompletion(ops: Op[]): Op[] {
   }
   return ops;
 }
+
+export type { AvailabilityFigures };

@@ -1,43 +1,8 @@
+import type { ConvergenceFigures, ExpectationResult, WindowFigures } from '../core/result.ts';
 import type { Expectations } from '../scenarios/schema.ts';
 import type { AvailabilityFigures } from './availability.ts';
 import type { Verdict } from './verdict.ts';
 import type { WriteFigures } from './writes.ts';
-
-/**
- * One expectation judged. `threshold` and `value` are the machine-readable pair (ms, a count or
- * a yes/no; value null when there was nothing to measure), `expected` and `actual` say the same
- * for a person. The verdict is decided from the data, never from the display text. `scope` says
- * what it was judged on: one fault's window, one probe, one system.
- */
-export interface ExpectationResult {
-  name: string;
-  scope: { fault?: number; probe?: string; system?: string };
-  threshold: number | boolean | string;
-  value: number | boolean | null;
-  expected: string;
-  actual: string;
-  verdict: Verdict;
-}
-
-export interface ConvergenceFigures {
-  /** Every node that is up is back in the topology and the invariants hold. */
-  converged: boolean;
-  /** When the final converged state began, on the run's clock; null if never. */
-  at: number | null;
-  /** From the last fault's injection to `at`. */
-  timeToFullRedundancyMs: number | null;
-  /** What was still wrong when the wait ended (empty when converged). */
-  violations: string[];
-  /** How long the harness waited after recovery. */
-  waitedMs: number;
-  /** How often the topology was looked at, ms: the resolution of `at`. */
-  pollIntervalMs: number;
-}
-
-export interface WindowFigures {
-  fault: number;
-  availability: AvailabilityFigures;
-}
 
 export interface JudgeInput {
   expect: Expectations;
@@ -181,3 +146,5 @@ function lostWrites(expect: Expectations, probe: string, w: WriteFigures): Expec
     verdict: w.lost === null ? 'unknown' : w.lost <= max ? 'pass' : 'fail',
   };
 }
+
+export type { ExpectationResult, ConvergenceFigures, WindowFigures };

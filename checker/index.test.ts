@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Op } from '../probes/history.ts';
+import type { Op } from '../core/history.ts';
 import { type Expectations, scenarioSchema } from '../scenarios/schema.ts';
 import { type CheckInput, check } from './index.ts';
 import { combine } from './verdict.ts';

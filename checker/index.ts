@@ -1,4 +1,4 @@
-import type { Op } from '../probes/history.ts';
+import type { Op } from '../core/history.ts';
 import type { Expectations } from '../scenarios/schema.ts';
 import { type AvailabilityFigures, availability } from './availability.ts';
 import {

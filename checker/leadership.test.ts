@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TimelineEvent } from '../engine/timeline.ts';
+import type { TimelineEvent } from '../core/events.ts';
 import { leadershipChanges } from './leadership.ts';
 
 const moved = (t: number, previous: string | null, value: string): TimelineEvent => ({

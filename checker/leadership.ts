@@ -1,22 +1,6 @@
-import type { TimelineEvent } from '../engine/timeline.ts';
+import type { TimelineEvent } from '../core/events.ts';
+import type { LeadershipChange } from '../core/result.ts';
 import { type FaultWindow, windowAt } from './windows.ts';
-
-/**
- * Leadership changes of a system, read from the run's events: every move of its endpoint record
- * (the registry's own time stamp: the moment clients could start to find the new leader) after
- * provisioning, paired with the new leader's own decision to lead (`promotedAt`, the agent's
- * event) when one came before it. Each change names the fault window it fell in.
- */
-export interface LeadershipChange {
-  /** When the endpoint record moved. */
-  t: number;
-  from: string | null;
-  to: string;
-  /** The new leader's agent deciding to lead (the last such event before the move), or null. */
-  promotedAt: number | null;
-  /** The window's fault index, or null when it happened outside every window. */
-  fault: number | null;
-}
 
 export interface LeadershipSource {
   /** The endpoint record clients resolve (`redis-head`). */
@@ -52,3 +36,5 @@ export function leadershipChanges(
   }
   return out;
 }
+
+export type { LeadershipChange };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Op, Outcome } from '../probes/history.ts';
+import type { Op, Outcome } from '../core/history.ts';
 import { outcomeSeries, probeStats } from './stats.ts';
 
 const op = (seq: number, tInvoke: number, tComplete: number, outcome: Outcome): Op => ({

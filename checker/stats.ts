@@ -1,15 +1,5 @@
-import type { Op } from '../probes/history.ts';
-
-export interface ProbeStats {
-  attempted: number;
-  ok: number;
-  fail: number;
-  unknown: number;
-  /** Acknowledged writes per second over the span from the first invocation to the last completion. */
-  okPerSec: number;
-  /** Latency of acknowledged writes, ms. */
-  latencyMs: { p50: number; p99: number; max: number } | null;
-}
+import type { Op } from '../core/history.ts';
+import type { OutcomeSeries, ProbeStats } from '../core/result.ts';
 
 /** Throughput and latency of one probe's writes, optionally within [from, to). */
 export function probeStats(
@@ -47,16 +37,6 @@ export function probeStats(
   };
 }
 
-/** Writes per outcome in fixed time buckets (by completion), for timelines and charts. */
-export interface OutcomeSeries {
-  bucketMs: number;
-  /** Start of the first bucket, on the run's clock. */
-  start: number;
-  columns: ['ok', 'fail', 'unknown'];
-  /** One [ok, fail, unknown] triple per bucket. */
-  counts: [number, number, number][];
-}
-
 export function outcomeSeries(history: readonly Op[], probe: string, bucketMs = 250): OutcomeSeries {
   const writes = history.filter((o) => o.probe === probe && o.op === 'write');
   const columns: OutcomeSeries['columns'] = ['ok', 'fail', 'unknown'];
@@ -78,3 +58,5 @@ export function outcomeSeries(history: readonly Op[], probe: string, bucketMs = 
   }
   return { bucketMs, start, columns, counts };
 }
+
+export type { ProbeStats, OutcomeSeries };

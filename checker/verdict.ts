@@ -1,8 +1,4 @@
-/**
- * A verdict is `pass`, `fail` or `unknown` (the evidence does not allow either). Verdicts
- * compose as in Jepsen: fail beats unknown beats pass.
- */
-export type Verdict = 'pass' | 'fail' | 'unknown';
+import type { Verdict } from '../core/result.ts';
 
 export function combine(verdicts: Iterable<Verdict>): Verdict {
   let out: Verdict = 'pass';
@@ -12,3 +8,5 @@ export function combine(verdicts: Iterable<Verdict>): Verdict {
   }
   return out;
 }
+
+export type { Verdict };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Op, Outcome } from '../probes/history.ts';
+import type { Op, Outcome } from '../core/history.ts';
 import { checkWrites } from './writes.ts';
 
 const w = (seq: number, outcome: Outcome): Op => ({

@@ -1,4 +1,5 @@
-import type { Op } from '../probes/history.ts';
+import type { Op } from '../core/history.ts';
+import type { WriteFigures } from '../core/result.ts';
 
 /**
  * The fate of a probe's writes, judged against one final read-back done after recovery against
@@ -17,22 +18,6 @@ import type { Op } from '../probes/history.ts';
  * Without a read-back (it failed or never ran) nothing can be said: `verdict` is `unknown` and
  * the figures that need it are null. The verdict fails on a lost write or an unexpected value.
  */
-export interface WriteFigures {
-  verdict: 'pass' | 'fail' | 'unknown';
-  attempted: number;
-  acknowledged: number;
-  failed: number;
-  unknown: number;
-  lost: number | null;
-  lostSeqs: number[];
-  unknownRecovered: number | null;
-  unknownAbsent: number | null;
-  failedButPresent: number;
-  failedButPresentSeqs: number[];
-  unexpected: number;
-  unexpectedValues: number[];
-  readBackSize: number | null;
-}
 
 export function checkWrites(
   history: readonly Op[],
@@ -122,3 +107,5 @@ class SeqSet {
     return this.other.has(v);
   }
 }
+
+export type { WriteFigures };

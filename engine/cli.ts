@@ -2,6 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
+import { withTimeout } from '../core/clock.ts';
+import { ChaosError, EXIT, errorMessage, exitCodeOfRun, formatErrorLine } from '../core/errors.ts';
 import {
   assertDockerReachable,
   countLeftovers,
@@ -13,8 +15,6 @@ import { LocalProvider } from '../infra/local/provider.ts';
 import { loadRunResult } from '../reports/rebuild.ts';
 import { formatSummary } from '../reports/summary.ts';
 import { listScenarios, loadScenario } from '../scenarios/load.ts';
-import { withTimeout } from './clock.ts';
-import { ChaosError, EXIT, errorMessage, exitCodeOfRun, formatErrorLine } from './errors.ts';
 import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
 import { consoleReporter } from './progress.ts';
 import { HARNESS_ROOT } from './run-store.ts';

@@ -1,7 +1,7 @@
 import type { ConvergenceFigures } from '../checker/expectations.ts';
+import { type Clock, sleep } from '../core/clock.ts';
+import { errorMessage } from '../core/errors.ts';
 import type { TopologySnapshot } from '../infra/stack.ts';
-import { type Clock, sleep } from './clock.ts';
-import { errorMessage } from './errors.ts';
 
 export const POLL_INTERVAL_MS = 250;
 

@@ -1,8 +1,8 @@
-import { readChain } from '../agents/registry/protocol.ts';
+import { InfraError, errorMessage } from '../core/errors.ts';
+import type { FaultRecord } from '../core/result.ts';
 import type { Stack, StackNode } from '../infra/stack.ts';
 import type { FaultStep } from '../scenarios/schema.ts';
-import { InfraError, errorMessage } from './errors.ts';
-import type { FaultRecord } from './result.ts';
+import { readChain } from '../systems/redis/records.ts';
 import type { RunContext } from './run-context.ts';
 import { resolveTarget } from './targets.ts';
 

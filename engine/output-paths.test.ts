@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ChaosError } from './errors.ts';
+import type { ChaosError } from '../core/errors.ts';
 import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'chaos-out-'));

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { UsageError } from './errors.ts';
+import { UsageError } from '../core/errors.ts';
 
 /** The real cause of a file-system error, in words a user can act on. */
 function cause(err: unknown): string {

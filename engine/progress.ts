@@ -1,7 +1,7 @@
 import pc from 'picocolors';
-import type { PhaseName, PhaseRecord } from './result.ts';
+import type { TimelineEvent } from '../core/events.ts';
+import type { PhaseName, PhaseRecord } from '../core/result.ts';
 import type { RunReporter } from './runner.ts';
-import type { TimelineEvent } from './timeline.ts';
 
 /** Events worth a line of their own while the run goes on. */
 const NOTABLE = new Set([

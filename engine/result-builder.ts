@@ -1,14 +1,11 @@
-import { HEAD_RECORD } from '../agents/registry/protocol.ts';
 import { check } from '../checker/index.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
 import { leadershipChanges } from '../checker/leadership.ts';
 import { outcomeSeries, probeStats } from '../checker/stats.ts';
 import { type FaultWindow, faultWindows, windowAt } from '../checker/windows.ts';
-import type { TopologySnapshot } from '../infra/stack.ts';
-import type { Op } from '../probes/history.ts';
-import type { RedisClientSettings } from '../probes/redis-writer.ts';
-import type { Scenario } from '../scenarios/schema.ts';
-import type { ChaosError } from './errors.ts';
+import type { ChaosError } from '../core/errors.ts';
+import type { TimelineEvent } from '../core/events.ts';
+import type { Op } from '../core/history.ts';
 import {
   type FaultRecord,
   type PhaseRecord,
@@ -19,9 +16,12 @@ import {
   type RunStatus,
   type SystemAction,
   type SystemResult,
-} from './result.ts';
+} from '../core/result.ts';
+import type { TopologySnapshot } from '../infra/stack.ts';
+import type { Scenario } from '../scenarios/schema.ts';
+import type { RedisClientSettings } from '../systems/redis/probe.ts';
+import { HEAD_RECORD } from '../systems/redis/records.ts';
 import type { HarnessInfo } from './run-store.ts';
-import type { TimelineEvent } from './timeline.ts';
 
 /** Agent decisions worth naming in an account of what a system did. */
 export const SYSTEM_ACTIONS = new Set([

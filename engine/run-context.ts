@@ -1,9 +1,9 @@
-import { type Clock, sleep } from './clock.ts';
-import { InfraError, InterruptedError, errorMessage } from './errors.ts';
-import type { PhaseName, PhaseRecord } from './result.ts';
+import { type Clock, sleep } from '../core/clock.ts';
+import { InfraError, InterruptedError, errorMessage } from '../core/errors.ts';
+import type { TimelineEvent } from '../core/events.ts';
+import type { PhaseName, PhaseRecord } from '../core/result.ts';
 import type { RunStore } from './run-store.ts';
 import type { RunReporter } from './runner.ts';
-import type { TimelineEvent } from './timeline.ts';
 
 /**
  * What every phase of a run shares: the clock, the run folder, the timeline of events, the

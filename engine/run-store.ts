@@ -2,19 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TimelineEvent } from '../core/events.ts';
+import type { HarnessInfo } from '../core/result.ts';
 import type { Scenario } from '../scenarios/schema.ts';
-import type { TimelineEvent } from './timeline.ts';
 
 export const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-export interface HarnessInfo {
-  name: string;
-  version: string;
-  gitRevision: string;
-  gitDirty: boolean | null;
-  command: string[];
-  node: string;
-}
 
 export function harnessInfo(argv: string[] = process.argv): HarnessInfo {
   const pkg = JSON.parse(readFileSync(join(HARNESS_ROOT, 'package.json'), 'utf8')) as {
@@ -93,3 +85,5 @@ export class RunStore {
     writeFileSync(this.path(name), `${JSON.stringify(value, null, 2)}\n`);
   }
 }
+
+export type { HarnessInfo };

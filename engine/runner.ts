@@ -3,22 +3,22 @@ import { availability } from '../checker/availability.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
 import { probeStats } from '../checker/stats.ts';
 import { faultWindows } from '../checker/windows.ts';
+import { type Clock, MonotonicClock, sleep } from '../core/clock.ts';
+import { ChaosError, InfraError, ScenarioError, errorMessage } from '../core/errors.ts';
+import type { TimelineEvent } from '../core/events.ts';
+import { History } from '../core/history.ts';
+import type { PhaseName, PhaseRecord, RunResult, RunStatus } from '../core/result.ts';
 import type { Provider, Stack, TopologySnapshot } from '../infra/stack.ts';
-import { History } from '../probes/history.ts';
-import { type ReadBack, RedisWriterProbe, probeKey } from '../probes/redis-writer.ts';
 import type { LoadedScenario } from '../scenarios/load.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { chainViolations } from '../systems/redis/invariants.ts';
-import { type Clock, MonotonicClock, sleep } from './clock.ts';
+import { type ReadBack, RedisWriterProbe, probeKey } from '../systems/redis/probe.ts';
 import { ConvergenceWatcher } from './convergence.ts';
-import { ChaosError, InfraError, ScenarioError, errorMessage } from './errors.ts';
 import { FaultInjector } from './fault-injector.ts';
 import { type ReadBackOutcome, buildResult } from './result-builder.ts';
-import type { PhaseName, PhaseRecord, RunResult, RunStatus } from './result.ts';
 import { RunContext } from './run-context.ts';
 import { RunStore, harnessInfo } from './run-store.ts';
 import { validateStaticTargets } from './targets.ts';
-import type { TimelineEvent } from './timeline.ts';
 
 /** What a reporter may hear while a run goes on; every hook is optional. */
 export interface RunReporter {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { redisNodeNames } from '../infra/topology.ts';
-import type { ChaosError } from './errors.ts';
+import type { ChaosError } from '../core/errors.ts';
+import { redisNodeNames } from '../systems/redis/layout.ts';
 import { resolveTarget, validateStaticTargets } from './targets.ts';
 
 const nodes = redisNodeNames(3, ['a', 'b', 'c']);

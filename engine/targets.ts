@@ -1,7 +1,7 @@
+import { InfraError, ScenarioError } from '../core/errors.ts';
 import type { StackNode, TopologySnapshot } from '../infra/stack.ts';
-import { redisNodeNames } from '../infra/topology.ts';
 import type { RedisStackSpec } from '../scenarios/schema.ts';
-import { InfraError, ScenarioError } from './errors.ts';
+import { redisNodeNames } from '../systems/redis/layout.ts';
 
 /**
  * Resolves a target selector against the live stack at the moment of injection:

@@ -1,6 +1,6 @@
-import type { Registry } from '../agents/registry/protocol.ts';
-import type { Clock } from '../engine/clock.ts';
-import type { TimelineEvent } from '../engine/timeline.ts';
+import type { Clock } from '../core/clock.ts';
+import type { TimelineEvent } from '../core/events.ts';
+import type { Registry } from '../core/registry.ts';
 import type { FaultAction, RedisStackSpec } from '../scenarios/schema.ts';
 
 /** One node of a stack: a datastore process with its agent, or a support service. */

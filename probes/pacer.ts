@@ -1,4 +1,4 @@
-import { type Clock, sleep } from '../engine/clock.ts';
+import { type Clock, sleep } from '../core/clock.ts';
 
 /**
  * Paces operations at a fixed rate, shared by every in-flight slot of a probe: each call to

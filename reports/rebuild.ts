@@ -1,13 +1,13 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { UsageError } from '../engine/errors.ts';
+import { UsageError } from '../core/errors.ts';
+import type { TimelineEvent } from '../core/events.ts';
+import type { Op } from '../core/history.ts';
+import type { FaultRecord, PhaseName, RunResult } from '../core/result.ts';
 import { buildResult } from '../engine/result-builder.ts';
-import type { FaultRecord, PhaseName, RunResult } from '../engine/result.ts';
 import type { HarnessInfo } from '../engine/run-store.ts';
-import type { TimelineEvent } from '../engine/timeline.ts';
-import type { Op } from '../probes/history.ts';
-import { probeKey, redisWriterSettings } from '../probes/redis-writer.ts';
 import { scenarioSchema } from '../scenarios/schema.ts';
+import { probeKey, redisWriterSettings } from '../systems/redis/probe.ts';
 
 /** A run folder from a path to the folder or to its result.json. */
 export function runDirOf(path: string): string {

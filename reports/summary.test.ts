@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { exitCodeOfRun } from '../engine/errors.ts';
+import { exitCodeOfRun } from '../core/errors.ts';
+import type { TimelineEvent } from '../core/events.ts';
+import type { Op } from '../core/history.ts';
+import type { FaultRecord, RunResult } from '../core/result.ts';
 import { type RunRecord, buildResult } from '../engine/result-builder.ts';
-import type { FaultRecord, RunResult } from '../engine/result.ts';
-import type { TimelineEvent } from '../engine/timeline.ts';
-import type { Op } from '../probes/history.ts';
-import { redisWriterSettings } from '../probes/redis-writer.ts';
 import { scenarioSchema } from '../scenarios/schema.ts';
+import { redisWriterSettings } from '../systems/redis/probe.ts';
 import { formatSummary } from './summary.ts';
 
 const w = (seq: number, tInvoke: number, tComplete: number, outcome: Op['outcome'], node?: string): Op => ({

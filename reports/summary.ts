@@ -1,7 +1,7 @@
 import pc from 'picocolors';
 import type { AvailabilityFigures } from '../checker/availability.ts';
-import { formatErrorLine } from '../engine/errors.ts';
-import type { FaultRecord, ProbeResult, RunResult, SystemResult } from '../engine/result.ts';
+import { formatErrorLine } from '../core/errors.ts';
+import type { FaultRecord, ProbeResult, RunResult, SystemResult } from '../core/result.ts';
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${Math.round(v)} ms`);
 const sec = (v: number) => `${(v / 1000).toFixed(1)} s`;

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ChaosError } from '../engine/errors.ts';
+import { ChaosError } from '../core/errors.ts';
 import { listScenarios, loadScenario } from './load.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'chaos-scenarios-'));

@@ -11,7 +11,7 @@ import {
   ZodOptional,
   type ZodTypeAny,
 } from 'zod';
-import { ScenarioError, UsageError } from '../engine/errors.ts';
+import { ScenarioError, UsageError } from '../core/errors.ts';
 import { type Scenario, scenarioSchema } from './schema.ts';
 
 export const BUILTIN_DIR = dirname(fileURLToPath(import.meta.url));

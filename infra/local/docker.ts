@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
-import { withTimeout } from '../../engine/clock.ts';
-import { InfraError } from '../../engine/errors.ts';
+import { withTimeout } from '../../core/clock.ts';
+import { InfraError } from '../../core/errors.ts';
 
 /** Labels on everything the harness starts, so `chaos cleanup` can always find it. */
 export const LABEL_HARNESS = 'io.chaos-harness';

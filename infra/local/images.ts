@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
-import { withTimeout } from '../../engine/clock.ts';
-import { UsageError } from '../../engine/errors.ts';
+import { withTimeout } from '../../core/clock.ts';
+import { UsageError } from '../../core/errors.ts';
 
 const PULL_TIMEOUT_MS = 300_000;
 

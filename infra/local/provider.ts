@@ -4,10 +4,13 @@ import { Redis } from 'ioredis';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { bundleAgents } from '../../agents/bundle.ts';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
-import { REGISTRY_PORT, type Registry, readChain } from '../../agents/registry/protocol.ts';
-import { sleep } from '../../engine/clock.ts';
-import { ChaosError, InfraError, InterruptedError, errorMessage } from '../../engine/errors.ts';
+import { REGISTRY_PORT } from '../../agents/registry/protocol.ts';
+import { sleep } from '../../core/clock.ts';
+import { ChaosError, InfraError, InterruptedError, errorMessage } from '../../core/errors.ts';
+import type { Registry } from '../../core/registry.ts';
 import type { FaultAction, RedisStackSpec } from '../../scenarios/schema.ts';
+import { redisNodeNames } from '../../systems/redis/layout.ts';
+import { readChain } from '../../systems/redis/records.ts';
 import type {
   AppliedFault,
   Endpoint,
@@ -19,7 +22,6 @@ import type {
   StackNode,
   TopologySnapshot,
 } from '../stack.ts';
-import { redisNodeNames } from '../topology.ts';
 import { ContainerLog } from './container-logs.ts';
 import {
   LABEL_AZ,

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { withTimeout } from '../../engine/clock.ts';
+import { withTimeout } from '../../core/clock.ts';
 import { countLeftovers, dockerClient } from '../../infra/local/docker.ts';
 import { resolveImages } from '../../infra/local/images.ts';
 
@@ -64,7 +64,7 @@ export function runIdOf(output: string): string | undefined {
 }
 
 /** Reads a run's history.jsonl. */
-export async function readHistory(runDir: string): Promise<import('../../probes/history.ts').Op[]> {
+export async function readHistory(runDir: string): Promise<import('../../core/history.ts').Op[]> {
   const { readFileSync } = await import('node:fs');
   return readFileSync(join(runDir, 'history.jsonl'), 'utf8')
     .trim()

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exitCodeOfRun } from '../../engine/errors.ts';
+import { exitCodeOfRun } from '../../core/errors.ts';
 import { runScenario } from '../../engine/runner.ts';
 import { LocalProvider } from '../../infra/local/provider.ts';
 import { loadScenario } from '../../scenarios/load.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { RunResult } from '../../engine/result.ts';
+import type { RunResult } from '../../core/result.ts';
 import { partitionUnsupportedReason } from '../../infra/local/faults.ts';
 import { chaos, leftovers, readHistory, ready, skipReason, tempRunsDir } from './docker.ts';
 

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exitCodeOfRun } from '../../engine/errors.ts';
-import type { RunResult } from '../../engine/result.ts';
+import { exitCodeOfRun } from '../../core/errors.ts';
+import type { RunResult } from '../../core/result.ts';
 import { runScenario } from '../../engine/runner.ts';
 import { LocalProvider } from '../../infra/local/provider.ts';
 import { loadScenario } from '../../scenarios/load.ts';

@@ -1,4 +1,4 @@
-import type { StackNode } from './stack.ts';
+import type { StackNode } from '../../infra/stack.ts';
 
 /**
  * The nodes of a Redis chain, in chain order, spread round-robin over the AZs: one per AZ

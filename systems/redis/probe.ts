@@ -1,11 +1,12 @@
 import { Redis, ReplyError } from 'ioredis';
-import { CachingResolver } from '../agents/registry/http-client.ts';
-import { HEAD_RECORD, type Registry } from '../agents/registry/protocol.ts';
-import { type Clock, sleep } from '../engine/clock.ts';
-import type { Endpoint } from '../infra/stack.ts';
-import type { RedisWriterProbeSpec } from '../scenarios/schema.ts';
-import type { History, Op, Outcome } from './history.ts';
-import { Pacer } from './pacer.ts';
+import { CachingResolver } from '../../agents/registry/http-client.ts';
+import { type Clock, sleep } from '../../core/clock.ts';
+import type { History, Op, Outcome } from '../../core/history.ts';
+import type { Registry } from '../../core/registry.ts';
+import type { Endpoint } from '../../infra/stack.ts';
+import { Pacer } from '../../probes/pacer.ts';
+import type { RedisWriterProbeSpec } from '../../scenarios/schema.ts';
+import { HEAD_RECORD } from './records.ts';
 
 /**
  * A real Redis client workload: `concurrency` slots, each with its own ioredis connection and

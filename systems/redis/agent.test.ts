@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryRegistry } from '../registry/memory.ts';
-import { CHAIN_RECORD, HEAD_RECORD, type Registry } from '../registry/protocol.ts';
+import { MemoryRegistry } from '../../agents/registry/memory.ts';
+import type { Registry } from '../../core/registry.ts';
 import { type AgentDeps, ChainAgent } from './agent.ts';
+import { CHAIN_RECORD, HEAD_RECORD } from './records.ts';
 
 type Event = { node: string; type: string; data: Record<string, unknown> };
 

@@ -5,7 +5,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
-import { HttpRegistry } from '../registry/http-client.ts';
+import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { ChainAgent } from './agent.ts';
 
 const env = (name: string, fallback?: string): string => {

@@ -1,6 +1,6 @@
 import { ReplyError } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { classifyFailure } from './redis-writer.ts';
+import { classifyFailure } from './probe.ts';
 
 // "Lost" rests on this: only an acknowledged write can be lost, and only an `unknown` one is
 // left out of both lost and kept. A write wrongly called `fail` hides nothing; one wrongly

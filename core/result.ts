@@ -1,16 +1,135 @@
-import type {
-  ConvergenceFigures,
-  ExpectationResult,
-  Verdict,
-  WindowFigures,
-  WriteFigures,
-} from '../checker/index.ts';
-import type { LeadershipChange } from '../checker/leadership.ts';
-import type { OutcomeSeries, ProbeStats } from '../checker/stats.ts';
 import type { TopologySnapshot } from '../infra/stack.ts';
-import type { RedisClientSettings } from '../probes/redis-writer.ts';
-import type { HarnessInfo } from './run-store.ts';
-import type { TimelineEvent } from './timeline.ts';
+import type { RedisClientSettings } from '../systems/redis/probe.ts';
+import type { TimelineEvent } from './events.ts';
+
+/** Figures and verdicts: what the checker computes, as the result carries them. */
+
+export interface AvailabilityFigures {
+  faultAt: number;
+  /** The window's end (exclusive); null when it is the last window. */
+  until: number | null;
+  outage: boolean;
+  detectionMs: number | null;
+  window: { start: number; end: number | null } | null;
+  unavailabilityMs: number | null;
+  failoverMs: number | null;
+  recoveredAt: number | null;
+  /** No outage (with a success seen), or an outage that ended in a stable success. */
+  recovered: boolean;
+  /** From the stable success to the window's last write; null without one. */
+  stableForMs: number | null;
+  outages: number;
+  /** Operations that completed in the window. */
+  operations: number;
+  failures: number;
+  unknown: number;
+}
+
+/**
+ * One expectation judged. `threshold` and `value` are the machine-readable pair (ms, a count or
+ * a yes/no; value null when there was nothing to measure), `expected` and `actual` say the same
+ * for a person. The verdict is decided from the data, never from the display text. `scope` says
+ * what it was judged on: one fault's window, one probe, one system.
+ */
+export interface ExpectationResult {
+  name: string;
+  scope: { fault?: number; probe?: string; system?: string };
+  threshold: number | boolean | string;
+  value: number | boolean | null;
+  expected: string;
+  actual: string;
+  verdict: Verdict;
+}
+
+export interface ConvergenceFigures {
+  /** Every node that is up is back in the topology and the invariants hold. */
+  converged: boolean;
+  /** When the final converged state began, on the run's clock; null if never. */
+  at: number | null;
+  /** From the last fault's injection to `at`. */
+  timeToFullRedundancyMs: number | null;
+  /** What was still wrong when the wait ended (empty when converged). */
+  violations: string[];
+  /** How long the harness waited after recovery. */
+  waitedMs: number;
+  /** How often the topology was looked at, ms: the resolution of `at`. */
+  pollIntervalMs: number;
+}
+
+export interface WindowFigures {
+  fault: number;
+  availability: AvailabilityFigures;
+}
+
+/**
+ * Leadership changes of a system, read from the run's events: every move of its endpoint record
+ * (the registry's own time stamp: the moment clients could start to find the new leader) after
+ * provisioning, paired with the new leader's own decision to lead (`promotedAt`, the agent's
+ * event) when one came before it. Each change names the fault window it fell in.
+ */
+export interface LeadershipChange {
+  /** When the endpoint record moved. */
+  t: number;
+  from: string | null;
+  to: string;
+  /** The new leader's agent deciding to lead (the last such event before the move), or null. */
+  promotedAt: number | null;
+  /** The window's fault index, or null when it happened outside every window. */
+  fault: number | null;
+}
+
+export interface ProbeStats {
+  attempted: number;
+  ok: number;
+  fail: number;
+  unknown: number;
+  /** Acknowledged writes per second over the span from the first invocation to the last completion. */
+  okPerSec: number;
+  /** Latency of acknowledged writes, ms. */
+  latencyMs: { p50: number; p99: number; max: number } | null;
+}
+
+/** Writes per outcome in fixed time buckets (by completion), for timelines and charts. */
+export interface OutcomeSeries {
+  bucketMs: number;
+  /** Start of the first bucket, on the run's clock. */
+  start: number;
+  columns: ['ok', 'fail', 'unknown'];
+  /** One [ok, fail, unknown] triple per bucket. */
+  counts: [number, number, number][];
+}
+
+/**
+ * A verdict is `pass`, `fail` or `unknown` (the evidence does not allow either). Verdicts
+ * compose as in Jepsen: fail beats unknown beats pass.
+ */
+export type Verdict = 'pass' | 'fail' | 'unknown';
+
+export interface WriteFigures {
+  verdict: 'pass' | 'fail' | 'unknown';
+  attempted: number;
+  acknowledged: number;
+  failed: number;
+  unknown: number;
+  lost: number | null;
+  lostSeqs: number[];
+  unknownRecovered: number | null;
+  unknownAbsent: number | null;
+  failedButPresent: number;
+  failedButPresentSeqs: number[];
+  unexpected: number;
+  unexpectedValues: number[];
+  readBackSize: number | null;
+}
+
+export interface HarnessInfo {
+  name: string;
+  version: string;
+  gitRevision: string;
+  gitDirty: boolean | null;
+  command: string[];
+  node: string;
+}
 
 /** The canonical, versioned result of a run (result.json, `--json FILE`). */
 export const RESULT_SCHEMA = 'chaos-harness/run-result';

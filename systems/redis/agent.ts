@@ -1,4 +1,5 @@
-import { CHAIN_RECORD, HEAD_RECORD, type Registry, decodeChain, encodeChain } from '../registry/protocol.ts';
+import type { Registry } from '../../core/registry.ts';
+import { CHAIN_RECORD, HEAD_RECORD, decodeChain, encodeChain } from './records.ts';
 
 /**
  * The Redis chain agent. It runs beside one redis-server (same network namespace; they die

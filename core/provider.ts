@@ -1,0 +1,146 @@
+import type { Clock } from './clock.ts';
+import type { TimelineEvent } from './events.ts';
+import type { FaultAction } from './faults.ts';
+import type { Registry } from './registry.ts';
+
+/**
+ * What a provider (local Docker, AWS) offers the runner and the systems. A provider knows nodes,
+ * networks, volumes and faults; it never knows a system by name: a system describes its nodes
+ * as a plan (NodePlan) and the provider carries it out.
+ */
+
+/** One node of a stack, as targets and figures name it. */
+export interface NodeRef {
+  /** Its name, also its host name on the stack's network (`redis-b`, `pg-a`). */
+  name: string;
+  /** The system it belongs to (`redis`, `pg`). */
+  system: string;
+  az: string;
+  /** Its position in the system's layout at provisioning time (0 = the first leader). */
+  index: number;
+}
+
+/** Where a client outside the stack (a probe, an observer) reaches a node's service. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** One process of a node: its image (a logical name the provider resolves), command, ports. */
+export interface ContainerPlan {
+  /** A logical image name from a system's registration (`redis`, `node`, `postgres`). */
+  image: string;
+  /** A suffix for its name and log file (`redis`, `agent`). */
+  part: string;
+  command: string[];
+  env?: Record<string, string>;
+  /** Service ports a client outside the stack reaches (mapped on the host). */
+  ports?: number[];
+  /** The node is up once this appears in the container's output. */
+  readyLog: RegExp;
+  /** Files put into the container before it starts: the agents' bundle, scripts. */
+  files?: { source: string; target: string; mode?: number }[];
+  /** Volumes: `name` is per node unless listed in the stack's shared volumes. */
+  volumes?: { name: string; path: string }[];
+  /** Its output is a JSON-lines event stream to put on the timeline (agents). */
+  events?: boolean;
+  user?: string;
+}
+
+/** One node: its main process and the sidecars (agents) that share its network namespace. */
+export interface NodePlan extends NodeRef {
+  main: ContainerPlan;
+  sidecars: ContainerPlan[];
+  /** Start only once these nodes are up (a standby after its primary). */
+  after?: string[];
+}
+
+export interface StackPlan {
+  nodes: NodePlan[];
+  /** Volumes every node that mounts them shares (a WAL archive). */
+  sharedVolumes?: string[];
+}
+
+/** A fault as applied: the record of what was touched, and how to undo it. */
+export interface AppliedFault {
+  action: FaultAction;
+  nodes: string[];
+  /** How the fault was carried out (for example `docker kill -s KILL`, `iptables DROP`). */
+  method: string;
+  /** Undoes the fault; absent when it cannot be undone (kill). */
+  revert?: () => Promise<void>;
+}
+
+export interface FaultRequest {
+  action: FaultAction;
+  nodes: NodeRef[];
+  /** partition: the nodes cut off from `nodes`. */
+  peers?: NodeRef[];
+}
+
+export interface ExecResult {
+  exitCode: number;
+  output: string;
+}
+
+/** A stack as brought up by a provider: nodes, endpoints, faults, teardown. */
+export interface Stack {
+  readonly runId: string;
+  readonly provider: string;
+  /** The images (or machine images) the stack runs, and where each choice came from. */
+  readonly images?: Record<string, { image: string; source: string }>;
+  nodes(): NodeRef[];
+  /** A node's service port as a client outside the stack reaches it (the first port by default). */
+  endpoint(node: string, port?: number): Endpoint;
+  /** The endpoint registry, as a client outside the stack reaches it. */
+  registry(): Registry;
+  /** Runs a command inside a node's main process's environment (a runbook step). */
+  exec(node: string, command: string[]): Promise<ExecResult>;
+  inject(request: FaultRequest): Promise<AppliedFault>;
+  /** Writes each node's log into `dir`. */
+  collectLogs(dir: string): Promise<void>;
+  /** Stops following the stack (logs, events) and leaves it running: for `--keep`. */
+  release(): void;
+  /** Removes everything the stack started. Safe to call more than once. */
+  teardown(): Promise<void>;
+}
+
+export interface ProvisionOptions {
+  runId: string;
+  /** For labels, so a stack left behind says what it was. */
+  scenarioName?: string;
+  clock: Clock;
+  /** Receives agents' and the registry's events, already mapped onto the run's clock. */
+  onEvent: (event: TimelineEvent) => void;
+  /** Aborting it stops provisioning at the next step; what was started is removed. */
+  signal?: AbortSignal;
+}
+
+/** A logical image: what a system needs, and where it can be had. */
+export interface ImageRef {
+  /** The logical name plans use (`redis`). */
+  name: string;
+  /** The environment variable that overrides it. */
+  env: string;
+  /** The official image, where a registry can be reached. */
+  official: string;
+  /** The image docker/build-images.sh builds from Debian's packages. */
+  offline: string;
+}
+
+export interface Provider {
+  readonly name: string;
+  /** Whether this provider can apply a fault here, and if not, why: asked before anything starts. */
+  supports(action: FaultAction): { ok: true } | { ok: false; reason: string };
+  /**
+   * Checks, before a run starts, that the provider can work here (its engine answers, the
+   * images can be had); throws a ChaosError saying what is missing and how to fix it.
+   */
+  prepare(images: readonly ImageRef[]): Promise<void>;
+  provision(plan: StackPlan, opts: ProvisionOptions): Promise<Stack>;
+  /**
+   * The forced path (a second Ctrl-C): removes everything of the run, including what is still
+   * being created, as fast as it safely can. Safe to call at any time, more than once.
+   */
+  forceTeardown(runId: string): Promise<void>;
+}
