@@ -11,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{agents,checker,engine,infra,probes,reports,scenarios,systems}/**/*.test.ts'],
+          include: ['{agents,checker,core,engine,infra,probes,reports,scenarios,systems}/**/*.test.ts'],
           environment: 'node',
         },
       },

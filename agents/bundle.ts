@@ -7,15 +7,34 @@ import { build } from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** The programs every stack may run whatever its systems: the local endpoint registry. */
+export const SHARED_AGENTS: Record<string, string> = { registry: join(here, 'registry/main.ts') };
+
 /**
- * Bundles the in-container programs (chain agent, local registry) into one self-contained file
- * for the Node.js in the node image (Debian's is 18). It is built on every run (about 50 ms, so
- * it is never stale) and written to the OS temp folder under its content hash: concurrent runs
- * share one file, and a read-only install works.
+ * Bundles the in-container programs (agents, the local registry) into one self-contained file
+ * for the Node.js in the node image (Debian's is 18): `CHAOS_ENTRY` picks the program, each a
+ * module exporting `main()`. Built on every run (tens of ms, so never stale) and written to the
+ * OS temp folder under its content hash: concurrent runs share one file, and a read-only
+ * install works.
  */
-export async function bundleAgents(): Promise<string> {
+export async function bundleAgents(entries: Record<string, string>): Promise<string> {
+  const table = Object.entries({ ...SHARED_AGENTS, ...entries })
+    .map(([name, file]) => `  ${JSON.stringify(name)}: () => import(${JSON.stringify(file)}),`)
+    .join('\n');
+  const contents = `const table = {\n${table}\n};
+const name = process.env.CHAOS_ENTRY;
+const load = table[name];
+if (!load) {
+  process.stderr.write('CHAOS_ENTRY must be one of ' + Object.keys(table).join(', ') + ', not ' + name + '\\n');
+  process.exit(2);
+}
+load().then((m) => m.main()).catch((err) => {
+  process.stdout.write(JSON.stringify({ t: Date.now(), type: 'agent-crashed', error: String(err) }) + '\\n');
+  process.exit(1);
+});
+`;
   const out = await build({
-    entryPoints: [join(here, 'entry.ts')],
+    stdin: { contents, resolveDir: here, sourcefile: 'agents-entry.js', loader: 'js' },
     bundle: true,
     platform: 'node',
     target: 'node18',
@@ -24,6 +43,8 @@ export async function bundleAgents(): Promise<string> {
     outfile: 'agents.cjs',
     logLevel: 'silent',
     legalComments: 'none',
+    // The pg driver's optional native binding is never used.
+    external: ['pg-native'],
   });
   const code = out.outputFiles[0]!.contents;
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);

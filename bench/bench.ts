@@ -26,6 +26,7 @@ import { LABEL_HARNESS, LABEL_RUN, dockerClient, removeByLabel } from '../infra/
 import { resolveImage } from '../infra/local/images.ts';
 import { LocalProvider } from '../infra/local/provider.ts';
 import { loadScenario } from '../scenarios/load.ts';
+import { redisChain } from '../systems/redis/index.ts';
 import { RedisWriterProbe } from '../systems/redis/probe.ts';
 import { HEAD_RECORD } from '../systems/redis/records.ts';
 
@@ -39,7 +40,7 @@ const report = (what: string, value: string, target: string, ok: boolean) => {
 
 async function probeVsRedisBenchmark(): Promise<void> {
   const docker = dockerClient();
-  const image = (await resolveImage(docker, 'redis')).image;
+  const image = (await resolveImage(docker, redisChain.images.find((i) => i.name === 'redis')!)).image;
   const benchId = `bench-${process.pid}`;
   const redis = await new GenericContainer(image)
     .withCommand(['redis-server', '--protected-mode', 'no', '--save', '', '--appendonly', 'no'])

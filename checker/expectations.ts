@@ -1,5 +1,5 @@
 import type { ConvergenceFigures, ExpectationResult, WindowFigures } from '../core/result.ts';
-import type { Expectations } from '../scenarios/schema.ts';
+import type { Expectations } from '../core/result.ts';
 import type { AvailabilityFigures } from './availability.ts';
 import type { Verdict } from './verdict.ts';
 import type { WriteFigures } from './writes.ts';

@@ -1,5 +1,5 @@
 import type { Op } from '../core/history.ts';
-import type { Expectations } from '../scenarios/schema.ts';
+import type { Expectations } from '../core/result.ts';
 import { type AvailabilityFigures, availability } from './availability.ts';
 import {
   type ConvergenceFigures,

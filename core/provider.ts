@@ -42,8 +42,11 @@ export interface ContainerPlan {
   files?: { source: string; target: string; mode?: number }[];
   /** Volumes: `name` is per node unless listed in the stack's shared volumes. */
   volumes?: { name: string; path: string }[];
-  /** Its output is a JSON-lines event stream to put on the timeline (agents). */
-  events?: boolean;
+  /**
+   * Its JSON output lines are events for the timeline, from this source (`agent:redis-a`);
+   * every container's output is kept in the run's logs either way.
+   */
+  events?: string;
   user?: string;
 }
 
@@ -56,6 +59,8 @@ export interface NodePlan extends NodeRef {
 }
 
 export interface StackPlan {
+  /** The endpoint registry (DNS records with TTLs): started first, reached as `registry`. */
+  registry: ContainerPlan;
   nodes: NodePlan[];
   /** Volumes every node that mounts them shares (a WAL archive). */
   sharedVolumes?: string[];

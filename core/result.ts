@@ -1,6 +1,56 @@
-import type { TopologySnapshot } from '../infra/stack.ts';
-import type { RedisClientSettings } from '../systems/redis/probe.ts';
 import type { TimelineEvent } from './events.ts';
+
+/** A live node as its system sees it. */
+export interface NodeState {
+  name: string;
+  az: string;
+  /** It answered the observer. */
+  reachable: boolean;
+  /** The system's word for its role (`master`, `replica`, `primary`, `standby`). */
+  role?: string;
+  /** The node it replicates from, if any. */
+  following?: string;
+  /** Whether its replication link to that node is up. */
+  linkUp?: boolean;
+  /** How far behind its source it is, in the system's unit (bytes of WAL), when it can say. */
+  lag?: number;
+}
+
+/** A system's live state: who leads (as its endpoint record names it), its members in order. */
+export interface SystemState {
+  leader: string | null;
+  /** The members in the system's own order (the chain; the primary, then the standbys). */
+  members: string[];
+  nodes: NodeState[];
+}
+
+/** The client settings that shape a probe's figures; they go into the result verbatim. */
+export interface ClientSettings {
+  library: string;
+  /** Operations per second asked for over all in-flight slots; 0 is as fast as they can. */
+  rateHz: number;
+  inFlight: number;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  retries: number;
+  retryBackoffMs: number;
+  /** The operation it makes, for a person (`RPUSH key <seq>`). */
+  operation: string;
+  [setting: string]: unknown;
+}
+
+/** What a scenario expects of a probe and of the systems (scenarios/schema.ts fills in defaults). */
+export interface Expectations {
+  recovered: boolean;
+  maxFailoverMs?: number | undefined;
+  maxUnavailabilityMs?: number | undefined;
+  /** A bound on lost acknowledged writes; 0 when the scenario says nothing. */
+  maxLostWrites?: number | undefined;
+  /** Exactly this many lost acknowledged writes, or `any`. */
+  lostWrites?: number | 'any' | undefined;
+  converged: boolean;
+  maxTimeToFullRedundancyMs?: number | undefined;
+}
 
 /** Figures and verdicts: what the checker computes, as the result carries them. */
 
@@ -201,7 +251,9 @@ export interface FaultRecord {
 export interface ProbeResult extends ProbeStats {
   name: string;
   kind: string;
-  settings: RedisClientSettings;
+  /** The system it exercises. */
+  system: string;
+  settings: ClientSettings;
   steadyState: ProbeStats;
   /** The rate asked for and the rate seen before any fault; shortfall when below 90 % of it. */
   rate: { requestedHz: number | null; achievedHz: number; shortfall: boolean };
@@ -233,8 +285,10 @@ export interface SystemAction {
 export interface SystemResult {
   name: string;
   kind: string;
-  before: TopologySnapshot | null;
-  after: TopologySnapshot | null;
+  /** The endpoint record clients resolve its leader through (`redis-head`). */
+  leadershipRecord?: string;
+  before: SystemState | null;
+  after: SystemState | null;
   leadership: LeadershipChange[];
   actions: SystemAction[];
   convergence: ConvergenceFigures | null;

@@ -7,10 +7,9 @@
 #   bash docker/build-images.sh --offline  # do not even try to pull official images
 #   bash docker/build-images.sh --if-docker # do nothing (exit 0) where no Docker engine answers
 #
-# Images produced (the harness finds them by itself when the official ones are absent):
-#   chaos-local/debian:bookworm   minbase root file system (debootstrap | docker import)
-#   chaos-local/redis:7           redis-server + redis-tools
-#   chaos-local/node:lts          nodejs (runs the agents and the local endpoint registry)
+# Images produced (the harness finds them by itself when the official ones are absent): the
+# base chaos-local/debian:bookworm (debootstrap | docker import), and for every image a system
+# registers (`chaos list --images`), its offline build from docker/<name>/Dockerfile.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 force=0; offline=0; if_docker=0
@@ -33,17 +32,24 @@ if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
   exit 3
 fi
 
+# The images come from the systems' registration (systems/index.ts): `name official offline`,
+# each offline image built from docker/<name>/Dockerfile.
+mapfile -t images < <(node "$here/../bin/chaos.js" list --images)
+[ "${#images[@]}" -gt 0 ] || { log "could not list the images (is npm ci done?)"; exit 3; }
+all_present() { # all_present COLUMN (2 official, 3 offline)
+  for row in "${images[@]}"; do have_image "$(echo "$row" | cut -d' ' -f"$1")" || return 1; done
+}
+
 # Official images first: where they can be pulled, nothing needs building.
 if [ "$offline" = 0 ] && [ "$force" = 0 ]; then
-  if have_image redis:7 && have_image node:20-bookworm-slim; then
-    log "official images redis:7 and node:20-bookworm-slim are present; nothing to build"; exit 0
-  fi
-  if have_image chaos-local/redis:7 && have_image chaos-local/node:lts; then
-    log "offline images chaos-local/redis:7 and chaos-local/node:lts are present; nothing to build (--force rebuilds)"; exit 0
-  fi
-  if timeout 60 docker pull -q redis:7 >/dev/null 2>&1 && timeout 120 docker pull -q node:20-bookworm-slim >/dev/null 2>&1; then
-    log "pulled official images redis:7 and node:20-bookworm-slim; nothing to build"; exit 0
-  fi
+  if all_present 2; then log "official images are present; nothing to build"; exit 0; fi
+  if all_present 3; then log "offline images are present; nothing to build (--force rebuilds)"; exit 0; fi
+  pulled=1
+  for row in "${images[@]}"; do
+    official="$(echo "$row" | cut -d' ' -f2)"
+    have_image "$official" || timeout 120 docker pull -q "$official" >/dev/null 2>&1 || { pulled=0; break; }
+  done
+  if [ "$pulled" = 1 ]; then log "pulled the official images; nothing to build"; exit 0; fi
   log "no registry reachable: building chaos-local/* images from Debian's packages"
 fi
 
@@ -81,7 +87,11 @@ build() { # build TAG DIR
     log "$1 present"
   fi
 }
-build chaos-local/redis:7 redis &
-build chaos-local/node:lts node &
-wait %1 && wait %2
+pids=()
+for row in "${images[@]}"; do
+  name="$(echo "$row" | cut -d' ' -f1)"; offline_tag="$(echo "$row" | cut -d' ' -f3)"
+  [ -f "$here/$name/Dockerfile" ] || { log "no docker/$name/Dockerfile for $offline_tag"; exit 3; }
+  build "$offline_tag" "$name" & pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
 docker images --filter reference='chaos-local/*' --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' >&2

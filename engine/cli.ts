@@ -12,11 +12,12 @@ import {
   staleRuns,
 } from '../infra/local/docker.ts';
 import { LocalProvider } from '../infra/local/provider.ts';
-import { loadRunResult } from '../reports/rebuild.ts';
 import { formatSummary } from '../reports/summary.ts';
 import { listScenarios, loadScenario } from '../scenarios/load.ts';
+import { allImages } from '../systems/index.ts';
 import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
 import { consoleReporter } from './progress.ts';
+import { loadRunResult } from './rebuild.ts';
 import { HARNESS_ROOT } from './run-store.ts';
 import { runScenario } from './runner.ts';
 
@@ -100,7 +101,12 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
   }
 }
 
-function listCommand(flags: { json: boolean }): number {
+function listCommand(flags: { json: boolean; images: boolean }): number {
+  if (flags.images) {
+    // For docker/build-images.sh: one image a line, `name official offline`.
+    for (const i of allImages()) process.stdout.write(`${i.name} ${i.official} ${i.offline}\n`);
+    return 0;
+  }
   const all = listScenarios();
   if (flags.json) {
     process.stdout.write(
@@ -176,7 +182,8 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
     .description('list the built-in scenarios')
     .allowExcessArguments(false)
     .option('--json', 'as JSON', false)
-    .action((flags: { json: boolean }) => setCode(listCommand(flags)));
+    .option('--images', 'the images every system needs: name, official image, offline build', false)
+    .action((flags: { json: boolean; images: boolean }) => setCode(listCommand(flags)));
   program
     .command('report')
     .description('print the summary of a stored run again, from its folder (also a run that died)')

@@ -1,7 +1,7 @@
 import type { ConvergenceFigures } from '../checker/expectations.ts';
 import { type Clock, sleep } from '../core/clock.ts';
 import { errorMessage } from '../core/errors.ts';
-import type { TopologySnapshot } from '../infra/stack.ts';
+import type { SystemState } from '../core/result.ts';
 
 export const POLL_INTERVAL_MS = 250;
 
@@ -11,7 +11,7 @@ export const POLL_INTERVAL_MS = 250;
  * Polled every POLL_INTERVAL_MS, which is the resolution of that moment.
  */
 export class ConvergenceWatcher {
-  private last: { t: number; snapshot: TopologySnapshot | null; violations: string[] } | undefined;
+  private last: { t: number; snapshot: SystemState | null; violations: string[] } | undefined;
   /** Start of the current run of converged snapshots; null while not converged. */
   private streakStart: number | null = null;
   private stopped = false;
@@ -19,8 +19,8 @@ export class ConvergenceWatcher {
 
   constructor(
     private readonly clock: Clock,
-    private readonly observe: () => Promise<TopologySnapshot>,
-    private readonly violations: (t: TopologySnapshot) => string[],
+    private readonly observe: () => Promise<SystemState>,
+    private readonly violations: (t: SystemState) => string[],
   ) {}
 
   start(): void {
@@ -33,7 +33,7 @@ export class ConvergenceWatcher {
   }
 
   private async poll(): Promise<void> {
-    let snapshot: TopologySnapshot | null = null;
+    let snapshot: SystemState | null = null;
     let violations: string[];
     try {
       snapshot = await this.observe();
@@ -83,7 +83,7 @@ export class ConvergenceWatcher {
   }
 
   /** The latest snapshot read, or null. */
-  get snapshot(): TopologySnapshot | null {
+  get snapshot(): SystemState | null {
     return this.last?.snapshot ?? null;
   }
 

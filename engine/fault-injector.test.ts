@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryRegistry } from '../agents/registry/memory.ts';
 import { MonotonicClock } from '../core/clock.ts';
-import type { AppliedFault, FaultRequest, Stack } from '../infra/stack.ts';
+import type { AppliedFault, FaultRequest, Stack } from '../core/provider.ts';
 import { scenarioSchema } from '../scenarios/schema.ts';
+import { redisChain } from '../systems/redis/index.ts';
 import { redisNodeNames } from '../systems/redis/layout.ts';
 import { CHAIN_RECORD, HEAD_RECORD } from '../systems/redis/records.ts';
 import { FaultInjector } from './fault-injector.ts';
@@ -65,7 +66,7 @@ describe('fault injector', () => {
     ]);
     const run = context(s);
     const { stack, log } = await fakeStack();
-    const inj = new FaultInjector(run, stack, []);
+    const inj = new FaultInjector(run, stack, [], [redisChain]);
     await inj.runSchedule(s.faults, run.clock.now());
     run.close();
     expect(log).toEqual(['kill redis-a']);
@@ -84,7 +85,7 @@ describe('fault injector', () => {
     ]);
     const run = context(s);
     const { stack, log } = await fakeStack(['pause']);
-    const inj = new FaultInjector(run, stack, []);
+    const inj = new FaultInjector(run, stack, [], [redisChain]);
     const t0 = run.clock.now();
     await inj.runSchedule(s.faults, t0);
     await inj.waitUntil(t0 + 50); // the stop falls due at +30

@@ -1,8 +1,8 @@
 import { InfraError, errorMessage } from '../core/errors.ts';
+import type { NodeRef, Stack } from '../core/provider.ts';
 import type { FaultRecord } from '../core/result.ts';
-import type { Stack, StackNode } from '../infra/stack.ts';
+import type { SystemDefinition } from '../core/system.ts';
 import type { FaultStep } from '../scenarios/schema.ts';
-import { readChain } from '../systems/redis/records.ts';
 import type { RunContext } from './run-context.ts';
 import { resolveTarget } from './targets.ts';
 
@@ -35,6 +35,7 @@ export class FaultInjector {
     private readonly run: RunContext,
     private readonly stack: Stack,
     private readonly probes: readonly Quiescible[],
+    private readonly systems: readonly SystemDefinition[],
   ) {}
 
   /** Injects every step at `origin + step.at`, carrying out reverts that fall due meanwhile. */
@@ -116,14 +117,13 @@ export class FaultInjector {
   }
 
   /** The live nodes a selector names now, less those a fault has taken down. */
-  private async resolve(selector: string): Promise<{ nodes: StackNode[]; skippedBecause?: string }> {
-    const topo = await readChain(this.stack.registry());
-    let nodes: StackNode[];
-    try {
-      nodes = resolveTarget(selector, topo, this.stack.nodes());
-    } catch (err) {
-      return { nodes: [], skippedBecause: errorMessage(err) };
-    }
+  private async resolve(selector: string): Promise<{ nodes: NodeRef[]; skippedBecause?: string }> {
+    const systems = await Promise.all(
+      this.systems.map(async (def) => ({ def, state: { ...(await def.records(this.stack)), nodes: [] } })),
+    );
+    const resolved = resolveTarget(selector, { systems, nodes: this.stack.nodes() });
+    if (resolved.none !== undefined) return { nodes: [], skippedBecause: resolved.none };
+    const nodes = resolved.nodes;
     const alive = nodes.filter((n) => !this.down.has(n.name));
     if (alive.length === 0) {
       const why = nodes.map((n) => `${n.name} is already down (${this.down.get(n.name)?.how})`).join('; ');

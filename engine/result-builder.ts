@@ -6,6 +6,7 @@ import { type FaultWindow, faultWindows, windowAt } from '../checker/windows.ts'
 import type { ChaosError } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
 import type { Op } from '../core/history.ts';
+import type { ClientSettings, SystemState } from '../core/result.ts';
 import {
   type FaultRecord,
   type PhaseRecord,
@@ -17,28 +18,9 @@ import {
   type SystemAction,
   type SystemResult,
 } from '../core/result.ts';
-import type { TopologySnapshot } from '../infra/stack.ts';
-import type { Scenario } from '../scenarios/schema.ts';
-import type { RedisClientSettings } from '../systems/redis/probe.ts';
-import { HEAD_RECORD } from '../systems/redis/records.ts';
+import { type ProbeSpecOf, type Scenario, expectationsFor } from '../scenarios/schema.ts';
+import { systemNamed } from '../systems/index.ts';
 import type { HarnessInfo } from './run-store.ts';
-
-/** Agent decisions worth naming in an account of what a system did. */
-export const SYSTEM_ACTIONS = new Set([
-  'failover-decision',
-  'became-head',
-  'reattached',
-  'rejoined',
-  'removed-from-chain',
-  'removed-dead-tail',
-  'stepped-down',
-  'failover-withheld',
-  'rejoin-withheld',
-  'demoted',
-  'joined',
-  'agent-started',
-  'agent-crashed',
-]);
 
 export interface ReadBackOutcome {
   node: string;
@@ -63,13 +45,13 @@ export interface RunRecord {
   events: readonly TimelineEvent[];
   /** The steady state's span on the run's clock; null if it never ran. */
   steady: { from: number; to: number } | null;
-  probes: { name: string; kind: string; settings: RedisClientSettings }[];
+  probes: { spec: ProbeSpecOf; system: string; settings: ClientSettings }[];
   readBacks: ReadonlyMap<string, ReadBackOutcome | { error: string }>;
   systems: {
     name: string;
     kind: string;
-    before: TopologySnapshot | null;
-    after: TopologySnapshot | null;
+    before: SystemState | null;
+    after: SystemState | null;
     convergence: ConvergenceFigures | null;
   }[];
   durationMs: number;
@@ -89,16 +71,18 @@ export function buildResult(r: RunRecord): RunResult {
   let checkerError: string | undefined;
   const verdicts: RunResult['verdict'][] = [];
 
-  const probes: ProbeResult[] = r.probes.map((p) => {
+  const probes: ProbeResult[] = r.probes.map(({ spec, system, settings }, index) => {
+    const p = { name: spec.name, kind: spec.kind, settings };
     const rb = r.readBacks.get(p.name);
     const checked = check({
       history: r.history,
       probe: p.name,
       windows,
       readBack: rb && 'values' in rb ? rb.values : null,
-      expect: r.scenario.expect,
+      expect: expectationsFor(r.scenario, spec),
       stableMs: r.scenario.recovery.stableMs,
-      systems: r.systems.map((s) => ({ name: s.name, convergence: s.convergence })),
+      // The systems are judged once, with the first probe.
+      systems: index === 0 ? r.systems.map((s) => ({ name: s.name, convergence: s.convergence })) : [],
     });
     verdicts.push(checked.verdict);
     expectations.push(...checked.expectations);
@@ -118,6 +102,7 @@ export function buildResult(r: RunRecord): RunResult {
     return {
       name: p.name,
       kind: p.kind,
+      system,
       settings: p.settings,
       ...probeStats(r.history, p.name),
       steadyState: steadyStats,
@@ -134,15 +119,20 @@ export function buildResult(r: RunRecord): RunResult {
     };
   });
 
-  const systems: SystemResult[] = r.systems.map((s) => ({
-    name: s.name,
-    kind: s.kind,
-    before: s.before,
-    after: s.after,
-    leadership: leadershipChanges(r.events, { record: HEAD_RECORD, promotedType: 'became-head' }, windows),
-    actions: systemActions(r.events, windows),
-    convergence: s.convergence,
-  }));
+  const systems: SystemResult[] = r.systems.map((s) => {
+    const def = systemNamed(s.name);
+    const nodes = new Set([...(s.before?.nodes ?? []), ...(s.after?.nodes ?? [])].map((n) => n.name));
+    return {
+      name: s.name,
+      kind: s.kind,
+      ...(def ? { leadershipRecord: def.leadership.record } : {}),
+      before: s.before,
+      after: s.after,
+      leadership: def ? leadershipChanges(r.events, def.leadership, windows) : [],
+      actions: systemActions(r.events, windows, new Set(def?.decisions ?? []), nodes),
+      convergence: s.convergence,
+    };
+  });
 
   const verdict = !completed
     ? 'unknown'
@@ -187,9 +177,19 @@ export function buildResult(r: RunRecord): RunResult {
   };
 }
 
-function systemActions(events: readonly TimelineEvent[], windows: readonly FaultWindow[]): SystemAction[] {
+function systemActions(
+  events: readonly TimelineEvent[],
+  windows: readonly FaultWindow[],
+  decisions: ReadonlySet<string>,
+  nodes: ReadonlySet<string>,
+): SystemAction[] {
   return events
-    .filter((e) => e.source.startsWith('agent:') && SYSTEM_ACTIONS.has(e.type))
+    .filter(
+      (e) =>
+        e.source.startsWith('agent:') &&
+        decisions.has(e.type) &&
+        (nodes.size === 0 || nodes.has(e.node ?? e.source.slice('agent:'.length))),
+    )
     .sort((a, b) => a.t - b.t)
     .map((e) => ({
       t: e.t,

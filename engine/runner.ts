@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { bundleAgents } from '../agents/bundle.ts';
+import { REGISTRY_PORT } from '../agents/registry/protocol.ts';
 import { availability } from '../checker/availability.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
 import { probeStats } from '../checker/stats.ts';
@@ -7,18 +9,18 @@ import { type Clock, MonotonicClock, sleep } from '../core/clock.ts';
 import { ChaosError, InfraError, ScenarioError, errorMessage } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
 import { History } from '../core/history.ts';
+import type { ContainerPlan, ImageRef, Provider, Stack } from '../core/provider.ts';
 import type { PhaseName, PhaseRecord, RunResult, RunStatus } from '../core/result.ts';
-import type { Provider, Stack, TopologySnapshot } from '../infra/stack.ts';
+import type { SystemState } from '../core/result.ts';
+import type { Probe } from '../core/system.ts';
 import type { LoadedScenario } from '../scenarios/load.ts';
-import type { Scenario } from '../scenarios/schema.ts';
-import { chainViolations } from '../systems/redis/invariants.ts';
-import { type ReadBack, RedisWriterProbe, probeKey } from '../systems/redis/probe.ts';
+import { type ActiveSystem, type Scenario, activeSystems } from '../scenarios/schema.ts';
+import { allImages, probeOfKind } from '../systems/index.ts';
 import { ConvergenceWatcher } from './convergence.ts';
 import { FaultInjector } from './fault-injector.ts';
 import { type ReadBackOutcome, buildResult } from './result-builder.ts';
 import { RunContext } from './run-context.ts';
 import { RunStore, harnessInfo } from './run-store.ts';
-import { validateStaticTargets } from './targets.ts';
 
 /** What a reporter may hear while a run goes on; every hook is optional. */
 export interface RunReporter {
@@ -61,7 +63,7 @@ export function defaultTimeLimitMs(s: Scenario): number {
 
 /**
  * Checks a scenario against a provider before anything starts: the faults it needs must be
- * supported here, and node:/az: targets must exist. Throws ScenarioError (exit 2).
+ * supported here (its targets were checked when it was loaded). Throws ScenarioError (exit 2).
  */
 export function preflight(loaded: LoadedScenario, provider: Provider): void {
   const { scenario, file } = loaded;
@@ -76,12 +78,32 @@ export function preflight(loaded: LoadedScenario, provider: Provider): void {
         },
       );
   }
-  validateStaticTargets(
-    scenario.faults.flatMap((f) => [f.target, ...(f.from ? [f.from] : [])]),
-    scenario.stack.redis,
-    file,
-  );
 }
+
+/** The images a scenario's stack needs: its systems', and the node image the registry runs on. */
+export function imagesFor(scenario: Scenario): ImageRef[] {
+  const byName = new Map<string, ImageRef>();
+  for (const { def } of activeSystems(scenario)) for (const i of def.images) byName.set(i.name, i);
+  const node = allImages().find((i) => i.name === 'node');
+  if (node) byName.set('node', node);
+  return [...byName.values()];
+}
+
+/** The endpoint registry's container: the node image running the agents' bundle. */
+function registryPlan(bundle: { source: string; target: string }): ContainerPlan {
+  return {
+    image: 'node',
+    part: 'registry',
+    command: ['node', bundle.target],
+    env: { CHAOS_ENTRY: 'registry', REGISTRY_PORT: String(REGISTRY_PORT) },
+    ports: [REGISTRY_PORT],
+    readyLog: /registry-ready/,
+    files: [bundle],
+    events: 'registry',
+  };
+}
+
+const BUNDLE_TARGET = '/opt/chaos/agents.cjs';
 
 /**
  * The lifecycle of a game day:
@@ -97,7 +119,10 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
   preflight(loaded, provider);
   // Docker answers, images are there: checked before the run folder exists, so a machine that
   // cannot run anything gets one line and no folder. Not under the time limit (pulls are bounded).
-  await provider.prepare();
+  await provider.prepare(imagesFor(scenario));
+  const bundle = await bundleAgents(
+    Object.assign({}, ...activeSystems(scenario).map((s) => s.def.agents)) as Record<string, string>,
+  );
 
   const runId = randomBytes(4).toString('hex');
   opts.onRunId?.(runId);
@@ -112,7 +137,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
     opts.timeLimitMs ?? defaultTimeLimitMs(scenario),
     opts.signal,
   );
-  const game = new GameDay(run, loaded, provider, runId);
+  const game = new GameDay(run, loaded, provider, runId, { source: bundle, target: BUNDLE_TARGET });
   const progress = setInterval(() => reporter.progress?.({ t: clock.now(), ...game.history.counts }), 250);
   progress.unref();
 
@@ -153,17 +178,19 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
         history: game.history.all(),
         events: run.events,
         steady: game.steady,
-        probes: game.probes.map((p) => ({ name: p.name, kind: 'redis-writer', settings: p.settings() })),
+        probes: game.probes.map((p, i) => ({
+          spec: scenario.probes[i]!,
+          system: p.system,
+          settings: p.settings(),
+        })),
         readBacks: game.readBacks,
-        systems: [
-          {
-            name: 'redis',
-            kind: 'redis-chain',
-            before: game.topologyBefore,
-            after: game.topologyAfter,
-            convergence: game.convergence,
-          },
-        ],
+        systems: game.systems.map((s) => ({
+          name: s.def.name,
+          kind: s.def.kind,
+          before: game.before.get(s.def.name) ?? null,
+          after: game.after.get(s.def.name) ?? null,
+          convergence: game.convergence.get(s.def.name) ?? null,
+        })),
         durationMs: 0,
       }),
     );
@@ -211,14 +238,15 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
 /** One game day's moving parts, phase by phase. Every method reads on its own. */
 class GameDay {
   readonly history: History;
+  readonly systems: ActiveSystem[];
   stack: Stack | undefined;
-  probes: RedisWriterProbe[] = [];
+  probes: Probe[] = [];
   injector: FaultInjector | undefined;
-  watcher: ConvergenceWatcher | undefined;
+  readonly watchers = new Map<string, ConvergenceWatcher>();
   steady: { from: number; to: number } | null = null;
-  topologyBefore: TopologySnapshot | null = null;
-  topologyAfter: TopologySnapshot | null = null;
-  convergence: ConvergenceFigures | null = null;
+  readonly before = new Map<string, SystemState>();
+  readonly after = new Map<string, SystemState>();
+  readonly convergence = new Map<string, ConvergenceFigures>();
   readonly readBacks = new Map<string, ReadBackOutcome | { error: string }>();
   /** The steady state failed: the stack was not healthy before any fault. */
   unhealthy = false;
@@ -228,8 +256,10 @@ class GameDay {
     private readonly loaded: LoadedScenario,
     private readonly provider: Provider,
     private readonly runId: string,
+    private readonly bundle: { source: string; target: string },
   ) {
     this.history = new History(run.store.path('history.jsonl'));
+    this.systems = activeSystems(loaded.scenario);
   }
 
   get faults() {
@@ -242,34 +272,38 @@ class GameDay {
 
   async play(): Promise<void> {
     const { run, scenario } = this;
-    this.stack = await run.phase('provision', () =>
-      this.provider.provisionRedisChain(scenario.stack.redis, {
-        runId: this.runId,
-        scenarioName: scenario.name,
-        clock: run.clock,
-        onEvent: run.emit,
-        signal: run.signal,
-      }),
-    );
+    this.stack = await run.phase('provision', () => this.provision());
     run.checkpoint();
     const stack = this.stack;
-    this.topologyBefore = await stack.topology();
-    this.probes = scenario.probes.map(
-      (spec) =>
-        new RedisWriterProbe(spec, {
-          clock: run.clock,
-          history: this.history,
-          registry: stack.registry(),
-          endpoint: (node) => stack.endpoint(node),
-          key: probeKey(this.runId, spec.name),
-        }),
+    for (const s of this.systems) this.before.set(s.def.name, await s.def.observe(stack, s.spec));
+    this.probes = scenario.probes.map((spec) =>
+      probeOfKind(spec.kind)!.probe.create(spec, {
+        runId: this.runId,
+        clock: run.clock,
+        history: this.history,
+        stack,
+      }),
     );
-    this.injector = new FaultInjector(run, stack, this.probes);
-    this.watcher = new ConvergenceWatcher(run.clock, () => stack.topology(), chainViolations);
+    this.injector = new FaultInjector(
+      run,
+      stack,
+      this.probes,
+      this.systems.map((s) => s.def),
+    );
+    for (const s of this.systems) {
+      this.watchers.set(
+        s.def.name,
+        new ConvergenceWatcher(
+          run.clock,
+          () => s.def.observe(stack, s.spec),
+          (state) => s.def.invariants(state, s.spec),
+        ),
+      );
+    }
 
     await run.phase('steady-state', () => this.steadyState());
     const origin = this.steady!.to;
-    this.watcher.start();
+    for (const w of this.watchers.values()) w.start();
     await run.phase('inject', () => this.injector!.runSchedule(scenario.faults, origin));
     const lastInject = Math.max(origin, ...this.faults.map((f) => f.tInject));
     await run.phase('observe', () =>
@@ -285,6 +319,29 @@ class GameDay {
     await run.phase('read-back', () => this.readBack());
   }
 
+  /** The registry and every system's nodes, then each system formed (replication up, records written). */
+  private async provision(): Promise<Stack> {
+    const { run, scenario } = this;
+    const ctx = {
+      runId: this.runId,
+      registryUrl: `http://registry:${REGISTRY_PORT}`,
+      bundle: this.bundle,
+    };
+    const stack = await this.provider.provision(
+      { registry: registryPlan(this.bundle), nodes: this.systems.flatMap((s) => s.def.plan(s.spec, ctx)) },
+      {
+        runId: this.runId,
+        scenarioName: scenario.name,
+        clock: run.clock,
+        onEvent: run.emit,
+        signal: run.signal,
+      },
+    );
+    // From here on the stack is ours to tear down, also if a system never forms.
+    this.stack = stack;
+    await Promise.all(this.systems.map((s) => s.def.awaitReady(stack, s.spec, run.signal)));
+    return stack;
+  }
   private async steadyState(): Promise<void> {
     const { run, scenario } = this;
     const from = run.clock.now();
@@ -336,33 +393,39 @@ class GameDay {
     }
   }
 
-  /** Waits (bounded) until the system is whole again: every node that is up back in the chain. */
+  /** Waits (bounded) until every system is whole again: every node that is up back in it. */
   private async converge(lastInject: number): Promise<void> {
     const { run, scenario } = this;
-    this.convergence = await this.watcher!.waitConverged(
-      scenario.recovery.convergenceTimeoutMs,
-      Math.max(1000, scenario.recovery.stableMs),
-      lastInject,
-      Math.max(lastInject, ...this.faults.map((f) => f.tReverted ?? Number.NEGATIVE_INFINITY)),
-      run.signal,
+    const since = Math.max(lastInject, ...this.faults.map((f) => f.tReverted ?? Number.NEGATIVE_INFINITY));
+    await Promise.all(
+      [...this.watchers].map(async ([name, watcher]) => {
+        const c = await watcher.waitConverged(
+          scenario.recovery.convergenceTimeoutMs,
+          Math.max(1000, scenario.recovery.stableMs),
+          lastInject,
+          since,
+          run.signal,
+        );
+        this.convergence.set(name, c);
+        run.emit({
+          t: run.clock.now(),
+          source: 'harness',
+          type: c.converged ? 'converged' : 'not-converged',
+          data: {
+            system: name,
+            ...(c.at === null ? {} : { at: c.at }),
+            ...(c.converged ? {} : { violations: c.violations }),
+          },
+        });
+      }),
     );
     run.checkpoint();
-    run.emit({
-      t: run.clock.now(),
-      source: 'harness',
-      type: this.convergence.converged ? 'converged' : 'not-converged',
-      data: {
-        system: 'redis',
-        ...(this.convergence.at === null ? {} : { at: this.convergence.at }),
-        ...(this.convergence.converged ? {} : { violations: this.convergence.violations }),
-      },
-    });
   }
 
   private async readBack(): Promise<void> {
     for (const p of this.probes) {
       try {
-        const rb: ReadBack = await p.readBack();
+        const rb = await p.readBack();
         this.readBacks.set(p.name, { node: rb.node, values: rb.values });
       } catch (err) {
         this.readBacks.set(p.name, { error: errorMessage(err) });
@@ -378,14 +441,20 @@ class GameDay {
 
   /**
    * After the play, whatever happened: the probes stop, every pending revert is attempted
-   * (each an event; on AWS a stopped instance would stay behind otherwise), the watcher stops,
-   * and the final topology is read.
+   * (each an event; on AWS a stopped instance would stay behind otherwise), the watchers stop,
+   * and every system's final state is read.
    */
   async wrapUp(): Promise<void> {
     for (const p of this.probes) await p.stop().catch(() => {});
     if (this.injector?.pendingReverts) await this.injector.revertAll();
-    await this.watcher?.stop();
-    if (this.stack)
-      this.topologyAfter = await this.stack.topology().catch(() => this.watcher?.snapshot ?? null);
+    for (const w of this.watchers.values()) await w.stop();
+    const stack = this.stack;
+    if (!stack) return;
+    for (const s of this.systems) {
+      const state = await s.def
+        .observe(stack, s.spec)
+        .catch(() => this.watchers.get(s.def.name)?.snapshot ?? null);
+      if (state) this.after.set(s.def.name, state);
+    }
   }
 }

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { ChaosError } from '../core/errors.ts';
+import { redisChain } from '../systems/redis/index.ts';
 import { redisNodeNames } from '../systems/redis/layout.ts';
-import { resolveTarget, validateStaticTargets } from './targets.ts';
+import { resolveTarget } from './targets.ts';
 
 const nodes = redisNodeNames(3, ['a', 'b', 'c']);
-const topo = { head: 'redis-b', chain: ['redis-b', 'redis-c'], nodes: [] };
-const names = (sel: string) => resolveTarget(sel, topo, nodes, () => 0.99).map((n) => n.name);
+const state = { leader: 'redis-b', members: ['redis-b', 'redis-c'], nodes: [] };
+const live = { systems: [{ def: redisChain, state }], nodes };
+const names = (sel: string) => resolveTarget(sel, live, () => 0.99).nodes.map((n) => n.name);
 
 describe('targets', () => {
   it('resolves against the live chain, not the one provisioned', () => {
@@ -18,13 +19,18 @@ describe('targets', () => {
     expect(names('az:c')).toEqual(['redis-c']);
   });
 
-  it('an empty match is an error that shows the chain', () => {
-    expect(() => resolveTarget('redis:second', { head: 'redis-b', chain: ['redis-b'] }, nodes)).toThrow(
-      /redis-b/,
-    );
+  it('says why nothing matched instead of failing', () => {
+    const one = {
+      systems: [{ def: redisChain, state: { leader: 'redis-b', members: ['redis-b'], nodes: [] } }],
+      nodes,
+    };
+    const r = resolveTarget('redis:second', one);
+    expect(r.nodes).toEqual([]);
+    expect(r.none).toMatch(/redis:second matches no live node \(leader redis-b, members redis-b\)/);
+    expect(resolveTarget('pg:primary', live).none).toMatch(/no pg system/);
   });
 
-  it('names nodes round-robin over the AZs', () => {
+  it('lays long chains out round-robin over the AZs', () => {
     expect(redisNodeNames(3, ['a', 'b', 'c']).map((n) => n.name)).toEqual(['redis-a', 'redis-b', 'redis-c']);
     expect(redisNodeNames(5, ['a', 'b', 'c']).map((n) => n.name)).toEqual([
       'redis-a1',
@@ -33,24 +39,5 @@ describe('targets', () => {
       'redis-a2',
       'redis-b2',
     ]);
-  });
-
-  it('checks node: and az: targets before anything starts', () => {
-    const spec = {
-      nodes: 3,
-      azs: ['a', 'b', 'c'],
-      failoverThresholdMs: 1000,
-      checkIntervalMs: 100,
-      pingTimeoutMs: 250,
-      headRecordTtlMs: 500,
-    };
-    expect(() => validateStaticTargets(['node:redis-a', 'az:b', 'redis:head'], spec, 'f.yaml')).not.toThrow();
-    try {
-      validateStaticTargets(['node:redis-z'], spec, 'f.yaml');
-      expect.unreachable();
-    } catch (err) {
-      expect((err as ChaosError).exitCode).toBe(2);
-      expect((err as ChaosError).message).toMatch(/f\.yaml.*redis-z.*redis-a, redis-b, redis-c/);
-    }
   });
 });

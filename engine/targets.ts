@@ -1,65 +1,39 @@
-import { InfraError, ScenarioError } from '../core/errors.ts';
-import type { StackNode, TopologySnapshot } from '../infra/stack.ts';
-import type { RedisStackSpec } from '../scenarios/schema.ts';
-import { redisNodeNames } from '../systems/redis/layout.ts';
+import type { NodeRef } from '../core/provider.ts';
+import type { SystemState } from '../core/result.ts';
+import type { SystemDefinition } from '../core/system.ts';
 
 /**
  * Resolves a target selector against the live stack at the moment of injection:
- *   redis:head    the node the head record names
- *   redis:second  the head's replica (second in the chain)
- *   redis:tail    the last node of the chain
- *   redis:replica every node of the chain but the head
- *   redis:any     one node of the chain, picked at random (Chaos Monkey)
- *   node:NAME     that node
- *   az:X          every Redis node in availability zone X
+ *   <system>:<role>  what the system's registration says the role names (`redis:head`)
+ *   node:NAME        that node
+ *   az:X             every node of every system in availability zone X
+ * Returns the nodes, or the reason there are none.
  */
 export function resolveTarget(
   selector: string,
-  topo: Pick<TopologySnapshot, 'head' | 'chain'>,
-  nodes: StackNode[],
+  live: { systems: readonly { def: SystemDefinition; state: SystemState }[]; nodes: readonly NodeRef[] },
   random = Math.random,
-): StackNode[] {
-  const byName = (name: string | undefined) => nodes.filter((n) => n.name === name);
-  const chain = topo.chain.length ? topo.chain : topo.head ? [topo.head] : [];
+): { nodes: NodeRef[]; none?: string } {
   const [kind, arg] = selector.split(':') as [string, string];
-  let out: StackNode[];
-  if (kind === 'node') out = byName(arg);
-  else if (kind === 'az') out = nodes.filter((n) => n.role === 'redis' && n.az === arg);
-  else if (arg === 'head') out = byName(topo.head ?? chain[0]);
-  else if (arg === 'second') out = byName(chain[1]);
-  else if (arg === 'tail') out = byName(chain.at(-1));
-  else if (arg === 'replica') out = nodes.filter((n) => chain.slice(1).includes(n.name));
-  else out = byName(chain[Math.floor(random() * chain.length)]);
-  if (out.length === 0) {
-    throw new InfraError(
-      'TARGET_NOT_FOUND',
-      `target ${selector} matches no live node (head ${topo.head ?? 'none'}, chain ${chain.join(' -> ') || 'empty'})`,
-      {
-        hint: 'an earlier fault may have removed it: give the later fault a target that survives, or a longer chain',
-      },
+  let out: NodeRef[];
+  if (kind === 'node') out = live.nodes.filter((n) => n.name === arg);
+  else if (kind === 'az') out = live.nodes.filter((n) => n.az === arg);
+  else {
+    const system = live.systems.find((s) => s.def.name === kind);
+    if (!system) return { nodes: [], none: `the stack has no ${kind} system` };
+    out = system.def.resolve(
+      arg,
+      system.state,
+      live.nodes.filter((n) => n.system === kind),
+      random,
     );
-  }
-  return out;
-}
-
-/** Checks, before anything is provisioned, that node: and az: selectors can match. */
-export function validateStaticTargets(selectors: string[], spec: RedisStackSpec, file: string): void {
-  const nodes = redisNodeNames(spec.nodes, spec.azs);
-  for (const s of selectors) {
-    const [kind, arg] = s.split(':');
-    if (kind === 'node' && !nodes.some((n) => n.name === arg)) {
-      throw new ScenarioError(
-        'UNKNOWN_TARGET',
-        `${file}: target ${s} names no node; the stack has ${nodes.map((n) => n.name).join(', ')}`,
-        { hint: 'use one of those names, or a role such as redis:head' },
-      );
-    }
-    if (kind === 'az' && !nodes.some((n) => n.az === arg)) {
-      throw new ScenarioError(
-        'UNKNOWN_TARGET',
-        `${file}: target ${s} names no AZ of the stack (${spec.azs.join(', ')})`,
-        { hint: 'use one of those AZs, or add it to stack.redis.azs' },
-      );
+    if (out.length === 0) {
+      const s = system.state;
+      return {
+        nodes: [],
+        none: `${selector} matches no live node (leader ${s.leader ?? 'none'}, members ${s.members.join(' -> ') || 'none'})`,
+      };
     }
   }
+  return out.length ? { nodes: out } : { nodes: [], none: `${selector} matches no node` };
 }

@@ -6,6 +6,7 @@ import type { FaultRecord, RunResult } from '../core/result.ts';
 import { type RunRecord, buildResult } from '../engine/result-builder.ts';
 import { scenarioSchema } from '../scenarios/schema.ts';
 import { redisWriterSettings } from '../systems/redis/probe.ts';
+import type { RedisWriterProbeSpec } from '../systems/redis/spec.ts';
 import { formatSummary } from './summary.ts';
 
 const w = (seq: number, tInvoke: number, tComplete: number, outcome: Op['outcome'], node?: string): Op => ({
@@ -76,7 +77,11 @@ function record(over: Partial<RunRecord> = {}): RunRecord {
     events: [promoted(1290, 'redis-b'), moved(1300, 'redis-a', 'redis-b')],
     steady: { from: 0, to: 110 },
     probes: [
-      { name: 'writes', kind: 'redis-writer', settings: redisWriterSettings(scenario.probes[0]!, 'k') },
+      {
+        spec: scenario.probes[0]!,
+        system: 'redis',
+        settings: redisWriterSettings(scenario.probes[0]! as RedisWriterProbeSpec, 'k'),
+      },
     ],
     readBacks: new Map([['writes', { node: 'redis-b', values: new Set([1, 2, 5, 6]) }]]),
     systems: [{ name: 'redis', kind: 'redis-chain', before: null, after: null, convergence: null }],
@@ -94,7 +99,7 @@ describe('summary', () => {
     expect(text).toMatch(/fault #1 +kill redis:head -> redis-a/);
     expect(text).toMatch(/detection +530 ms ±\d+ ms/);
     expect(text).toMatch(/failover +1581 ms ±\d+ ms/);
-    expect(text).toMatch(/leader +redis-a -> redis-b +promoted \+1170 ms, head record moved \+1180 ms/);
+    expect(text).toMatch(/leader +redis-a -> redis-b +promoted \+1170 ms, redis-head record moved \+1180 ms/);
     expect(text).toMatch(/6 attempted, 4 acknowledged, 1 failed, 1 unknown; lost 0/);
     expect(text).toMatch(/✔ fault #1 failover time/);
     expect(r.schemaVersion).toBe(2);

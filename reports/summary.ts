@@ -1,7 +1,12 @@
 import pc from 'picocolors';
-import type { AvailabilityFigures } from '../checker/availability.ts';
 import { formatErrorLine } from '../core/errors.ts';
-import type { FaultRecord, ProbeResult, RunResult, SystemResult } from '../core/result.ts';
+import type {
+  AvailabilityFigures,
+  FaultRecord,
+  ProbeResult,
+  RunResult,
+  SystemResult,
+} from '../core/result.ts';
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${Math.round(v)} ms`);
 const sec = (v: number) => `${(v / 1000).toFixed(1)} s`;
@@ -48,13 +53,11 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
   for (const w of r.warnings) lines.push(c.yellow(`  warning: ${w}`));
   lines.push('');
 
-  const probe = r.probes[0];
-  const system = r.systems[0];
   if (r.faults.length === 0) row('faults', 'none injected');
-  for (const f of r.faults) faultSection(f, probe, system, row, c);
+  for (const f of r.faults) faultSection(f, r.probes, r.systems, row, c);
 
-  if (system) systemSection(system, row, c);
-  if (probe) probeSection(probe, row, c);
+  for (const s of r.systems) systemSection(s, row, c);
+  for (const p of r.probes) probeSection(p, row, c, r.probes.length > 1);
 
   if (r.status !== 'completed') {
     lines.push('');
@@ -83,8 +86,8 @@ type Colors = ReturnType<typeof pc.createColors>;
 
 function faultSection(
   f: FaultRecord,
-  probe: ProbeResult | undefined,
-  system: SystemResult | undefined,
+  probes: readonly ProbeResult[],
+  systems: readonly SystemResult[],
   row: Row,
   c: Colors,
 ): void {
@@ -93,7 +96,7 @@ function faultSection(
     row(faultName(f.index), `${what}: ${c.yellow('skipped')}`, f.reason ?? '');
     return;
   }
-  const window = probe?.windows.find((w) => w.fault === f.index);
+  const window = probes.some((p) => p.windows.some((w) => w.fault === f.index));
   const reverted =
     f.tReverted !== undefined
       ? `, reverted ${plus(f.tReverted, f.tInject)}${f.tRevertDue !== undefined && f.tReverted - f.tRevertDue > 100 ? ` (due ${plus(f.tRevertDue, f.tInject)}; the revert took the rest)` : ''}`
@@ -105,23 +108,30 @@ function faultSection(
     `${what} -> ${f.nodes.join(', ')}${f.peers ? ` from ${f.peers.join(', ')}` : ''}`,
     `at ${ms(f.tInject)}${reverted}${window ? '' : f.measured ? '' : ', not measured on its own'}; ${f.method}`,
   );
-  if (window && probe) availabilityRows(window.availability, probe, row, c);
-  if (!system) return;
-  const moves = system.leadership.filter((l) => l.fault === f.index);
-  for (const m of moves) {
-    row(
-      'leader',
-      `${m.from ?? '?'} -> ${m.to}`,
-      `${m.promotedAt === null ? 'no promotion event' : `promoted ${plus(m.promotedAt, f.tInject)}`}, ${system.kind === 'redis-chain' ? 'head' : 'endpoint'} record moved ${plus(m.t, f.tInject)}`,
-      4,
-    );
+  for (const p of probes) {
+    const w = p.windows.find((x) => x.fault === f.index);
+    if (!w) continue;
+    if (probes.length > 1) lines(row, `probe ${p.name}`, p.system);
+    availabilityRows(w.availability, p, row, c);
   }
-  if (moves.length === 0 && window) {
+  if (!window) return;
+  for (const system of systems) {
+    const moves = system.leadership.filter((l) => l.fault === f.index);
+    const label = systems.length > 1 ? `${system.name} leader` : 'leader';
+    for (const m of moves) {
+      row(
+        label,
+        `${m.from ?? '?'} -> ${m.to}`,
+        `${m.promotedAt === null ? 'no promotion event' : `promoted ${plus(m.promotedAt, f.tInject)}`}, ${system.leadershipRecord ?? 'endpoint'} record moved ${plus(m.t, f.tInject)}`,
+        4,
+      );
+    }
+    if (moves.length > 0) continue;
     const acts = system.actions.filter(
       (a) => a.fault === f.index && !['agent-started', 'joined', 'failover-decision'].includes(a.type),
     );
     row(
-      'system',
+      systems.length > 1 ? system.name : 'system',
       acts.length
         ? acts
             .slice(0, 4)
@@ -132,6 +142,11 @@ function faultSection(
       4,
     );
   }
+}
+
+/** A sub-heading inside a fault's section. */
+function lines(row: Row, label: string, note: string): void {
+  row(label, '', note, 4);
 }
 
 function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: Colors): void {
@@ -171,18 +186,18 @@ function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: C
 }
 
 function systemSection(s: SystemResult, row: Row, c: Colors): void {
-  const before = s.before?.chain.join(' -> ') || '—';
-  row(s.name, `chain before ${before}`);
+  const before = s.before?.members.join(' -> ') || '—';
+  row(s.name, `before  ${before}`, s.kind);
   if (s.after) {
-    const inChain = new Set(s.after.chain);
-    const down = s.after.nodes.filter((n) => !n.reachable && !inChain.has(n.name)).map((n) => n.name);
-    const outside = s.after.nodes.filter((n) => n.reachable && !inChain.has(n.name)).map((n) => n.name);
+    const members = new Set(s.after.members);
+    const down = s.after.nodes.filter((n) => !n.reachable && !members.has(n.name)).map((n) => n.name);
+    const outside = s.after.nodes.filter((n) => n.reachable && !members.has(n.name)).map((n) => n.name);
     row(
       '',
-      `chain after  ${s.after.chain.join(' -> ') || '—'}`,
+      `after   ${s.after.members.join(' -> ') || '—'}`,
       [
         down.length ? `down: ${down.join(', ')}` : '',
-        outside.length ? `up but outside the chain: ${outside.join(', ')}` : '',
+        outside.length ? `up but outside: ${outside.join(', ')}` : '',
       ]
         .filter(Boolean)
         .join('; '),
@@ -199,7 +214,8 @@ function systemSection(s: SystemResult, row: Row, c: Colors): void {
   }
 }
 
-function probeSection(p: ProbeResult, row: Row, c: Colors): void {
+function probeSection(p: ProbeResult, row: Row, c: Colors, named: boolean): void {
+  if (named) row(`probe ${p.name}`, '', `${p.kind} on ${p.system}`);
   const w = p.writes;
   if (w) {
     const lost =
@@ -233,6 +249,6 @@ function probeSection(p: ProbeResult, row: Row, c: Colors): void {
   row(
     'client',
     `${s.library}, ${s.inFlight === 1 ? 'one request' : `${s.inFlight} requests`} in flight at ${s.rateHz || 'max'}/s`,
-    `connect timeout ${s.connectTimeoutMs} ms, command timeout ${s.commandTimeoutMs} ms, ${s.maxRetriesPerRequest} retries, backoff ${s.retryBackoffMs} ms`,
+    `connect timeout ${s.connectTimeoutMs} ms, command timeout ${s.commandTimeoutMs} ms, ${s.retries} retries, backoff ${s.retryBackoffMs} ms`,
   );
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChaosError } from '../core/errors.ts';
 import { listScenarios, loadScenario } from './load.ts';
+import { expectationsFor } from './schema.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'chaos-scenarios-'));
 function file(name: string, text: string): string {
@@ -140,7 +141,7 @@ describe('scenarios', () => {
       ),
     );
     expect(short.message).toMatch(
-      /field 'steadyState\.durationMs': 2000 ms at 5 writes\/s gives 10 writes, too few/,
+      /field 'steadyState\.durationMs': 2000 ms at 5 writes\/s gives 10 writes for probe writes, too few/,
     );
   });
 
@@ -158,5 +159,38 @@ describe('scenarios', () => {
     const err = errorOf(() => loadScenario(dir + '/'));
     expect(err.code).toBe('SCENARIO_IS_A_FOLDER');
     expect(err.exitCode).toBe(2);
+  });
+
+  it('targets must name a system of the stack and one of its roles', () => {
+    const role = errorOf(() =>
+      loadScenario(file('role.yaml', minimal.replace('redis:head', 'redis:primary'))),
+    );
+    expect(role.message).toMatch(/'primary' is not a role of redis; its targets: redis:head, redis:second/);
+    const sys = errorOf(() => loadScenario(file('sys.yaml', minimal.replace('redis:head', 'pgx:primary'))));
+    expect(sys.message).toMatch(/'pgx' is not a system/);
+    const node = errorOf(() =>
+      loadScenario(file('node.yaml', minimal.replace('redis:head', 'node:redis-z'))),
+    );
+    expect(node.message).toMatch(/node:redis-z names no node; the stack has redis-a, redis-b, redis-c/);
+  });
+
+  it("several probes: each named once, each expecting its own loss over the scenario's", () => {
+    const two = `name: two
+stack: { redis: { nodes: 3 } }
+probes:
+  - { kind: redis-writer, name: a }
+  - { kind: redis-writer, name: b, expect: { lostWrites: any } }
+faults: [{ action: kill, target: redis:head }]
+expect: { maxFailoverMs: 3000 }
+`;
+    const { scenario } = loadScenario(file('two.yaml', two));
+    const [a, b] = scenario.probes;
+    const ea = expectationsFor(scenario, a!);
+    expect(ea.maxFailoverMs).toBe(3000);
+    expect(ea.lostWrites).toBeUndefined();
+    const eb = expectationsFor(scenario, b!);
+    expect([eb.maxFailoverMs, eb.lostWrites, eb.maxLostWrites]).toEqual([3000, 'any', undefined]);
+    const dup = errorOf(() => loadScenario(file('dup.yaml', two.replace('name: b', 'name: a'))));
+    expect(dup.message).toMatch(/two probes are named 'a'/);
   });
 });

@@ -5,10 +5,12 @@ import { parse as parseYaml } from 'yaml';
 import {
   ZodArray,
   ZodDefault,
+  ZodDiscriminatedUnion,
   ZodEffects,
   type ZodIssue,
   ZodObject,
   ZodOptional,
+  type ZodRawShape,
   type ZodTypeAny,
 } from 'zod';
 import { ScenarioError, UsageError } from '../core/errors.ts';
@@ -124,9 +126,25 @@ function knownFields(path: (string | number)[]): string[] {
   for (const p of path) {
     if (s instanceof ZodObject) s = unwrap(s.shape[p as string]);
     else if (s instanceof ZodArray) s = unwrap(s.element);
+    else if (s instanceof ZodDiscriminatedUnion) return unionFields(s, path.slice(path.indexOf(p)));
     else return [];
   }
+  if (s instanceof ZodDiscriminatedUnion) return unionFields(s, []);
   return s instanceof ZodObject ? Object.keys(s.shape) : [];
+}
+
+/** The fields any option of a union allows at a path (a probe of any kind). */
+function unionFields(
+  u: ZodDiscriminatedUnion<string, ZodObject<ZodRawShape>[]>,
+  rest: (string | number)[],
+): string[] {
+  const out = new Set<string>();
+  for (const option of u.options) {
+    let s: ZodTypeAny | undefined = option;
+    for (const p of rest) s = s instanceof ZodObject ? unwrap(s.shape[p as string]) : undefined;
+    if (s instanceof ZodObject) for (const k of Object.keys(s.shape)) out.add(k);
+  }
+  return [...out];
 }
 
 function unwrap(schema: ZodTypeAny | undefined): ZodTypeAny | undefined {

@@ -1,23 +1,27 @@
 import { z } from 'zod';
+import { MAX_DURATION_MS, ms } from '../core/durations.ts';
+import { FAULTS, FAULT_ACTIONS } from '../core/faults.ts';
+import type { NodeRef } from '../core/provider.ts';
+import type { ProbeSpec, SystemDefinition } from '../core/system.ts';
+import { SYSTEMS, systemNamed } from '../systems/index.ts';
 
 /**
  * The scenario format: stack + probes + fault schedule + expectations. Files are YAML or JSON;
  * every object is strict, so a misspelt field is an error that names the field and the file.
+ * The stack's systems, their probes and the roles targets may name come from the systems'
+ * registration (systems/index.ts).
  */
+export { MAX_DURATION_MS, FAULT_ACTIONS };
+export type { FaultAction } from '../core/faults.ts';
 
-/** No single wait may be longer than a day: longer ones are typos, and timers overflow. */
-export const MAX_DURATION_MS = 86_400_000;
-const ms = (min = 0) =>
-  z.number().int().min(min).max(MAX_DURATION_MS, `at most 24 h (${MAX_DURATION_MS} ms)`);
-
-/** Target selectors, resolved against the live stack at the moment of injection. */
-export const TARGET_PATTERN = /^(redis:(head|tail|second|replica|any)|node:[a-z0-9-]+|az:[a-z])$/;
+/**
+ * Target selectors, resolved against the live stack at the moment of injection:
+ * `<system>:<role>` (`redis:head`, `pg:primary`), `node:NAME`, `az:LETTER`.
+ */
+export const TARGET_PATTERN = /^[a-z][a-z0-9]*:[a-z0-9][a-z0-9-]*$/;
 const target = z
   .string()
-  .regex(TARGET_PATTERN, 'a target is redis:head|tail|second|replica|any, node:NAME or az:LETTER');
-
-export const FAULT_ACTIONS = ['kill', 'stop', 'pause', 'partition'] as const;
-export type FaultAction = (typeof FAULT_ACTIONS)[number];
+  .regex(TARGET_PATTERN, 'a target is <system>:<role> (redis:head, pg:primary), node:NAME or az:LETTER');
 
 const faultStep = z
   .object({
@@ -54,66 +58,73 @@ const faultStep = z
     if (step.action !== 'partition' && step.from) {
       ctx.addIssue({ code: 'custom', path: ['from'], message: '`from` only applies to action: partition' });
     }
-    if (step.action === 'kill' && step.durationMs !== undefined) {
+    if (!FAULTS[step.action].revertible && step.durationMs !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['durationMs'],
-        message: 'a kill cannot be reverted; remove durationMs',
+        message: `a ${step.action} cannot be reverted; remove durationMs`,
       });
     }
   });
 
-const redisWriterProbe = z
-  .object({
-    kind: z.literal('redis-writer'),
-    name: z
-      .string()
-      .regex(/^[a-z0-9-]+$/)
-      .default('writes'),
-    /** Writes per second over all in-flight slots; 0 means as fast as the slots can go. */
-    rateHz: z.number().min(0).max(100_000).default(200),
-    /**
-     * Writes in flight at once, each slot its own connection and its own process in the
-     * history (as Jepsen's workers). One keeps the history strictly sequential.
-     */
-    concurrency: z.number().int().min(1).max(64).default(1),
-    commandTimeoutMs: ms(10).default(500),
-    connectTimeoutMs: ms(10).default(500),
-    /** Pause after a failed write before the next, so a dead node is not hammered. */
-    retryBackoffMs: ms().default(20),
-  })
-  .strict();
+const expectFields = {
+  /** Every measured fault's window ends with writes succeeding again, stably. */
+  recovered: z.boolean(),
+  /** Per measured fault. */
+  maxFailoverMs: ms(),
+  /** Per measured fault. */
+  maxUnavailabilityMs: ms(),
+  /**
+   * At most this many lost acknowledged writes (default 0: any loss fails the run). For a
+   * scenario that expects loss, say how much: a bound here, or `lostWrites`.
+   */
+  maxLostWrites: z.number().int().min(0),
+  /** Exactly this many lost acknowledged writes, or `any` (loss expected, not judged). */
+  lostWrites: z.union([z.number().int().min(0), z.literal('any')]),
+};
+const oneLossBound = (e: { maxLostWrites?: unknown; lostWrites?: unknown }, ctx: z.RefinementCtx) => {
+  if (e.maxLostWrites !== undefined && e.lostWrites !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['lostWrites'],
+      message: 'give either maxLostWrites (a bound) or lostWrites (an exact count or any), not both',
+    });
+  }
+};
 
-export const scenarioSchema = z
+/** A probe's own expectations, over the scenario's (for every probe). */
+const probeExpect = z
+  .object({
+    recovered: expectFields.recovered.optional(),
+    maxFailoverMs: expectFields.maxFailoverMs.optional(),
+    maxUnavailabilityMs: expectFields.maxUnavailabilityMs.optional(),
+    maxLostWrites: expectFields.maxLostWrites.optional(),
+    lostWrites: expectFields.lostWrites.optional(),
+  })
+  .strict()
+  .superRefine(oneLossBound);
+
+const probeKinds = SYSTEMS.flatMap((s) =>
+  s.probes.map((p) => p.spec.extend({ expect: probeExpect.optional() })),
+);
+const probe = z.discriminatedUnion(
+  'kind',
+  probeKinds as unknown as [z.AnyZodObject, z.AnyZodObject, ...z.AnyZodObject[]],
+);
+
+const stack = z
+  .object(Object.fromEntries(SYSTEMS.map((s) => [s.name, s.spec.optional()])) as Record<string, z.ZodTypeAny>)
+  .strict()
+  .refine((st) => Object.values(st).some((v) => v !== undefined), {
+    message: `the stack needs at least one system: ${SYSTEMS.map((s) => s.name).join(', ')}`,
+  });
+
+const scenarioObject = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
     description: z.string().default(''),
-    stack: z
-      .object({
-        redis: z
-          .object({
-            /** Chain length; nodes go round-robin over the AZs. */
-            nodes: z.number().int().min(2).max(12).default(3),
-            azs: z
-              .array(z.string().regex(/^[a-z]$/, 'an AZ is one lower-case letter'))
-              .min(1)
-              .max(6)
-              .default(['a', 'b', 'c'])
-              .refine((azs) => new Set(azs).size === azs.length, {
-                message: 'each AZ may appear once (nodes are spread over them round-robin)',
-              }),
-            /** How long an agent's master must be unreachable before the agent acts. */
-            failoverThresholdMs: ms(100).default(1000),
-            checkIntervalMs: ms(10).default(100),
-            pingTimeoutMs: ms(10).default(250),
-            /** TTL of the head record: how long clients may cache it. */
-            headRecordTtlMs: ms().default(500),
-          })
-          .strict(),
-      })
-      .strict(),
-    // One probe for now: the checker judges one history. More will need a verdict per probe.
-    probes: z.array(redisWriterProbe).min(1).max(1, 'one probe per scenario for now'),
+    stack,
+    probes: z.array(probe).min(1).max(16),
     steadyState: z
       .object({
         /** 0 skips the steady-state check; otherwise long enough for 20 writes at least. */
@@ -143,21 +154,14 @@ export const scenarioSchema = z
       })
       .strict()
       .default({}),
+    /** For every probe (a probe's own `expect` overrides), and for every system. */
     expect: z
       .object({
-        /** Every measured fault's window ends with writes succeeding again, stably. */
-        recovered: z.boolean().default(true),
-        /** Per measured fault. */
-        maxFailoverMs: ms().optional(),
-        /** Per measured fault. */
-        maxUnavailabilityMs: ms().optional(),
-        /**
-         * At most this many lost acknowledged writes (default 0: any loss fails the run). For
-         * a scenario that expects loss, say how much: a bound here, or `lostWrites`.
-         */
-        maxLostWrites: z.number().int().min(0).optional(),
-        /** Exactly this many lost acknowledged writes, or `any` (loss expected, not judged). */
-        lostWrites: z.union([z.number().int().min(0), z.literal('any')]).optional(),
+        recovered: expectFields.recovered.default(true),
+        maxFailoverMs: expectFields.maxFailoverMs.optional(),
+        maxUnavailabilityMs: expectFields.maxUnavailabilityMs.optional(),
+        maxLostWrites: expectFields.maxLostWrites.optional(),
+        lostWrites: expectFields.lostWrites.optional(),
         /** After recovery every system regains full redundancy, and its invariants hold. */
         converged: z.boolean().default(true),
         /** From the last fault's injection to full redundancy. */
@@ -165,38 +169,53 @@ export const scenarioSchema = z
       })
       .strict()
       .default({})
-      .superRefine((e, ctx) => {
-        if (e.maxLostWrites !== undefined && e.lostWrites !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['lostWrites'],
-            message: 'give either maxLostWrites (a bound) or lostWrites (an exact count or any), not both',
-          });
-        }
-      }),
+      .superRefine(oneLossBound),
   })
   .strict()
   .superRefine((s, ctx) => {
-    const redis = s.stack.redis;
+    const systems = activeSystems(s);
+    const issue = (path: (string | number)[], message: string) =>
+      ctx.addIssue({ code: 'custom', path, message });
     const afterLastFault = s.observeMs + s.recovery.timeoutMs;
-    if (redis.failoverThresholdMs >= afterLastFault) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['stack', 'redis', 'failoverThresholdMs'],
-        message: `${redis.failoverThresholdMs} ms is not shorter than the time the run waits for recovery after the last fault (observeMs ${s.observeMs} + recovery.timeoutMs ${s.recovery.timeoutMs} = ${afterLastFault} ms): the run could never see a failover; raise recovery.timeoutMs`,
-      });
-    }
-    const probe = s.probes[0]!;
-    if (s.steadyState.durationMs > 0 && probe.rateHz > 0) {
-      const samples = Math.floor((s.steadyState.durationMs * probe.rateHz) / 1000);
-      if (samples < 20) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['steadyState', 'durationMs'],
-          message: `${s.steadyState.durationMs} ms at ${probe.rateHz} writes/s gives ${samples} writes, too few to judge the stack healthy (at least 20); raise durationMs or rateHz, or set durationMs: 0 to skip the check`,
-        });
+    for (const { def, spec } of systems) {
+      const threshold = def.failoverThresholdMs?.(spec);
+      if (threshold !== undefined && threshold >= afterLastFault) {
+        issue(
+          ['stack', def.name, 'failoverThresholdMs'],
+          `${threshold} ms is not shorter than the time the run waits for recovery after the last fault (observeMs ${s.observeMs} + recovery.timeoutMs ${s.recovery.timeoutMs} = ${afterLastFault} ms): the run could never see a failover; raise recovery.timeoutMs`,
+        );
       }
     }
+    const names = new Set<string>();
+    s.probes.forEach((p, i) => {
+      if (names.has(p.name as string))
+        issue(['probes', i, 'name'], `two probes are named '${p.name}'; give each its own name`);
+      names.add(p.name as string);
+      const system = SYSTEMS.find((x) => x.probes.some((d) => d.kind === p.kind))!;
+      if (!systems.some((x) => x.def === system))
+        issue(
+          ['probes', i, 'kind'],
+          `a ${p.kind} probe needs stack.${system.name}, which this scenario has not`,
+        );
+      const rateHz = p.rateHz as number;
+      if (s.steadyState.durationMs > 0 && rateHz > 0) {
+        const samples = Math.floor((s.steadyState.durationMs * rateHz) / 1000);
+        if (samples < 20) {
+          issue(
+            ['steadyState', 'durationMs'],
+            `${s.steadyState.durationMs} ms at ${rateHz} writes/s gives ${samples} writes for probe ${p.name}, too few to judge the stack healthy (at least 20); raise durationMs or rateHz, or set durationMs: 0 to skip the check`,
+          );
+        }
+      }
+    });
+    s.faults.forEach((f, i) => {
+      for (const key of ['target', 'from'] as const) {
+        const sel = f[key];
+        if (sel === undefined) continue;
+        const problem = targetProblem(sel, systems);
+        if (problem) issue(['faults', i, key], problem);
+      }
+    });
     const lastAt = Math.max(...s.faults.map((f) => f.at + (f.durationMs ?? 0)));
     const total =
       s.steadyState.durationMs +
@@ -205,16 +224,65 @@ export const scenarioSchema = z
       s.recovery.timeoutMs +
       s.recovery.convergenceTimeoutMs;
     if (total > MAX_DURATION_MS) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [],
-        message: `the scenario's waits add up to ${total} ms (steady state, faults, observe, recovery, convergence), more than 24 h`,
-      });
+      issue(
+        [],
+        `the scenario's waits add up to ${total} ms (steady state, faults, observe, recovery, convergence), more than 24 h`,
+      );
     }
   });
 
-export type Scenario = z.infer<typeof scenarioSchema>;
+/** Why a target selector cannot work on this stack, or undefined. */
+function targetProblem(selector: string, systems: ActiveSystem[]): string | undefined {
+  const [kind, arg] = selector.split(':') as [string, string];
+  const nodes: NodeRef[] = systems.flatMap((s) => s.def.layout(s.spec));
+  if (kind === 'node') {
+    if (!nodes.some((n) => n.name === arg))
+      return `${selector} names no node; the stack has ${nodes.map((n) => n.name).join(', ')}`;
+    return undefined;
+  }
+  if (kind === 'az') {
+    const azs = [...new Set(nodes.map((n) => n.az))];
+    if (!azs.includes(arg)) return `${selector} names no AZ of the stack (${azs.join(', ')})`;
+    return undefined;
+  }
+  const def = systemNamed(kind);
+  if (!def)
+    return `'${kind}' is not a system; a target is ${SYSTEMS.map((s) => `${s.name}:<role>`).join(', ')}, node:NAME or az:LETTER`;
+  if (!systems.some((s) => s.def === def))
+    return `${selector} names the ${kind} system, which this scenario's stack has not`;
+  if (!(arg in def.roles))
+    return `'${arg}' is not a role of ${kind}; its targets: ${Object.keys(def.roles)
+      .map((r) => `${kind}:${r}`)
+      .join(', ')}`;
+  return undefined;
+}
+
+export interface ActiveSystem {
+  def: SystemDefinition;
+  // biome-ignore lint/suspicious/noExplicitAny: each system's own spec type
+  spec: any;
+}
+
+/** The systems a scenario's stack holds, in registration order, with their specs. */
+export function activeSystems(s: Pick<Scenario, 'stack'>): ActiveSystem[] {
+  const st = s.stack as Record<string, unknown>;
+  return SYSTEMS.filter((d) => st[d.name] !== undefined).map((def) => ({ def, spec: st[def.name] }));
+}
+
+export type Scenario = Omit<z.infer<typeof scenarioObject>, 'probes'> & { probes: ProbeSpecOf[] };
+/** The scenario schema, typed with each probe as the registration's probe spec. */
+export const scenarioSchema = scenarioObject as unknown as z.ZodType<Scenario, z.ZodTypeDef, unknown>;
 export type FaultStep = Scenario['faults'][number];
-export type RedisWriterProbeSpec = Scenario['probes'][number];
-export type RedisStackSpec = Scenario['stack']['redis'];
+export type ProbeSpecOf = ProbeSpec & { expect?: ProbeExpectations };
 export type Expectations = Scenario['expect'];
+export type ProbeExpectations = z.infer<typeof probeExpect>;
+
+/** What is expected of one probe: the scenario's expectations with the probe's own over them. */
+export function expectationsFor(s: Scenario, probeSpec: ProbeSpecOf): Expectations {
+  const own = (probeSpec as { expect?: ProbeExpectations }).expect ?? {};
+  const merged = { ...s.expect, ...own };
+  // A probe that states its own loss replaces the scenario's loss expectation, not adds to it.
+  if (own.lostWrites !== undefined) merged.maxLostWrites = undefined;
+  if (own.maxLostWrites !== undefined) merged.lostWrites = undefined;
+  return merged;
+}

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { withTimeout } from '../../core/clock.ts';
 import { UsageError } from '../../core/errors.ts';
+import type { ImageRef } from '../../core/provider.ts';
 
 const PULL_TIMEOUT_MS = 300_000;
 
@@ -13,19 +14,6 @@ export interface ImageChoice {
   image: string;
   source: 'environment' | 'official' | 'offline-build';
 }
-
-interface LogicalImage {
-  env: string;
-  official: string;
-  offline: string;
-}
-
-export const IMAGES = {
-  redis: { env: 'CHAOS_IMAGE_REDIS', official: 'redis:7', offline: 'chaos-local/redis:7' },
-  node: { env: 'CHAOS_IMAGE_NODE', official: 'node:20-bookworm-slim', offline: 'chaos-local/node:lts' },
-} satisfies Record<string, LogicalImage>;
-
-export type ImageName = keyof typeof IMAGES;
 
 async function present(docker: Docker, image: string): Promise<boolean> {
   try {
@@ -52,8 +40,7 @@ async function pullable(docker: Docker, image: string): Promise<boolean> {
   }
 }
 
-export async function resolveImage(docker: Docker, name: ImageName): Promise<ImageChoice> {
-  const spec = IMAGES[name];
+export async function resolveImage(docker: Docker, spec: ImageRef): Promise<ImageChoice> {
   const fromEnv = process.env[spec.env];
   if (fromEnv) {
     if (!(await present(docker, fromEnv)) && !(await pullable(docker, fromEnv))) {
@@ -79,7 +66,11 @@ export async function resolveImage(docker: Docker, name: ImageName): Promise<Ima
   );
 }
 
-export async function resolveImages(docker: Docker): Promise<Record<ImageName, ImageChoice>> {
-  const [redis, node] = await Promise.all([resolveImage(docker, 'redis'), resolveImage(docker, 'node')]);
-  return { redis, node };
+/** Every image a stack needs, by logical name. */
+export async function resolveImages(
+  docker: Docker,
+  refs: readonly ImageRef[],
+): Promise<Record<string, ImageChoice>> {
+  const chosen = await Promise.all(refs.map(async (r) => [r.name, await resolveImage(docker, r)] as const));
+  return Object.fromEntries(chosen);
 }

@@ -1,27 +1,26 @@
 import { hostname } from 'node:os';
 import type Docker from 'dockerode';
-import { Redis } from 'ioredis';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
-import { bundleAgents } from '../../agents/bundle.ts';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { REGISTRY_PORT } from '../../agents/registry/protocol.ts';
 import { sleep } from '../../core/clock.ts';
 import { ChaosError, InfraError, InterruptedError, errorMessage } from '../../core/errors.ts';
-import type { Registry } from '../../core/registry.ts';
-import type { FaultAction, RedisStackSpec } from '../../scenarios/schema.ts';
-import { redisNodeNames } from '../../systems/redis/layout.ts';
-import { readChain } from '../../systems/redis/records.ts';
+import type { FaultAction } from '../../core/faults.ts';
 import type {
   AppliedFault,
+  ContainerPlan,
   Endpoint,
+  ExecResult,
   FaultRequest,
+  ImageRef,
+  NodePlan,
+  NodeRef,
   Provider,
   ProvisionOptions,
-  RedisNodeState,
   Stack,
-  StackNode,
-  TopologySnapshot,
-} from '../stack.ts';
+  StackPlan,
+} from '../../core/provider.ts';
+import type { Registry } from '../../core/registry.ts';
 import { ContainerLog } from './container-logs.ts';
 import {
   LABEL_AZ,
@@ -45,15 +44,18 @@ import {
   startContainers,
   unpauseContainers,
 } from './faults.ts';
-import { type ImageChoice, type ImageName, resolveImages } from './images.ts';
+import { type ImageChoice, resolveImages } from './images.ts';
 
-const REDIS_PORT = 6379;
-const BUNDLE_TARGET = '/opt/chaos/agents.cjs';
 const STARTUP_TIMEOUT_MS = 30_000;
 
-/** The local provider: the stack as containers on one Docker network per run, via testcontainers. */
+/**
+ * The local provider: a stack plan carried out as containers on one Docker network per run,
+ * via testcontainers. It knows containers, networks and volumes, never a system by name.
+ */
 export class LocalProvider implements Provider {
   readonly name = 'local';
+  private prepared: { docker: Docker; images: Record<string, ImageChoice> } | undefined;
+  private readonly stacks = new Map<string, LocalStack>();
 
   supports(action: FaultAction): { ok: true } | { ok: false; reason: string } {
     if (action === 'partition') {
@@ -63,27 +65,21 @@ export class LocalProvider implements Provider {
     return { ok: true };
   }
 
-  private prepared: { docker: Docker; images: Record<ImageName, ImageChoice>; bundle: string } | undefined;
-
-  async prepare(): Promise<void> {
+  async prepare(images: readonly ImageRef[]): Promise<void> {
     const docker = dockerClient();
     await assertDockerReachable(docker);
-    const images = await resolveImages(docker);
-    const bundle = await bundleAgents();
-    this.prepared = { docker, images, bundle };
+    this.prepared = { docker, images: await resolveImages(docker, images) };
   }
 
-  private readonly stacks = new Map<string, LocalStack>();
-
-  async provisionRedisChain(spec: RedisStackSpec, opts: ProvisionOptions): Promise<LocalStack> {
+  async provision(plan: StackPlan, opts: ProvisionOptions): Promise<LocalStack> {
     // No reaper image can be had without a registry; the harness cleans up by its own labels.
     process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
-    if (!this.prepared) await this.prepare();
-    const { docker, images, bundle } = this.prepared!;
+    if (!this.prepared) throw new InfraError('NOT_PREPARED', 'provision() before prepare()');
+    const { docker, images } = this.prepared;
     const stack = new LocalStack(docker, opts, images);
     this.stacks.set(opts.runId, stack);
     try {
-      await stack.start(spec, bundle);
+      await stack.start(plan);
       return stack;
     } catch (err) {
       await stack.teardown();
@@ -92,7 +88,7 @@ export class LocalProvider implements Provider {
       if (err instanceof ChaosError) throw err;
       throw new InfraError(
         'PROVISION_FAILED',
-        `could not bring up the Redis chain: ${errorMessage(err).split('\n')[0]}`,
+        `could not bring the stack up: ${errorMessage(err).split('\n')[0]}`,
         {
           hint: "the nodes' logs are in the run folder; `chaos cleanup` removes any leftovers",
           cause: err,
@@ -108,43 +104,36 @@ export class LocalProvider implements Provider {
   }
 }
 
-interface NodeContainers {
-  node: StackNode;
-  /** The container that owns the network namespace first; the agent joins it. */
+interface Member {
+  node: NodeRef;
+  /** Main container first: it owns the network namespace the sidecars join. */
   ids: string[];
-  endpoint?: Endpoint;
+  ports: Record<number, Endpoint>;
 }
 
 export class LocalStack implements Stack {
   readonly provider = 'local';
   readonly runId: string;
-  private readonly members = new Map<string, NodeContainers>();
+  private readonly members = new Map<string, Member>();
   private readonly logs: ContainerLog[] = [];
   private readonly logsById = new Map<string, ContainerLog>();
   private registryEndpoint: Endpoint | undefined;
-  private networkName: string;
+  private readonly networkName: string;
   private torn = false;
   /** Set once teardown begins: nothing new is created after it. */
   private closing = false;
   /** Container and network creations under way, so a forced teardown can wait them out. */
   private readonly inflight = new Set<Promise<unknown>>();
+  readonly images: Record<string, ImageChoice>;
 
   constructor(
     private readonly docker: Docker,
     private readonly opts: ProvisionOptions,
-    readonly images: Record<ImageName, ImageChoice>,
+    images: Record<string, ImageChoice>,
   ) {
     this.runId = opts.runId;
     this.networkName = `chaos-${opts.runId}`;
-  }
-
-  private labels(node: string, role: string, az: string): Record<string, string> {
-    return {
-      ...this.runLabels(),
-      [LABEL_NODE]: node,
-      [LABEL_ROLE]: role,
-      [LABEL_AZ]: az,
-    };
+    this.images = images;
   }
 
   /** On everything of the run: which run, which scenario, and which process on which host owns it. */
@@ -174,13 +163,46 @@ export class LocalStack implements Stack {
     return p;
   }
 
-  private async follow(
-    c: StartedTestContainer,
-    fileName: string,
-    source: string,
-    node: string,
-  ): Promise<void> {
+  private image(logical: string): string {
+    const choice = this.images[logical];
+    if (!choice) throw new InfraError('NO_IMAGE', `no image was prepared for '${logical}'`);
+    return choice.image;
+  }
+
+  /** Starts one container of the plan; `shareWith` is the container whose network it joins. */
+  private async startContainer(
+    node: { name: string; az: string; system: string },
+    c: ContainerPlan,
+    name: string,
+    shareWith?: string,
+  ): Promise<StartedTestContainer> {
+    let g = new GenericContainer(this.image(c.image))
+      .withName(name)
+      .withLabels({
+        ...this.runLabels(),
+        [LABEL_NODE]: node.name,
+        [LABEL_ROLE]: shareWith ? c.part : node.system,
+        [LABEL_AZ]: node.az,
+      })
+      .withCommand(c.command)
+      .withEnvironment(c.env ?? {})
+      .withWaitStrategy(Wait.forLogMessage(c.readyLog))
+      .withStartupTimeout(STARTUP_TIMEOUT_MS);
+    g = shareWith
+      ? g.withNetworkMode(`container:${shareWith}`)
+      : g.withNetworkMode(this.networkName).withNetworkAliases(node.name);
+    if (c.ports?.length) g = g.withExposedPorts(...c.ports);
+    if (c.files?.length) g = g.withCopyFilesToContainer(c.files.map((f) => ({ ...f })));
+    if (c.user) g = g.withUser(c.user);
+    const started = await this.create(() => g.start());
+    const fileName = `${node.name === 'registry' ? 'registry' : `${node.name}.${c.part}`}.log`;
+    await this.follow(started, fileName, c.events, node.name);
+    return started;
+  }
+
+  private async follow(c: StartedTestContainer, fileName: string, source: string | undefined, node: string) {
     const log = new ContainerLog(fileName, (obj) => {
+      if (!source) return;
       const { t, type, node: n, ...data } = obj;
       if (typeof t !== 'number' || typeof type !== 'string') return;
       this.opts.onEvent({
@@ -196,18 +218,24 @@ export class LocalStack implements Stack {
     await log.follow(this.docker, c.getId());
   }
 
-  /** After a restart: the new host port, and the logs from now on (the old stream ended). */
-  private async refreshAfterRestart(node: StackNode): Promise<void> {
+  /** After a restart: the new host ports, and the logs from now on (the old stream ended). */
+  private async refreshAfterRestart(node: NodeRef): Promise<void> {
     const member = this.members.get(node.name);
     if (!member) return;
     const since = Math.floor(Date.now() / 1000);
     const info = await this.docker.getContainer(member.ids[0]!).inspect();
-    const port = info.NetworkSettings.Ports?.[`${REDIS_PORT}/tcp`]?.[0]?.HostPort;
-    if (member.endpoint && port) member.endpoint = { host: member.endpoint.host, port: Number(port) };
+    for (const port of Object.keys(member.ports).map(Number)) {
+      const host = info.NetworkSettings.Ports?.[`${port}/tcp`]?.[0]?.HostPort;
+      if (host) member.ports[port] = { host: member.ports[port]!.host, port: Number(host) };
+    }
     for (const id of member.ids) await this.logsById.get(id)?.follow(this.docker, id, since);
   }
 
-  async start(spec: RedisStackSpec, bundle: string): Promise<void> {
+  /**
+   * Brings the plan up: the network, the registry, then the nodes in waves (a node starts once
+   * the nodes it comes `after` are up), each node's main container before its sidecars.
+   */
+  async start(plan: StackPlan): Promise<void> {
     await this.create(() =>
       this.docker.createNetwork({
         Name: this.networkName,
@@ -216,147 +244,56 @@ export class LocalStack implements Stack {
         Labels: this.runLabels(),
       }),
     );
-    const nodes = redisNodeNames(spec.nodes, spec.azs);
-
+    const registryNode = { name: 'registry', az: '-', system: 'registry' };
     const registry = (async () => {
-      const c = await this.create(() =>
-        new GenericContainer(this.images.node.image)
-          .withNetworkMode(this.networkName)
-          .withNetworkAliases('registry')
-          .withName(`chaos-${this.runId}-registry`)
-          .withLabels(this.labels('registry', 'registry', '-'))
-          .withEnvironment({ CHAOS_ENTRY: 'registry', REGISTRY_PORT: String(REGISTRY_PORT) })
-          .withCopyFilesToContainer([{ source: bundle, target: BUNDLE_TARGET }])
-          .withCommand(['node', BUNDLE_TARGET])
-          .withExposedPorts(REGISTRY_PORT)
-          .withWaitStrategy(Wait.forLogMessage(/registry-ready/))
-          .withStartupTimeout(STARTUP_TIMEOUT_MS)
-          .start(),
-      );
+      const c = await this.startContainer(registryNode, plan.registry, `chaos-${this.runId}-registry`);
       this.registryEndpoint = { host: c.getHost(), port: c.getMappedPort(REGISTRY_PORT) };
-      this.members.set('registry', {
-        node: { name: 'registry', role: 'registry', az: '-' },
-        ids: [c.getId()],
-      });
-      await this.follow(c, 'registry.log', 'registry', 'registry');
     })();
-
-    const redises = nodes.map(async (node) => {
-      const c = await this.create(() =>
-        new GenericContainer(this.images.redis.image)
-          .withNetworkMode(this.networkName)
-          .withNetworkAliases(node.name)
-          .withName(`chaos-${this.runId}-${node.name}`)
-          .withLabels(this.labels(node.name, 'redis', node.az))
-          .withCommand([
-            'redis-server',
-            '--port',
-            String(REDIS_PORT),
-            '--protected-mode',
-            'no',
-            '--save',
-            '',
-            '--appendonly',
-            'no',
-            // Replicas sync at once instead of waiting 5 s for company.
-            '--repl-diskless-sync',
-            'yes',
-            '--repl-diskless-sync-delay',
-            '0',
-            '--repl-timeout',
-            '5',
-            // Every node boots read-only (a replica of nothing that answers) until its agent
-            // places it: a node back from a power loss is never an empty master taking writes.
-            '--replicaof',
-            '127.0.0.1',
-            '1',
-          ])
-          .withExposedPorts(REDIS_PORT)
-          .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
-          .withStartupTimeout(STARTUP_TIMEOUT_MS)
-          .start(),
+    const mains = new Map<string, Promise<void>>();
+    const startNode = async (n: NodePlan) => {
+      await Promise.all((n.after ?? []).map((dep) => mains.get(dep)));
+      const c = await this.startContainer(n, n.main, `chaos-${this.runId}-${n.name}`);
+      const ports = Object.fromEntries(
+        (n.main.ports ?? []).map((p) => [p, { host: c.getHost(), port: c.getMappedPort(p) }]),
       );
-      this.members.set(node.name, {
-        node,
+      this.members.set(n.name, {
+        node: { name: n.name, system: n.system, az: n.az, index: n.index },
         ids: [c.getId()],
-        endpoint: { host: c.getHost(), port: c.getMappedPort(REDIS_PORT) },
+        ports,
       });
-      await this.follow(c, `${node.name}.redis.log`, `redis:${node.name}`, node.name);
-      return c;
-    });
-
-    const started = await Promise.allSettled([registry, ...redises]);
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    };
+    for (const n of plan.nodes) mains.set(n.name, startNode(n));
+    const up = await Promise.allSettled([registry, ...mains.values()]);
+    const failed = up.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
-
-    // The agents start together; JOIN_INDEX makes each wait for its place, so the chain runs
-    // in AZ order: redis-a -> redis-b -> redis-c.
-    const agents = nodes.map(async (node) => {
-      const member = this.members.get(node.name)!;
-      const c = await this.create(() =>
-        new GenericContainer(this.images.node.image)
-          .withNetworkMode(`container:${member.ids[0]}`)
-          .withName(`chaos-${this.runId}-${node.name}-agent`)
-          .withLabels(this.labels(node.name, 'agent', node.az))
-          .withEnvironment({
-            CHAOS_ENTRY: 'redis-chain-agent',
-            NODE_NAME: node.name,
-            REDIS_PORT: String(REDIS_PORT),
-            REGISTRY_URL: `http://registry:${REGISTRY_PORT}`,
-            THRESHOLD_MS: String(spec.failoverThresholdMs),
-            CHECK_INTERVAL_MS: String(spec.checkIntervalMs),
-            PING_TIMEOUT_MS: String(spec.pingTimeoutMs),
-            HEAD_TTL_MS: String(spec.headRecordTtlMs),
-            JOIN_INDEX: String(node.index),
-          })
-          .withCopyFilesToContainer([{ source: bundle, target: BUNDLE_TARGET }])
-          .withCommand(['node', BUNDLE_TARGET])
-          .withWaitStrategy(Wait.forLogMessage(/"agent-ready"/))
-          .withStartupTimeout(STARTUP_TIMEOUT_MS)
-          .start(),
-      );
-      member.ids.push(c.getId());
-      await this.follow(c, `${node.name}.agent.log`, `agent:${node.name}`, node.name);
-    });
-    const joined = await Promise.allSettled(agents);
+    // The sidecars (agents) start together, once every node and the registry are up.
+    const sidecars = plan.nodes.flatMap((n) =>
+      n.sidecars.map(async (s) => {
+        const member = this.members.get(n.name)!;
+        const c = await this.startContainer(n, s, `chaos-${this.runId}-${n.name}-${s.part}`, member.ids[0]);
+        member.ids.push(c.getId());
+      }),
+    );
+    const joined = await Promise.allSettled(sidecars);
     const joinFailed = joined.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (joinFailed) throw joinFailed.reason;
-
-    await this.waitForReplication(nodes);
+    this.guard();
   }
 
-  /** Every replica's link to its master is up: the chain is whole before any probe starts. */
-  private async waitForReplication(nodes: StackNode[]): Promise<void> {
-    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-    for (;;) {
-      this.guard();
-      const t = await this.topology();
-      const replicas = t.nodes.filter((n) => n.name !== t.head);
-      if (t.head && t.chain.length === nodes.length && replicas.every((n) => n.role === 'slave' && n.linkUp))
-        return;
-      if (Date.now() > deadline) {
-        const unlinked = replicas.filter((n) => !(n.role === 'slave' && n.linkUp)).map((n) => n.name);
-        throw new InfraError(
-          'CHAIN_NOT_FORMED',
-          `the Redis chain did not form within ${STARTUP_TIMEOUT_MS} ms: head ${t.head ?? 'none'}, chain ${t.chain.join(' -> ') || 'empty'}, not replicating: ${unlinked.join(', ') || 'none'}`,
-          {
-            hint: "see the agents' and redis logs in the run folder's logs/; `chaos cleanup` removes leftovers",
-          },
-        );
-      }
-      await sleep(50);
-    }
+  nodes(): NodeRef[] {
+    return [...this.members.values()]
+      .map((m) => m.node)
+      .sort((a, b) => a.system.localeCompare(b.system) || a.index - b.index);
   }
 
-  /** Redis nodes in chain order of provisioning, then the registry. */
-  nodes(): StackNode[] {
-    const order = (n: StackNode) => (n.role === 'registry' ? Number.MAX_SAFE_INTEGER : (n.index ?? 0));
-    return [...this.members.values()].map((m) => m.node).sort((a, b) => order(a) - order(b));
-  }
-
-  endpoint(node: string): Endpoint {
-    const ep = this.members.get(node)?.endpoint;
-    if (!ep) throw new InfraError('NO_SUCH_NODE', `no node '${node}' with an endpoint in run ${this.runId}`);
+  endpoint(node: string, port?: number): Endpoint {
+    const m = this.members.get(node);
+    const ep = m && (port === undefined ? Object.values(m.ports)[0] : m.ports[port]);
+    if (!ep)
+      throw new InfraError(
+        'NO_SUCH_NODE',
+        `no node '${node}' with ${port ? `port ${port}` : 'a port'} in run ${this.runId}`,
+      );
     return ep;
   }
 
@@ -365,7 +302,24 @@ export class LocalStack implements Stack {
     return new HttpRegistry(`http://${this.registryEndpoint.host}:${this.registryEndpoint.port}`);
   }
 
-  private idsOf(nodes: StackNode[]): string[] {
+  async exec(node: string, command: string[]): Promise<ExecResult> {
+    const id = this.members.get(node)?.ids[0];
+    if (!id) throw new InfraError('NO_SUCH_NODE', `no node '${node}' in run ${this.runId}`);
+    const exec = await this.docker
+      .getContainer(id)
+      .exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const chunks: Buffer[] = [];
+    const { PassThrough } = await import('node:stream');
+    const out = new PassThrough();
+    out.on('data', (d: Buffer) => chunks.push(d));
+    this.docker.modem.demuxStream(stream, out, out);
+    await new Promise<void>((resolve) => stream.on('end', () => resolve()));
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
+  }
+
+  private idsOf(nodes: NodeRef[]): string[] {
     return nodes.flatMap((n) => this.members.get(n.name)?.ids ?? []);
   }
 
@@ -378,7 +332,7 @@ export class LocalStack implements Stack {
         return {
           action: 'kill',
           nodes: names,
-          method: 'docker kill --signal SIGKILL (redis and agent together)',
+          method: 'docker kill --signal SIGKILL (the node and its agent together)',
         };
       case 'stop':
         // A power loss: no graceful shutdown, then the node boots again with its volume.
@@ -424,49 +378,6 @@ export class LocalStack implements Stack {
           },
         };
       }
-    }
-  }
-
-  async topology(): Promise<TopologySnapshot> {
-    const redisNodes = this.nodes().filter((n) => n.role === 'redis');
-    const [records, nodes] = await Promise.all([
-      readChain(this.registry()),
-      Promise.all(redisNodes.map((n) => this.redisState(n))),
-    ]);
-    return { ...records, nodes };
-  }
-
-  private async redisState(node: StackNode): Promise<RedisNodeState> {
-    const ep = this.endpoint(node.name);
-    const client = new Redis({
-      host: ep.host,
-      port: ep.port,
-      lazyConnect: true,
-      connectTimeout: 300,
-      commandTimeout: 300,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      enableOfflineQueue: false,
-    });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      const info = await client.info('replication');
-      const field = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim();
-      const role = field('role') === 'slave' ? 'slave' : 'master';
-      return {
-        name: node.name,
-        az: node.az,
-        reachable: true,
-        role,
-        ...(role === 'slave'
-          ? { master: field('master_host'), linkUp: field('master_link_status') === 'up' }
-          : {}),
-      };
-    } catch {
-      return { name: node.name, az: node.az, reachable: false };
-    } finally {
-      client.disconnect();
     }
   }
 

@@ -1,20 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import type { RedisNodeState, TopologySnapshot } from '../../infra/stack.ts';
+import type { NodeState, SystemState } from '../../core/result.ts';
 import { chainViolations } from './invariants.ts';
 
-const master = (name: string): RedisNodeState => ({ name, az: 'a', reachable: true, role: 'master' });
-const replica = (name: string, of: string, linkUp = true): RedisNodeState => ({
+const master = (name: string): NodeState => ({ name, az: 'a', reachable: true, role: 'master' });
+const replica = (name: string, of: string, linkUp = true): NodeState => ({
   name,
   az: 'a',
   reachable: true,
-  role: 'slave',
-  master: of,
+  role: 'replica',
+  following: of,
   linkUp,
 });
-const down = (name: string): RedisNodeState => ({ name, az: 'a', reachable: false });
-const snap = (head: string, chain: string[], nodes: RedisNodeState[]): TopologySnapshot => ({
-  head,
-  chain,
+const down = (name: string): NodeState => ({ name, az: 'a', reachable: false });
+const snap = (leader: string, members: string[], nodes: NodeState[]): SystemState => ({
+  leader,
+  members,
   nodes,
 });
 

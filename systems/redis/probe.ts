@@ -2,11 +2,13 @@ import { Redis, ReplyError } from 'ioredis';
 import { CachingResolver } from '../../agents/registry/http-client.ts';
 import { type Clock, sleep } from '../../core/clock.ts';
 import type { History, Op, Outcome } from '../../core/history.ts';
+import type { Endpoint } from '../../core/provider.ts';
 import type { Registry } from '../../core/registry.ts';
-import type { Endpoint } from '../../infra/stack.ts';
+import type { ClientSettings } from '../../core/result.ts';
+import type { Probe } from '../../core/system.ts';
 import { Pacer } from '../../probes/pacer.ts';
-import type { RedisWriterProbeSpec } from '../../scenarios/schema.ts';
 import { HEAD_RECORD } from './records.ts';
+import type { RedisWriterProbeSpec } from './spec.ts';
 
 /**
  * A real Redis client workload: `concurrency` slots, each with its own ioredis connection and
@@ -26,20 +28,6 @@ export interface RedisWriterDeps {
   /** Maps a node name from the registry to the address a client outside the stack uses. */
   endpoint(node: string): Endpoint;
   key: string;
-}
-
-/** The client settings that shape the measured figures; they go into the result verbatim. */
-export interface RedisClientSettings {
-  library: string;
-  connectTimeoutMs: number;
-  commandTimeoutMs: number;
-  maxRetriesPerRequest: number;
-  offlineQueue: boolean;
-  autoReconnect: boolean;
-  retryBackoffMs: number;
-  rateHz: number;
-  inFlight: number;
-  command: string;
 }
 
 export interface ReadBack {
@@ -62,26 +50,28 @@ export function classifyFailure(err: unknown, sent: boolean): Exclude<Outcome, '
 }
 
 /** The settings a probe of this spec writes with (also for rebuilding a dead run's result). */
-export function redisWriterSettings(spec: RedisWriterProbeSpec, key: string): RedisClientSettings {
+export function redisWriterSettings(spec: RedisWriterProbeSpec, key: string): ClientSettings {
   return {
     library: 'ioredis 5',
     connectTimeoutMs: spec.connectTimeoutMs,
     commandTimeoutMs: spec.commandTimeoutMs,
-    maxRetriesPerRequest: 0,
+    retries: 0,
     offlineQueue: false,
     autoReconnect: false,
     retryBackoffMs: spec.retryBackoffMs,
     rateHz: spec.rateHz,
     inFlight: spec.concurrency,
-    command: `RPUSH ${key} <seq>`,
+    operation: `RPUSH ${key} <seq>`,
   };
 }
 
 /** The key a probe writes to in a run. */
 export const probeKey = (runId: string, probe: string) => `chaos:${runId}:${probe}`;
 
-export class RedisWriterProbe {
+export class RedisWriterProbe implements Probe {
   readonly name: string;
+  readonly kind = 'redis-writer';
+  readonly system = 'redis';
   private seq = 0;
   private stopped = false;
   private loops: Promise<void>[] = [];
@@ -101,7 +91,7 @@ export class RedisWriterProbe {
     this.pacer = new Pacer(deps.clock, spec.rateHz);
   }
 
-  settings(): RedisClientSettings {
+  settings(): ClientSettings {
     return redisWriterSettings(this.spec, this.deps.key);
   }
 

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { withTimeout } from '../../core/clock.ts';
 import { countLeftovers, dockerClient } from '../../infra/local/docker.ts';
 import { resolveImages } from '../../infra/local/images.ts';
+import { allImages } from '../../systems/index.ts';
 
 /**
  * Whether these tests can run here: a Docker engine that answers, and the images of the local
@@ -22,7 +23,7 @@ export async function dockerReadiness(): Promise<{ ok: true } | { ok: false; rea
     };
   }
   try {
-    await resolveImages(docker);
+    await resolveImages(docker, allImages());
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
   }

@@ -56,7 +56,7 @@ describe.skipIf(!ready.ok)(`each fault is judged on its own, and the stack must 
     expect(a.failoverMs).toBeNull();
     const redis = r.systems[0]!;
     expect(redis.leadership).toEqual([]);
-    expect(redis.after!.chain).toEqual(['redis-a', 'redis-b']);
+    expect(redis.after!.members).toEqual(['redis-a', 'redis-b']);
     expect(redis.convergence?.converged).toBe(true);
     // What the system did instead is on the record, in the fault's window.
     expect(redis.actions.some((x) => x.fault === 0 && x.node === 'redis-b')).toBe(true);
@@ -75,7 +75,7 @@ describe.skipIf(!ready.ok)(`each fault is judged on its own, and the stack must 
       expect(after.nodes.filter((n) => n.reachable && n.role === 'master').map((n) => n.name)).toEqual([
         'redis-b',
       ]);
-      expect(after.chain).toEqual(['redis-b', 'redis-c', 'redis-a']);
+      expect(after.members).toEqual(['redis-b', 'redis-c', 'redis-a']);
     } else {
       expect(r.verdict).toBe('fail');
       expect(full.verdict).toBe('fail');

@@ -29,16 +29,16 @@ describe.skipIf(!ready.ok)(`redis-head-kill on real containers${skipReason}`, ()
   it('heals the chain: the old second node is the head, the rest replicate from it, full redundancy', () => {
     const [redis] = result.systems;
     const after = redis!.after!;
-    expect(redis!.before?.chain).toEqual(['redis-a', 'redis-b', 'redis-c']);
-    expect(after.head).toBe('redis-b');
-    expect(after.chain).toEqual(['redis-b', 'redis-c']);
+    expect(redis!.before?.members).toEqual(['redis-a', 'redis-b', 'redis-c']);
+    expect(after.leader).toBe('redis-b');
+    expect(after.members).toEqual(['redis-b', 'redis-c']);
     const byName = Object.fromEntries(after.nodes.map((n) => [n.name, n]));
     expect(byName['redis-a']?.reachable).toBe(false);
     expect(byName['redis-b']).toMatchObject({ reachable: true, role: 'master' });
     expect(byName['redis-c']).toMatchObject({
       reachable: true,
-      role: 'slave',
-      master: 'redis-b',
+      role: 'replica',
+      following: 'redis-b',
       linkUp: true,
     });
     expect(redis!.convergence).toMatchObject({ converged: true, violations: [] });

@@ -27,7 +27,7 @@ describe.skipIf(!ready.ok || noPartition !== undefined)(
       // The old head stepped down while cut off, and rejoined only once it could reach the tail.
       const a = r.timeline.filter((e) => e.source === 'agent:redis-a').map((e) => e.type);
       expect(a).toContain('stepped-down');
-      expect(redis.after!.chain).toEqual(['redis-b', 'redis-c', 'redis-a']);
+      expect(redis.after!.members).toEqual(['redis-b', 'redis-c', 'redis-a']);
       expect(redis.convergence?.converged).toBe(true);
 
       // Every lost write was acknowledged by the old head, before it stepped down.

@@ -20,12 +20,12 @@ describe.skipIf(!ready.ok)(`redis-head-pause on real containers${skipReason}`, (
 
     const [redis] = result.systems;
     const after = redis!.after!;
-    expect(after.head).toBe('redis-b');
-    expect(after.chain).toEqual(['redis-b', 'redis-c', 'redis-a']);
+    expect(after.leader).toBe('redis-b');
+    expect(after.members).toEqual(['redis-b', 'redis-c', 'redis-a']);
     const byName = Object.fromEntries(after.nodes.map((n) => [n.name, n]));
     expect(byName['redis-b']).toMatchObject({ role: 'master' });
-    expect(byName['redis-c']).toMatchObject({ role: 'slave', master: 'redis-b', linkUp: true });
-    expect(byName['redis-a']).toMatchObject({ role: 'slave', master: 'redis-c' });
+    expect(byName['redis-c']).toMatchObject({ role: 'replica', following: 'redis-b', linkUp: true });
+    expect(byName['redis-a']).toMatchObject({ role: 'replica', following: 'redis-c' });
     expect(after.nodes.filter((n) => n.role === 'master')).toHaveLength(1);
     expect(redis!.leadership.map((l) => l.to)).toEqual(['redis-b']);
     expect(redis!.convergence?.converged).toBe(true);

@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { formatSummary } from '../reports/summary.ts';
 import { scenarioSchema } from '../scenarios/schema.ts';
 import { faultsFromEvents, loadRunResult } from './rebuild.ts';
-import { formatSummary } from './summary.ts';
 
 const events = [
   { t: 100, source: 'harness', type: 'phase-start', data: { phase: 'steady-state' } },

@@ -4,10 +4,10 @@ import { UsageError } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
 import type { Op } from '../core/history.ts';
 import type { FaultRecord, PhaseName, RunResult } from '../core/result.ts';
-import { buildResult } from '../engine/result-builder.ts';
-import type { HarnessInfo } from '../engine/run-store.ts';
-import { scenarioSchema } from '../scenarios/schema.ts';
-import { probeKey, redisWriterSettings } from '../systems/redis/probe.ts';
+import { activeSystems, scenarioSchema } from '../scenarios/schema.ts';
+import { probeOfKind } from '../systems/index.ts';
+import { buildResult } from './result-builder.ts';
+import type { HarnessInfo } from './run-store.ts';
 
 /** A run folder from a path to the folder or to its result.json. */
 export function runDirOf(path: string): string {
@@ -94,13 +94,18 @@ export function loadRunResult(path: string): { result: RunResult; rebuilt: boole
       history,
       events,
       steady: steadyFrom !== undefined && steadyTo !== undefined ? { from: steadyFrom, to: steadyTo } : null,
-      probes: scenario.probes.map((p) => ({
-        name: p.name,
-        kind: p.kind,
-        settings: redisWriterSettings(p, probeKey(meta.runId, p.name)),
-      })),
+      probes: scenario.probes.map((spec) => {
+        const { system, probe } = probeOfKind(spec.kind)!;
+        return { spec, system: system.name, settings: probe.settings(spec, meta.runId) };
+      }),
       readBacks: new Map(),
-      systems: [{ name: 'redis', kind: 'redis-chain', before: null, after: null, convergence: null }],
+      systems: activeSystems(scenario).map(({ def }) => ({
+        name: def.name,
+        kind: def.kind,
+        before: null,
+        after: null,
+        convergence: null,
+      })),
       durationMs: Math.max(0, ...events.map((e) => e.t), ...history.map((o) => o.tComplete)),
     }),
   };

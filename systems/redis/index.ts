@@ -1,0 +1,73 @@
+import { fileURLToPath } from 'node:url';
+import type { SystemDefinition } from '../../core/system.ts';
+import { chainViolations } from './invariants.ts';
+import { redisNodeNames } from './layout.ts';
+import { awaitChain, observeChain } from './observe.ts';
+import { planChain } from './plan.ts';
+import { RedisWriterProbe, probeKey, redisWriterSettings } from './probe.ts';
+import { HEAD_RECORD, readChain } from './records.ts';
+import { REDIS_ROLES, resolveRedisRole } from './roles.ts';
+import { type RedisSpec, type RedisWriterProbeSpec, redisSpec, redisWriterSpec } from './spec.ts';
+
+/** The self-healing Redis chain: head -> replica -> ... -> tail, a chain agent beside each node. */
+export const redisChain: SystemDefinition<RedisSpec> = {
+  name: 'redis',
+  kind: 'redis-chain',
+  description:
+    'a self-healing Redis chain (head -> ... -> tail), a chain agent beside each node, a head record',
+  spec: redisSpec,
+  failoverThresholdMs: (spec) => spec.failoverThresholdMs,
+  probes: [
+    {
+      kind: 'redis-writer',
+      spec: redisWriterSpec,
+      create: (spec, deps) =>
+        new RedisWriterProbe(spec as RedisWriterProbeSpec, {
+          clock: deps.clock,
+          history: deps.history,
+          registry: deps.stack.registry(),
+          endpoint: (node) => deps.stack.endpoint(node),
+          key: probeKey(deps.runId, spec.name),
+        }),
+      settings: (spec, runId) =>
+        redisWriterSettings(spec as RedisWriterProbeSpec, probeKey(runId, spec.name)),
+    },
+  ],
+  roles: REDIS_ROLES,
+  images: [
+    { name: 'redis', env: 'CHAOS_IMAGE_REDIS', official: 'redis:7', offline: 'chaos-local/redis:7' },
+    {
+      name: 'node',
+      env: 'CHAOS_IMAGE_NODE',
+      official: 'node:20-bookworm-slim',
+      offline: 'chaos-local/node:lts',
+    },
+  ],
+  agents: { 'redis-chain-agent': fileURLToPath(new URL('./agent-main.ts', import.meta.url)) },
+  layout: (spec) => redisNodeNames(spec.nodes, spec.azs),
+  plan: planChain,
+  awaitReady: (stack, spec, signal) => awaitChain(stack, spec.nodes, signal),
+  observe: (stack) => observeChain(stack),
+  records: async (stack) => {
+    const { head, chain } = await readChain(stack.registry());
+    return { leader: head ?? null, members: chain };
+  },
+  invariants: chainViolations,
+  resolve: resolveRedisRole,
+  leadership: { record: HEAD_RECORD, promotedType: 'became-head' },
+  decisions: [
+    'failover-decision',
+    'became-head',
+    'reattached',
+    'rejoined',
+    'removed-from-chain',
+    'removed-dead-tail',
+    'stepped-down',
+    'failover-withheld',
+    'rejoin-withheld',
+    'demoted',
+    'joined',
+    'agent-started',
+    'agent-crashed',
+  ],
+};

@@ -1,0 +1,75 @@
+import { Redis } from 'ioredis';
+import { sleep } from '../../core/clock.ts';
+import { InfraError, InterruptedError } from '../../core/errors.ts';
+import type { NodeRef, Stack } from '../../core/provider.ts';
+import type { NodeState, SystemState } from '../../core/result.ts';
+import { readChain } from './records.ts';
+
+const FORM_TIMEOUT_MS = 30_000;
+
+/** The chain as the registry has it, and what each node says about itself (INFO replication). */
+export async function observeChain(stack: Stack): Promise<SystemState> {
+  const nodes = stack.nodes().filter((n) => n.system === 'redis');
+  const [records, states] = await Promise.all([
+    readChain(stack.registry()),
+    Promise.all(nodes.map((n) => nodeState(stack, n))),
+  ]);
+  return { leader: records.head ?? null, members: records.chain, nodes: states };
+}
+
+async function nodeState(stack: Stack, node: NodeRef): Promise<NodeState> {
+  const ep = stack.endpoint(node.name);
+  const client = new Redis({
+    host: ep.host,
+    port: ep.port,
+    lazyConnect: true,
+    connectTimeout: 300,
+    commandTimeout: 300,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const info = await client.info('replication');
+    const field = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+    const replica = field('role') === 'slave';
+    return {
+      name: node.name,
+      az: node.az,
+      reachable: true,
+      role: replica ? 'replica' : 'master',
+      ...(replica
+        ? { following: field('master_host') ?? '', linkUp: field('master_link_status') === 'up' }
+        : {}),
+    };
+  } catch {
+    return { name: node.name, az: node.az, reachable: false };
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Waits until the chain has formed: a head, every node in the chain, every replica's link up. */
+export async function awaitChain(stack: Stack, expected: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + FORM_TIMEOUT_MS;
+  for (;;) {
+    if (signal?.aborted) throw new InterruptedError(String(signal.reason));
+    const t = await observeChain(stack);
+    const replicas = t.nodes.filter((n) => n.name !== t.leader);
+    if (t.leader && t.members.length === expected && replicas.every((n) => n.role === 'replica' && n.linkUp))
+      return;
+    if (Date.now() > deadline) {
+      const unlinked = replicas.filter((n) => !(n.role === 'replica' && n.linkUp)).map((n) => n.name);
+      throw new InfraError(
+        'CHAIN_NOT_FORMED',
+        `the Redis chain did not form within ${FORM_TIMEOUT_MS} ms: head ${t.leader ?? 'none'}, chain ${t.members.join(' -> ') || 'empty'}, not replicating: ${unlinked.join(', ') || 'none'}`,
+        {
+          hint: "see the agents' and redis logs in the run folder's logs/; `chaos cleanup` removes leftovers",
+        },
+      );
+    }
+    await sleep(50, signal);
+  }
+}

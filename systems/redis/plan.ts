@@ -1,0 +1,66 @@
+import type { NodePlan } from '../../core/provider.ts';
+import type { PlanContext } from '../../core/system.ts';
+import { redisNodeNames } from './layout.ts';
+import type { RedisSpec } from './spec.ts';
+
+export const REDIS_PORT = 6379;
+
+/**
+ * Each node: redis-server, and the chain agent in the same network namespace (they die
+ * together). Every node boots read-only (a replica of nothing that answers) until its agent
+ * places it, so a node back from a power loss is never an empty master taking writes. The
+ * agents join in AZ order (JOIN_INDEX), so the chain runs redis-a -> redis-b -> redis-c.
+ */
+export function planChain(spec: RedisSpec, ctx: PlanContext): NodePlan[] {
+  return redisNodeNames(spec.nodes, spec.azs).map((node) => ({
+    ...node,
+    main: {
+      image: 'redis',
+      part: 'redis',
+      command: [
+        'redis-server',
+        '--port',
+        String(REDIS_PORT),
+        '--protected-mode',
+        'no',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        // Replicas sync at once instead of waiting 5 s for company.
+        '--repl-diskless-sync',
+        'yes',
+        '--repl-diskless-sync-delay',
+        '0',
+        '--repl-timeout',
+        '5',
+        '--replicaof',
+        '127.0.0.1',
+        '1',
+      ],
+      ports: [REDIS_PORT],
+      readyLog: /Ready to accept connections/,
+    },
+    sidecars: [
+      {
+        image: 'node',
+        part: 'agent',
+        command: ['node', ctx.bundle.target],
+        env: {
+          CHAOS_ENTRY: 'redis-chain-agent',
+          NODE_NAME: node.name,
+          REDIS_PORT: String(REDIS_PORT),
+          REGISTRY_URL: ctx.registryUrl,
+          THRESHOLD_MS: String(spec.failoverThresholdMs),
+          CHECK_INTERVAL_MS: String(spec.checkIntervalMs),
+          PING_TIMEOUT_MS: String(spec.pingTimeoutMs),
+          HEAD_TTL_MS: String(spec.headRecordTtlMs),
+          JOIN_INDEX: String(node.index),
+        },
+        files: [ctx.bundle],
+        readyLog: /"agent-ready"/,
+        events: `agent:${node.name}`,
+      },
+    ],
+  }));
+}

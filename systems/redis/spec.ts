@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { azList, ms, probeName } from '../../core/durations.ts';
+
+/** `stack.redis`: a self-healing chain of Redis nodes, each with a chain agent beside it. */
+export const redisSpec = z
+  .object({
+    /** Chain length; nodes go round-robin over the AZs. */
+    nodes: z.number().int().min(2).max(12).default(3),
+    azs: azList,
+    /** How long an agent's master must be unreachable before the agent acts. */
+    failoverThresholdMs: ms(100).default(1000),
+    checkIntervalMs: ms(10).default(100),
+    pingTimeoutMs: ms(10).default(250),
+    /** TTL of the head record: how long clients may cache it. */
+    headRecordTtlMs: ms().default(500),
+  })
+  .strict();
+export type RedisSpec = z.infer<typeof redisSpec>;
+
+/** A `redis-writer` probe: RPUSH of unique sequential values to the head. */
+export const redisWriterSpec = z
+  .object({
+    kind: z.literal('redis-writer'),
+    name: probeName,
+    /** Writes per second over all in-flight slots; 0 means as fast as the slots can go. */
+    rateHz: z.number().min(0).max(100_000).default(200),
+    /**
+     * Writes in flight at once, each slot its own connection and its own process in the
+     * history (as Jepsen's workers). One keeps the history strictly sequential.
+     */
+    concurrency: z.number().int().min(1).max(64).default(1),
+    commandTimeoutMs: ms(10).default(500),
+    connectTimeoutMs: ms(10).default(500),
+    /** Pause after a failed write before the next, so a dead node is not hammered. */
+    retryBackoffMs: ms().default(20),
+  })
+  .strict();
+export type RedisWriterProbeSpec = z.infer<typeof redisWriterSpec>;
