@@ -35,6 +35,8 @@ export interface SystemDefinition<Spec = any> {
   layout(spec: Spec): NodeRef[];
   /** What the provider starts for it. */
   plan(spec: Spec, ctx: PlanContext): NodePlan[];
+  /** Volumes its plan mounts that every node shares (a WAL archive); others are per node. */
+  sharedVolumes?: readonly string[];
   /** Waits until the system has formed (replication up, records written); throws with what is missing. */
   awaitReady(stack: Stack, spec: Spec, signal?: AbortSignal): Promise<void>;
   /** Its live state: who leads, the members in order, each node's role and link. */
@@ -91,6 +93,8 @@ export interface Probe {
   readonly name: string;
   readonly kind: string;
   readonly system: string;
+  /** Sets up what it writes to (a table), once, before the steady state. */
+  prepare?(): Promise<void>;
   start(): void;
   /** Holds its writes; resolves once none is in flight. */
   pause(): Promise<void>;

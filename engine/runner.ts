@@ -301,7 +301,10 @@ class GameDay {
       );
     }
 
-    await run.phase('steady-state', () => this.steadyState());
+    await run.phase('steady-state', async () => {
+      for (const p of this.probes) await p.prepare?.();
+      await this.steadyState();
+    });
     const origin = this.steady!.to;
     for (const w of this.watchers.values()) w.start();
     await run.phase('inject', () => this.injector!.runSchedule(scenario.faults, origin));
@@ -328,7 +331,11 @@ class GameDay {
       bundle: this.bundle,
     };
     const stack = await this.provider.provision(
-      { registry: registryPlan(this.bundle), nodes: this.systems.flatMap((s) => s.def.plan(s.spec, ctx)) },
+      {
+        registry: registryPlan(this.bundle),
+        nodes: this.systems.flatMap((s) => s.def.plan(s.spec, ctx)),
+        sharedVolumes: this.systems.flatMap((s) => s.def.sharedVolumes ?? []),
+      },
       {
         runId: this.runId,
         scenarioName: scenario.name,

@@ -65,6 +65,17 @@ export async function removeByLabel(docker: Docker, runId?: string): Promise<Lef
         }),
     ),
   );
+  const { Volumes: volumes } = await docker.listVolumes({ filters: { label: [label] } });
+  await Promise.all(
+    (volumes ?? []).map((v) =>
+      docker
+        .getVolume(v.Name)
+        .remove()
+        .catch((err: { statusCode?: number }) => {
+          if (err.statusCode !== 404) throw err;
+        }),
+    ),
+  );
   return { containers: containers.length, networks: networks.length };
 }
 

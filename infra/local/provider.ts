@@ -194,6 +194,8 @@ export class LocalStack implements Stack {
     if (c.ports?.length) g = g.withExposedPorts(...c.ports);
     if (c.files?.length) g = g.withCopyFilesToContainer(c.files.map((f) => ({ ...f })));
     if (c.user) g = g.withUser(c.user);
+    if (c.volumes?.length)
+      g = g.withBindMounts(c.volumes.map((v) => ({ source: this.volumeName(node.name, v.name), target: v.path, mode: 'rw' as const })));
     const started = await this.create(() => g.start());
     const fileName = `${node.name === 'registry' ? 'registry' : `${node.name}.${c.part}`}.log`;
     await this.follow(started, fileName, c.events, node.name);
@@ -231,6 +233,24 @@ export class LocalStack implements Stack {
     for (const id of member.ids) await this.logsById.get(id)?.follow(this.docker, id, since);
   }
 
+  private sharedVolumes = new Set<string>();
+
+  /** A node's own volume, or the one every node of the stack shares. */
+  private volumeName(node: string, name: string): string {
+    return this.sharedVolumes.has(name) ? `chaos-${this.runId}-${name}` : `chaos-${this.runId}-${node}-${name}`;
+  }
+
+  /** Creates every volume of the plan, labelled like the containers, so cleanup finds them. */
+  private async createVolumes(plan: StackPlan): Promise<void> {
+    this.sharedVolumes = new Set(plan.sharedVolumes ?? []);
+    const names = new Set<string>();
+    for (const n of plan.nodes)
+      for (const c of [n.main, ...n.sidecars]) for (const v of c.volumes ?? []) names.add(this.volumeName(n.name, v.name));
+    await Promise.all(
+      [...names].map((Name) => this.create(() => this.docker.createVolume({ Name, Labels: this.runLabels() }))),
+    );
+  }
+
   /**
    * Brings the plan up: the network, the registry, then the nodes in waves (a node starts once
    * the nodes it comes `after` are up), each node's main container before its sidecars.
@@ -244,6 +264,7 @@ export class LocalStack implements Stack {
         Labels: this.runLabels(),
       }),
     );
+    await this.createVolumes(plan);
     const registryNode = { name: 'registry', az: '-', system: 'registry' };
     const registry = (async () => {
       const c = await this.startContainer(registryNode, plan.registry, `chaos-${this.runId}-registry`);
