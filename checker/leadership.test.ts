@@ -35,7 +35,7 @@ describe('leadership changes', () => {
     ]);
   });
 
-  it('does not credit a move with an older promotion of the same node', () => {
+  it('does not credit a move with a promotion from across another move', () => {
     const events = [
       promoted(100, 'redis-b'),
       moved(110, 'redis-a', 'redis-b'),
@@ -45,5 +45,11 @@ describe('leadership changes', () => {
     const changes = leadershipChanges(events, source, []);
     expect(changes.map((c) => c.promotedAt)).toEqual([100, null, null]);
     expect(changes.every((c) => c.fault === null)).toBe(true);
+  });
+
+  it('pairs a promotion that comes after the claim of the record (Postgres claims, then promotes)', () => {
+    const events = [moved(2405, 'pg-a', 'pg-b'), { ...promoted(2450, 'pg-b'), type: 'became-primary' }];
+    const changes = leadershipChanges(events, { record: 'redis-head', promotedType: 'became-primary' }, []);
+    expect(changes[0]?.promotedAt).toBe(2450);
   });
 });

@@ -15,26 +15,32 @@ export function leadershipChanges(
   windows: readonly FaultWindow[],
 ): LeadershipChange[] {
   const sorted = [...events].sort((a, b) => a.t - b.t);
-  const out: LeadershipChange[] = [];
-  let lastMove = Number.NEGATIVE_INFINITY;
-  for (const e of sorted) {
-    if (e.source !== 'registry' || e.type !== 'record-set' || e.data?.name !== source.record) continue;
-    const previous = (e.data.previous as string | null | undefined) ?? null;
-    const to = String(e.data.value);
-    if (previous === null || previous === to) continue; // set at provisioning, or unchanged
-    const promoted = sorted.filter(
-      (p) => p.type === source.promotedType && p.node === to && p.t <= e.t && p.t > lastMove,
-    );
-    out.push({
+  const moves = sorted.filter(
+    (e) =>
+      e.source === 'registry' &&
+      e.type === 'record-set' &&
+      e.data?.name === source.record &&
+      e.data.previous !== null &&
+      e.data.previous !== undefined &&
+      e.data.previous !== e.data.value, // set at provisioning, or unchanged
+  );
+  return moves.map((e, i) => {
+    const to = String(e.data!.value);
+    const after = moves[i - 1]?.t ?? Number.NEGATIVE_INFINITY;
+    const before = moves[i + 1]?.t ?? Number.POSITIVE_INFINITY;
+    // The new leader's own decision between the moves around this one: an agent may promote
+    // before it moves the record (the chain) or after it claimed it (Postgres).
+    const promoted = sorted
+      .filter((p) => p.type === source.promotedType && p.node === to && p.t > after && p.t < before)
+      .sort((a, b) => Math.abs(a.t - e.t) - Math.abs(b.t - e.t))[0];
+    return {
       t: e.t,
-      from: previous,
+      from: String(e.data!.previous),
       to,
-      promotedAt: promoted.at(-1)?.t ?? null,
+      promotedAt: promoted?.t ?? null,
       fault: windowAt(windows, e.t)?.fault ?? null,
-    });
-    lastMove = e.t;
-  }
-  return out;
+    };
+  });
 }
 
 export type { LeadershipChange };

@@ -119,6 +119,8 @@ export interface ProvisionOptions {
   onEvent: (event: TimelineEvent) => void;
   /** Aborting it stops provisioning at the next step; what was started is removed. */
   signal?: AbortSignal;
+  /** Where each node's log goes when provisioning fails (before what was started is removed). */
+  logsDir?: string;
 }
 
 /** A logical image: what a system needs, and where it can be had. */

@@ -77,6 +77,11 @@ export class FaultInjector {
     return first;
   }
 
+  /** The nodes a fault holds down now (killed, or stopped or paused and not yet reverted). */
+  heldDown(): string[] {
+    return [...this.down.keys()];
+  }
+
   get pendingReverts(): number {
     return this.pending.length;
   }

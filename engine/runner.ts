@@ -296,7 +296,7 @@ class GameDay {
         new ConvergenceWatcher(
           run.clock,
           () => s.def.observe(stack, s.spec),
-          (state) => s.def.invariants(state, s.spec),
+          (state) => [...this.notBack(state), ...s.def.invariants(state, s.spec)],
         ),
       );
     }
@@ -320,6 +320,20 @@ class GameDay {
     await run.phase('converge', () => this.converge(lastInject));
     for (const p of this.probes) await p.stop();
     await run.phase('read-back', () => this.readBack());
+  }
+
+  /**
+   * Nodes that do not answer although no fault holds them down: only a killed node stays away
+   * for good; a stopped or paused one is back once its fault is reverted, and must rejoin.
+   */
+  private notBack(state: SystemState): string[] {
+    const killed = new Set(
+      this.faults.filter((f) => f.action === 'kill' && f.status === 'applied').flatMap((f) => f.nodes),
+    );
+    const held = new Set(this.injector?.heldDown() ?? []);
+    return state.nodes
+      .filter((n) => !n.reachable && !killed.has(n.name) && !held.has(n.name))
+      .map((n) => `${n.name} does not answer, though no fault holds it down any more`);
   }
 
   /** The registry and every system's nodes, then each system formed (replication up, records written). */

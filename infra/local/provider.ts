@@ -82,6 +82,7 @@ export class LocalProvider implements Provider {
       await stack.start(plan);
       return stack;
     } catch (err) {
+      if (opts.logsDir) await stack.collectEveryLog(opts.logsDir).catch(() => {});
       await stack.teardown();
       // Stopped on purpose (a signal, the time limit): not a provisioning failure.
       if (opts.signal?.aborted) throw new InterruptedError(String(opts.signal.reason));
@@ -195,7 +196,13 @@ export class LocalStack implements Stack {
     if (c.files?.length) g = g.withCopyFilesToContainer(c.files.map((f) => ({ ...f })));
     if (c.user) g = g.withUser(c.user);
     if (c.volumes?.length)
-      g = g.withBindMounts(c.volumes.map((v) => ({ source: this.volumeName(node.name, v.name), target: v.path, mode: 'rw' as const })));
+      g = g.withBindMounts(
+        c.volumes.map((v) => ({
+          source: this.volumeName(node.name, v.name),
+          target: v.path,
+          mode: 'rw' as const,
+        })),
+      );
     const started = await this.create(() => g.start());
     const fileName = `${node.name === 'registry' ? 'registry' : `${node.name}.${c.part}`}.log`;
     await this.follow(started, fileName, c.events, node.name);
@@ -237,7 +244,9 @@ export class LocalStack implements Stack {
 
   /** A node's own volume, or the one every node of the stack shares. */
   private volumeName(node: string, name: string): string {
-    return this.sharedVolumes.has(name) ? `chaos-${this.runId}-${name}` : `chaos-${this.runId}-${node}-${name}`;
+    return this.sharedVolumes.has(name)
+      ? `chaos-${this.runId}-${name}`
+      : `chaos-${this.runId}-${node}-${name}`;
   }
 
   /** Creates every volume of the plan, labelled like the containers, so cleanup finds them. */
@@ -245,9 +254,12 @@ export class LocalStack implements Stack {
     this.sharedVolumes = new Set(plan.sharedVolumes ?? []);
     const names = new Set<string>();
     for (const n of plan.nodes)
-      for (const c of [n.main, ...n.sidecars]) for (const v of c.volumes ?? []) names.add(this.volumeName(n.name, v.name));
+      for (const c of [n.main, ...n.sidecars])
+        for (const v of c.volumes ?? []) names.add(this.volumeName(n.name, v.name));
     await Promise.all(
-      [...names].map((Name) => this.create(() => this.docker.createVolume({ Name, Labels: this.runLabels() }))),
+      [...names].map((Name) =>
+        this.create(() => this.docker.createVolume({ Name, Labels: this.runLabels() })),
+      ),
     );
   }
 
@@ -404,6 +416,38 @@ export class LocalStack implements Stack {
 
   async collectLogs(dir: string): Promise<void> {
     for (const log of this.logs) log.write(dir);
+  }
+
+  /**
+   * Every container of the run's output, followed or not (one that died while starting was
+   * never followed): for a provisioning failure, before the containers are removed.
+   */
+  async collectEveryLog(dir: string): Promise<void> {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { PassThrough } = await import('node:stream');
+    mkdirSync(dir, { recursive: true });
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL_RUN}=${this.runId}`] },
+    });
+    for (const c of containers) {
+      const raw = (await this.docker
+        .getContainer(c.Id)
+        .logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+      const out = new PassThrough();
+      const chunks: Buffer[] = [];
+      out.on('data', (d: Buffer) => chunks.push(d));
+      // A non-followed log comes as one buffer of multiplexed frames.
+      let i = 0;
+      while (i + 8 <= raw.length) {
+        const size = raw.readUInt32BE(i + 4);
+        chunks.push(raw.subarray(i + 8, i + 8 + size));
+        i += 8 + size;
+      }
+      const name = (c.Names[0] ?? c.Id).replace(/^\//, '').replace(`chaos-${this.runId}-`, '');
+      writeFileSync(join(dir, `${name}.log`), Buffer.concat(chunks));
+    }
   }
 
   release(): void {
