@@ -1,5 +1,10 @@
-import type { ConvergenceFigures, ExpectationResult, WindowFigures } from '../core/result.ts';
-import type { Expectations } from '../core/result.ts';
+import type {
+  ConvergenceFigures,
+  ExpectationResult,
+  Expectations,
+  LeadershipChange,
+  WindowFigures,
+} from '../core/result.ts';
 import type { AvailabilityFigures } from './availability.ts';
 import type { Verdict } from './verdict.ts';
 import type { WriteFigures } from './writes.ts';
@@ -148,3 +153,30 @@ function lostWrites(expect: Expectations, probe: string, w: WriteFigures): Expec
 }
 
 export type { ExpectationResult, ConvergenceFigures, WindowFigures };
+
+/**
+ * No split brain: in each fault window a system's leader changes at most once per fault in it
+ * (a head that moves a -> b -> a -> c for one kill fails). Judged only where the leader moved.
+ */
+export function judgeLeadership(
+  system: string,
+  windows: readonly { fault: number; faults: readonly number[] }[],
+  changes: readonly LeadershipChange[],
+): ExpectationResult[] {
+  return windows.flatMap((w) => {
+    const moves = changes.filter((c) => c.fault === w.fault);
+    if (moves.length === 0) return [];
+    const allowed = w.faults.length;
+    return [
+      {
+        name: 'leader changes',
+        scope: { fault: w.fault, system },
+        threshold: allowed,
+        value: moves.length,
+        expected: `<= ${allowed} (one per fault)`,
+        actual: `${moves.length}: ${[moves[0]!.from, ...moves.map((m) => m.to)].join(' -> ')}`,
+        verdict: moves.length <= allowed ? ('pass' as const) : ('fail' as const),
+      },
+    ];
+  });
+}

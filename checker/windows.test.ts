@@ -8,8 +8,8 @@ describe('fault windows', () => {
       { index: 1, tInject: 3100, measured: true, status: 'applied' },
     ]);
     expect(w).toEqual([
-      { fault: 0, from: 100, until: 3100 },
-      { fault: 1, from: 3100, until: null },
+      { fault: 0, from: 100, until: 3100, faults: [0] },
+      { fault: 1, from: 3100, until: null, faults: [1] },
     ]);
     expect(windowAt(w, 50)).toBeUndefined();
     expect(windowAt(w, 3099)?.fault).toBe(0);
@@ -23,6 +23,19 @@ describe('fault windows', () => {
       { index: 2, tInject: 500, measured: true, status: 'skipped' },
       { index: 3, tInject: 900, measured: false, status: 'applied' },
     ]);
-    expect(w).toEqual([{ fault: 1, from: 400, until: null }]);
+    expect(w).toEqual([{ fault: 1, from: 400, until: null, faults: [1, 3] }]);
+  });
+
+  it('a fault that comes before the stack recovered from the one before is judged with it', () => {
+    const faults = [
+      { index: 0, tInject: 0, measured: true, status: 'applied' as const }, // kill the head
+      { index: 1, tInject: 450, measured: true, status: 'applied' as const }, // kill the tail, same `at`
+      { index: 2, tInject: 5000, measured: true, status: 'applied' as const }, // later, after recovery
+    ];
+    const recoveredBy = (from: number, t: number) => from === 0 && t >= 2000;
+    expect(faultWindows(faults, recoveredBy)).toEqual([
+      { fault: 0, from: 0, until: 5000, faults: [0, 1] },
+      { fault: 2, from: 5000, until: null, faults: [2] },
+    ]);
   });
 });

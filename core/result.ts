@@ -50,6 +50,8 @@ export interface Expectations {
   lostWrites?: number | 'any' | undefined;
   converged: boolean;
   maxTimeToFullRedundancyMs?: number | undefined;
+  /** No split brain: a system's leader changes at most once per fault of a window. */
+  oneLeaderChangePerFault: boolean;
 }
 
 /** Figures and verdicts: what the checker computes, as the result carries them. */

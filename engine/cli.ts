@@ -50,6 +50,7 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
   const provider = new LocalProvider();
   const controller = new AbortController();
   let runId: string | undefined;
+  let runDir: string | undefined;
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
@@ -67,6 +68,17 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A bug, or a closed output pipe (`| head`), must not end the process with the stack up:
+  // stop the run, so that teardown runs, and say so.
+  const onCrash = (err: unknown) => {
+    if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return;
+    process.stderr.write(
+      `${formatErrorLine({ code: 'INTERNAL', message: `the harness failed: ${errorMessage(err).split('\n')[0]}`, hint: 'tearing the stack down; a bug: please report it' })}\n`,
+    );
+    controller.abort('an internal error');
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
   try {
     await noteStaleRuns();
     const progress = flags.quiet ? {} : consoleReporter();
@@ -80,7 +92,13 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
       onRunId: (id) => {
         runId = id;
       },
-      reporter: progress,
+      reporter: {
+        ...progress,
+        runStart: (info) => {
+          runDir = info.runDir;
+          progress.runStart?.(info);
+        },
+      },
     });
     if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
     const nothingRan = result.status === 'error' && result.faults.length === 0 && !result.probes.length;
@@ -98,6 +116,8 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('uncaughtException', onCrash);
+    process.off('unhandledRejection', onCrash);
   }
 }
 
@@ -138,17 +158,28 @@ function reportCommand(path: string): number {
   return exitCodeOfRun(result);
 }
 
-async function cleanupCommand(flags: { run?: string; dryRun: boolean }): Promise<number> {
+/**
+ * Removes what runs left behind: one run's (`--run`), every stale run's (the default: runs whose
+ * harness process is gone, so a run going on beside is never touched), or everything (`--all`).
+ */
+async function cleanupCommand(flags: { run?: string; all: boolean; dryRun: boolean }): Promise<number> {
   const docker = dockerClient();
   await assertDockerReachable(docker);
-  if (flags.dryRun) {
-    const left = await countLeftovers(docker, flags.run);
-    process.stdout.write(`would remove ${left.containers} containers and ${left.networks} networks\n`);
-    return 0;
+  const targets: (string | undefined)[] = flags.run
+    ? [flags.run]
+    : flags.all
+      ? [undefined]
+      : (await staleRuns(docker, hostname())).map((s) => s.runId);
+  let containers = 0;
+  let networks = 0;
+  for (const id of targets) {
+    const n = flags.dryRun ? await countLeftovers(docker, id) : await removeByLabel(docker, id);
+    containers += n.containers;
+    networks += n.networks;
   }
-  const removed = await removeByLabel(docker, flags.run);
+  const scope = flags.run ? ` of run ${flags.run}` : flags.all ? '' : ` of ${targets.length} stale runs`;
   process.stdout.write(
-    `removed ${removed.containers} containers and ${removed.networks} networks${flags.run ? ` of run ${flags.run}` : ''}\n`,
+    `${flags.dryRun ? 'would remove' : 'removed'} ${containers} containers and ${networks} networks${scope}\n`,
   );
   return 0;
 }
@@ -192,16 +223,23 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
     .action((dir: string) => setCode(reportCommand(dir)));
   program
     .command('cleanup')
-    .description('remove every container and network a run left behind (found by label)')
+    .description(
+      'remove what runs left behind (found by label): by default the runs whose harness process is gone',
+    )
     .allowExcessArguments(false)
     .option('--run <id>', 'only this run')
+    .option('--all', 'every container and network of the harness, also of runs going on now', false)
     .option('--dry-run', 'only count them', false)
-    .action(async (flags: { run?: string; dryRun: boolean }) => setCode(await cleanupCommand(flags)));
+    .action(async (flags: { run?: string; all: boolean; dryRun: boolean }) =>
+      setCode(await cleanupCommand(flags)),
+    );
   return program;
 }
 
 /** Runs the CLI; returns the exit code. No stack trace reaches a user. */
 export async function main(argv: string[]): Promise<number> {
+  // A reader that went away (`chaos run x | head`) is no reason to stop a run half-way.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   let code = 0;
   const program = buildProgram(argv, (c) => {
     code = c;

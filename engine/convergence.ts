@@ -69,14 +69,24 @@ export class ConvergenceWatcher {
       if (now >= deadline || signal?.aborted) break;
       await sleep(Math.min(50, deadline - now), signal);
     }
-    const converged =
-      this.streakStart !== null && this.last !== undefined && this.last.violations.length === 0;
-    const at = converged ? this.streakStart : null;
+    // Whole only if seen whole for settleMs after `since`: a state from before the last revert,
+    // or too short a look, proves nothing.
+    const streak = this.streakStart;
+    const last = this.last;
+    const converged = streak !== null && last !== undefined && last.t - Math.max(streak, since) >= settleMs;
+    const at = converged ? Math.max(streak, since) : null;
+    const violations = !last
+      ? ['the system was never observed']
+      : last.violations.length
+        ? last.violations
+        : converged
+          ? []
+          : [`not seen whole for ${settleMs} ms after the last fault or revert`];
     return {
       converged,
       at,
       timeToFullRedundancyMs: at === null ? null : Math.max(0, at - lastFaultAt),
-      violations: this.last?.violations ?? ['the topology was never read'],
+      violations,
       waitedMs: this.clock.now() - from,
       pollIntervalMs: POLL_INTERVAL_MS,
     };

@@ -18,6 +18,8 @@ function cause(err: unknown): string {
       return 'no space left on the device';
     case 'EISDIR':
       return 'is a folder, not a file';
+    case 'ENOENT':
+      return 'files cannot be created there (not an ordinary file system)';
     default:
       return e.message ?? String(err);
   }
@@ -49,16 +51,18 @@ export function prepareOutputDir(dir: string, what: string, shown = resolve(dir)
       shown,
       shown === abs ? 'is a file, not a folder' : 'a part of the path is a file, not a folder',
     );
-  try {
-    mkdirSync(abs, { recursive: true });
-  } catch (err) {
-    // mkdir -p reports some causes poorly (ENOENT on a read-only file system): ask the deepest
-    // folder that exists why nothing can be made in it.
+  if (!existsSync(abs)) {
+    // Ask the deepest folder that exists first: mkdir -p reports some causes poorly (ENOENT on a
+    // read-only file system) and loops for ever under /proc on Node 20.
     let parent = dirname(abs);
     while (!existsSync(parent) && parent !== dirname(parent)) parent = dirname(parent);
     if (!statSync(parent).isDirectory()) fail(what, shown, 'a part of the path is a file, not a folder');
     assertWritable(parent, what, shown);
-    fail(what, shown, cause(err));
+    try {
+      mkdirSync(abs, { recursive: true });
+    } catch (err) {
+      fail(what, shown, cause(err));
+    }
   }
   assertWritable(abs, what, shown);
   return abs;

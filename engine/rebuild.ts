@@ -67,6 +67,9 @@ export function loadRunResult(path: string): { result: RunResult; rebuilt: boole
   const scenario = scenarioSchema.parse(JSON.parse(readFileSync(scenarioFile, 'utf8')));
   const history = jsonLines<Op>(join(dir, 'history.jsonl'));
   const events = jsonLines<TimelineEvent>(join(dir, 'events.jsonl'));
+  const forced = existsSync(join(dir, 'interrupted.json'))
+    ? (JSON.parse(readFileSync(join(dir, 'interrupted.json'), 'utf8')) as { signal?: string })
+    : undefined;
   const phaseStart = (name: PhaseName) =>
     events.find((e) => e.type === 'phase-start' && e.data?.phase === name)?.t;
   const steadyFrom = phaseStart('steady-state');

@@ -1,8 +1,9 @@
+import { judgeLeadership } from '../checker/expectations.ts';
 import { check } from '../checker/index.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
 import { leadershipChanges } from '../checker/leadership.ts';
 import { outcomeSeries, probeStats } from '../checker/stats.ts';
-import { type FaultWindow, faultWindows, windowAt } from '../checker/windows.ts';
+import { type FaultWindow, measurementWindows, windowAt } from '../checker/windows.ts';
 import type { ChaosError } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
 import type { Op } from '../core/history.ts';
@@ -64,7 +65,12 @@ export interface RunRecord {
  * that did not complete keeps its figures but has no expectations judged: its verdict is unknown.
  */
 export function buildResult(r: RunRecord): RunResult {
-  const windows = faultWindows(r.faults);
+  const windows = measurementWindows(
+    r.faults,
+    r.history,
+    r.probes.map((p) => p.spec.name),
+    r.scenario.recovery.stableMs,
+  );
   const completed = r.status === 'completed';
   const warnings: string[] = [];
   const expectations: RunResult['expectations'] = [];
@@ -96,7 +102,7 @@ export function buildResult(r: RunRecord): RunResult {
     const shortfall = requestedHz !== null && steadyStats.attempted > 0 && achievedHz < 0.9 * requestedHz;
     if (shortfall) {
       warnings.push(
-        `probe ${p.name}: asked for ${requestedHz} writes/s, made ${achievedHz.toFixed(0)}/s before any fault (${Math.round((achievedHz / requestedHz!) * 100)} %): figures are coarser than asked; raise the probe's concurrency`,
+        `probe ${p.name}: asked for ${requestedHz} writes/s, made ${achievedHz.toFixed(0)}/s before any fault (${Math.round((achievedHz / requestedHz!) * 100)} %): figures are coarser than asked; raise the probe's concurrency, unless the machine's cores are busy`,
       );
     }
     return {
@@ -134,6 +140,13 @@ export function buildResult(r: RunRecord): RunResult {
     };
   });
 
+  if (r.scenario.expect.oneLeaderChangePerFault) {
+    for (const s of systems) {
+      const judged = judgeLeadership(s.name, windows, s.leadership);
+      expectations.push(...judged);
+      verdicts.push(...judged.map((e) => e.verdict));
+    }
+  }
   const verdict = !completed
     ? 'unknown'
     : verdicts.includes('fail')

@@ -4,7 +4,7 @@ import { REGISTRY_PORT } from '../agents/registry/protocol.ts';
 import { availability } from '../checker/availability.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
 import { probeStats } from '../checker/stats.ts';
-import { faultWindows } from '../checker/windows.ts';
+import { measurementWindows } from '../checker/windows.ts';
 import { type Clock, MonotonicClock, sleep } from '../core/clock.ts';
 import { ChaosError, InfraError, ScenarioError, errorMessage } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
@@ -308,7 +308,11 @@ class GameDay {
     const origin = this.steady!.to;
     for (const w of this.watchers.values()) w.start();
     await run.phase('inject', () => this.injector!.runSchedule(scenario.faults, origin));
-    const lastInject = Math.max(origin, ...this.faults.map((f) => f.tInject));
+    // A fault that hit nothing changed nothing: time is counted from the last one that did.
+    const lastInject = Math.max(
+      origin,
+      ...this.faults.filter((f) => f.status === 'applied').map((f) => f.tInject),
+    );
     await run.phase('observe', () =>
       this.injector!.waitUntil(Math.max(lastInject + scenario.observeMs, this.injector!.lastDue())),
     );
@@ -388,7 +392,12 @@ class GameDay {
   private async recover(): Promise<void> {
     const { run, scenario } = this;
     const deadline = run.clock.now() + scenario.recovery.timeoutMs;
-    const windows = faultWindows(this.faults);
+    const windows = measurementWindows(
+      this.faults,
+      this.history.all(),
+      this.probes.map((p) => p.name),
+      scenario.recovery.stableMs,
+    );
     for (;;) {
       run.checkpoint();
       const pending = this.probes.flatMap((p) =>

@@ -151,6 +151,32 @@ describe('summary', () => {
     );
   });
 
+  it('fails a split brain: the head moving a -> b -> a -> c for one fault', () => {
+    const r = buildResult(
+      record({
+        events: [
+          promoted(1290, 'redis-b'),
+          moved(1300, 'redis-a', 'redis-b'),
+          moved(2300, 'redis-b', 'redis-a'),
+          promoted(4390, 'redis-c'),
+          moved(4401, 'redis-a', 'redis-c'),
+        ],
+      }),
+    );
+    expect(r.verdict).toBe('fail');
+    const e = r.expectations.find((x) => x.name === 'leader changes')!;
+    expect(e).toMatchObject({
+      verdict: 'fail',
+      value: 3,
+      threshold: 1,
+      scope: { fault: 0, system: 'redis' },
+    });
+    expect(e.actual).toBe('3: redis-a -> redis-b -> redis-a -> redis-c');
+    expect(summary(r)).toMatch(
+      /✘ fault #1 leader changes +3: redis-a -> redis-b -> redis-a -> redis-c +expected <= 1/,
+    );
+  });
+
   it('says "no outage" and what the system did when the probe saw nothing', () => {
     const r = buildResult(
       record({

@@ -54,9 +54,9 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
   lines.push('');
 
   if (r.faults.length === 0) row('faults', 'none injected');
-  for (const f of r.faults) faultSection(f, r.probes, r.systems, row, c);
+  for (const f of r.faults) faultSection(f, r, row, c);
 
-  for (const s of r.systems) systemSection(s, row, c);
+  for (const s of r.systems) systemSection(s, row, c, r.status === 'completed');
   for (const p of r.probes) probeSection(p, row, c, r.probes.length > 1);
 
   if (r.status !== 'completed') {
@@ -84,25 +84,24 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
 type Row = (label: string, value: string, note?: string, indent?: number) => void;
 type Colors = ReturnType<typeof pc.createColors>;
 
-function faultSection(
-  f: FaultRecord,
-  probes: readonly ProbeResult[],
-  systems: readonly SystemResult[],
-  row: Row,
-  c: Colors,
-): void {
+function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
+  const { probes, systems } = r;
+  const ended = r.status === 'completed';
   const what = `${f.action} ${f.target}`;
   if (f.status === 'skipped') {
     row(faultName(f.index), `${what}: ${c.yellow('skipped')}`, f.reason ?? '');
     return;
   }
   const window = probes.some((p) => p.windows.some((w) => w.fault === f.index));
+  const revertible = ['stop', 'pause', 'partition'].includes(f.action);
   const reverted =
-    f.tReverted !== undefined
-      ? `, reverted ${plus(f.tReverted, f.tInject)}${f.tRevertDue !== undefined && f.tReverted - f.tRevertDue > 100 ? ` (due ${plus(f.tRevertDue, f.tInject)}; the revert took the rest)` : ''}`
-      : f.revertError
-        ? `, revert failed: ${f.revertError}`
-        : '';
+    r.status === 'incomplete' && revertible && f.tReverted === undefined
+      ? c.yellow(', never reverted: the process died (the node may still be stopped or paused)')
+      : f.tReverted !== undefined
+        ? `, reverted ${plus(f.tReverted, f.tInject)}${f.tRevertDue !== undefined && f.tReverted - f.tRevertDue > 100 ? ` (due ${plus(f.tRevertDue, f.tInject)}; the revert took the rest)` : ''}`
+        : f.revertError
+          ? `, revert failed: ${f.revertError}`
+          : '';
   row(
     faultName(f.index),
     `${what} -> ${f.nodes.join(', ')}${f.peers ? ` from ${f.peers.join(', ')}` : ''}`,
@@ -112,7 +111,7 @@ function faultSection(
     const w = p.windows.find((x) => x.fault === f.index);
     if (!w) continue;
     if (probes.length > 1) lines(row, `probe ${p.name}`, p.system);
-    availabilityRows(w.availability, p, row, c);
+    availabilityRows(w.availability, p, row, c, ended);
   }
   if (!window) return;
   for (const system of systems) {
@@ -149,7 +148,8 @@ function lines(row: Row, label: string, note: string): void {
   row(label, '', note, 4);
 }
 
-function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: Colors): void {
+function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: Colors, ended: boolean): void {
+  const open = ended ? c.red('still failing') : c.yellow('not seen to its end (the run stopped)');
   const res = `±${p.resolution.intervalMs < 2 ? p.resolution.intervalMs.toFixed(1) : Math.round(p.resolution.intervalMs)} ms`;
   if (!a.outage) {
     row(
@@ -168,14 +168,14 @@ function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: C
   );
   row(
     'unavailable',
-    a.unavailabilityMs === null ? c.red('still failing') : `${ms(a.unavailabilityMs)} ${c.dim(res)}`,
+    a.unavailabilityMs === null ? open : `${ms(a.unavailabilityMs)} ${c.dim(res)}`,
     'the first failed write is sent -> the first success after the last failure',
     4,
   );
   row(
     'failover',
-    a.recovered ? `${ms(a.failoverMs)} ${c.dim(res)}` : c.red('not recovered'),
-    a.recovered
+    a.recovered ? `${ms(a.failoverMs)} ${c.dim(res)}` : ended ? c.red('not recovered') : open,
+    a.recovered || !ended
       ? 'fault -> the first successful write with no failure after it'
       : a.stableForMs !== null
         ? `writes succeeded for only ${ms(a.stableForMs)} without a failure`
@@ -185,7 +185,7 @@ function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: C
   if (a.outages > 1) row('flapping', `${a.outages} separate outages`, '', 4);
 }
 
-function systemSection(s: SystemResult, row: Row, c: Colors): void {
+function systemSection(s: SystemResult, row: Row, c: Colors, ended: boolean): void {
   const before = s.before?.members.join(' -> ') || '—';
   row(s.name, `before  ${before}`, s.kind);
   if (s.after) {
@@ -204,7 +204,9 @@ function systemSection(s: SystemResult, row: Row, c: Colors): void {
     );
   }
   const conv = s.convergence;
-  if (conv) {
+  if (conv && !ended && !conv.converged) {
+    row('', c.yellow('full redundancy not seen to its end (the run stopped)'));
+  } else if (conv) {
     row(
       '',
       conv.converged

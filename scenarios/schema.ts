@@ -55,6 +55,13 @@ const faultStep = z
         message: 'a partition needs `from`: the nodes cut off from the target',
       });
     }
+    if (step.action === 'partition' && step.from === step.target) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['from'],
+        message: 'a partition needs two different sides: `from` is the target itself',
+      });
+    }
     if (step.action !== 'partition' && step.from) {
       ctx.addIssue({ code: 'custom', path: ['from'], message: '`from` only applies to action: partition' });
     }
@@ -166,6 +173,8 @@ const scenarioObject = z
         converged: z.boolean().default(true),
         /** From the last fault's injection to full redundancy. */
         maxTimeToFullRedundancyMs: ms().optional(),
+        /** No split brain: a system's leader changes at most once per fault in a window. */
+        oneLeaderChangePerFault: z.boolean().default(true),
       })
       .strict()
       .default({})

@@ -30,7 +30,12 @@ export function chainViolations(t: SystemState): string[] {
     out.push(`the chain record starts with ${t.members[0]}, the head record names ${t.leader}`);
   for (const n of up) {
     if (!seen.has(n.name)) {
-      const what = n.role === 'master' ? 'a standalone master' : `replicating from ${n.following ?? '?'}`;
+      const what =
+        n.role === 'master'
+          ? 'a standalone master'
+          : n.following === '127.0.0.1'
+            ? 'booting read-only, not placed by its agent yet'
+            : `replicating from ${n.following ?? '?'}`;
       out.push(`${n.name} is up but outside the chain (${what})`);
     }
   }

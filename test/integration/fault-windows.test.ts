@@ -47,6 +47,18 @@ describe.skipIf(!ready.ok)(`each fault is judged on its own, and the stack must 
     expect(await leftovers(r.runId)).toEqual({ containers: 0, networks: 0 });
   });
 
+  it('two faults at once are judged together in one window, not each with the other\'s figures', async () => {
+    const r = await run('redis-head-and-tail');
+    expect(r.error).toBeUndefined();
+    expect(r.verdict, JSON.stringify(r.expectations)).toBe('pass');
+    const windows = r.probes[0]!.windows;
+    expect(windows.map((w) => w.fault)).toEqual([0]);
+    expect(windows[0]!.availability.recovered).toBe(true);
+    expect(r.systems[0]!.leadership.map((l) => [l.to, l.fault])).toEqual([['redis-b1', 0]]);
+    expect(r.systems[0]!.after!.members).toEqual(['redis-b1', 'redis-c1']);
+    expect(await leftovers(r.runId)).toEqual({ containers: 0, networks: 0 });
+  });
+
   it('killing the tail: no outage is reported as none, and the chain record lets the dead tail go', async () => {
     const r = await run('redis-tail-kill');
     expect(r.error).toBeUndefined();
