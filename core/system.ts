@@ -54,6 +54,18 @@ export interface SystemDefinition<Spec = any> {
   leadership: { record: string; promotedType: string };
   /** Agent event types worth naming in an account of what it did. */
   decisions: readonly string[];
+  /**
+   * Steps an operator takes, as a runbook (`promote`): scheduled like faults, on a target of
+   * this system; each returns how it was carried out. They are not faults: not reverted, and
+   * not measured on their own unless the scenario says so.
+   */
+  steps?: Record<string, SystemStep<Spec>>;
+}
+
+export interface SystemStep<Spec> {
+  /** What it does, in a few words (`chaos list`, errors). */
+  does: string;
+  run(stack: Stack, nodes: readonly NodeRef[], spec: Spec): Promise<string>;
 }
 
 export interface PlanContext {

@@ -66,7 +66,7 @@ describe('fault injector', () => {
     ]);
     const run = context(s);
     const { stack, log } = await fakeStack();
-    const inj = new FaultInjector(run, stack, [], [redisChain]);
+    const inj = new FaultInjector(run, stack, [], [{ def: redisChain, spec: {} }]);
     await inj.runSchedule(s.faults, run.clock.now());
     run.close();
     expect(log).toEqual(['kill redis-a']);
@@ -85,7 +85,7 @@ describe('fault injector', () => {
     ]);
     const run = context(s);
     const { stack, log } = await fakeStack(['pause']);
-    const inj = new FaultInjector(run, stack, [], [redisChain]);
+    const inj = new FaultInjector(run, stack, [], [{ def: redisChain, spec: {} }]);
     const t0 = run.clock.now();
     await inj.runSchedule(s.faults, t0);
     await inj.waitUntil(t0 + 50); // the stop falls due at +30

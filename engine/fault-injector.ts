@@ -1,7 +1,8 @@
 import { InfraError, errorMessage } from '../core/errors.ts';
+import { FAULTS, type FaultAction } from '../core/faults.ts';
 import type { NodeRef, Stack } from '../core/provider.ts';
 import type { FaultRecord } from '../core/result.ts';
-import type { SystemDefinition } from '../core/system.ts';
+import { type ActiveSystem, isStep } from '../scenarios/schema.ts';
 import type { FaultStep } from '../scenarios/schema.ts';
 import type { RunContext } from './run-context.ts';
 import { resolveTarget } from './targets.ts';
@@ -35,7 +36,7 @@ export class FaultInjector {
     private readonly run: RunContext,
     private readonly stack: Stack,
     private readonly probes: readonly Quiescible[],
-    private readonly systems: readonly SystemDefinition[],
+    private readonly systems: readonly ActiveSystem[],
   ) {}
 
   /** Injects every step at `origin + step.at`, carrying out reverts that fall due meanwhile. */
@@ -121,10 +122,26 @@ export class FaultInjector {
     }
   }
 
+  /** A runbook step (`promote`), carried out by the system its target names. */
+  private async runStep(
+    action: string,
+    target: string,
+    nodes: NodeRef[],
+  ): Promise<{ method: string; revert?: undefined }> {
+    const system = this.systems.find((s) => s.def.name === target.split(':')[0]);
+    const step = system?.def.steps?.[action];
+    if (!system || !step)
+      throw new InfraError('NO_SUCH_STEP', `${target.split(':')[0]} offers no step '${action}'`);
+    return { method: await step.run(this.stack, nodes, system.spec) };
+  }
+
   /** The live nodes a selector names now, less those a fault has taken down. */
   private async resolve(selector: string): Promise<{ nodes: NodeRef[]; skippedBecause?: string }> {
     const systems = await Promise.all(
-      this.systems.map(async (def) => ({ def, state: { ...(await def.records(this.stack)), nodes: [] } })),
+      this.systems.map(async ({ def }) => ({
+        def,
+        state: { ...(await def.records(this.stack)), nodes: [] },
+      })),
     );
     const resolved = resolveTarget(selector, { systems, nodes: this.stack.nodes() });
     if (resolved.none !== undefined) return { nodes: [], skippedBecause: resolved.none };
@@ -153,7 +170,7 @@ export class FaultInjector {
       target: step.target,
       nodes: target.nodes.map((n) => n.name),
       ...(peerNodes ? { peers: peerNodes.map((p) => p.name) } : {}),
-      measured: step.measure,
+      measured: step.measure ?? !isStep(step.action),
       tInject,
     };
     if (skippedBecause) {
@@ -185,15 +202,17 @@ export class FaultInjector {
         target: step.target,
         nodes: base.nodes,
         ...(base.peers ? { peers: base.peers } : {}),
-        measured: step.measure,
+        measured: base.measured,
       },
     });
     try {
-      const applied = await this.stack.inject({
-        action: step.action,
-        nodes: target.nodes,
-        ...(peerNodes ? { peers: peerNodes } : {}),
-      });
+      const applied = isStep(step.action)
+        ? await this.runStep(step.action, step.target, target.nodes)
+        : await this.stack.inject({
+            action: step.action as FaultAction,
+            nodes: target.nodes,
+            ...(peerNodes ? { peers: peerNodes } : {}),
+          });
       const record: FaultRecord = {
         ...base,
         status: 'applied',
@@ -202,7 +221,7 @@ export class FaultInjector {
         ...(applied.revert && step.durationMs !== undefined ? { tRevertDue: tInject + step.durationMs } : {}),
       };
       this.records.push(record);
-      if (step.action !== 'partition') {
+      if (!isStep(step.action) && FAULTS[step.action as FaultAction].takesDown) {
         const how = `${step.action === 'kill' ? 'killed' : step.action === 'stop' ? 'stopped' : 'paused'} by ${label(record)}`;
         for (const n of record.nodes) this.down.set(n, { index, how });
       }

@@ -8,13 +8,14 @@ import { measurementWindows } from '../checker/windows.ts';
 import { type Clock, MonotonicClock, sleep } from '../core/clock.ts';
 import { ChaosError, InfraError, ScenarioError, errorMessage } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
+import type { FaultAction } from '../core/faults.ts';
 import { History } from '../core/history.ts';
 import type { ContainerPlan, ImageRef, Provider, Stack } from '../core/provider.ts';
 import type { PhaseName, PhaseRecord, RunResult, RunStatus } from '../core/result.ts';
 import type { SystemState } from '../core/result.ts';
 import type { Probe } from '../core/system.ts';
 import type { LoadedScenario } from '../scenarios/load.ts';
-import { type ActiveSystem, type Scenario, activeSystems } from '../scenarios/schema.ts';
+import { type ActiveSystem, type Scenario, activeSystems, isStep } from '../scenarios/schema.ts';
 import { allImages, probeOfKind } from '../systems/index.ts';
 import { ConvergenceWatcher } from './convergence.ts';
 import { FaultInjector } from './fault-injector.ts';
@@ -68,7 +69,8 @@ export function defaultTimeLimitMs(s: Scenario): number {
 export function preflight(loaded: LoadedScenario, provider: Provider): void {
   const { scenario, file } = loaded;
   for (const f of scenario.faults) {
-    const s = provider.supports(f.action);
+    if (isStep(f.action)) continue; // a system's runbook step, not the provider's fault
+    const s = provider.supports(f.action as FaultAction);
     if (!s.ok)
       throw new ScenarioError(
         'FAULT_UNSUPPORTED',
@@ -284,12 +286,7 @@ class GameDay {
         stack,
       }),
     );
-    this.injector = new FaultInjector(
-      run,
-      stack,
-      this.probes,
-      this.systems.map((s) => s.def),
-    );
+    this.injector = new FaultInjector(run, stack, this.probes, this.systems);
     for (const s of this.systems) {
       this.watchers.set(
         s.def.name,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_DURATION_MS, ms } from '../core/durations.ts';
-import { FAULTS, FAULT_ACTIONS } from '../core/faults.ts';
+import { FAULTS, FAULT_ACTIONS, type FaultAction } from '../core/faults.ts';
 import type { NodeRef } from '../core/provider.ts';
 import type { ProbeSpec, SystemDefinition } from '../core/system.ts';
 import { SYSTEMS, systemNamed } from '../systems/index.ts';
@@ -12,7 +12,7 @@ import { SYSTEMS, systemNamed } from '../systems/index.ts';
  * registration (systems/index.ts).
  */
 export { MAX_DURATION_MS, FAULT_ACTIONS };
-export type { FaultAction } from '../core/faults.ts';
+export type { FaultAction };
 
 /**
  * Target selectors, resolved against the live stack at the moment of injection:
@@ -23,11 +23,17 @@ const target = z
   .string()
   .regex(TARGET_PATTERN, 'a target is <system>:<role> (redis:head, pg:primary), node:NAME or az:LETTER');
 
+/** Runbook steps the systems offer (`promote`), scheduled like faults. */
+export const STEP_ACTIONS = [...new Set(SYSTEMS.flatMap((s) => Object.keys(s.steps ?? {})))];
+const ACTIONS = [...FAULT_ACTIONS, ...STEP_ACTIONS] as [string, ...string[]];
+export const isStep = (action: string) => !(FAULT_ACTIONS as readonly string[]).includes(action);
+
 const faultStep = z
   .object({
     /** Milliseconds after the steady state ends. */
     at: ms().default(0),
-    action: z.enum(FAULT_ACTIONS),
+    /** A fault (kill, stop, pause, partition), or a runbook step a system offers (promote). */
+    action: z.enum(ACTIONS),
     target,
     /** partition only: the nodes cut off from the target. */
     from: target.optional(),
@@ -42,9 +48,9 @@ const faultStep = z
      * Every fault is measured in its own window (from its injection to the next measured
      * fault's). `false` folds this fault into the window of the fault before it, or, for a
      * first fault, makes it a preparation that is not measured at all (a partition that sets
-     * up a kill).
+     * up a kill). A runbook step is not measured on its own unless this says so.
      */
-    measure: z.boolean().default(true),
+    measure: z.boolean().optional(),
   })
   .strict()
   .superRefine((step, ctx) => {
@@ -65,7 +71,8 @@ const faultStep = z
     if (step.action !== 'partition' && step.from) {
       ctx.addIssue({ code: 'custom', path: ['from'], message: '`from` only applies to action: partition' });
     }
-    if (!FAULTS[step.action].revertible && step.durationMs !== undefined) {
+    const revertible = !isStep(step.action) && FAULTS[step.action as FaultAction].revertible;
+    if (!revertible && step.durationMs !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['durationMs'],
@@ -218,6 +225,15 @@ const scenarioObject = z
       }
     });
     s.faults.forEach((f, i) => {
+      if (isStep(f.action)) {
+        const [kind] = f.target.split(':');
+        const offers = systems.filter((x) => x.def.steps?.[f.action]);
+        if (!offers.some((x) => x.def.name === kind))
+          issue(
+            ['faults', i, 'target'],
+            `'${f.action}' is a runbook step of ${offers.map((x) => x.def.name).join(', ') || 'no system of this stack'}: give it a target of that system (${offers.map((x) => `${x.def.name}:<role>`).join(', ')})`,
+          );
+      }
       for (const key of ['target', 'from'] as const) {
         const sel = f[key];
         if (sel === undefined) continue;
