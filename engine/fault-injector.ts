@@ -128,10 +128,10 @@ export class FaultInjector {
     target: string,
     nodes: NodeRef[],
   ): Promise<{ method: string; revert?: undefined }> {
-    const system = this.systems.find((s) => s.def.name === target.split(':')[0]);
+    const system = this.systems.find((s) => s.def.name === nodes[0]?.system);
     const step = system?.def.steps?.[action];
     if (!system || !step)
-      throw new InfraError('NO_SUCH_STEP', `${target.split(':')[0]} offers no step '${action}'`);
+      throw new InfraError('NO_SUCH_STEP', `the system of ${target} offers no step '${action}'`);
     return { method: await step.run(this.stack, nodes, system.spec) };
   }
 

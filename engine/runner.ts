@@ -357,6 +357,7 @@ class GameDay {
         clock: run.clock,
         onEvent: run.emit,
         signal: run.signal,
+        logsDir: run.store.logsDir,
       },
     );
     // From here on the stack is ours to tear down, also if a system never forms.

@@ -37,7 +37,9 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
   const c = pc.createColors(colors);
   const lines: string[] = [];
   const row = (label: string, value: string, note = '', indent = 2) =>
-    lines.push(`${' '.repeat(indent)}${label.padEnd(16 - indent)}${value}${note ? c.dim(`   ${note}`) : ''}`);
+    lines.push(
+      `${' '.repeat(indent)}${label.padEnd(Math.max(16 - indent, label.length + 1))}${value}${note ? c.dim(`   ${note}`) : ''}`,
+    );
 
   const verdict =
     r.status !== 'completed'
@@ -69,6 +71,8 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
   } else if (r.expectations.length) {
     lines.push('');
     lines.push('  expectations');
+    // With several probes or systems, each expectation says whose it is.
+    const many = r.probes.length > 1 || r.systems.length > 1;
     for (const e of r.expectations) {
       const mark = e.verdict === 'pass' ? c.green('✔') : e.verdict === 'fail' ? c.red('✘') : c.yellow('?');
       const scope = e.scope.fault !== undefined ? `${faultName(e.scope.fault)} ` : '';

@@ -226,12 +226,16 @@ const scenarioObject = z
     });
     s.faults.forEach((f, i) => {
       if (isStep(f.action)) {
-        const [kind] = f.target.split(':');
+        const [kind, arg] = f.target.split(':');
         const offers = systems.filter((x) => x.def.steps?.[f.action]);
-        if (!offers.some((x) => x.def.name === kind))
+        const system =
+          kind === 'node'
+            ? systems.find((x) => x.def.layout(x.spec).some((n) => n.name === arg))?.def.name
+            : kind;
+        if (!offers.some((x) => x.def.name === system))
           issue(
             ['faults', i, 'target'],
-            `'${f.action}' is a runbook step of ${offers.map((x) => x.def.name).join(', ') || 'no system of this stack'}: give it a target of that system (${offers.map((x) => `${x.def.name}:<role>`).join(', ')})`,
+            `'${f.action}' is a runbook step of ${offers.map((x) => x.def.name).join(', ') || 'no system of this stack'}: give it a target of that system (${offers.map((x) => `${x.def.name}:<role>`).join(', ')}, or node:NAME of one)`,
           );
       }
       for (const key of ['target', 'from'] as const) {

@@ -425,7 +425,6 @@ export class LocalStack implements Stack {
   async collectEveryLog(dir: string): Promise<void> {
     const { mkdirSync, writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
-    const { PassThrough } = await import('node:stream');
     mkdirSync(dir, { recursive: true });
     const containers = await this.docker.listContainers({
       all: true,
@@ -435,9 +434,7 @@ export class LocalStack implements Stack {
       const raw = (await this.docker
         .getContainer(c.Id)
         .logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-      const out = new PassThrough();
       const chunks: Buffer[] = [];
-      out.on('data', (d: Buffer) => chunks.push(d));
       // A non-followed log comes as one buffer of multiplexed frames.
       let i = 0;
       while (i + 8 <= raw.length) {

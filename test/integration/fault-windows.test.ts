@@ -47,7 +47,7 @@ describe.skipIf(!ready.ok)(`each fault is judged on its own, and the stack must 
     expect(await leftovers(r.runId)).toEqual({ containers: 0, networks: 0 });
   });
 
-  it('two faults at once are judged together in one window, not each with the other\'s figures', async () => {
+  it("two faults at once are judged together in one window, not each with the other's figures", async () => {
     const r = await run('redis-head-and-tail');
     expect(r.error).toBeUndefined();
     expect(r.verdict, JSON.stringify(r.expectations)).toBe('pass');
