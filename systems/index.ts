@@ -1,4 +1,5 @@
 import type { ProbeDefinition, SystemDefinition } from '../core/system.ts';
+import { postgres } from './pg/index.ts';
 import { redisChain } from './redis/index.ts';
 
 /**
@@ -6,7 +7,7 @@ import { redisChain } from './redis/index.ts';
  * the scenario schema, the target resolver, the runner, `chaos list` and the images script read
  * this list.
  */
-export const SYSTEMS: readonly SystemDefinition[] = [redisChain];
+export const SYSTEMS: readonly SystemDefinition[] = [redisChain, postgres];
 
 export function systemNamed(name: string): SystemDefinition | undefined {
   return SYSTEMS.find((s) => s.name === name);

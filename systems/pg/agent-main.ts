@@ -1,0 +1,143 @@
+/**
+ * Entry point of the promotion agent inside a node (bundled by agents/bundle.ts, run by Node.js
+ * in a container that shares the Postgres container's network namespace and its /control).
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import pg from 'pg';
+import { HttpRegistry } from '../../agents/registry/http-client.ts';
+import { PromotionAgent, parseLsn } from './agent.ts';
+
+const env = (name: string, fallback?: string): string => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) throw new Error(`promotion agent: environment variable ${name} is required`);
+  return v;
+};
+
+const CONTROL = '/control';
+
+export async function main(): Promise<void> {
+  const self = env('NODE_NAME');
+  const port = Number(env('PG_PORT', '5432'));
+  const pingTimeoutMs = Number(env('PING_TIMEOUT_MS', '500'));
+  const wallNow = () => performance.timeOrigin + performance.now();
+  const emit = (type: string, data: Record<string, unknown> = {}) =>
+    process.stdout.write(`${JSON.stringify({ t: wallNow(), type, node: self, ...data })}\n`);
+
+  /** One query on a fresh connection: the agent never holds a session a fence would end. */
+  const query = async (host: string, sql: string, timeoutMs = pingTimeoutMs) => {
+    const client = new pg.Client({
+      host,
+      port,
+      user: 'postgres',
+      database: 'postgres',
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: Math.max(timeoutMs, 2000),
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      return (await client.query(sql)).rows as Record<string, unknown>[];
+    } finally {
+      await client.end().catch(() => {});
+    }
+  };
+  const local = (sql: string) => query('127.0.0.1', sql, 1000);
+  const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+  mkdirSync(CONTROL, { recursive: true });
+  const agent = new PromotionAgent(
+    {
+      self,
+      peers: env('PEERS').split(','),
+      thresholdMs: Number(env('THRESHOLD_MS', '3000')),
+      checkIntervalMs: Number(env('CHECK_INTERVAL_MS', '200')),
+      writerTtlMs: Number(env('WRITER_TTL_MS', '1000')),
+      promotion: env('PROMOTION', 'auto') === 'manual' ? 'manual' : 'auto',
+    },
+    {
+      local: {
+        isPrimary: async () => {
+          try {
+            const [row] = await local('SELECT pg_is_in_recovery() AS standby');
+            return !row?.standby;
+          } catch {
+            return null;
+          }
+        },
+        followedHost: async () => {
+          const [row] = await local('SHOW primary_conninfo');
+          return /host=([^\s]+)/.exec(String(row?.primary_conninfo ?? ''))?.[1] ?? null;
+        },
+        receivedLsn: async () => {
+          const [row] = await local(
+            'SELECT coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn',
+          );
+          return parseLsn(row?.lsn as string | undefined);
+        },
+        repoint: async (host) => {
+          await local(
+            `ALTER SYSTEM SET primary_conninfo = ${literal(`host=${host} port=${port} user=postgres application_name=${self} connect_timeout=2`)}`,
+          );
+          await local('SELECT pg_reload_conf()');
+        },
+        promote: async () => {
+          await local('SELECT pg_promote(true, 30)');
+        },
+        fence: async () => {
+          await local('ALTER SYSTEM SET default_transaction_read_only = on');
+          await local('SELECT pg_reload_conf()');
+          await local(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+          );
+        },
+      },
+      registry: new HttpRegistry(env('REGISTRY_URL')),
+      reachable: async (host) => {
+        try {
+          await query(host, 'SELECT 1');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      peerLsn: async (host) => {
+        try {
+          const [row] = await query(
+            host,
+            'SELECT pg_is_in_recovery() AS standby, coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn',
+          );
+          return row?.standby ? parseLsn(row.lsn as string) : null;
+        } catch {
+          return null;
+        }
+      },
+      control: async (role, restart) => {
+        writeFileSync(`${CONTROL}/role.tmp`, `${role}\n`);
+        const { renameSync } = await import('node:fs');
+        renameSync(`${CONTROL}/role.tmp`, `${CONTROL}/role`);
+        if (restart) writeFileSync(`${CONTROL}/restart`, `${role}\n`);
+        emit('role-set', { role, restart });
+      },
+      wallNow,
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      emit,
+    },
+  );
+  process.on('SIGTERM', () => {
+    agent.stop();
+    process.exit(0);
+  });
+  emit('agent-started', { pid: process.pid, restarted: existsSync(`${CONTROL}/started`) });
+  writeFileSync(`${CONTROL}/started`, String(Date.now()));
+  // Ready once the local server answers in the role the record says (the first tick decides it).
+  for (;;) {
+    const r = await agent.tick().catch((err) => {
+      emit('agent-error', { error: String(err) });
+      return 'local-down' as const;
+    });
+    if (r !== 'local-down') break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  emit('agent-ready', {});
+  await agent.run();
+}

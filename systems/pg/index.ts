@@ -1,0 +1,102 @@
+import { fileURLToPath } from 'node:url';
+import type { SystemDefinition } from '../../core/system.ts';
+import { pgNodeNames } from './layout.ts';
+import { awaitPg, observePg, pgViolations } from './observe.ts';
+import { planPg } from './plan.ts';
+import { PgWriterProbe, pgTable, pgWriterSettings } from './probe.ts';
+import { WRITER_RECORD, readWriter } from './records.ts';
+import { PG_ROLES, resolvePgRole } from './roles.ts';
+import { type PgSpec, type PgWriterProbeSpec, pgSpec, pgWriterSpec } from './spec.ts';
+
+/** Postgres streaming replication: a primary, hot standbys, a shared WAL archive, promotion agents. */
+export const postgres: SystemDefinition<PgSpec> = {
+  name: 'pg',
+  kind: 'pg-streaming',
+  description:
+    'Postgres streaming replication: a primary and hot standbys, a WAL archive, promotion agents, a writer record',
+  spec: pgSpec,
+  failoverThresholdMs: (spec) => spec.failoverThresholdMs,
+  probes: [
+    {
+      kind: 'pg-writer',
+      spec: pgWriterSpec,
+      create: (spec, deps) =>
+        new PgWriterProbe(spec as PgWriterProbeSpec, {
+          clock: deps.clock,
+          history: deps.history,
+          registry: deps.stack.registry(),
+          endpoint: (node) => deps.stack.endpoint(node),
+          table: pgTable(spec.name),
+        }),
+      settings: (spec) => pgWriterSettings(spec as PgWriterProbeSpec, pgTable(spec.name)),
+    },
+  ],
+  roles: PG_ROLES,
+  images: [
+    {
+      name: 'postgres',
+      env: 'CHAOS_IMAGE_POSTGRES',
+      official: 'postgres:15',
+      offline: 'chaos-local/postgres:15',
+    },
+    {
+      name: 'node',
+      env: 'CHAOS_IMAGE_NODE',
+      official: 'node:20-bookworm-slim',
+      offline: 'chaos-local/node:lts',
+    },
+  ],
+  agents: { 'pg-promotion-agent': fileURLToPath(new URL('./agent-main.ts', import.meta.url)) },
+  layout: (spec) => pgNodeNames(spec.nodes, spec.azs),
+  plan: planPg,
+  sharedVolumes: ['pg-archive'],
+  awaitReady: (stack, spec, signal) => awaitPg(stack, spec.nodes, signal),
+  observe: (stack) => observePg(stack),
+  records: async (stack) => {
+    const leader = await readWriter(stack.registry());
+    const members = stack
+      .nodes()
+      .filter((n) => n.system === 'pg')
+      .map((n) => n.name);
+    return { leader, members: leader ? [leader, ...members.filter((m) => m !== leader)] : members };
+  },
+  invariants: pgViolations,
+  resolve: resolvePgRole,
+  leadership: { record: WRITER_RECORD, promotedType: 'became-primary' },
+  steps: {
+    promote: {
+      does: 'the runbook: move the writer record to the chosen standby, then pg_promote() on it (psql inside the node)',
+      run: async (stack, nodes, spec) => {
+        const node = nodes[0]!.name;
+        // The record first, as the agents do: an agent that finds its node named promotes it, and
+        // one that finds itself a primary the record does not name fences itself.
+        await stack.registry().set(WRITER_RECORD, node, spec.writerRecordTtlMs);
+        const r = await stack.exec(node, [
+          'psql',
+          '-U',
+          'postgres',
+          '-h',
+          '127.0.0.1',
+          '-tAc',
+          'SELECT pg_promote(true, 60)',
+        ]);
+        const promoted = r.exitCode === 0 || /not in recovery/.test(r.output);
+        if (!promoted)
+          throw new Error(`pg_promote() on ${node} failed: ${r.output.trim().split('\n').at(-1)}`);
+        return `runbook on ${node}: writer record -> ${node}, then psql -c 'SELECT pg_promote()'`;
+      },
+    },
+  },
+  decisions: [
+    'failover-decision',
+    'became-primary',
+    'following',
+    'fenced',
+    'demoting',
+    'promotion-deferred',
+    'failover-withheld',
+    'promotion-left-to-operator',
+    'agent-started',
+    'agent-crashed',
+  ],
+};

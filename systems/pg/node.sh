@@ -1,0 +1,139 @@
+#!/bin/bash
+# A Postgres node of the streaming-replication system: runs as root, drops to the postgres user,
+# and supervises the server so that its promotion agent (a sidecar in the same network
+# namespace, sharing /control) can turn a returning old primary into a standby.
+#
+# Environment: NODE_NAME, PG_ROLE (primary|standby, first boot only), PRIMARY_HOST (first boot
+# of a standby), SYNC_COMMIT (off|on|remote_apply), SYNC_NAMES (synchronous_standby_names).
+#
+# /control/role     written by the agent: `primary`, or `standby HOST`
+# /control/restart  written by the agent: stop the server and come back in the role above
+# /archive          the WAL archive every node shares (archive_command / restore_command)
+#
+# Every step is a JSON event line on stdout, for the run's timeline.
+set -u
+PGBIN="$(dirname "$(command -v postgres 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1)")"
+DATA=/var/lib/postgresql/chaos-data
+CTL=/control
+PORT=5432
+
+event() { # event TYPE [JSON-FIELDS]
+  printf '{"t":%s,"type":"%s","node":"%s"%s}\n' "$(date +%s%3N)" "$1" "$NODE_NAME" "${2:+,$2}"
+}
+as_pg() { runuser -u postgres -- "$@"; }
+
+mkdir -p "$DATA" "$CTL" /archive /run/postgresql
+chown postgres:postgres "$DATA" /archive /run/postgresql "$CTL"
+chmod 700 "$DATA"
+
+configure() {
+  cat >"$DATA/chaos.conf" <<EOF
+listen_addresses = '*'
+port = $PORT
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+hot_standby = on
+wal_log_hints = on
+archive_mode = on
+archive_command = 'test ! -f /archive/%f && cp %p /archive/%f'
+restore_command = 'cp /archive/%f %p'
+recovery_target_timeline = 'latest'
+synchronous_commit = '${SYNC_COMMIT:-on}'
+synchronous_standby_names = '${SYNC_NAMES:-}'
+wal_sender_timeout = 5s
+wal_receiver_timeout = 5s
+wal_retrieve_retry_interval = 500ms
+fsync = on
+shared_buffers = 32MB
+EOF
+  grep -q "include 'chaos.conf'" "$DATA/postgresql.conf" || echo "include 'chaos.conf'" >>"$DATA/postgresql.conf"
+  cat >"$DATA/pg_hba.conf" <<EOF
+local all all trust
+host all all 0.0.0.0/0 trust
+host replication all 0.0.0.0/0 trust
+EOF
+  chown postgres:postgres "$DATA/chaos.conf" "$DATA/pg_hba.conf"
+}
+
+follow() { # follow HOST: make this data directory a standby of HOST
+  touch "$DATA/standby.signal"
+  cat >>"$DATA/postgresql.auto.conf" <<EOF
+primary_conninfo = 'host=$1 port=$PORT user=postgres application_name=$NODE_NAME connect_timeout=2'
+EOF
+  chown postgres:postgres "$DATA/standby.signal" "$DATA/postgresql.auto.conf"
+}
+
+base_backup() { # base_backup HOST
+  until as_pg pg_isready -q -h "$1" -p "$PORT" -t 1; do sleep 0.2; done
+  rm -rf "${DATA:?}"/*
+  as_pg "$PGBIN/pg_basebackup" -h "$1" -p "$PORT" -U postgres -D "$DATA" -X stream -c fast >/dev/null 2>&1 || return 1
+  configure
+  follow "$1"
+  event base-backup "\"from\":\"$1\""
+}
+
+# Becomes a standby of HOST from a data directory that may have been a primary: crash recovery
+# offline (no listener, so no client can write), pg_rewind onto HOST, or a fresh base backup.
+demote_to() { # demote_to HOST
+  if [ ! -f "$DATA/standby.signal" ]; then
+    as_pg "$PGBIN/postgres" --single -D "$DATA" -c archive_mode=off postgres </dev/null >/dev/null 2>&1
+    until as_pg pg_isready -q -h "$1" -p "$PORT" -t 1; do sleep 0.2; done
+    if as_pg "$PGBIN/pg_rewind" --restore-target-wal --target-pgdata="$DATA" --source-server="host=$1 port=$PORT user=postgres dbname=postgres" >/tmp/rewind.log 2>&1; then
+      event rewound "\"onto\":\"$1\""
+      configure
+    else
+      event rewind-failed "\"onto\":\"$1\",\"error\":\"$(tail -n1 /tmp/rewind.log | tr -d '"\\')\""
+      base_backup "$1" || return 1
+      return 0
+    fi
+  fi
+  sed -i '/^primary_conninfo/d' "$DATA/postgresql.auto.conf" 2>/dev/null
+  follow "$1"
+}
+
+# The role to start in: on a first boot from the environment; after a restart (a power loss)
+# only from the agent, which reads the writer record, so an old primary never comes back as one.
+if [ ! -f "$DATA/PG_VERSION" ]; then
+  if [ "$PG_ROLE" = primary ]; then
+    as_pg "$PGBIN/initdb" -D "$DATA" --auth=trust -U postgres >/dev/null || exit 1
+    configure
+    event initialised
+  else
+    base_backup "$PRIMARY_HOST" || { event base-backup-failed; exit 1; }
+  fi
+else
+  rm -f "$CTL/role" "$CTL/restart"
+  event waiting-for-role
+  until [ -s "$CTL/role" ]; do sleep 0.1; done
+  read -r role host <"$CTL/role"
+  if [ "$role" = standby ]; then demote_to "$host" || exit 1; else rm -f "$DATA/standby.signal"; fi
+  event restarted-as "\"role\":\"$role\""
+fi
+
+pid=
+start() {
+  as_pg "$PGBIN/postgres" -D "$DATA" &
+  pid=$!
+  until as_pg pg_isready -q -h 127.0.0.1 -p "$PORT" -t 1; do
+    kill -0 "$pid" 2>/dev/null || { event server-died; exit 1; }
+    sleep 0.1
+  done
+  echo chaos-pg-ready
+  event ready "\"standby\":$([ -f "$DATA/standby.signal" ] && echo true || echo false)"
+}
+trap 'kill -INT "$pid" 2>/dev/null; wait "$pid"; exit 0' TERM INT
+start
+while :; do
+  if [ -f "$CTL/restart" ]; then
+    rm -f "$CTL/restart"
+    read -r role host <"$CTL/role"
+    kill -INT "$pid" 2>/dev/null
+    wait "$pid"
+    event stopped-to-rejoin "\"as\":\"$role\",\"host\":\"${host:-}\""
+    if [ "$role" = standby ]; then demote_to "$host" || exit 1; fi
+    start
+  fi
+  kill -0 "$pid" 2>/dev/null || { event server-died; exit 1; }
+  sleep 0.2
+done

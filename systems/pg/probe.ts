@@ -1,0 +1,279 @@
+import pg from 'pg';
+import { CachingResolver } from '../../agents/registry/http-client.ts';
+import { type Clock, sleep } from '../../core/clock.ts';
+import type { History, Outcome } from '../../core/history.ts';
+import type { Endpoint } from '../../core/provider.ts';
+import type { Registry } from '../../core/registry.ts';
+import type { ClientSettings } from '../../core/result.ts';
+import type { Probe } from '../../core/system.ts';
+import { Pacer } from '../../probes/pacer.ts';
+import { WRITER_RECORD } from './records.ts';
+import type { PgWriterProbeSpec } from './spec.ts';
+
+/**
+ * A real Postgres client workload: `concurrency` slots, each with its own `pg` connection, one
+ * INSERT of a unique sequential id in flight each, in autocommit, at a shared fixed rate, to
+ * whichever node the writer record names (resolved as a client's stub resolver would, cached
+ * for the TTL, re-resolved after errors). Every INSERT is recorded in the history.
+ */
+export interface PgWriterDeps {
+  clock: Clock;
+  history: History;
+  registry: Registry;
+  endpoint(node: string): Endpoint;
+  table: string;
+}
+
+export const pgTable = (probe: string) => `chaos_${probe.replace(/-/g, '_')}`;
+
+export function pgWriterSettings(spec: PgWriterProbeSpec, table: string): ClientSettings {
+  return {
+    library: 'node-postgres 8',
+    connectTimeoutMs: spec.connectTimeoutMs,
+    commandTimeoutMs: spec.statementTimeoutMs,
+    retries: 0,
+    retryBackoffMs: spec.retryBackoffMs,
+    rateHz: spec.rateHz,
+    inFlight: spec.concurrency,
+    operation: `INSERT INTO ${table} (seq) VALUES ($1), autocommit`,
+  };
+}
+
+/** Whether the server's error means the statement certainly did not commit. */
+function certainlyRejected(err: unknown): boolean {
+  if (!(err instanceof pg.DatabaseError)) return false; // not a server's reply: a socket, a timeout
+  const code = err.code ?? '';
+  // 08: connection exceptions, 57: operator intervention (a fence ends the session, a shutdown,
+  // a cancel): the statement may have committed before the session went. Anything else the
+  // server answered (25006 read-only transaction, 42P01 no table...) was not applied.
+  return !code.startsWith('08') && !code.startsWith('57');
+}
+
+/**
+ * `fail` when the INSERT certainly did not take effect: never sent (no writer record, no
+ * connection), or answered with an error such as "cannot execute INSERT in a read-only
+ * transaction". `unknown` when it was sent and then the connection was lost, the client's
+ * timeout ran out, or the server ended the session.
+ */
+export function classifyPgFailure(err: unknown, sent: boolean): Exclude<Outcome, 'ok'> {
+  if (!sent) return 'fail';
+  return certainlyRejected(err) ? 'fail' : 'unknown';
+}
+
+export class PgWriterProbe implements Probe {
+  readonly name: string;
+  readonly kind = 'pg-writer';
+  readonly system = 'pg';
+  private seq = 0;
+  private stopped = false;
+  private loops: Promise<void>[] = [];
+  private gate: { promise: Promise<void>; open: () => void } | undefined;
+  private inFlight = 0;
+  private idle: (() => void) | undefined;
+  private readonly clients = new Map<number, { node: string; client: pg.Client; broken: boolean }>();
+  private readonly resolver: CachingResolver;
+  private readonly pacer: Pacer;
+
+  constructor(
+    private readonly spec: PgWriterProbeSpec,
+    private readonly deps: PgWriterDeps,
+  ) {
+    this.name = spec.name;
+    this.resolver = new CachingResolver(deps.registry, () => deps.clock.now());
+    this.pacer = new Pacer(deps.clock, spec.rateHz);
+  }
+
+  settings(): ClientSettings {
+    return pgWriterSettings(this.spec, this.deps.table);
+  }
+
+  async prepare(): Promise<void> {
+    const node = (await this.deps.registry.get(WRITER_RECORD))?.value;
+    if (!node) throw new Error('no writer record: the Postgres primary has not claimed it');
+    const c = await this.open(node);
+    try {
+      await c.query(`CREATE TABLE IF NOT EXISTS ${this.deps.table} (seq bigint PRIMARY KEY)`);
+    } finally {
+      await c.end().catch(() => {});
+    }
+  }
+
+  start(): void {
+    if (this.loops.length) return;
+    this.loops = Array.from({ length: this.spec.concurrency }, (_, slot) => this.run(slot));
+  }
+
+  async pause(): Promise<void> {
+    if (!this.gate) {
+      let open: () => void = () => {};
+      const promise = new Promise<void>((r) => {
+        open = r;
+      });
+      this.gate = { promise, open };
+    }
+    while (this.inFlight > 0) await new Promise<void>((r) => (this.idle = r));
+  }
+
+  resume(): void {
+    const gate = this.gate;
+    this.gate = undefined;
+    gate?.open();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.resume();
+    await Promise.all(this.loops);
+    for (const slot of [...this.clients.keys()]) this.drop(slot);
+  }
+
+  private async run(slot: number): Promise<void> {
+    while (!this.stopped) {
+      await this.pacer.take();
+      while (this.gate && !this.stopped) await this.gate.promise;
+      if (this.stopped) break;
+      this.inFlight++;
+      const ok = await this.writeOnce(slot, ++this.seq);
+      this.inFlight--;
+      if (this.inFlight === 0) {
+        this.idle?.();
+        this.idle = undefined;
+      }
+      if (!ok && this.spec.retryBackoffMs > 0) await sleep(this.spec.retryBackoffMs);
+    }
+  }
+
+  private async open(node: string): Promise<pg.Client> {
+    const ep = this.deps.endpoint(node);
+    const client = new pg.Client({
+      host: ep.host,
+      port: ep.port,
+      user: 'postgres',
+      database: 'postgres',
+      connectionTimeoutMillis: this.spec.connectTimeoutMs,
+      query_timeout: this.spec.statementTimeoutMs,
+    });
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  }
+
+  private async connection(slot: number, node: string): Promise<pg.Client> {
+    const current = this.clients.get(slot);
+    if (current && current.node === node && !current.broken) return current.client;
+    this.drop(slot);
+    const client = await this.open(node);
+    const entry = { node, client, broken: false };
+    client.on('error', () => {
+      entry.broken = true;
+    });
+    client.on('end', () => {
+      entry.broken = true;
+    });
+    this.clients.set(slot, entry);
+    return client;
+  }
+
+  private drop(slot: number): void {
+    this.clients
+      .get(slot)
+      ?.client.end()
+      .catch(() => {});
+    this.clients.delete(slot);
+  }
+
+  private async writeOnce(slot: number, seq: number): Promise<boolean> {
+    const tInvoke = this.deps.clock.now();
+    let node: string | undefined;
+    let sent = false;
+    try {
+      node = await this.resolver.resolve(WRITER_RECORD);
+      if (!node) throw new Error('no writer record in the registry');
+      const client = await this.connection(slot, node);
+      sent = true;
+      await client.query(`INSERT INTO ${this.deps.table} (seq) VALUES ($1)`, [seq]);
+      this.record(seq, slot, tInvoke, 'ok', node);
+      return true;
+    } catch (err) {
+      this.record(seq, slot, tInvoke, classifyPgFailure(err, sent), node, err);
+      this.drop(slot);
+      return false;
+    }
+  }
+
+  private record(
+    seq: number,
+    process: number,
+    tInvoke: number,
+    outcome: Outcome,
+    node?: string,
+    err?: unknown,
+  ) {
+    this.deps.history.record({
+      probe: this.name,
+      op: 'write',
+      seq,
+      process,
+      tInvoke,
+      tComplete: this.deps.clock.now(),
+      outcome,
+      ...(node ? { node } : {}),
+      ...(err === undefined
+        ? {}
+        : {
+            error: String((err as Error)?.message ?? err)
+              .split('\n')[0]!
+              .slice(0, 200),
+          }),
+    });
+  }
+
+  /** Reads every id back from the node the writer record names now (no cache). */
+  async readBack(): Promise<{ node: string; values: ReadonlySet<number> }> {
+    const tInvoke = this.deps.clock.now();
+    const seq = ++this.seq;
+    const node = (await this.deps.registry.get(WRITER_RECORD))?.value;
+    try {
+      if (!node) throw new Error('no writer record in the registry');
+      const ep = this.deps.endpoint(node);
+      const client = new pg.Client({
+        host: ep.host,
+        port: ep.port,
+        user: 'postgres',
+        database: 'postgres',
+        connectionTimeoutMillis: 5000,
+      });
+      client.on('error', () => {});
+      await client.connect();
+      try {
+        const rows = (await client.query(`SELECT seq FROM ${this.deps.table}`)).rows as { seq: string }[];
+        this.deps.history.record({
+          probe: this.name,
+          op: 'read',
+          seq,
+          process: this.spec.concurrency,
+          tInvoke,
+          tComplete: this.deps.clock.now(),
+          outcome: 'ok',
+          node,
+        });
+        return { node, values: new Set(rows.map((r) => Number(r.seq))) };
+      } finally {
+        await client.end().catch(() => {});
+      }
+    } catch (err) {
+      this.deps.history.record({
+        probe: this.name,
+        op: 'read',
+        seq,
+        process: this.spec.concurrency,
+        tInvoke,
+        tComplete: this.deps.clock.now(),
+        outcome: 'fail',
+        ...(node ? { node } : {}),
+        error: String(err),
+      });
+      throw err;
+    }
+  }
+}
