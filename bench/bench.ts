@@ -8,11 +8,16 @@
  * 3. The wall time of each phase of redis-head-kill (targets: provisioning a 3-node chain
  *    under 5 s and teardown under 3 s with images present; the run no longer than the
  *    scenario's own waits plus 10 s).
+ * 4. The pg-writer probe's INSERT rate against one Postgres, vs `pgbench -c 1 -N` on the same
+ *    server (target: at least half of it).
+ * 5. Provisioning a 3-node Postgres stack (target: under 10 s), and how provisioning and
+ *    teardown grow with a chain: 12 nodes within 2x the 3-node time, both ways.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GenericContainer, Wait } from 'testcontainers';
 import { MemoryRegistry } from '../agents/registry/memory.ts';
@@ -26,6 +31,10 @@ import { LABEL_HARNESS, LABEL_RUN, dockerClient, removeByLabel } from '../infra/
 import { resolveImage } from '../infra/local/images.ts';
 import { LocalProvider } from '../infra/local/provider.ts';
 import { loadScenario } from '../scenarios/load.ts';
+import { scenarioSchema } from '../scenarios/schema.ts';
+import { postgres } from '../systems/pg/index.ts';
+import { PgWriterProbe } from '../systems/pg/probe.ts';
+import { WRITER_RECORD } from '../systems/pg/records.ts';
 import { redisChain } from '../systems/redis/index.ts';
 import { RedisWriterProbe } from '../systems/redis/probe.ts';
 import { HEAD_RECORD } from '../systems/redis/records.ts';
@@ -164,12 +173,168 @@ async function phaseTimes(): Promise<void> {
   );
 }
 
+/**
+ * The pg-writer probe against one Postgres, next to `pgbench -c 1 -N` (its simple-update
+ * transactions) on the same server, run inside the container over TCP.
+ */
+async function pgProbeVsPgbench(): Promise<void> {
+  const docker = dockerClient();
+  const image = (await resolveImage(docker, postgres.images.find((i) => i.name === 'postgres')!)).image;
+  const benchId = `bench-${process.pid}-pg`;
+  const node = await new GenericContainer(image)
+    .withCommand(['bash', '/opt/chaos/pg-node.sh'])
+    .withEnvironment({ NODE_NAME: 'bench', PG_ROLE: 'primary' })
+    .withCopyFilesToContainer([
+      {
+        source: fileURLToPath(new URL('../systems/pg/node.sh', import.meta.url)),
+        target: '/opt/chaos/pg-node.sh',
+      },
+    ])
+    .withLabels({ [LABEL_HARNESS]: 'true', [LABEL_RUN]: benchId })
+    .withExposedPorts(5432)
+    .withWaitStrategy(Wait.forLogMessage(/chaos-pg-ready/))
+    .start();
+  try {
+    const port = node.getMappedPort(5432);
+    const clock = new MonotonicClock();
+    const history = new History();
+    const registry = new MemoryRegistry();
+    await registry.set(WRITER_RECORD, 'bench', 60_000);
+    const probe = new PgWriterProbe(
+      {
+        kind: 'pg-writer',
+        name: 'bench',
+        rateHz: 0,
+        concurrency: 1,
+        connectTimeoutMs: 2000,
+        statementTimeoutMs: 2000,
+        retryBackoffMs: 50,
+      },
+      { clock, history, registry, endpoint: () => ({ host: '127.0.0.1', port }), table: 'chaos_bench' },
+    );
+    await probe.prepare();
+    probe.start();
+    await sleep(5000);
+    await probe.stop();
+    const stats = probeStats(history.all(), 'bench');
+    const pgbench = ['runuser', '-u', 'postgres', '--', 'pgbench', '-h', '127.0.0.1', 'postgres'];
+    await run('docker', ['exec', node.getId(), ...pgbench.slice(0, -1), '-i', '-s', '1', '-q', 'postgres']);
+    const { stdout } = await run('docker', [
+      'exec',
+      node.getId(),
+      ...pgbench.slice(0, -1),
+      '-c',
+      '1',
+      '-N',
+      '-T',
+      '5',
+      'postgres',
+    ]);
+    const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
+    report(
+      'pg probe INSERT rate (1 client, 1 in flight)',
+      `${Math.round(stats.okPerSec)} writes/s`,
+      '>= 50% of pgbench -N',
+      stats.okPerSec >= tps / 2,
+    );
+    report('pgbench -c 1 -N -T 5 (in the container, TCP)', `${Math.round(tps)} tps`, '(reference)', true);
+  } finally {
+    await removeByLabel(docker, benchId);
+  }
+}
+
+/** Provisioning and teardown of a stack, through a minimal scenario: one kill, no waits. */
+async function stackTimes(
+  name: string,
+  stack: Record<string, unknown>,
+  target: string,
+): Promise<{ up: number; down: number }> {
+  const loaded = {
+    file: `(bench ${name})`,
+    scenario: scenarioSchema.parse({
+      name,
+      stack,
+      probes: [
+        Object.keys(stack)[0] === 'pg'
+          ? { kind: 'pg-writer', rateHz: 50 }
+          : { kind: 'redis-writer', rateHz: 50 },
+      ],
+      steadyState: { durationMs: 0 },
+      faults: [{ action: 'kill', target }],
+      observeMs: 500,
+      recovery: { stableMs: 0, timeoutMs: 20_000 },
+      expect: { lostWrites: 'any' },
+    }),
+  };
+  const r = await runScenario({
+    loaded,
+    provider: new LocalProvider(),
+    runsDir: mkdtempSync(join(tmpdir(), 'chaos-bench-')),
+  });
+  if (r.status !== 'completed') throw new Error(`${name} did not complete: ${r.error?.message}`);
+  const phase = (p: string) => r.phases.find((x) => x.name === p)!;
+  return {
+    up: phase('provision').tEnd - phase('provision').tStart,
+    down: phase('teardown').tEnd - phase('teardown').tStart,
+  };
+}
+
+/** What the engine itself takes to create, start and remove N plain containers at once. */
+async function dockerFloor(n: number): Promise<{ up: number; down: number }> {
+  const docker = dockerClient();
+  const image = (await resolveImage(docker, redisChain.images.find((i) => i.name === 'redis')!)).image;
+  const label = `bench-${process.pid}-floor`;
+  const t0 = performance.now();
+  const started = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const c = await docker.createContainer({
+        Image: image,
+        Cmd: ['redis-server', '--save', ''],
+        Labels: { [LABEL_HARNESS]: 'true', [LABEL_RUN]: label },
+        ExposedPorts: { '6379/tcp': {} },
+        HostConfig: { PortBindings: { '6379/tcp': [{ HostPort: '' }] } },
+      });
+      await c.start();
+      return c;
+    }),
+  );
+  const t1 = performance.now();
+  await Promise.all(started.map((c) => c.remove({ force: true })));
+  return { up: t1 - t0, down: performance.now() - t1 };
+}
+
+async function scaling(): Promise<void> {
+  const pg = await stackTimes('bench-pg-3', { pg: { nodes: 3 } }, 'pg:standby');
+  report('provision a 3-node Postgres stack', `${pg.up.toFixed(0)} ms`, '< 10000 ms', pg.up < 10_000);
+  report('teardown of it', `${pg.down.toFixed(0)} ms`, '(reference)', true);
+  const small = await stackTimes('bench-redis-3', { redis: { nodes: 3 } }, 'redis:tail');
+  const big = await stackTimes('bench-redis-12', { redis: { nodes: 12 } }, 'redis:tail');
+  report('provision a 3-node chain', `${small.up.toFixed(0)} ms`, '(reference)', true);
+  report(
+    'provision a 12-node chain',
+    `${big.up.toFixed(0)} ms`,
+    `<= 2 x 3-node (${(2 * small.up).toFixed(0)} ms)`,
+    big.up <= 2 * small.up,
+  );
+  report('teardown of a 3-node chain', `${small.down.toFixed(0)} ms`, '(reference)', true);
+  report(
+    'teardown of a 12-node chain',
+    `${big.down.toFixed(0)} ms`,
+    `<= 2 x 3-node (${(2 * small.down).toFixed(0)} ms)`,
+    big.down <= 2 * small.down,
+  );
+}
+
 process.stderr.write('bench: probe vs redis-benchmark (5 s)\n');
 await probeVsRedisBenchmark();
 process.stderr.write('bench: checker on one million operations\n');
 checkerSpeed();
 process.stderr.write('bench: phases of redis-head-kill\n');
 await phaseTimes();
+process.stderr.write('bench: pg probe vs pgbench (5 s each)\n');
+await pgProbeVsPgbench();
+process.stderr.write('bench: provisioning and teardown as stacks grow\n');
+await scaling();
 
 const header: [string, string, string, string] = ['what', 'value', 'target', ''];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

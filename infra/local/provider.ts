@@ -282,6 +282,9 @@ export class LocalStack implements Stack {
       const c = await this.startContainer(registryNode, plan.registry, `chaos-${this.runId}-registry`);
       this.registryEndpoint = { host: c.getHost(), port: c.getMappedPort(REGISTRY_PORT) };
     })();
+    // Each node: its main container once the nodes it comes after are up, then its sidecars
+    // (agents, which talk to the registry) once the registry is up too. Nodes go in parallel,
+    // so a node's agent starts while later nodes are still starting.
     const mains = new Map<string, Promise<void>>();
     const startNode = async (n: NodePlan) => {
       await Promise.all((n.after ?? []).map((dep) => mains.get(dep)));
@@ -295,21 +298,18 @@ export class LocalStack implements Stack {
         ports,
       });
     };
-    for (const n of plan.nodes) mains.set(n.name, startNode(n));
-    const up = await Promise.allSettled([registry, ...mains.values()]);
-    const failed = up.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
-    // The sidecars (agents) start together, once every node and the registry are up.
-    const sidecars = plan.nodes.flatMap((n) =>
-      n.sidecars.map(async (s) => {
-        const member = this.members.get(n.name)!;
+    const startSidecars = async (n: NodePlan) => {
+      await Promise.all([registry, mains.get(n.name)]);
+      const member = this.members.get(n.name)!;
+      for (const s of n.sidecars) {
         const c = await this.startContainer(n, s, `chaos-${this.runId}-${n.name}-${s.part}`, member.ids[0]);
         member.ids.push(c.getId());
-      }),
-    );
-    const joined = await Promise.allSettled(sidecars);
-    const joinFailed = joined.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (joinFailed) throw joinFailed.reason;
+      }
+    };
+    for (const n of plan.nodes) mains.set(n.name, startNode(n));
+    const all = await Promise.allSettled([registry, ...mains.values(), ...plan.nodes.map(startSidecars)]);
+    const failed = all.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
     this.guard();
   }
 
