@@ -163,6 +163,8 @@ export class FaultInjector {
       target.skippedBecause ??
       peers?.skippedBecause ??
       (peerNodes && peerNodes.length === 0 ? `${step.from} leaves no peer` : undefined);
+    // Held probes first: the fault begins once no write is in flight, so none straddles it.
+    if (!skippedBecause && step.quiesceProbes) await Promise.all(this.probes.map((p) => p.pause()));
     const tInject = run.clock.now();
     const base = {
       index,
@@ -190,7 +192,6 @@ export class FaultInjector {
       });
       return;
     }
-    if (step.quiesceProbes) await Promise.all(this.probes.map((p) => p.pause()));
     run.emit({
       t: tInject,
       source: 'fault',

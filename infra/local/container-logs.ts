@@ -46,6 +46,25 @@ export class ContainerLog {
     });
   }
 
+  /**
+   * Reads a container's demultiplexed output as text (testcontainers' log consumer, attached as
+   * the container starts, so a container that dies while starting still leaves its log).
+   */
+  consume(stream: Readable): void {
+    this.stream = stream;
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) this.take(line);
+    });
+    stream.on('end', () => {
+      if (partial) this.take(partial);
+    });
+    stream.on('error', () => {});
+  }
+
   private take(line: string): void {
     if (this.lines.length < MAX_LINES) this.lines.push(line);
     if (line.startsWith('{')) {

@@ -82,7 +82,7 @@ export class LocalProvider implements Provider {
       await stack.start(plan);
       return stack;
     } catch (err) {
-      if (opts.logsDir) await stack.collectEveryLog(opts.logsDir).catch(() => {});
+      if (opts.logsDir) await stack.collectLogs(opts.logsDir).catch(() => {});
       await stack.teardown();
       // Stopped on purpose (a signal, the time limit): not a provisioning failure.
       if (opts.signal?.aborted) throw new InterruptedError(String(opts.signal.reason));
@@ -203,13 +203,19 @@ export class LocalStack implements Stack {
           mode: 'rw' as const,
         })),
       );
+    const log = this.newLog(
+      `${node.name === 'registry' ? 'registry' : `${node.name}.${c.part}`}.log`,
+      c.events,
+      node.name,
+    );
+    g = g.withLogConsumer((stream) => log.consume(stream));
     const started = await this.create(() => g.start());
-    const fileName = `${node.name === 'registry' ? 'registry' : `${node.name}.${c.part}`}.log`;
-    await this.follow(started, fileName, c.events, node.name);
+    this.logsById.set(started.getId(), log);
     return started;
   }
 
-  private async follow(c: StartedTestContainer, fileName: string, source: string | undefined, node: string) {
+  /** A container's log, kept for the run folder; its JSON lines are events from `source`. */
+  private newLog(fileName: string, source: string | undefined, node: string): ContainerLog {
     const log = new ContainerLog(fileName, (obj) => {
       if (!source) return;
       const { t, type, node: n, ...data } = obj;
@@ -223,8 +229,7 @@ export class LocalStack implements Stack {
       });
     });
     this.logs.push(log);
-    this.logsById.set(c.getId(), log);
-    await log.follow(this.docker, c.getId());
+    return log;
   }
 
   /** After a restart: the new host ports, and the logs from now on (the old stream ended). */
@@ -416,35 +421,6 @@ export class LocalStack implements Stack {
 
   async collectLogs(dir: string): Promise<void> {
     for (const log of this.logs) log.write(dir);
-  }
-
-  /**
-   * Every container of the run's output, followed or not (one that died while starting was
-   * never followed): for a provisioning failure, before the containers are removed.
-   */
-  async collectEveryLog(dir: string): Promise<void> {
-    const { mkdirSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    mkdirSync(dir, { recursive: true });
-    const containers = await this.docker.listContainers({
-      all: true,
-      filters: { label: [`${LABEL_RUN}=${this.runId}`] },
-    });
-    for (const c of containers) {
-      const raw = (await this.docker
-        .getContainer(c.Id)
-        .logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-      const chunks: Buffer[] = [];
-      // A non-followed log comes as one buffer of multiplexed frames.
-      let i = 0;
-      while (i + 8 <= raw.length) {
-        const size = raw.readUInt32BE(i + 4);
-        chunks.push(raw.subarray(i + 8, i + 8 + size));
-        i += 8 + size;
-      }
-      const name = (c.Names[0] ?? c.Id).replace(/^\//, '').replace(`chaos-${this.runId}-`, '');
-      writeFileSync(join(dir, `${name}.log`), Buffer.concat(chunks));
-    }
   }
 
   release(): void {

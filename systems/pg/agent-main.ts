@@ -68,6 +68,10 @@ export async function main(): Promise<void> {
           const [row] = await local('SHOW primary_conninfo');
           return /host=([^\s]+)/.exec(String(row?.primary_conninfo ?? ''))?.[1] ?? null;
         },
+        streaming: async () => {
+          const [row] = await local('SELECT status FROM pg_stat_wal_receiver');
+          return row?.status === 'streaming';
+        },
         receivedLsn: async () => {
           const [row] = await local(
             'SELECT coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn',

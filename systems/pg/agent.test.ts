@@ -19,6 +19,8 @@ class World {
     ['pg-c', 100n],
   ]);
   fenced = new Set<string>();
+  /** Standbys whose history went past the new primary's fork point: they cannot stream. */
+  forked = new Set<string>();
   controls: { node: string; role: string; restart: boolean }[] = [];
   events: { node: string; type: string; data: Record<string, unknown> }[] = [];
 
@@ -31,6 +33,7 @@ class World {
       local: {
         isPrimary: async () => (this.up.has(self) ? this.primary.has(self) : null),
         followedHost: async () => this.follows.get(self) ?? null,
+        streaming: async () => !this.forked.has(self) && this.sees(self, this.follows.get(self) ?? ''),
         receivedLsn: async () => this.lsn.get(self) ?? null,
         repoint: async (host) => {
           this.follows.set(self, host);
@@ -169,5 +172,18 @@ describe('promotion agent', () => {
     expect(parseLsn('0/3000060')).toBe(0x3000060n);
     expect(parseLsn('1/0')! > parseLsn('0/FFFFFFFF')!).toBe(true);
     expect(parseLsn(null)).toBeNull();
+  });
+
+  it('a standby that cannot stream from the new primary (it was ahead of it) is rewound onto it', async () => {
+    const w = new World();
+    const agents = ['pg-a', 'pg-b', 'pg-c'].map((n) => w.agent(n, 'manual'));
+    await w.round(agents);
+    w.up.delete('pg-a');
+    // The operator promotes pg-b, which was behind pg-c: pg-c cannot follow it.
+    await w.registry.set(WRITER_RECORD, 'pg-b', 1000);
+    w.forked.add('pg-c');
+    for (let i = 0; i < 40; i++) await w.round(agents.slice(1));
+    expect(w.events.filter((e) => e.type === 'rewinding').map((e) => e.node)).toEqual(['pg-c']);
+    expect(w.controls.filter((c) => c.node === 'pg-c' && c.restart).at(-1)?.role).toBe('standby pg-b rewind');
   });
 });

@@ -30,6 +30,8 @@ export interface LocalPg {
   isPrimary(): Promise<boolean | null>;
   /** The host its primary_conninfo names, or null. */
   followedHost(): Promise<string | null>;
+  /** Whether its WAL receiver is streaming from that host now. */
+  streaming(): Promise<boolean>;
   /** The WAL position received from the primary (replayed, if none received), or null. */
   receivedLsn(): Promise<bigint | null>;
   repoint(host: string): Promise<void>;
@@ -74,6 +76,7 @@ export type PgTick =
   | 'deferred'
   | 'lost-claim'
   | 'promoted'
+  | 'rewinding'
   | 'no-writer';
 
 /** A WAL position `X/Y` as a number. */
@@ -86,6 +89,9 @@ export function parseLsn(lsn: string | null | undefined): bigint | null {
 
 export class PromotionAgent {
   private downSince: number | null = null;
+  /** Since when this standby has not streamed from a primary it can reach. */
+  private stuckSince: number | null = null;
+  private lastRewindAt = Number.NEGATIVE_INFINITY;
   private role: string | undefined;
   private fencedFor: string | undefined;
   private said = new Set<string>();
@@ -167,7 +173,7 @@ export class PromotionAgent {
         deps.emit('primary-reachable-again', { primary: writer, downForMs: now - this.downSince });
       this.downSince = null;
       this.said.clear();
-      return 'healthy';
+      return this.keepStreaming(writer, now);
     }
     if (this.downSince === null) {
       this.downSince = now;
@@ -209,6 +215,30 @@ export class PromotionAgent {
     deps.emit('writer-record-moved', { from: writer, to: cfg.self, ttlMs: cfg.writerTtlMs });
     await this.setRole('primary');
     return 'promoted';
+  }
+
+  /**
+   * A standby that follows a reachable primary but cannot stream from it (its own history went
+   * further than the point where the new primary's timeline forked: an operator promoted a
+   * standby that was behind) is rewound onto it, as an old primary is.
+   */
+  private async keepStreaming(writer: string, now: number): Promise<PgTick> {
+    const { deps, cfg } = this;
+    if (await deps.local.streaming()) {
+      this.stuckSince = null;
+      return 'healthy';
+    }
+    this.stuckSince ??= now;
+    if (now - this.stuckSince < Math.max(cfg.thresholdMs, 5000) || now - this.lastRewindAt < 30_000)
+      return 'healthy';
+    this.lastRewindAt = now;
+    this.stuckSince = null;
+    deps.emit('rewinding', {
+      onto: writer,
+      reason: 'cannot stream from the primary: its timeline forked behind this node',
+    });
+    await this.setRole(`standby ${writer} rewind`, true);
+    return 'rewinding';
   }
 
   async run(): Promise<void> {

@@ -64,19 +64,28 @@ EOF
   chown postgres:postgres "$DATA/standby.signal" "$DATA/postgresql.auto.conf"
 }
 
-base_backup() { # base_backup HOST
-  until as_pg pg_isready -q -h "$1" -p "$PORT" -t 1; do sleep 0.2; done
-  rm -rf "${DATA:?}"/*
-  as_pg "$PGBIN/pg_basebackup" -h "$1" -p "$PORT" -U postgres -D "$DATA" -X stream -c fast >/dev/null 2>&1 || return 1
-  configure
-  follow "$1"
-  event base-backup "\"from\":\"$1\""
+base_backup() { # base_backup HOST: a fresh copy of HOST's data, retried: a copy can be cut short
+  local try
+  for try in 1 2 3 4 5; do
+    until as_pg pg_isready -q -h "$1" -p "$PORT" -t 1; do sleep 0.2; done
+    rm -rf "${DATA:?}"/*
+    if as_pg "$PGBIN/pg_basebackup" -h "$1" -p "$PORT" -U postgres -D "$DATA" -X stream -c fast >/tmp/basebackup.log 2>&1; then
+      configure
+      follow "$1"
+      event base-backup "\"from\":\"$1\",\"try\":$try"
+      return 0
+    fi
+    event base-backup-retry "\"from\":\"$1\",\"try\":$try,\"error\":\"$(tail -n1 /tmp/basebackup.log | tr -d '"\\')\""
+    cat /tmp/basebackup.log
+    sleep 0.5
+  done
+  return 1
 }
 
 # Becomes a standby of HOST from a data directory that may have been a primary: crash recovery
 # offline (no listener, so no client can write), pg_rewind onto HOST, or a fresh base backup.
-demote_to() { # demote_to HOST
-  if [ ! -f "$DATA/standby.signal" ]; then
+demote_to() { # demote_to HOST [rewind]: rewind also a standby (its history forked behind it)
+  if [ ! -f "$DATA/standby.signal" ] || [ "${2:-}" = rewind ]; then
     as_pg "$PGBIN/postgres" --single -D "$DATA" -c archive_mode=off postgres </dev/null >/dev/null 2>&1
     until as_pg pg_isready -q -h "$1" -p "$PORT" -t 1; do sleep 0.2; done
     if as_pg "$PGBIN/pg_rewind" --restore-target-wal --target-pgdata="$DATA" --source-server="host=$1 port=$PORT user=postgres dbname=postgres" >/tmp/rewind.log 2>&1; then
@@ -106,8 +115,8 @@ else
   rm -f "$CTL/role" "$CTL/restart"
   event waiting-for-role
   until [ -s "$CTL/role" ]; do sleep 0.1; done
-  read -r role host <"$CTL/role"
-  if [ "$role" = standby ]; then demote_to "$host" || exit 1; else rm -f "$DATA/standby.signal"; fi
+  read -r role host flag <"$CTL/role"
+  if [ "$role" = standby ]; then demote_to "$host" "${flag:-}" || exit 1; else rm -f "$DATA/standby.signal"; fi
   event restarted-as "\"role\":\"$role\""
 fi
 
@@ -127,11 +136,11 @@ start
 while :; do
   if [ -f "$CTL/restart" ]; then
     rm -f "$CTL/restart"
-    read -r role host <"$CTL/role"
+    read -r role host flag <"$CTL/role"
     kill -INT "$pid" 2>/dev/null
     wait "$pid"
     event stopped-to-rejoin "\"as\":\"$role\",\"host\":\"${host:-}\""
-    if [ "$role" = standby ]; then demote_to "$host" || exit 1; fi
+    if [ "$role" = standby ]; then demote_to "$host" "${flag:-}" || exit 1; fi
     start
   fi
   kill -0 "$pid" 2>/dev/null || { event server-died; exit 1; }
