@@ -323,6 +323,21 @@ async function scaling(): Promise<void> {
     `<= 2 x 3-node (${(2 * small.down).toFixed(0)} ms)`,
     big.down <= 2 * small.down,
   );
+  // The engine's own floor for the same numbers of containers (a node is a server and its agent).
+  const f7 = await dockerFloor(7);
+  const f25 = await dockerFloor(25);
+  report(
+    'engine floor: start 7 / 25 plain containers at once',
+    `${f7.up.toFixed(0)} / ${f25.up.toFixed(0)} ms`,
+    '(reference)',
+    true,
+  );
+  report(
+    'engine floor: remove 7 / 25 containers at once',
+    `${f7.down.toFixed(0)} / ${f25.down.toFixed(0)} ms`,
+    '(reference)',
+    true,
+  );
 }
 
 process.stderr.write('bench: probe vs redis-benchmark (5 s)\n');
