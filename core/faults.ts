@@ -1,9 +1,30 @@
 /**
  * The fault vocabulary, provider-neutral. Each fault says which AWS FIS action stands for it (so
- * the AWS provider can run the same scenario as an FIS experiment), or why none does.
+ * the AWS provider can run the same scenario as an FIS experiment), or why none does. A provider
+ * says, through `supports()`, which of them it can carry out where it runs.
  */
-export const FAULT_ACTIONS = ['kill', 'stop', 'pause', 'partition'] as const;
+export const FAULT_ACTIONS = [
+  'kill',
+  'stop',
+  'pause',
+  'partition',
+  'kill-process',
+  'freeze-volume',
+  'drop-az',
+] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
+
+/** Which process of a node `kill-process` hits: its server (redis-server, postgres) or its agent. */
+export const NODE_PROCESSES = ['server', 'agent'] as const;
+export type NodeProcess = (typeof NODE_PROCESSES)[number];
+
+/** How `drop-az` takes a zone out: cut off but running (network), or every node off (power). */
+export const AZ_DROP_MODES = ['network', 'power'] as const;
+export type AzDropMode = (typeof AZ_DROP_MODES)[number];
+
+/** How `freeze-volume` freezes: the file system itself (fsfreeze), or, where that cannot be had, every process of the node (the cgroup freezer). */
+export const FREEZE_METHODS = ['fsfreeze', 'cgroup'] as const;
+export type FreezeMethod = (typeof FREEZE_METHODS)[number];
 
 export interface FaultKind {
   /** What it does to a node, in a few words. */
@@ -42,6 +63,30 @@ export const FAULTS: Record<FaultAction, FaultKind> = {
     fis: {
       action: null,
       why: 'FIS disrupts connectivity per subnet, not between two chosen nodes; on AWS it would go through SSM',
+    },
+  },
+  'kill-process': {
+    does: 'one process of the node dies with a signal (its server or its agent); the node stays up and its supervisor may restart it',
+    revertible: false,
+    takesDown: false,
+    fis: {
+      action: 'aws:ssm:send-command',
+      note: 'document AWSFIS-Run-Kill-Process, with ProcessName and Signal',
+    },
+  },
+  'freeze-volume': {
+    does: "the node's data volume stops doing I/O (writes and fsyncs block) until it is thawed",
+    revertible: true,
+    takesDown: false,
+    fis: { action: 'aws:ebs:pause-volume-io' },
+  },
+  'drop-az': {
+    does: 'an availability zone is lost: cut off from everything outside it but running (network), or every node of it powered off and back after durationMs (power)',
+    revertible: true,
+    takesDown: true,
+    fis: {
+      action: 'aws:network:disrupt-connectivity',
+      note: "network: scope availability-zone on the zone's subnets; power: the AZ power interruption scenario (aws:ec2:stop-instances with startInstancesAfterDuration, plus the network part)",
     },
   },
 };

@@ -1,6 +1,6 @@
 import type { Clock } from './clock.ts';
 import type { TimelineEvent } from './events.ts';
-import type { FaultAction } from './faults.ts';
+import type { AzDropMode, FaultAction, FreezeMethod, NodeProcess } from './faults.ts';
 import type { Registry } from './registry.ts';
 
 /**
@@ -38,6 +38,10 @@ export interface ContainerPlan {
   ports?: number[];
   /** The node is up once this appears in the container's output. */
   readyLog: RegExp;
+  /** The name of its server process, for kill-process (`redis-server`, `postgres`). */
+  process?: string;
+  /** Restart it when its process dies (as a supervisor would): for agents. */
+  restartOnFailure?: boolean;
   /** Files put into the container before it starts: the agents' bundle, scripts. */
   files?: { source: string; target: string; mode?: number }[];
   /** Volumes: `name` is per node unless listed in the stack's shared volumes. */
@@ -76,11 +80,26 @@ export interface AppliedFault {
   revert?: () => Promise<void>;
 }
 
+/** What a scenario asks of a provider, before anything starts. */
+export interface FaultAsked {
+  action: FaultAction;
+  mode?: AzDropMode | undefined;
+  method?: FreezeMethod | undefined;
+}
+
 export interface FaultRequest {
   action: FaultAction;
   nodes: NodeRef[];
   /** partition: the nodes cut off from `nodes`. */
   peers?: NodeRef[];
+  /** kill-process: which process, and the signal. */
+  process?: NodeProcess;
+  signal?: string;
+  /** drop-az: how the zone is lost, and which zone (every node of it is in `nodes`). */
+  mode?: AzDropMode;
+  az?: string;
+  /** freeze-volume: the method the scenario demands (default: the real one where it can be had). */
+  method?: FreezeMethod;
 }
 
 export interface ExecResult {
@@ -138,7 +157,7 @@ export interface ImageRef {
 export interface Provider {
   readonly name: string;
   /** Whether this provider can apply a fault here, and if not, why: asked before anything starts. */
-  supports(action: FaultAction): { ok: true } | { ok: false; reason: string };
+  supports(fault: FaultAsked): { ok: true } | { ok: false; reason: string };
   /**
    * Checks, before a run starts, that the provider can work here (its engine answers, the
    * images can be had); throws a ChaosError saying what is missing and how to fix it.

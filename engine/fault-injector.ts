@@ -213,6 +213,9 @@ export class FaultInjector {
             action: step.action as FaultAction,
             nodes: target.nodes,
             ...(peerNodes ? { peers: peerNodes } : {}),
+            ...(step.process ? { process: step.process, signal: step.signal ?? 'SIGKILL' } : {}),
+            ...(step.mode ? { mode: step.mode, az: step.target.slice('az:'.length) } : {}),
+            ...(step.method ? { method: step.method } : {}),
           });
       const record: FaultRecord = {
         ...base,

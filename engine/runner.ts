@@ -70,7 +70,7 @@ export function preflight(loaded: LoadedScenario, provider: Provider): void {
   const { scenario, file } = loaded;
   for (const f of scenario.faults) {
     if (isStep(f.action)) continue; // a system's runbook step, not the provider's fault
-    const s = provider.supports(f.action as FaultAction);
+    const s = provider.supports({ action: f.action as FaultAction, mode: f.mode, method: f.method });
     if (!s.ok)
       throw new ScenarioError(
         'FAULT_UNSUPPORTED',

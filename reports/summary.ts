@@ -75,10 +75,11 @@ export function formatSummary(r: RunResult, colors = pc.isColorSupported): strin
     const many = r.probes.length > 1 || r.systems.length > 1;
     for (const e of r.expectations) {
       const mark = e.verdict === 'pass' ? c.green('✔') : e.verdict === 'fail' ? c.red('✘') : c.yellow('?');
-      const scope = e.scope.fault !== undefined ? `${faultName(e.scope.fault)} ` : '';
-      lines.push(
-        `    ${mark} ${(scope + e.name).padEnd(36)} ${e.actual}${c.dim(`   expected ${e.expected}`)}`,
-      );
+      const who = many ? (e.scope.probe ?? e.scope.system) : undefined;
+      const label = [e.scope.fault !== undefined ? faultName(e.scope.fault) : '', who ?? '', e.name]
+        .filter(Boolean)
+        .join(' ');
+      lines.push(`    ${mark} ${label.padEnd(36)} ${e.actual}${c.dim(`   expected ${e.expected}`)}`);
     }
   }
   if (r.checkerError) lines.push(c.yellow(`  checker: ${r.checkerError}`));

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { MAX_DURATION_MS, ms } from '../core/durations.ts';
-import { FAULTS, FAULT_ACTIONS, type FaultAction } from '../core/faults.ts';
+import {
+  AZ_DROP_MODES,
+  FAULTS,
+  FAULT_ACTIONS,
+  FREEZE_METHODS,
+  type FaultAction,
+  NODE_PROCESSES,
+} from '../core/faults.ts';
 import type { NodeRef } from '../core/provider.ts';
 import type { ProbeSpec, SystemDefinition } from '../core/system.ts';
 import { SYSTEMS, systemNamed } from '../systems/index.ts';
@@ -37,6 +44,14 @@ const faultStep = z
     target,
     /** partition only: the nodes cut off from the target. */
     from: target.optional(),
+    /** kill-process only: the node's server process (redis-server, postgres) or its agent. */
+    process: z.enum(NODE_PROCESSES).optional(),
+    /** kill-process only: the signal (default SIGKILL). */
+    signal: z.enum(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGABRT']).optional(),
+    /** drop-az only: cut off but running (network, the dangerous case) or powered off (power). */
+    mode: z.enum(AZ_DROP_MODES).optional(),
+    /** freeze-volume only: demand a method; by default the real freeze where it can be had. */
+    method: z.enum(FREEZE_METHODS).optional(),
     /**
      * Revert the fault this long after its injection (pause, stop, partition); kill is never
      * reverted. Without it a revertible fault is reverted when the observe window ends.
@@ -70,6 +85,30 @@ const faultStep = z
     }
     if (step.action !== 'partition' && step.from) {
       ctx.addIssue({ code: 'custom', path: ['from'], message: '`from` only applies to action: partition' });
+    }
+    const only = (field: 'process' | 'signal' | 'mode' | 'method', action: string) => {
+      if (step[field] !== undefined && step.action !== action)
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `\`${field}\` only applies to action: ${action}`,
+        });
+    };
+    only('process', 'kill-process');
+    only('signal', 'kill-process');
+    only('mode', 'drop-az');
+    only('method', 'freeze-volume');
+    if (step.action === 'kill-process' && !step.process)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['process'],
+        message: 'kill-process needs `process`: server or agent',
+      });
+    if (step.action === 'drop-az') {
+      if (!step.mode)
+        ctx.addIssue({ code: 'custom', path: ['mode'], message: 'drop-az needs `mode`: network or power' });
+      if (!step.target.startsWith('az:'))
+        ctx.addIssue({ code: 'custom', path: ['target'], message: 'drop-az takes a zone: target az:LETTER' });
     }
     const revertible = !isStep(step.action) && FAULTS[step.action as FaultAction].revertible;
     if (!revertible && step.durationMs !== undefined) {

@@ -32,7 +32,10 @@ export class ContainerLog {
     this.stream = raw;
     const out = new PassThrough();
     docker.modem.demuxStream(raw, out, out);
-    raw.on('end', () => out.end());
+    raw.on('end', () => {
+      out.end();
+      this.onEnd?.();
+    });
     raw.on('error', () => out.end());
     let partial = '';
     out.setEncoding('utf8');
@@ -61,8 +64,16 @@ export class ContainerLog {
     });
     stream.on('end', () => {
       if (partial) this.take(partial);
+      this.onEnd?.();
     });
     stream.on('error', () => {});
+  }
+
+  /** Called when the output ends (the container stopped): a restarted one is followed again. */
+  onEnd: (() => void) | undefined;
+  private stopped = false;
+  get isStopped(): boolean {
+    return this.stopped;
   }
 
   private take(line: string): void {
@@ -85,6 +96,7 @@ export class ContainerLog {
   }
 
   stop(): void {
+    this.stopped = true;
     this.stream?.destroy();
   }
 }

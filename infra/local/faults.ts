@@ -52,14 +52,30 @@ function onPath(binary: string): boolean {
 export function partitionUnsupportedReason(): string | undefined {
   if (process.platform !== 'linux')
     return 'network partitions need Linux network namespaces (nsenter + iptables)';
-  if (process.getuid?.() !== 0)
-    return "network partitions need root (iptables in the containers' network namespaces)";
+  return (
+    hostUnsupportedReason('network partitions', "iptables in the containers' network namespaces") ??
+    toolsMissing('network partitions', ['nsenter', 'iptables'])
+  );
+}
+
+/** Why a process of a node cannot be killed from the host here (it needs the host's pids), or undefined. */
+export function processKillUnsupportedReason(): string | undefined {
+  if (process.platform !== 'linux') return 'killing a process needs Linux (a signal to a host pid)';
+  return hostUnsupportedReason('killing a process', "a signal to a container's process by its host pid");
+}
+
+function hostUnsupportedReason(what: string, why: string): string | undefined {
+  if (process.getuid?.() !== 0) return `${what} needs root (${why})`;
   const host = process.env.DOCKER_HOST;
   if (host && !host.startsWith('unix://'))
-    return `network partitions need a local Docker engine, not DOCKER_HOST=${host}`;
-  for (const bin of ['nsenter', 'iptables']) {
+    return `${what} needs a local Docker engine, not DOCKER_HOST=${host}`;
+  return undefined;
+}
+
+function toolsMissing(what: string, bins: string[]): string | undefined {
+  for (const bin of bins) {
     if (!onPath(bin))
-      return `network partitions need \`${bin}\` on the PATH (apt-get install ${bin === 'nsenter' ? 'util-linux' : 'iptables'})`;
+      return `${what} need \`${bin}\` on the PATH (apt-get install ${bin === 'nsenter' ? 'util-linux' : 'iptables'})`;
   }
   return undefined;
 }

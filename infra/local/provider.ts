@@ -5,12 +5,12 @@ import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { REGISTRY_PORT } from '../../agents/registry/protocol.ts';
 import { sleep } from '../../core/clock.ts';
 import { ChaosError, InfraError, InterruptedError, errorMessage } from '../../core/errors.ts';
-import type { FaultAction } from '../../core/faults.ts';
 import type {
   AppliedFault,
   ContainerPlan,
   Endpoint,
   ExecResult,
+  FaultAsked,
   FaultRequest,
   ImageRef,
   NodePlan,
@@ -41,6 +41,7 @@ import {
   partition,
   partitionUnsupportedReason,
   pauseContainers,
+  processKillUnsupportedReason,
   startContainers,
   unpauseContainers,
 } from './faults.ts';
@@ -57,11 +58,26 @@ export class LocalProvider implements Provider {
   private prepared: { docker: Docker; images: Record<string, ImageChoice> } | undefined;
   private readonly stacks = new Map<string, LocalStack>();
 
-  supports(action: FaultAction): { ok: true } | { ok: false; reason: string } {
-    if (action === 'partition') {
-      const reason = partitionUnsupportedReason();
-      if (reason) return { ok: false, reason };
-    }
+  supports(fault: FaultAsked): { ok: true } | { ok: false; reason: string } {
+    const { action } = fault;
+    const reason =
+      action === 'partition'
+        ? partitionUnsupportedReason()
+        : action === 'kill-process'
+          ? processKillUnsupportedReason()
+          : undefined;
+    if (reason) return { ok: false, reason };
+    if (action === 'freeze-volume')
+      return {
+        ok: false,
+        reason: 'the local provider cannot freeze a volume yet (loop-mounted data volumes are not in place)',
+      };
+    if (action === 'drop-az' && fault.mode === 'network')
+      return {
+        ok: false,
+        reason:
+          'the local provider cannot cut a zone off by network yet (zones are not subnets yet); mode: power works',
+      };
     return { ok: true };
   }
 
@@ -211,6 +227,14 @@ export class LocalStack implements Stack {
     g = g.withLogConsumer((stream) => log.consume(stream));
     const started = await this.create(() => g.start());
     this.logsById.set(started.getId(), log);
+    if (c.restartOnFailure) {
+      const id = started.getId();
+      await this.docker
+        .getContainer(id)
+        .update({ RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 10 } });
+      // Docker restarts it when its process dies: follow its output again when it does.
+      log.onEnd = () => void this.followRestart(id, log);
+    }
     return started;
   }
 
@@ -232,6 +256,33 @@ export class LocalStack implements Stack {
     return log;
   }
 
+  /** Follows a container that Docker restarts by its policy (for 20 s at most, until torn down). */
+  private async followRestart(id: string, log: ContainerLog): Promise<void> {
+    const since = Math.floor(Date.now() / 1000);
+    const deadline = Date.now() + 20_000;
+    while (!this.closing && !log.isStopped && Date.now() < deadline) {
+      const state = await this.docker
+        .getContainer(id)
+        .inspect()
+        .then((i) => i.State)
+        .catch(() => undefined);
+      if (!state) return;
+      if (state.Running && !state.Restarting) {
+        await log.follow(this.docker, id, since).catch(() => {});
+        return;
+      }
+      if (!state.Restarting && state.Status === 'exited' && Date.now() > deadline - 15_000) {
+        // Not restarted (killed by a fault, or out of retries): nothing to follow.
+        const again = await this.docker
+          .getContainer(id)
+          .inspect()
+          .catch(() => undefined);
+        if (again && !again.State.Restarting && !again.State.Running) return;
+      }
+      await sleep(200);
+    }
+  }
+
   /** After a restart: the new host ports, and the logs from now on (the old stream ended). */
   private async refreshAfterRestart(node: NodeRef): Promise<void> {
     const member = this.members.get(node.name);
@@ -246,6 +297,8 @@ export class LocalStack implements Stack {
   }
 
   private sharedVolumes = new Set<string>();
+  /** Each node's server process name, for kill-process. */
+  private readonly serverProcess = new Map<string, string>();
 
   /** A node's own volume, or the one every node of the stack shares. */
   private volumeName(node: string, name: string): string {
@@ -297,6 +350,7 @@ export class LocalStack implements Stack {
       const ports = Object.fromEntries(
         (n.main.ports ?? []).map((p) => [p, { host: c.getHost(), port: c.getMappedPort(p) }]),
       );
+      if (n.main.process) this.serverProcess.set(n.name, n.main.process);
       this.members.set(n.name, {
         node: { name: n.name, system: n.system, az: n.az, index: n.index },
         ids: [c.getId()],
@@ -379,16 +433,27 @@ export class LocalStack implements Stack {
           action: 'stop',
           nodes: names,
           method: 'docker kill --signal SIGKILL (power off, no shutdown), docker start to revert',
-          revert: async () => {
-            // Every node of the fault boots at once, as after a power loss.
-            await Promise.all(
-              req.nodes.map(async (n) => {
-                await startContainers(this.docker, this.members.get(n.name)?.ids ?? []);
-                await this.refreshAfterRestart(n);
-              }),
-            );
-          },
+          revert: () => this.powerOn(req.nodes),
         };
+      case 'kill-process':
+        return this.killProcess(req);
+      case 'drop-az': {
+        // Power mode: every node of the zone off at once, and on again after the duration (the
+        // network part of FIS's scenario is moot while they are off). Network mode is refused
+        // by supports() until zones are subnets.
+        await killContainers(this.docker, ids);
+        return {
+          action: 'drop-az',
+          nodes: names,
+          method: `power off every node of AZ ${req.az ?? '?'} at once (docker kill --signal SIGKILL), docker start after the duration`,
+          revert: () => this.powerOn(req.nodes),
+        };
+      }
+      case 'freeze-volume':
+        throw new InfraError(
+          'FAULT_UNSUPPORTED',
+          'freeze-volume is not carried out by the local provider yet',
+        );
       case 'pause':
         await pauseContainers(this.docker, ids);
         return {
@@ -417,6 +482,57 @@ export class LocalStack implements Stack {
         };
       }
     }
+  }
+
+  /** Every node boots at once, as after a power loss. */
+  private async powerOn(nodes: NodeRef[]): Promise<void> {
+    await Promise.all(
+      nodes.map(async (n) => {
+        await startContainers(this.docker, this.members.get(n.name)?.ids ?? []);
+        await this.refreshAfterRestart(n);
+      }),
+    );
+  }
+
+  /**
+   * Kills one process of each node with a signal, from the host, as a crash would: the
+   * server (found by name among the node's processes) or the agent (its container's first
+   * process). The node stays up; its supervisor, or the agent's restart policy, brings the
+   * process back.
+   */
+  private async killProcess(req: FaultRequest): Promise<AppliedFault> {
+    const signal = (req.signal ?? 'SIGKILL') as NodeJS.Signals;
+    const killed: string[] = [];
+    for (const n of req.nodes) {
+      const m = this.members.get(n.name);
+      if (!m) continue;
+      if (req.process === 'agent') {
+        const id = m.ids[1];
+        if (!id) throw new InfraError('NO_AGENT', `${n.name} has no agent to kill`);
+        const pid = (await this.docker.getContainer(id).inspect()).State.Pid;
+        if (!pid) throw new InfraError('NOT_RUNNING', `the agent of ${n.name} is not running`);
+        process.kill(pid, signal);
+        killed.push(`${n.name}: agent (pid ${pid})`);
+      } else {
+        const name = this.serverProcess.get(n.name);
+        const top = (await this.docker.getContainer(m.ids[0]!).top({ ps_args: '-eo pid,args' })) as {
+          Titles: string[];
+          Processes: string[][];
+        };
+        const procs = top.Processes.map((p) => ({ pid: Number(p[0]), args: p[p.length - 1] ?? '' }))
+          .filter((p) => (p.args.split(/\s+/)[0] ?? '').split('/').pop() === name)
+          .sort((a, b) => a.pid - b.pid);
+        const target = procs[0];
+        if (!target) throw new InfraError('NO_SUCH_PROCESS', `no ${name} process runs in ${n.name}`);
+        process.kill(target.pid, signal);
+        killed.push(`${n.name}: ${name} (pid ${target.pid})`);
+      }
+    }
+    return {
+      action: 'kill-process',
+      nodes: req.nodes.map((n) => n.name),
+      method: `kill -${signal.replace('SIG', '')} from the host: ${killed.join(', ')}; the node stays up`,
+    };
   }
 
   async collectLogs(dir: string): Promise<void> {

@@ -143,6 +143,12 @@ while :; do
     if [ "$role" = standby ]; then demote_to "$host" "${flag:-}" || exit 1; fi
     start
   fi
-  kill -0 "$pid" 2>/dev/null || { event server-died; exit 1; }
+  if ! kill -0 "$pid" 2>/dev/null; then
+    # The server's process died (killed): start it again in the role it had, as a supervisor
+    # would; crash recovery replays the WAL first.
+    wait "$pid" 2>/dev/null
+    event server-died
+    start
+  fi
   sleep 0.2
 done

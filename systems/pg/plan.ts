@@ -33,6 +33,7 @@ export function planPg(spec: PgSpec, ctx: PlanContext): NodePlan[] {
       },
       ports: [PG_PORT],
       readyLog: /chaos-pg-ready/,
+      process: 'postgres',
       files: [{ source: NODE_SCRIPT, target: '/opt/chaos/pg-node.sh', mode: 0o755 }],
       volumes: [
         { name: 'pg-archive', path: '/archive' },
@@ -61,6 +62,7 @@ export function planPg(spec: PgSpec, ctx: PlanContext): NodePlan[] {
         volumes: [{ name: 'control', path: '/control' }],
         readyLog: /"agent-ready"/,
         events: `agent:${node.name}`,
+        restartOnFailure: true,
       },
     ],
   }));

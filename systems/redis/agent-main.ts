@@ -2,7 +2,7 @@
  * Entry point of the chain agent inside a node (bundled by agents/bundle.ts, run by Node.js in
  * a container that shares the redis container's network namespace). Configured by environment.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
@@ -47,6 +47,9 @@ export async function main(): Promise<void> {
         process.env.JOIN_INDEX === undefined || existsSync(JOINED_MARKER)
           ? undefined
           : Number(process.env.JOIN_INDEX),
+      // The marker holds the local server's run id from when this node joined: an agent restarted
+      // beside the same server resumes its place.
+      ...(existsSync(JOINED_MARKER) ? { resumeRunId: readFileSync(JOINED_MARKER, 'utf8').trim() } : {}),
     },
     {
       local: {
@@ -56,6 +59,16 @@ export async function main(): Promise<void> {
           else await local.replicaof(host, port);
         },
         syncInProgress: async () => /master_sync_in_progress:1/.test(await local.info('replication')),
+        runId: async () => {
+          const info = await local.info('server').catch(() => undefined);
+          return info === undefined ? undefined : /^run_id:(.*)$/m.exec(info)?.[1]?.trim();
+        },
+        master: async () => {
+          const info = await local.info('replication').catch(() => undefined);
+          if (info === undefined) return undefined;
+          if (/^role:master/m.test(info)) return null;
+          return /^master_host:(.*)$/m.exec(info)?.[1]?.trim();
+        },
       },
       registry: new HttpRegistry(env('REGISTRY_URL')),
       pingNode: (host) => pingRedis(host, port, pingTimeoutMs),
@@ -71,7 +84,7 @@ export async function main(): Promise<void> {
   });
   emit('agent-started', { pid: process.pid });
   await agent.join();
-  writeFileSync(JOINED_MARKER, String(Date.now()));
+  writeFileSync(JOINED_MARKER, (/^run_id:(.*)$/m.exec(await local.info('server'))?.[1] ?? '').trim());
   emit('agent-ready', { master: agent.master });
   await agent.run();
 }

@@ -24,6 +24,11 @@ class World {
   registry = new MemoryRegistry();
   /** The latest agent of each node (a restarted node gets a new one). */
   agents = new Map<string, ChainAgent>();
+  /** Each node's server run id: a new one at every (re)start of its server. */
+  runIds = new Map<string, string>();
+  /** The server run id each node's agent saw when it joined (its marker file). */
+  joinedRunIds = new Map<string, string>();
+  private starts = 0;
   /** Ordered side effects: REPLICAOF calls and registry writes, by node. */
   ops: { node: string; op: 'replicaof' | 'set'; arg: string | null }[] = [];
   /** Called on every agent sleep (join loops), e.g. to heal a partition after a while. */
@@ -35,8 +40,17 @@ class World {
     { name: string; open: () => void; opened: Promise<void>; hit: boolean; pending?: Promise<void> }
   >();
 
-  agent(self: string, opts: { thresholdMs?: number; joinIndex?: number } = {}): ChainAgent {
+  agent(
+    self: string,
+    opts: { thresholdMs?: number; joinIndex?: number; keepServer?: boolean } = {},
+  ): ChainAgent {
     this.alive.add(self);
+    // A redis that (re)starts boots read-only, a replica of a placeholder, until its agent places
+    // it; an agent restarted alone (keepServer) finds its server as it was.
+    if (!opts.keepServer) {
+      this.replicaOf.set(self, '127.0.0.1');
+      this.runIds.set(self, `${self}-${++this.starts}`);
+    }
     const registry: Registry = {
       get: async (name) => {
         const gate = this.gates.get(self);
@@ -55,6 +69,8 @@ class World {
     const deps: AgentDeps = {
       local: {
         ping: async () => this.alive.has(self),
+        master: async () => (this.alive.has(self) ? this.replicaOf.get(self) : undefined),
+        runId: async () => this.runIds.get(self),
         replicaOf: async (host) => {
           this.replicaOf.set(self, host);
           this.ops.push({ node: self, op: 'replicaof', arg: host });
@@ -77,6 +93,8 @@ class World {
         checkIntervalMs: 100,
         headTtlMs: 500,
         ...(opts.joinIndex !== undefined ? { joinIndex: opts.joinIndex } : {}),
+        // The agent's marker survives its restart; it holds the run id of the server it joined beside.
+        ...(this.joinedRunIds.has(self) ? { resumeRunId: this.joinedRunIds.get(self)! } : {}),
       },
       deps,
     );
@@ -619,5 +637,32 @@ describe('chain agent, whole chain', () => {
     await w.run(1000);
     expect(await w.chain()).toBe('a,c,b');
     expect(w.masters()).toEqual(['a']);
+  });
+});
+
+describe('chain agent restarts', () => {
+  it('an agent restarted beside a running server resumes its place: the head does not move', async () => {
+    const w = new World();
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => w.agent(n));
+    for (const x of [a!, b!, c!]) await x.join();
+    // Only a's agent restarts (its process killed): its redis keeps running as the head, and the
+    // agent's marker holds that server's run id.
+    w.joinedRunIds.set('a', w.runIds.get('a')!);
+    const a2 = w.agent('a', { keepServer: true });
+    await a2.join();
+    expect(await w.chain()).toBe('a,b,c');
+    expect(await w.head()).toBe('a');
+    expect(w.events.filter((e) => e.node === 'a').map((e) => e.type)).toContain('resumed');
+  });
+
+  it('a server restarted under its agent (empty, read-only) leaves the chain and rejoins at the tail', async () => {
+    const w = new World();
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => w.agent(n));
+    for (const x of [a!, b!, c!]) await x.join();
+    w.replicaOf.set('b', '127.0.0.1'); // b's redis-server killed and started again by its supervisor
+    expect(await b!.tick()).not.toBe('healthy');
+    expect(w.events.find((e) => e.node === 'b' && e.type === 'local-server-restarted')).toBeDefined();
+    expect(await w.chain()).toBe('a,c,b');
+    expect(w.replicaOf.get('b')).toBe('c');
   });
 });

@@ -46,6 +46,14 @@ import { CHAIN_RECORD, HEAD_RECORD, decodeChain, encodeChain } from './records.t
  */
 export interface LocalRedis {
   ping(): Promise<boolean>;
+  /**
+   * Whom the local server replicates from now: a host, null when it is a master, undefined
+   * when it cannot say. A server restarted under the agent (its process killed and started again
+   * by its supervisor) comes back empty, replicating from a placeholder (127.0.0.1).
+   */
+  master(): Promise<string | null | undefined>;
+  /** The local server's run id (INFO server): a new one after every restart of the server. */
+  runId(): Promise<string | undefined>;
   /** REPLICAOF host port, or REPLICAOF NO ONE when host is null. */
   replicaOf(host: string | null): Promise<void>;
   syncInProgress(): Promise<boolean>;
@@ -56,6 +64,8 @@ export interface AgentConfig {
   thresholdMs: number;
   checkIntervalMs: number;
   headTtlMs: number;
+  /** The run id of the local server when this node last joined (kept across an agent restart). */
+  resumeRunId?: string;
   /** Wait until the chain has this many members before joining (keeps the AZ order deterministic). */
   joinIndex?: number;
   joinTimeoutMs?: number;
@@ -72,6 +82,7 @@ export interface AgentDeps {
 }
 
 export type TickResult =
+  | 'local-restarted'
   | 'head'
   | 'healthy'
   | 'suspect'
@@ -120,6 +131,23 @@ export class ChainAgent {
     while (!(await deps.local.ping())) {
       if (deps.wallNow() > deadline) throw new Error(`local redis did not answer PING within ${timeout} ms`);
       await deps.sleep(50);
+    }
+    // An agent that restarted beside a server that kept running (the same run id as when it
+    // joined) finds itself in the chain, its server where the chain says: it resumes there
+    // instead of moving to the tail. A server that restarted too is empty: it rejoins at the tail.
+    {
+      const chain = decodeChain((await deps.registry.get(CHAIN_RECORD))?.value);
+      const at = chain.indexOf(cfg.self);
+      if (at >= 0) {
+        const predecessor = at === 0 ? null : chain[at - 1]!;
+        const sameServer = cfg.resumeRunId !== undefined && (await deps.local.runId()) === cfg.resumeRunId;
+        if (sameServer && (await deps.local.master()) === predecessor) {
+          this.master = predecessor;
+          if (predecessor === null) await this.claimHead();
+          deps.emit('resumed', { master: predecessor, chain });
+          return;
+        }
+      }
     }
     let following: string | undefined;
     let withheldLogged = false;
@@ -174,6 +202,16 @@ export class ChainAgent {
       // The chain changed around this node (a node before it left or rejoined behind it).
       await this.attach(predecessor);
       return 'reattached';
+    }
+    // The local server restarted under this agent: it is empty and no longer where the chain
+    // says. It leaves the chain (a head hands over to its successor) and rejoins at the tail.
+    const local = await deps.local.master();
+    if (local !== undefined && local !== this.master) {
+      deps.emit('local-server-restarted', { expected: this.master, found: local });
+      const left = chain.filter((n) => n !== cfg.self);
+      if (!(await deps.registry.set(CHAIN_RECORD, encodeChain(left), 0, rec?.version ?? 0))) return 'aborted';
+      this.master = null;
+      return this.outsideChain(left, (rec?.version ?? 0) + 1);
     }
     // The successor is watched only when it is the tail: a middle node is its successor's to remove.
     const successor = at === chain.length - 2 ? chain[at + 1]! : null;

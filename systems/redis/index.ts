@@ -69,5 +69,8 @@ export const redisChain: SystemDefinition<RedisSpec> = {
     'joined',
     'agent-started',
     'agent-crashed',
+    'resumed',
+    'local-server-restarted',
+    'server-restarted',
   ],
 };

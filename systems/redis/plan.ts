@@ -5,6 +5,36 @@ import type { RedisSpec } from './spec.ts';
 
 export const REDIS_PORT = 6379;
 
+const REDIS_ARGS = [
+  'redis-server',
+  '--port',
+  String(REDIS_PORT),
+  '--protected-mode',
+  'no',
+  '--save',
+  "''",
+  '--appendonly',
+  'no',
+  // Replicas sync at once instead of waiting 5 s for company.
+  '--repl-diskless-sync',
+  'yes',
+  '--repl-diskless-sync-delay',
+  '0',
+  '--repl-timeout',
+  '5',
+  // Every node boots read-only (a replica of nothing that answers) until its agent places it:
+  // a node back from a power loss, or a restarted server, is never an empty master taking writes.
+  '--replicaof',
+  '127.0.0.1',
+  '1',
+];
+
+/** A shell loop that runs the server again whenever it exits, and says so on the timeline. */
+function supervised(node: string, args: string[]): string {
+  const event = `printf '{"t":%s,"type":"server-restarted","node":"${node}","exit":%s}\\n' "$(date +%s%3N)" "$code"`;
+  return `while :; do ${args.join(' ')}; code=$?; ${event}; sleep 0.2; done`;
+}
+
 /**
  * Each node: redis-server, and the chain agent in the same network namespace (they die
  * together). Every node boots read-only (a replica of nothing that answers) until its agent
@@ -17,29 +47,13 @@ export function planChain(spec: RedisSpec, ctx: PlanContext): NodePlan[] {
     main: {
       image: 'redis',
       part: 'redis',
-      command: [
-        'redis-server',
-        '--port',
-        String(REDIS_PORT),
-        '--protected-mode',
-        'no',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        // Replicas sync at once instead of waiting 5 s for company.
-        '--repl-diskless-sync',
-        'yes',
-        '--repl-diskless-sync-delay',
-        '0',
-        '--repl-timeout',
-        '5',
-        '--replicaof',
-        '127.0.0.1',
-        '1',
-      ],
+      // redis-server runs under a supervisor loop, as Monit or systemd would run it: a killed
+      // server process comes back (empty, read-only) while the node and its agent stay up.
+      command: ['sh', '-c', supervised(node.name, REDIS_ARGS)],
       ports: [REDIS_PORT],
       readyLog: /Ready to accept connections/,
+      process: 'redis-server',
+      events: `redis:${node.name}`,
     },
     sidecars: [
       {
@@ -60,6 +74,7 @@ export function planChain(spec: RedisSpec, ctx: PlanContext): NodePlan[] {
         files: [ctx.bundle],
         readyLog: /"agent-ready"/,
         events: `agent:${node.name}`,
+        restartOnFailure: true,
       },
     ],
   }));

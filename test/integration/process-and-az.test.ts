@@ -1,0 +1,64 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runScenario } from '../../engine/runner.ts';
+import { processKillUnsupportedReason } from '../../infra/local/faults.ts';
+import { LocalProvider } from '../../infra/local/provider.ts';
+import { loadScenario } from '../../scenarios/load.ts';
+import { leftovers, ready, skipReason, tempRunsDir } from './docker.ts';
+
+const run = (nameOrFile: string) =>
+  runScenario({ loaded: loadScenario(nameOrFile), provider: new LocalProvider(), runsDir: tempRunsDir() });
+const noKill = ready.ok ? processKillUnsupportedReason() : undefined;
+const none = { containers: 0, networks: 0 };
+
+describe.skipIf(!ready.ok || noKill !== undefined)(
+  `a process killed inside a node${skipReason}${noKill ? ` (skipped: ${noKill})` : ''}`,
+  () => {
+    it("the head's agent killed: the chain keeps serving, nothing moves, and the agent's restart is on the timeline", async () => {
+      const r = await run('redis-agent-kill');
+      expect(r.error).toBeUndefined();
+      expect(r.verdict, JSON.stringify(r.expectations)).toBe('pass');
+      expect(r.probes[0]!.windows[0]!.availability.outage).toBe(false);
+      const redis = r.systems[0]!;
+      expect(redis.leadership).toEqual([]);
+      expect(redis.after!.members).toEqual(['redis-a', 'redis-b', 'redis-c']);
+      const a = r.timeline
+        .filter((e) => e.source === 'agent:redis-a' && e.t > r.faults[0]!.tInject)
+        .map((e) => e.type);
+      expect(a).toContain('agent-started');
+      expect(a).toContain('resumed');
+      expect(await leftovers(r.runId)).toEqual(none);
+    });
+
+    it("the head's server killed: it comes back empty and read-only, hands the head over once, rejoins at the tail", async () => {
+      const r = await run(join(import.meta.dirname, '../fixtures/redis-server-kill.yaml'));
+      expect(r.error).toBeUndefined();
+      expect(r.verdict, JSON.stringify(r.expectations)).toBe('pass');
+      const redis = r.systems[0]!;
+      expect(redis.leadership.map((l) => [l.from, l.to])).toEqual([['redis-a', 'redis-b']]);
+      expect(redis.after!.members).toEqual(['redis-b', 'redis-c', 'redis-a']);
+      const types = r.timeline.map((e) => `${e.source} ${e.type}`);
+      expect(types).toContain('redis:redis-a server-restarted');
+      expect(types).toContain('agent:redis-a local-server-restarted');
+      expect(await leftovers(r.runId)).toEqual(none);
+    });
+  },
+);
+
+describe.skipIf(!ready.ok)(`an availability zone loses power, on the mixed stack${skipReason}`, () => {
+  it('both systems fail over once, each probe has its own figures, the zone comes back as followers', async () => {
+    const r = await run('az-drop-power');
+    expect(r.error).toBeUndefined();
+    expect(r.verdict, JSON.stringify(r.expectations)).toBe('pass');
+    expect(r.faults[0]).toMatchObject({ action: 'drop-az', status: 'applied' });
+    expect([...r.faults[0]!.nodes].sort()).toEqual(['pg-a', 'redis-a']);
+    for (const p of r.probes) expect(p.windows[0]!.availability.recovered).toBe(true);
+    const [redis, pg] = r.systems;
+    expect(redis!.leadership).toHaveLength(1);
+    expect(pg!.leadership).toHaveLength(1);
+    expect(redis!.after!.members.at(-1)).toBe('redis-a');
+    expect(pg!.after!.nodes.find((n) => n.name === 'pg-a')).toMatchObject({ role: 'standby', linkUp: true });
+    expect(r.systems.every((s) => s.convergence?.converged)).toBe(true);
+    expect(await leftovers(r.runId)).toEqual(none);
+  });
+});
