@@ -40,20 +40,30 @@ export interface Leftovers {
   networks: number;
 }
 
-/** Removes every container and network the harness labelled (one run's, or all). */
+/**
+ * Removes every container and network the harness labelled (one run's, or all), and waits
+ * (15 s at most) until the engine has really let the containers go: a removal already in
+ * progress (409) is not a removal done.
+ */
 export async function removeByLabel(docker: Docker, runId?: string): Promise<Leftovers> {
   const label = runId ? `${LABEL_RUN}=${runId}` : LABEL_HARNESS;
   const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
-  await Promise.all(
-    containers.map((c) =>
-      docker
-        .getContainer(c.Id)
-        .remove({ force: true, v: true })
-        .catch((err: { statusCode?: number }) => {
-          if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
-        }),
-    ),
-  );
+  const deadline = Date.now() + 15_000;
+  for (let left = containers; left.length > 0; ) {
+    await Promise.all(
+      left.map((c) =>
+        docker
+          .getContainer(c.Id)
+          .remove({ force: true, v: true })
+          .catch((err: { statusCode?: number }) => {
+            if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+          }),
+      ),
+    );
+    left = await docker.listContainers({ all: true, filters: { label: [label] } });
+    if (left.length === 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
   const networks = await docker.listNetworks({ filters: { label: [label] } });
   await Promise.all(
     networks.map((n) =>
