@@ -30,6 +30,14 @@ export interface Movement {
   text: string;
 }
 
+export interface NotRun {
+  scenario: string;
+  kind: 'skipped' | 'error';
+  /** For a person: `not run: the suite was interrupted before it`, `error[DOCKER_UNREACHABLE]: ...`. */
+  reason: string;
+  code?: string;
+}
+
 /** A game day: the suite file, its runs in order, how it ended. */
 export interface SuiteInfo {
   name: string;
@@ -47,8 +55,11 @@ export interface SuiteInfo {
     baseline: { id: string; dir: string; startedAt: string } | null;
     note: string;
   };
-  /** Scenarios of the suite that never ran (after Ctrl-C). */
-  notRun: string[];
+  /**
+   * Scenarios of the suite that have no run: `skipped` after Ctrl-C stopped the suite, `error`
+   * when the run could not start (Docker unreachable, an image missing: no run folder exists).
+   */
+  notRun: NotRun[];
 }
 
 export interface ReportInput {

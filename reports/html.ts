@@ -406,7 +406,7 @@ function suiteHeader(input: ReportInput, sections: RunSection[], linkBase: strin
   });
   const notRun = suite.notRun.map(
     (s) =>
-      `<tr data-scenario="${esc(s)}" data-outcome="not-run"><td>${esc(s)}</td><td class="muted" colspan="7">not run: the suite was ${esc(suite.status)}</td></tr>`,
+      `<tr data-scenario="${esc(s.scenario)}" data-outcome="not-run"><td>${esc(s.scenario)}</td><td class="${s.kind === 'error' ? 'mark fail' : 'muted'}" colspan="7">${esc(s.reason)}</td></tr>`,
   );
   const regressions = input.runs.flatMap((run) =>
     (run.regressions ?? [])

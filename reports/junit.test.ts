@@ -79,7 +79,17 @@ describe('JUnit XML', () => {
 
   it('lists the scenarios an interrupted suite never ran as skipped', () => {
     const input = nightly();
-    input.suite = { ...suite, status: 'interrupted', notRun: ['stack-head-kill'] };
+    input.suite = {
+      ...suite,
+      status: 'interrupted',
+      notRun: [
+        {
+          scenario: 'stack-head-kill',
+          kind: 'skipped',
+          reason: 'not run: the suite was interrupted before it',
+        },
+      ],
+    };
     const xml = junitXml(input);
     expect(xml).toMatch(/tests="5" failures="2" errors="1" skipped="1"/);
     expect(xml).toContain('<skipped message="not run: the suite was interrupted before it"/>');
@@ -97,7 +107,22 @@ describe('JUnit XML', () => {
     `validates against reports/junit.xsd${xmllintMissing ? ` (skipped: ${xmllintMissing})` : ''}`,
     () => {
       const input = nightly();
-      input.suite = { ...suite, notRun: ['stack-head-kill'] };
+      input.suite = {
+        ...suite,
+        notRun: [
+          {
+            scenario: 'stack-head-kill',
+            kind: 'skipped',
+            reason: 'not run: the suite was interrupted before it',
+          },
+          {
+            scenario: 'pg-x',
+            kind: 'error',
+            reason: 'error[DOCKER_UNREACHABLE]: no engine',
+            code: 'DOCKER_UNREACHABLE',
+          },
+        ],
+      };
       for (const doc of [junitXml(input), junitXml({ runs: [input.runs[0]!] })]) {
         const v = validateJunit(doc);
         expect(v.ok, v.output).toBe(true);

@@ -25,15 +25,19 @@ export function junitXml(input: ReportInput): string {
   const name = titleOf(input);
   const classname = `chaos.${input.suite?.name ?? 'run'}`;
   const cases = input.runs.map((run) => testcase(run, classname));
-  const skipped = (input.suite?.notRun ?? []).map(
+  const notRun = input.suite?.notRun ?? [];
+  const skipped = notRun.map(
     (s) =>
-      `    <testcase name="${escapeXml(s)}" classname="${escapeXml(classname)}" time="0">\n` +
-      `      <skipped message="not run: the suite was ${escapeXml(input.suite?.status ?? 'stopped')} before it"/>\n` +
+      `    <testcase name="${escapeXml(s.scenario)}" classname="${escapeXml(classname)}" time="0">\n` +
+      (s.kind === 'skipped'
+        ? `      <skipped message="${escapeXml(s.reason)}"/>\n`
+        : `      <error message="${escapeXml(s.reason)}" type="${escapeXml(s.code ?? 'NOT_RUN')}">${escapeXml(s.reason)}</error>\n`) +
       '    </testcase>',
   );
   const tests = cases.length + skipped.length;
   const failures = cases.filter((c) => c.kind === 'failure').length;
-  const errors = cases.filter((c) => c.kind === 'error').length;
+  const errors =
+    cases.filter((c) => c.kind === 'error').length + notRun.filter((s) => s.kind === 'error').length;
   const time = seconds(
     input.suite?.durationMs ?? input.runs.reduce((sum, r) => sum + (r.result.durationMs ?? 0), 0),
   );
@@ -49,7 +53,7 @@ export function junitXml(input: ReportInput): string {
   ]
     .filter((p): p is [string, string] => typeof p[1] === 'string')
     .map(([k, v]) => `      <property name="${escapeXml(k)}" value="${escapeXml(v)}"/>`);
-  const counts = `tests="${tests}" failures="${failures}" errors="${errors}" skipped="${skipped.length}" time="${time}"`;
+  const counts = `tests="${tests}" failures="${failures}" errors="${errors}" skipped="${notRun.filter((s) => s.kind === 'skipped').length}" time="${time}"`;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="${escapeXml(name)}" ${counts}>`,
