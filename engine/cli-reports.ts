@@ -5,7 +5,7 @@ import { EXIT, UsageError, errorMessage, exitCodeOfRun, formatErrorLine } from '
 import type { Provider } from '../core/provider.ts';
 import { LocalProvider } from '../infra/local/provider.ts';
 import { DEFAULT_BOUND, type RegressionBound, compareRuns, formatComparison } from '../reports/compare.ts';
-import { type RunInput, formatMs } from '../reports/format.ts';
+import { type RunInput, failoverCell } from '../reports/format.ts';
 import { FORMATS, FORMAT_NAMES, type FormatName } from '../reports/index.ts';
 import { formatSuiteSummary } from '../reports/suite-summary.ts';
 import { trendOf, writeTrendHtml } from '../reports/trend.ts';
@@ -91,9 +91,7 @@ function trendCommand(runsDir: string, flags: { out?: string }): number {
   const width = Math.max(8, ...trends.map((t) => t.scenario.length));
   for (const t of trends) {
     const last = t.points.slice(-5);
-    const figures = last
-      .map((p) => (p.unrecovered ? 'not recovered' : p.outages === 0 ? 'no outage' : formatMs(p.failoverMs)))
-      .join(' -> ');
+    const figures = last.map(failoverCell).join(' -> ');
     process.stdout.write(
       `${t.scenario.padEnd(width)}  ${String(t.points.length).padStart(3)} runs (${t.counts.pass} passed, ${t.counts.fail} failed, ${t.counts.broken} broken)  failover, last ${last.length}: ${figures}\n`,
     );

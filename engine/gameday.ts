@@ -270,6 +270,12 @@ export async function runGameday(opts: GamedayOptions): Promise<GamedayResult> {
         run.regressions = compareRuns(loadRunResult(before.runDir).result, run.result, bound);
       } catch {
         // the baseline's run folder is gone: nothing to compare this scenario with
+        continue;
+      }
+      // the run's own reports say it too
+      if (run.regressions.some((m) => m.regression)) {
+        writeReport(run, 'html', join(run.result.runDir, 'report.html'));
+        writeReport(run, 'junit', join(run.result.runDir, 'junit.xml'));
       }
     }
   }
@@ -311,7 +317,6 @@ export async function runGameday(opts: GamedayOptions): Promise<GamedayResult> {
       allure = { error: errorMessage(err) };
     }
   }
-  suite.durationMs = performance.now() - t0;
   const record: SuiteRecord = {
     schema: 'chaos-harness/suite-result',
     ...suite,

@@ -126,6 +126,8 @@ export interface Headline {
   lostWrites: number | null;
   timeToFullRedundancyMs: number | null;
   outages: number;
+  /** Measured fault windows over every probe: 0 when the run never got to a fault. */
+  windows: number;
 }
 
 export function headline(r: RunResult): Headline {
@@ -133,8 +135,10 @@ export function headline(r: RunResult): Headline {
   let unavailable: number | null = null;
   let unrecovered = false;
   let outages = 0;
+  let windows = 0;
   for (const p of r.probes) {
     for (const w of p.windows) {
+      windows++;
       const a = w.availability;
       if (!a.outage) continue;
       outages++;
@@ -156,7 +160,15 @@ export function headline(r: RunResult): Headline {
       ? null
       : redundancy.reduce<number | null>((a, v) => Math.max(a ?? 0, v!), null),
     outages,
+    windows,
   };
+}
+
+/** The headline failover for a table: `1.53 s`, `no outage`, `not recovered`, or `—` when nothing was measured. */
+export function failoverCell(h: Headline): string {
+  if (h.windows === 0) return '—';
+  if (h.unrecovered) return 'not recovered';
+  return h.outages === 0 ? 'no outage' : formatMs(h.failoverMs);
 }
 
 /** The expectations that did not hold, one line each: `fault #1 failover time: 3200 ms, expected <= 3000 ms`. */

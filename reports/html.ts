@@ -9,6 +9,7 @@ import {
   type RunInput,
   brokenExpectations,
   escapeXml as esc,
+  failoverCell,
   faultLabel,
   formatMs,
   headline,
@@ -401,7 +402,7 @@ function suiteHeader(input: ReportInput, sections: RunSection[], linkBase: strin
       run.dir && linkBase && existsSync(join(run.dir, 'report.html'))
         ? `<a href="${esc(relative(linkBase, join(run.dir, 'report.html')))}">report</a>`
         : '';
-    const failover = h.unrecovered ? 'not recovered' : h.outages === 0 ? 'no outage' : formatMs(h.failoverMs);
+    const failover = failoverCell(h);
     return `<tr data-scenario="${esc(r.scenario.name)}" data-outcome="${outcomeOf(run)}"><td><a href="#${sections[i]!.data.id}">${esc(r.scenario.name)}</a></td><td>${verdictBadge(run)}</td><td class="num">${esc(failover)}</td><td class="num">${esc(formatMs(h.unavailabilityMs))}</td><td class="num">${h.lostWrites ?? '—'}</td><td class="num">${esc(formatMs(h.timeToFullRedundancyMs))}</td><td class="num">${esc(formatMs(r.durationMs))}</td><td><code>${esc(r.runId)}</code> ${own}</td></tr>`;
   });
   const notRun = suite.notRun.map(

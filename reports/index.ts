@@ -3,14 +3,19 @@ import { allureFormat } from './allure.ts';
 import type { FormatName, ReportFormat, ReportInput } from './format.ts';
 import { htmlFormat } from './html.ts';
 import { junitFormat } from './junit.ts';
+import { formatSuiteSummary } from './suite-summary.ts';
 import { formatSummary } from './summary.ts';
 
-/** The terminal summary (as `chaos run` prints it), one run after the other. */
+/** The terminal summary (as `chaos run` prints it), one run after the other; a suite's table first. */
 const summaryFormat: ReportFormat = {
   name: 'summary',
   fileName: 'summary.txt',
   isFolder: false,
-  render: (input: ReportInput) => `${input.runs.map((r) => formatSummary(r.result, false)).join('\n\n')}\n`,
+  render: (input: ReportInput) =>
+    `${[
+      ...(input.suite ? [formatSuiteSummary(input, false)] : []),
+      ...input.runs.map((r) => formatSummary(r.result, false)),
+    ].join('\n\n')}\n`,
   write(input, out) {
     writeFileSync(out, this.render!(input));
   },

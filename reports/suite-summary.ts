@@ -1,5 +1,13 @@
 import pc from 'picocolors';
-import { type ReportInput, brokenExpectations, formatMs, headline, outcomeOf, whyBroken } from './format.ts';
+import {
+  type ReportInput,
+  brokenExpectations,
+  failoverCell,
+  formatMs,
+  headline,
+  outcomeOf,
+  whyBroken,
+} from './format.ts';
 
 /**
  * The one table a game day prints: a line per scenario with its verdict and headline figures
@@ -38,13 +46,7 @@ export function formatSuiteSummary(input: ReportInput, colors = pc.isColorSuppor
     return [
       r.scenario.name,
       verdict,
-      h.unrecovered
-        ? 'not recovered'
-        : h.outages === 0
-          ? r.probes.length
-            ? 'no outage'
-            : '—'
-          : formatMs(h.failoverMs),
+      failoverCell(h),
       formatMs(h.unavailabilityMs),
       h.lostWrites === null ? '—' : String(h.lostWrites),
       formatMs(h.timeToFullRedundancyMs),

@@ -1,7 +1,15 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { RunStatus, Verdict } from '../core/result.ts';
-import { type Outcome, type RunInput, escapeXml as esc, formatMs, headline, outcomeOf } from './format.ts';
+import {
+  type Outcome,
+  type RunInput,
+  escapeXml as esc,
+  failoverCell,
+  formatMs,
+  headline,
+  outcomeOf,
+} from './format.ts';
 import { page } from './html.ts';
 
 /**
@@ -24,6 +32,7 @@ export interface TrendPoint {
   timeToFullRedundancyMs: number | null;
   unrecovered: boolean;
   outages: number;
+  windows: number;
   runDir: string | null;
 }
 
@@ -52,6 +61,7 @@ export function trendOf(runs: readonly RunInput[]): ScenarioTrend[] {
       timeToFullRedundancyMs: h.timeToFullRedundancyMs,
       unrecovered: h.unrecovered,
       outages: h.outages,
+      windows: h.windows,
       runDir: run.dir,
     };
     const list = by.get(r.scenario.name) ?? [];
@@ -82,7 +92,7 @@ function table(t: ScenarioTrend, linkBase: string | null): string {
           ? 'UNKNOWN'
           : p.verdict.toUpperCase()
         : p.status.toUpperCase();
-    const failover = p.unrecovered ? 'not recovered' : p.outages === 0 ? 'no outage' : formatMs(p.failoverMs);
+    const failover = failoverCell(p);
     return `<tr data-run-id="${esc(p.runId)}"><td>${esc(when(p))}</td><td><code>${esc(rev(p))}</code></td><td><span class="verdict ${p.outcome}">${esc(word)}</span></td><td class="num">${esc(failover)}</td><td class="num">${esc(formatMs(p.unavailabilityMs))}</td><td class="num">${p.lostWrites ?? '—'}</td><td class="num">${esc(formatMs(p.timeToFullRedundancyMs))}</td><td><code>${esc(p.runId)}</code> ${link}</td></tr>`;
   });
   return `<details><summary>every run (${t.points.length})</summary><table><tr><th>started (UTC)</th><th>revision</th><th>verdict</th><th class="num">failover</th><th class="num">unavailable</th><th class="num">lost</th><th class="num">full redundancy</th><th>run</th></tr>${rows.join('')}</table></details>`;

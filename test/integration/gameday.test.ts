@@ -167,8 +167,11 @@ describe.skipIf(!ready.ok)(`chaos gameday on real containers${skipReason}`, () =
     expect(next.stdout).toMatch(/redis-quick +REGRESSED/);
     expect(next.stdout).toContain(`regressions against quick ${base.id} of`);
     expect(next.stdout).toContain(`✘ redis-quick  fault #1 ${moved.text}`);
-    const junit = readFileSync(join(latest.dir, 'junit.xml'), 'utf8');
-    expect(junit).toContain(`type="regression"`);
+    expect(readFileSync(join(latest.dir, 'junit.xml'), 'utf8')).toContain('type="regression"');
+    expect(readFileSync(join(latest.runs[0]!.runDir, 'junit.xml'), 'utf8')).toContain('type="regression"');
+    expect(readFileSync(join(latest.runs[0]!.runDir, 'report.html'), 'utf8')).toContain(
+      'data-figure="regression"',
+    );
     // and `chaos compare` says the same of the two runs
     const cmp = await chaos(['compare', baseRun, latest.runs[0]!.runDir]);
     expect(cmp.code).toBe(1);
