@@ -152,8 +152,10 @@ function clientParameters(r: RunResult): Parameter[] {
   return r.probes.flatMap((p) =>
     Object.entries(p.settings).map(([k, v]) => ({
       name: `client ${p.name}.${k}`,
-      // the run id inside a key name would make every nightly a new test in Allure's history
       value: (typeof v === 'object' ? JSON.stringify(v) : String(v)).replaceAll(r.runId, '<run>'),
+      // Shown, but not part of the test's identity in Allure's history: a run that broke before
+      // its probes started has none, and must still be the same test as the night before.
+      excluded: true,
     })),
   );
 }

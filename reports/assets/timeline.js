@@ -70,7 +70,7 @@
       const flip = x + w + 4 > width;
       const from = flip ? x - w - 4 : x;
       let row = rows.findIndex((right) => from > right + 6);
-      if (row === -1) row = rows.length < 7 ? rows.length : rows.length - 1;
+      if (row === -1) row = rows.length < 10 ? rows.length : rows.length - 1;
       rows[row] = from + w;
       if (flip) mark.classList.add('flip');
       tag.style.top = `${30 + row * 19}px`;
@@ -99,7 +99,7 @@
     return new uPlot(
       {
         width,
-        height: 300,
+        height: 320,
         cursor: { sync: { key: sync } },
         scales: { x: { time: false }, ops: { range: (u, lo, hi) => [0, Math.max(10, hi * 1.1)] } },
         axes: [
