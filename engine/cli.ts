@@ -15,6 +15,7 @@ import { LocalProvider } from '../infra/local/provider.ts';
 import { formatSummary } from '../reports/summary.ts';
 import { listScenarios, loadScenario } from '../scenarios/load.ts';
 import { allImages } from '../systems/index.ts';
+import { registerReportCommands, reportFormatOption, reportInFormat } from './cli-reports.ts';
 import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
 import { consoleReporter } from './progress.ts';
 import { loadRunResult } from './rebuild.ts';
@@ -217,10 +218,17 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
     .action((flags: { json: boolean; images: boolean }) => setCode(listCommand(flags)));
   program
     .command('report')
-    .description('print the summary of a stored run again, from its folder (also a run that died)')
+    .description(
+      'print the summary of a stored run again, or another report, from its folder (also a run that died)',
+    )
     .argument('<run-dir>', 'a run folder, as printed by `chaos run`, or its result.json')
     .allowExcessArguments(false)
-    .action((dir: string) => setCode(reportCommand(dir)));
+    .addOption(reportFormatOption())
+    .option('--out <path>', 'write the report there (default: stdout; html and allure into the run folder)')
+    .action((dir: string, f: { format: string; out?: string }) =>
+      setCode(f.format === 'summary' && !f.out ? reportCommand(dir) : reportInFormat(dir, f)),
+    );
+  registerReportCommands(program, argv, setCode);
   program
     .command('cleanup')
     .description(

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { validateJunit, xmllintMissing } from '../test/fixtures/junit-schema.ts';
+import { syntheticRun } from '../test/fixtures/results.ts';
+import type { ReportInput, SuiteInfo } from './format.ts';
+import { junitXml } from './junit.ts';
+
+const suite: SuiteInfo = {
+  name: 'nightly',
+  file: 'scenarios/suites/nightly.yaml',
+  id: 'feedbeef',
+  startedAt: '2026-11-20T02:00:00.000Z',
+  durationMs: 61_000,
+  dir: '/runs/suites/nightly/x',
+  status: 'completed',
+  exitCode: 1,
+  regression: { boundPct: 25, baseline: null, note: 'no earlier passing run' },
+  notRun: [],
+};
+
+/** A pass, a run that broke two expectations, one the infrastructure broke, one with a regression. */
+function nightly(): ReportInput {
+  return {
+    suite,
+    runs: [
+      { result: syntheticRun({ scenario: 'redis-head-kill' }), dir: null },
+      { result: syntheticRun({ scenario: 'redis-head-pause', failoverMs: 3200, lost: 3 }), dir: null },
+      { result: syntheticRun({ scenario: 'pg-primary-kill', status: 'error' }), dir: null },
+      {
+        result: syntheticRun({ scenario: 'redis-az-power' }),
+        dir: null,
+        regressions: [
+          {
+            figure: 'failover time',
+            scope: 'fault #1 (writes)',
+            unit: 'ms',
+            before: 1000,
+            after: 1500,
+            changePct: 50,
+            regression: true,
+            text: 'failover time 1.00 s -> 1.50 s, +50 %, above the 25 % regression bound',
+          },
+        ],
+      },
+    ],
+  };
+}
+
+describe('JUnit XML', () => {
+  it('has one testcase per run and Ant counts of failed and broken ones', () => {
+    const xml = junitXml(nightly());
+    expect(xml.match(/<testcase /g)).toHaveLength(4);
+    expect(xml).toMatch(
+      /<testsuites name="nightly" tests="4" failures="2" errors="1" skipped="0" time="61.000">/,
+    );
+    expect(xml).toMatch(
+      /<testsuite name="nightly" tests="4" failures="2" errors="1"[^>]* timestamp="2026-11-20T02:00:00"/,
+    );
+  });
+
+  it('carries one failure per broken expectation, with the measured figure and the bound', () => {
+    const xml = junitXml(nightly());
+    const pause = xml.slice(xml.indexOf('name="redis-head-pause"'), xml.indexOf('name="pg-primary-kill"'));
+    const failures = [...pause.matchAll(/<failure message="([^"]*)" type="expectation">/g)].map((m) => m[1]);
+    expect(failures).toEqual([
+      'fault #1 failover time: 3201 ms, expected &lt;= 3000 ms',
+      'lost acknowledged writes: 3, expected &lt;= 0',
+    ]);
+  });
+
+  it('reports a broken run as an error with its code, a regression as a failure', () => {
+    const xml = junitXml(nightly());
+    expect(xml).toMatch(
+      /<error message="error: error\[PROVISION_FAILED\] redis-b did not start \(see its log\)" type="PROVISION_FAILED">/,
+    );
+    expect(xml).toContain(
+      '<failure message="regression: fault #1 (writes) failover time 1.00 s -&gt; 1.50 s, +50 %, above the 25 % regression bound" type="regression">',
+    );
+  });
+
+  it('lists the scenarios an interrupted suite never ran as skipped', () => {
+    const input = nightly();
+    input.suite = {
+      ...suite,
+      status: 'interrupted',
+      notRun: [
+        {
+          scenario: 'stack-head-kill',
+          kind: 'skipped',
+          reason: 'not run: the suite was interrupted before it',
+        },
+      ],
+    };
+    const xml = junitXml(input);
+    expect(xml).toMatch(/tests="5" failures="2" errors="1" skipped="1"/);
+    expect(xml).toContain('<skipped message="not run: the suite was interrupted before it"/>');
+  });
+
+  it('escapes what XML cannot hold and drops control characters', () => {
+    const r = syntheticRun();
+    r.scenario.name = 'a<b>&"c"\u001b[31m';
+    const xml = junitXml({ runs: [{ result: r, dir: null }] });
+    expect(xml).toContain('name="a&lt;b&gt;&amp;&quot;c&quot;[31m"');
+    expect(xml).not.toContain('\u001b');
+  });
+
+  it.skipIf(Boolean(xmllintMissing))(
+    `validates against reports/junit.xsd${xmllintMissing ? ` (skipped: ${xmllintMissing})` : ''}`,
+    () => {
+      const input = nightly();
+      input.suite = {
+        ...suite,
+        notRun: [
+          {
+            scenario: 'stack-head-kill',
+            kind: 'skipped',
+            reason: 'not run: the suite was interrupted before it',
+          },
+          {
+            scenario: 'pg-x',
+            kind: 'error',
+            reason: 'error[DOCKER_UNREACHABLE]: no engine',
+            code: 'DOCKER_UNREACHABLE',
+          },
+        ],
+      };
+      for (const doc of [junitXml(input), junitXml({ runs: [input.runs[0]!] })]) {
+        const v = validateJunit(doc);
+        expect(v.ok, v.output).toBe(true);
+      }
+      // and the schema is not a rubber stamp
+      const broken = validateJunit(junitXml(input).replace(/ classname="[^"]*"/, ''));
+      expect(broken.ok).toBe(false);
+      expect(broken.output).toMatch(/classname/);
+    },
+  );
+});
