@@ -111,7 +111,11 @@ export class PgWriterProbe implements Probe {
       });
       this.gate = { promise, open };
     }
-    while (this.inFlight > 0) await new Promise<void>((r) => (this.idle = r));
+    while (this.inFlight > 0) {
+      await new Promise<void>((r) => {
+        this.idle = r;
+      });
+    }
   }
 
   resume(): void {
