@@ -5,13 +5,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
+import { agentRuntime } from '../../agents/runtime.ts';
 import { PromotionAgent, parseLsn } from './agent.ts';
 
-const env = (name: string, fallback?: string): string => {
-  const v = process.env[name] ?? fallback;
-  if (v === undefined) throw new Error(`promotion agent: environment variable ${name} is required`);
-  return v;
-};
+const { env, wallNow, emit } = agentRuntime('promotion agent', () => process.env.NODE_NAME ?? '?');
 
 const CONTROL = '/control';
 
@@ -19,9 +16,6 @@ export async function main(): Promise<void> {
   const self = env('NODE_NAME');
   const port = Number(env('PG_PORT', '5432'));
   const pingTimeoutMs = Number(env('PING_TIMEOUT_MS', '500'));
-  const wallNow = () => performance.timeOrigin + performance.now();
-  const emit = (type: string, data: Record<string, unknown> = {}) =>
-    process.stdout.write(`${JSON.stringify({ t: wallNow(), type, node: self, ...data })}\n`);
 
   /** One query on a fresh connection: the agent never holds a session a fence would end. */
   const query = async (host: string, sql: string, timeoutMs = pingTimeoutMs) => {

@@ -1,12 +1,12 @@
 import pg from 'pg';
 import { CachingResolver } from '../../agents/registry/http-client.ts';
-import { type Clock, sleep } from '../../core/clock.ts';
+import type { Clock } from '../../core/clock.ts';
 import type { History, Outcome } from '../../core/history.ts';
 import type { Endpoint } from '../../core/provider.ts';
 import type { Registry } from '../../core/registry.ts';
 import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
-import { Pacer } from '../../probes/pacer.ts';
+import { Slots } from '../../probes/slots.ts';
 import { WRITER_RECORD } from './records.ts';
 import type { PgWriterProbeSpec } from './spec.ts';
 
@@ -64,15 +64,9 @@ export class PgWriterProbe implements Probe {
   readonly name: string;
   readonly kind = 'pg-writer';
   readonly system = 'pg';
-  private seq = 0;
-  private stopped = false;
-  private loops: Promise<void>[] = [];
-  private gate: { promise: Promise<void>; open: () => void } | undefined;
-  private inFlight = 0;
-  private idle: (() => void) | undefined;
   private readonly clients = new Map<number, { node: string; client: pg.Client; broken: boolean }>();
   private readonly resolver: CachingResolver;
-  private readonly pacer: Pacer;
+  private readonly slots: Slots;
 
   constructor(
     private readonly spec: PgWriterProbeSpec,
@@ -80,7 +74,13 @@ export class PgWriterProbe implements Probe {
   ) {
     this.name = spec.name;
     this.resolver = new CachingResolver(deps.registry, () => deps.clock.now());
-    this.pacer = new Pacer(deps.clock, spec.rateHz);
+    this.slots = new Slots(deps.clock, {
+      rateHz: spec.rateHz,
+      concurrency: spec.concurrency,
+      retryBackoffMs: spec.retryBackoffMs,
+      attempt: (slot, seq) => this.writeOnce(slot, seq),
+      closeSlot: (slot) => this.drop(slot),
+    });
   }
 
   settings(): ClientSettings {
@@ -99,52 +99,19 @@ export class PgWriterProbe implements Probe {
   }
 
   start(): void {
-    if (this.loops.length) return;
-    this.loops = Array.from({ length: this.spec.concurrency }, (_, slot) => this.run(slot));
+    this.slots.start();
   }
 
-  async pause(): Promise<void> {
-    if (!this.gate) {
-      let open: () => void = () => {};
-      const promise = new Promise<void>((r) => {
-        open = r;
-      });
-      this.gate = { promise, open };
-    }
-    while (this.inFlight > 0) {
-      await new Promise<void>((r) => {
-        this.idle = r;
-      });
-    }
+  pause(): Promise<void> {
+    return this.slots.pause();
   }
 
   resume(): void {
-    const gate = this.gate;
-    this.gate = undefined;
-    gate?.open();
+    this.slots.resume();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.resume();
-    await Promise.all(this.loops);
-    for (const slot of [...this.clients.keys()]) this.drop(slot);
-  }
-
-  private async run(slot: number): Promise<void> {
-    while (!this.stopped) {
-      await this.pacer.take();
-      while (this.gate && !this.stopped) await this.gate.promise;
-      if (this.stopped) break;
-      this.inFlight++;
-      const ok = await this.writeOnce(slot, ++this.seq);
-      this.inFlight--;
-      if (this.inFlight === 0) {
-        this.idle?.();
-        this.idle = undefined;
-      }
-      if (!ok && this.spec.retryBackoffMs > 0) await sleep(this.spec.retryBackoffMs);
-    }
+  stop(): Promise<void> {
+    return this.slots.stop();
   }
 
   private async open(node: string): Promise<pg.Client> {
@@ -235,7 +202,7 @@ export class PgWriterProbe implements Probe {
   /** Reads every id back from the node the writer record names now (no cache). */
   async readBack(): Promise<{ node: string; values: ReadonlySet<number> }> {
     const tInvoke = this.deps.clock.now();
-    const seq = ++this.seq;
+    const seq = this.slots.nextSeq();
     const node = (await this.deps.registry.get(WRITER_RECORD))?.value;
     try {
       if (!node) throw new Error('no writer record in the registry');

@@ -6,13 +6,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
+import { agentRuntime } from '../../agents/runtime.ts';
 import { ChainAgent } from './agent.ts';
 
-const env = (name: string, fallback?: string): string => {
-  const v = process.env[name] ?? fallback;
-  if (v === undefined) throw new Error(`chain agent: environment variable ${name} is required`);
-  return v;
-};
+const { env, wallNow, emit } = agentRuntime('chain agent', () => process.env.NODE_NAME ?? '?');
 
 const JOINED_MARKER = '/tmp/chaos-agent-joined';
 
@@ -20,9 +17,6 @@ export async function main(): Promise<void> {
   const self = env('NODE_NAME');
   const port = Number(env('REDIS_PORT', '6379'));
   const pingTimeoutMs = Number(env('PING_TIMEOUT_MS', '250'));
-  const wallNow = () => performance.timeOrigin + performance.now();
-  const emit = (type: string, data: Record<string, unknown> = {}) =>
-    process.stdout.write(`${JSON.stringify({ t: wallNow(), type, node: self, ...data })}\n`);
 
   const local = new Redis({
     host: '127.0.0.1',

@@ -1,12 +1,12 @@
 import { Redis, ReplyError } from 'ioredis';
 import { CachingResolver } from '../../agents/registry/http-client.ts';
-import { type Clock, sleep } from '../../core/clock.ts';
+import type { Clock } from '../../core/clock.ts';
 import type { History, Op, Outcome } from '../../core/history.ts';
 import type { Endpoint } from '../../core/provider.ts';
 import type { Registry } from '../../core/registry.ts';
 import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
-import { Pacer } from '../../probes/pacer.ts';
+import { Slots } from '../../probes/slots.ts';
 import { HEAD_RECORD } from './records.ts';
 import type { RedisWriterProbeSpec } from './spec.ts';
 
@@ -72,15 +72,9 @@ export class RedisWriterProbe implements Probe {
   readonly name: string;
   readonly kind = 'redis-writer';
   readonly system = 'redis';
-  private seq = 0;
-  private stopped = false;
-  private loops: Promise<void>[] = [];
-  private gate: { promise: Promise<void>; open: () => void } | undefined;
-  private inFlight = 0;
-  private idle: (() => void) | undefined;
   private readonly clients = new Map<number, { node: string; redis: Redis }>();
   private readonly resolver: CachingResolver;
-  private readonly pacer: Pacer;
+  private readonly slots: Slots;
 
   constructor(
     private readonly spec: RedisWriterProbeSpec,
@@ -88,7 +82,13 @@ export class RedisWriterProbe implements Probe {
   ) {
     this.name = spec.name;
     this.resolver = new CachingResolver(deps.registry, () => deps.clock.now());
-    this.pacer = new Pacer(deps.clock, spec.rateHz);
+    this.slots = new Slots(deps.clock, {
+      rateHz: spec.rateHz,
+      concurrency: spec.concurrency,
+      retryBackoffMs: spec.retryBackoffMs,
+      attempt: (slot, seq) => this.writeOnce(slot, seq),
+      closeSlot: (slot) => this.dropClient(slot),
+    });
   }
 
   settings(): ClientSettings {
@@ -96,52 +96,20 @@ export class RedisWriterProbe implements Probe {
   }
 
   start(): void {
-    if (this.loops.length) return;
-    this.loops = Array.from({ length: this.spec.concurrency }, (_, slot) => this.run(slot));
+    this.slots.start();
   }
 
   /** Holds the writes; resolves once no write is in flight. */
-  async pause(): Promise<void> {
-    if (!this.gate) {
-      const { promise, resolve } = deferred();
-      this.gate = { promise, open: resolve };
-    }
-    while (this.inFlight > 0) {
-      const { promise, resolve } = deferred();
-      this.idle = resolve;
-      await promise;
-    }
+  pause(): Promise<void> {
+    return this.slots.pause();
   }
 
   resume(): void {
-    const gate = this.gate;
-    this.gate = undefined;
-    gate?.open();
+    this.slots.resume();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.resume();
-    await Promise.all(this.loops);
-    for (const slot of [...this.clients.keys()]) this.dropClient(slot);
-  }
-
-  private async run(slot: number): Promise<void> {
-    while (!this.stopped) {
-      await this.pacer.take();
-      // The gate is checked right before the write, with no await in between: a pause() that
-      // returned is never followed by a write until resume().
-      while (this.gate && !this.stopped) await this.gate.promise;
-      if (this.stopped) break;
-      this.inFlight++;
-      const ok = await this.writeOnce(slot, ++this.seq);
-      this.inFlight--;
-      if (this.inFlight === 0) {
-        this.idle?.();
-        this.idle = undefined;
-      }
-      if (!ok && this.spec.retryBackoffMs > 0) await sleep(this.spec.retryBackoffMs);
-    }
+  stop(): Promise<void> {
+    return this.slots.stop();
   }
 
   private async writeOnce(slot: number, seq: number): Promise<boolean> {
@@ -217,7 +185,7 @@ export class RedisWriterProbe implements Probe {
   async readBack(): Promise<ReadBack> {
     const { clock, registry } = this.deps;
     const tInvoke = clock.now();
-    const seq = ++this.seq;
+    const seq = this.slots.nextSeq();
     const process = this.spec.concurrency;
     let node: string | undefined;
     try {
@@ -237,14 +205,6 @@ export class RedisWriterProbe implements Probe {
       throw err;
     }
   }
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => {};
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
 }
 
 function newClient(ep: Endpoint, connectTimeoutMs: number, commandTimeoutMs: number): Redis {
