@@ -88,6 +88,9 @@ demote_to() { # demote_to HOST [rewind]: rewind also a standby (its history fork
   if [ ! -f "$DATA/standby.signal" ] || [ "${2:-}" = rewind ]; then
     as_pg "$PGBIN/postgres" --single -D "$DATA" -c archive_mode=off postgres </dev/null >/dev/null 2>&1
     until as_pg pg_isready -q -h "$1" -p "$PORT" -t 1; do sleep 0.2; done
+    # A newly promoted primary writes its new timeline to its control file only at its next
+    # checkpoint: without one, pg_rewind sees one timeline and finds nothing to rewind.
+    as_pg psql -q -h "$1" -p "$PORT" -U postgres -d postgres -c CHECKPOINT >/dev/null 2>&1
     if as_pg "$PGBIN/pg_rewind" --restore-target-wal --target-pgdata="$DATA" --source-server="host=$1 port=$PORT user=postgres dbname=postgres" >/tmp/rewind.log 2>&1; then
       event rewound "\"onto\":\"$1\""
       configure
@@ -116,39 +119,57 @@ else
   event waiting-for-role
   until [ -s "$CTL/role" ]; do sleep 0.1; done
   read -r role host flag <"$CTL/role"
-  if [ "$role" = standby ]; then demote_to "$host" "${flag:-}" || exit 1; else rm -f "$DATA/standby.signal"; fi
+  if [ "$role" = standby ]; then demote_to "$host" "${flag:-}" || exit 1; boot_standby_of=$host; else rm -f "$DATA/standby.signal"; fi
   event restarted-as "\"role\":\"$role\""
 fi
 
 pid=
+# Starts the server; returns 1 if it dies before it accepts connections.
 start() {
   as_pg "$PGBIN/postgres" -D "$DATA" &
   pid=$!
   until as_pg pg_isready -q -h 127.0.0.1 -p "$PORT" -t 1; do
-    kill -0 "$pid" 2>/dev/null || { event server-died; exit 1; }
+    kill -0 "$pid" 2>/dev/null || { event server-died; return 1; }
     sleep 0.1
   done
   echo chaos-pg-ready
   event ready "\"standby\":$([ -f "$DATA/standby.signal" ] && echo true || echo false)"
 }
-trap 'kill -INT "$pid" 2>/dev/null; wait "$pid"; exit 0' TERM INT
-start
+
+# Starts as a standby of HOST; if that server cannot follow HOST (its history went past the
+# fork), a fresh base backup of HOST instead.
+start_standby_of() {
+  start && return 0
+  event start-failed "\"following\":\"$1\",\"then\":\"base backup\""
+  base_backup "$1" || exit 1
+  start || exit 1
+}
+# A fast shutdown through pg_ctl: $pid is runuser's, which does not pass a signal on to postgres.
+stop_server() {
+  as_pg "$PGBIN/pg_ctl" -D "$DATA" -m fast -w -t 30 stop >/dev/null 2>&1
+  wait "$pid" 2>/dev/null
+}
+trap 'stop_server; exit 0' TERM INT
+if [ -n "${boot_standby_of:-}" ]; then start_standby_of "$boot_standby_of"; else start || exit 1; fi
 while :; do
   if [ -f "$CTL/restart" ]; then
     rm -f "$CTL/restart"
     read -r role host flag <"$CTL/role"
-    kill -INT "$pid" 2>/dev/null
-    wait "$pid"
+    stop_server
     event stopped-to-rejoin "\"as\":\"$role\",\"host\":\"${host:-}\""
-    if [ "$role" = standby ]; then demote_to "$host" "${flag:-}" || exit 1; fi
-    start
+    if [ "$role" = standby ]; then
+      demote_to "$host" "${flag:-}" || exit 1
+      start_standby_of "$host"
+    else
+      start || exit 1
+    fi
   fi
   if ! kill -0 "$pid" 2>/dev/null; then
     # The server's process died (killed): start it again in the role it had, as a supervisor
     # would; crash recovery replays the WAL first.
     wait "$pid" 2>/dev/null
     event server-died
-    start
+    start || exit 1
   fi
   sleep 0.2
 done

@@ -56,6 +56,24 @@ describe.skipIf(!ready.ok)(`Postgres streaming replication on real containers${s
     expect(await leftovers(r.runId)).toEqual(none);
   });
 
+  it('a frozen primary that thaws is fenced, stopped, rewound and started as a standby of the new one', async () => {
+    const r = await run(fixture('pg-primary-pause'));
+    expect(r.error).toBeUndefined();
+    expect(r.verdict, JSON.stringify(r.expectations)).toBe('pass');
+    const to = r.systems[0]!.leadership[0]!.to;
+    const a = r.timeline.filter((e) => e.node === 'pg-a').map((e) => e.type);
+    expect(a).toContain('fenced');
+    expect(a).toContain('stopped-to-rejoin');
+    expect(a.some((t) => t === 'rewound' || t === 'base-backup')).toBe(true);
+    expect(byName(r)['pg-a']).toMatchObject({
+      reachable: true,
+      role: 'standby',
+      following: to,
+      linkUp: true,
+    });
+    expect(await leftovers(r.runId)).toEqual(none);
+  });
+
   it.skipIf(partitionUnsupportedReason() !== undefined)(
     'a known loss: exactly the INSERTs the cut-off primary acknowledged are reported lost, named; the run fails (exit 1)',
     async () => {
