@@ -51,14 +51,68 @@ async function nodeState(stack: Stack, node: NodeRef): Promise<NodeState> {
   }
 }
 
-/** Waits until the chain has formed: a head, every node in the chain, every replica's link up. */
+/**
+ * Whether a write on the head reaches every replica now. A replica's link can be up before its
+ * master streams to it (after a diskless sync the master waits for the replica's first ACK,
+ * up to a second): writes acknowledged then would be lost by a kill, so the chain is not formed
+ * until one write has gone all the way down.
+ */
+async function carriesAWrite(stack: Stack, head: string, replicas: string[]): Promise<boolean> {
+  const key = 'chaos:formed';
+  const value = String(Math.random());
+  const clientOf = (node: string) => {
+    const ep = stack.endpoint(node);
+    const c = new Redis({
+      host: ep.host,
+      port: ep.port,
+      lazyConnect: true,
+      connectTimeout: 500,
+      commandTimeout: 500,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+    });
+    c.on('error', () => {});
+    return c;
+  };
+  const clients = [head, ...replicas].map(clientOf);
+  try {
+    await Promise.all(clients.map((c) => c.connect()));
+    await clients[0]!.set(key, value);
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const seen = await Promise.all(clients.slice(1).map((c) => c.get(key).catch(() => null)));
+      if (seen.every((v) => v === value)) return true;
+      if (Date.now() > deadline) return false;
+      await sleep(50);
+    }
+  } catch {
+    return false;
+  } finally {
+    for (const c of clients) c.disconnect();
+  }
+}
+
+/**
+ * Waits until the chain has formed: a head, every node in the chain, every replica's link up,
+ * and a write on the head seen on every replica.
+ */
 export async function awaitChain(stack: Stack, expected: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + FORM_TIMEOUT_MS;
   for (;;) {
     if (signal?.aborted) throw new InterruptedError(String(signal.reason));
     const t = await observeChain(stack);
     const replicas = t.nodes.filter((n) => n.name !== t.leader);
-    if (t.leader && t.members.length === expected && replicas.every((n) => n.role === 'replica' && n.linkUp))
+    if (
+      t.leader &&
+      t.members.length === expected &&
+      replicas.every((n) => n.role === 'replica' && n.linkUp) &&
+      (await carriesAWrite(
+        stack,
+        t.leader,
+        replicas.map((n) => n.name),
+      ))
+    )
       return;
     if (Date.now() > deadline) {
       const unlinked = replicas.filter((n) => !(n.role === 'replica' && n.linkUp)).map((n) => n.name);
