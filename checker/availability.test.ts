@@ -31,6 +31,21 @@ describe('availability', () => {
     expect(a.outages).toBe(0);
   });
 
+  it('a stall without a failure (a frozen disk): no outage, but the longest stretch without an acknowledgement', () => {
+    const h = history([
+      [0, 1, 'ok'],
+      [10, 11, 'ok'], // the fault at 15
+      [20, 1520, 'ok'], // held by the frozen disk, acknowledged when it thaws
+      [1530, 1531, 'ok'],
+      [1540, 1541, 'ok'],
+    ]);
+    const a = availability(h, 15);
+    expect(a.outage).toBe(false);
+    expect(a.longestStallMs).toBe(1505); // from the fault to the acknowledgement at 1520
+    expect(availability(h, 1525).longestStallMs).toBe(10);
+    expect(availability(h, 2000).longestStallMs).toBeNull();
+  });
+
   it('no write at all after the fault: not recovered, and no outage claimed', () => {
     const a = availability(history([[0, 1, 'ok']]), 5);
     expect(a.outage).toBe(false);

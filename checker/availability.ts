@@ -26,6 +26,9 @@ import type { AvailabilityFigures } from '../core/result.ts';
  *   invoked before) to the stable success (its completion).
  * - failover time: fault -> completion of the stable success.
  * - outages: how many separate runs of consecutive failures there were (more than one: flapping).
+ * - longest stall: the longest stretch of the window in which no write was acknowledged, from the
+ *   fault (or an acknowledgement) to the next acknowledgement. It sees what failures do not: a
+ *   frozen disk that holds every commit for 1.5 s and then lets them all through.
  */
 
 export function availability(
@@ -65,7 +68,14 @@ export function availability(
       inOutage = false;
     }
   }
-  const base = { faultAt, until, operations: ops.length, failures, unknown, outages };
+  let longestStallMs: number | null = null;
+  let lastAck = faultAt;
+  for (const o of ops) {
+    if (o.outcome !== 'ok') continue;
+    longestStallMs = Math.max(longestStallMs ?? 0, o.tComplete - lastAck);
+    lastAck = o.tComplete;
+  }
+  const base = { faultAt, until, operations: ops.length, failures, unknown, outages, longestStallMs };
   if (!firstFailure) {
     return {
       ...base,

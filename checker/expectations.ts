@@ -154,6 +154,24 @@ function lostWrites(expect: Expectations, probe: string, w: WriteFigures): Expec
 
 export type { ExpectationResult, ConvergenceFigures, WindowFigures };
 
+/** Exactly `expected` leader changes in a system over the whole run (0: it rode the faults out). */
+export function judgeLeaderChangeCount(
+  system: string,
+  changes: readonly LeadershipChange[],
+  expected: number,
+): ExpectationResult {
+  const path = changes.length ? `: ${[changes[0]!.from, ...changes.map((m) => m.to)].join(' -> ')}` : '';
+  return {
+    name: 'leader changes over the run',
+    scope: { system },
+    threshold: expected,
+    value: changes.length,
+    expected: `${expected}`,
+    actual: `${changes.length}${path}`,
+    verdict: changes.length === expected ? 'pass' : 'fail',
+  };
+}
+
 /**
  * No split brain: in each fault window a system's leader changes at most once per fault in it
  * (a head that moves a -> b -> a -> c for one kill fails). Judged only where the leader moved.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TimelineEvent } from '../core/events.ts';
+import { judgeLeaderChangeCount } from './expectations.ts';
 import { leadershipChanges } from './leadership.ts';
 
 const moved = (t: number, previous: string | null, value: string): TimelineEvent => ({
@@ -51,5 +52,21 @@ describe('leadership changes', () => {
     const events = [moved(2405, 'pg-a', 'pg-b'), { ...promoted(2450, 'pg-b'), type: 'became-primary' }];
     const changes = leadershipChanges(events, { record: 'redis-head', promotedType: 'became-primary' }, []);
     expect(changes[0]?.promotedAt).toBe(2450);
+  });
+});
+
+describe('leader changes over the run', () => {
+  const change = (from: string, to: string) => ({ t: 0, from, to, promotedAt: null, fault: 0 });
+  it('passes only on the exact count: 0 for a fault the stack must ride out, 1 for one it must not', () => {
+    expect(judgeLeaderChangeCount('pg', [], 0)).toMatchObject({ verdict: 'pass', value: 0 });
+    const one = [change('pg-a', 'pg-b')];
+    expect(judgeLeaderChangeCount('pg', one, 0)).toMatchObject({
+      verdict: 'fail',
+      value: 1,
+      actual: '1: pg-a -> pg-b',
+    });
+    expect(judgeLeaderChangeCount('pg', one, 1).verdict).toBe('pass');
+    expect(judgeLeaderChangeCount('pg', [], 1).verdict).toBe('fail');
+    expect(judgeLeaderChangeCount('pg', [...one, change('pg-b', 'pg-a')], 1).verdict).toBe('fail');
   });
 });

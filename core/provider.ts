@@ -44,8 +44,12 @@ export interface ContainerPlan {
   restartOnFailure?: boolean;
   /** Files put into the container before it starts: the agents' bundle, scripts. */
   files?: { source: string; target: string; mode?: number }[];
-  /** Volumes: `name` is per node unless listed in the stack's shared volumes. */
-  volumes?: { name: string; path: string }[];
+  /**
+   * Volumes: `name` is per node unless listed in the stack's shared volumes. `disk` marks the
+   * node's own data disk (an EBS volume on AWS): what freeze-volume freezes. Only per-node
+   * volumes can be disks; nothing outside the node's data (an agent's control files) may be one.
+   */
+  volumes?: { name: string; path: string; disk?: boolean }[];
   /**
    * Its JSON output lines are events for the timeline, from this source (`agent:redis-a`);
    * every container's output is kept in the run's logs either way.
@@ -140,6 +144,11 @@ export interface ProvisionOptions {
   signal?: AbortSignal;
   /** Where each node's log goes when provisioning fails (before what was started is removed). */
   logsDir?: string;
+  /**
+   * The faults the run will ask for, so the provider can prepare what they need (the local
+   * provider puts disks on loop-mounted volumes only when a volume is to be frozen).
+   */
+  faults?: readonly FaultAsked[];
 }
 
 /** A logical image: what a system needs, and where it can be had. */

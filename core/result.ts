@@ -52,6 +52,8 @@ export interface Expectations {
   maxTimeToFullRedundancyMs?: number | undefined;
   /** No split brain: a system's leader changes at most once per fault of a window. */
   oneLeaderChangePerFault: boolean;
+  /** Exactly this many leader changes in each system over the run (0: no failover may happen). */
+  leaderChanges?: number | undefined;
 }
 
 /** Figures and verdicts: what the checker computes, as the result carries them. */
@@ -71,6 +73,8 @@ export interface AvailabilityFigures {
   /** From the stable success to the window's last write; null without one. */
   stableForMs: number | null;
   outages: number;
+  /** The longest stretch without an acknowledged write, from the fault on; null without one. */
+  longestStallMs: number | null;
   /** Operations that completed in the window. */
   operations: number;
   failures: number;

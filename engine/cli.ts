@@ -8,10 +8,13 @@ import {
   assertDockerReachable,
   countLeftovers,
   dockerClient,
+  liveRuns,
   removeByLabel,
   staleRuns,
 } from '../infra/local/docker.ts';
-import { LocalProvider } from '../infra/local/provider.ts';
+import { thawRun, volumeRuns } from '../infra/local/loop-volumes.ts';
+import { LocalProvider, removeHostResources } from '../infra/local/provider.ts';
+import { runsWithRules } from '../infra/local/zones.ts';
 import { formatSummary } from '../reports/summary.ts';
 import { listScenarios, loadScenario } from '../scenarios/load.ts';
 import { allImages } from '../systems/index.ts';
@@ -166,21 +169,46 @@ function reportCommand(path: string): number {
 async function cleanupCommand(flags: { run?: string; all: boolean; dryRun: boolean }): Promise<number> {
   const docker = dockerClient();
   await assertDockerReachable(docker);
+  // Runs leave things on the host too: zone rules and loop-mounted volumes. A run that has them
+  // but no container owned by a live harness process is stale as well.
+  const live = await liveRuns(docker, hostname());
+  const onHost = [
+    ...volumeRuns()
+      .filter((v) => v.stale)
+      .map((v) => v.runId),
+    ...(await runsWithRules()),
+  ].filter((id) => !live.has(id));
   const targets: (string | undefined)[] = flags.run
     ? [flags.run]
     : flags.all
-      ? [undefined]
-      : (await staleRuns(docker, hostname())).map((s) => s.runId);
+      ? [undefined, ...volumeRuns().map((v) => v.runId), ...(await runsWithRules())]
+      : [...new Set([...(await staleRuns(docker, hostname())).map((s) => s.runId), ...onHost])];
   let containers = 0;
   let networks = 0;
+  let rules = 0;
+  let volumes = 0;
   for (const id of targets) {
-    const n = flags.dryRun ? await countLeftovers(docker, id) : await removeByLabel(docker, id);
+    if (flags.dryRun) {
+      const n = await countLeftovers(docker, id);
+      containers += n.containers;
+      networks += n.networks;
+      continue;
+    }
+    await thawRun(id ?? '').catch(() => {});
+    const n = await removeByLabel(docker, id);
     containers += n.containers;
     networks += n.networks;
+    if (id) {
+      const h = await removeHostResources(id);
+      rules += h.rules;
+      volumes += h.volumes;
+    }
   }
-  const scope = flags.run ? ` of run ${flags.run}` : flags.all ? '' : ` of ${targets.length} stale runs`;
+  const ids = targets.filter((id) => id !== undefined);
+  const scope = flags.run ? ` of run ${flags.run}` : flags.all ? '' : ` of ${ids.length} stale runs`;
+  const host = rules || volumes ? `, ${rules} zone rules and ${volumes} loop volumes` : '';
   process.stdout.write(
-    `${flags.dryRun ? 'would remove' : 'removed'} ${containers} containers and ${networks} networks${scope}\n`,
+    `${flags.dryRun ? 'would remove' : 'removed'} ${containers} containers and ${networks} networks${host}${scope}\n`,
   );
   return 0;
 }

@@ -1,4 +1,4 @@
-import { judgeLeadership } from '../checker/expectations.ts';
+import { judgeLeaderChangeCount, judgeLeadership } from '../checker/expectations.ts';
 import { check } from '../checker/index.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
 import { leadershipChanges } from '../checker/leadership.ts';
@@ -145,6 +145,14 @@ export function buildResult(r: RunRecord): RunResult {
       const judged = judgeLeadership(s.name, windows, s.leadership);
       expectations.push(...judged);
       verdicts.push(...judged.map((e) => e.verdict));
+    }
+  }
+  const wanted = r.scenario.expect.leaderChanges;
+  if (wanted !== undefined && completed) {
+    for (const s of systems) {
+      const judged = judgeLeaderChangeCount(s.name, s.leadership, wanted);
+      expectations.push(judged);
+      verdicts.push(judged.verdict);
     }
   }
   const verdict = !completed

@@ -358,6 +358,9 @@ class GameDay {
         onEvent: run.emit,
         signal: run.signal,
         logsDir: run.store.logsDir,
+        faults: scenario.faults
+          .filter((f) => !isStep(f.action))
+          .map((f) => ({ action: f.action as FaultAction, mode: f.mode, method: f.method })),
       },
     );
     // From here on the stack is ours to tear down, also if a system never forms.

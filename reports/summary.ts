@@ -163,6 +163,7 @@ function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: C
       '',
       4,
     );
+    stallRow(a, row, res);
     return;
   }
   row(
@@ -188,6 +189,13 @@ function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: C
     4,
   );
   if (a.outages > 1) row('flapping', `${a.outages} separate outages`, '', 4);
+  stallRow(a, row, res);
+}
+
+/** The longest stretch without an acknowledgement: what a freeze that fails nothing costs. */
+function stallRow(a: AvailabilityFigures, row: Row, res: string): void {
+  if (a.longestStallMs === null) return;
+  row('stall', `${ms(a.longestStallMs)} ${res}`, 'the longest stretch with no write acknowledged', 4);
 }
 
 function systemSection(s: SystemResult, row: Row, c: Colors, ended: boolean): void {

@@ -221,6 +221,11 @@ const scenarioObject = z
         maxTimeToFullRedundancyMs: ms().optional(),
         /** No split brain: a system's leader changes at most once per fault in a window. */
         oneLeaderChangePerFault: z.boolean().default(true),
+        /**
+         * Exactly this many leader changes in every system of the stack over the run: 0 for a
+         * fault the stack must ride out without a failover (a short freeze), 1 for one it must not.
+         */
+        leaderChanges: z.number().int().min(0).max(50).optional(),
       })
       .strict()
       .default({})

@@ -114,6 +114,15 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Runs on the engine whose harness process still runs (on this host, or on another one). */
+export async function liveRuns(docker: Docker, host: string): Promise<Set<string>> {
+  const stale = new Set((await staleRuns(docker, host)).map((s) => s.runId));
+  const containers = await docker.listContainers({ all: true, filters: { label: [LABEL_HARNESS] } });
+  return new Set(
+    containers.map((c) => c.Labels?.[LABEL_RUN]).filter((id): id is string => !!id && !stale.has(id)),
+  );
+}
+
 /**
  * Stacks on the engine whose harness process is gone from this host: a run killed with SIGKILL,
  * or one kept with --keep. Stacks owned by a live process, or by another host, are not stale.

@@ -1,8 +1,7 @@
 import { execFile } from 'node:child_process';
-import { constants, accessSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
+import { hostUnsupportedReason, toolMissing } from './host.ts';
 
 const run = promisify(execFile);
 
@@ -38,23 +37,14 @@ export async function unpauseContainers(docker: Docker, ids: string[]): Promise<
   await Promise.all(ids.map((id) => docker.getContainer(id).unpause()));
 }
 
-function onPath(binary: string): boolean {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    try {
-      accessSync(join(dir, binary), constants.X_OK);
-      return true;
-    } catch {}
-  }
-  return false;
-}
-
 /** Why a network partition cannot be made here, or undefined if it can. */
 export function partitionUnsupportedReason(): string | undefined {
   if (process.platform !== 'linux')
     return 'network partitions need Linux network namespaces (nsenter + iptables)';
   return (
     hostUnsupportedReason('network partitions', "iptables in the containers' network namespaces") ??
-    toolsMissing('network partitions', ['nsenter', 'iptables'])
+    toolMissing('network partitions', 'nsenter', 'util-linux') ??
+    toolMissing('network partitions', 'iptables', 'iptables')
   );
 }
 
@@ -62,22 +52,6 @@ export function partitionUnsupportedReason(): string | undefined {
 export function processKillUnsupportedReason(): string | undefined {
   if (process.platform !== 'linux') return 'killing a process needs Linux (a signal to a host pid)';
   return hostUnsupportedReason('killing a process', "a signal to a container's process by its host pid");
-}
-
-function hostUnsupportedReason(what: string, why: string): string | undefined {
-  if (process.getuid?.() !== 0) return `${what} needs root (${why})`;
-  const host = process.env.DOCKER_HOST;
-  if (host && !host.startsWith('unix://'))
-    return `${what} needs a local Docker engine, not DOCKER_HOST=${host}`;
-  return undefined;
-}
-
-function toolsMissing(what: string, bins: string[]): string | undefined {
-  for (const bin of bins) {
-    if (!onPath(bin))
-      return `${what} need \`${bin}\` on the PATH (apt-get install ${bin === 'nsenter' ? 'util-linux' : 'iptables'})`;
-  }
-  return undefined;
 }
 
 /** Every IP address of a container, on every network it is on. */

@@ -46,6 +46,22 @@ import {
   unpauseContainers,
 } from './faults.ts';
 import { type ImageChoice, resolveImages } from './images.ts';
+import {
+  type LoopVolume,
+  createLoopVolume,
+  freezeVolume,
+  loopVolumeUnsupportedReason,
+  removeRunVolumes,
+  thawRun,
+  thawVolume,
+} from './loop-volumes.ts';
+import {
+  type ZonePlan,
+  createZonedNetwork,
+  cutZone,
+  removeZoneRules,
+  zoneCutUnsupportedReason,
+} from './zones.ts';
 
 const STARTUP_TIMEOUT_MS = 30_000;
 
@@ -67,17 +83,19 @@ export class LocalProvider implements Provider {
           ? processKillUnsupportedReason()
           : undefined;
     if (reason) return { ok: false, reason };
-    if (action === 'freeze-volume')
-      return {
-        ok: false,
-        reason: 'the local provider cannot freeze a volume yet (loop-mounted data volumes are not in place)',
-      };
-    if (action === 'drop-az' && fault.mode === 'network')
-      return {
-        ok: false,
-        reason:
-          'the local provider cannot cut a zone off by network yet (zones are not subnets yet); mode: power works',
-      };
+    if (action === 'freeze-volume' && fault.method === 'fsfreeze') {
+      // Demanded: no falling back to the cgroup freezer.
+      const loop = loopVolumeUnsupportedReason();
+      if (loop)
+        return {
+          ok: false,
+          reason: `${loop}; or drop \`method: fsfreeze\` to freeze the node's processes instead`,
+        };
+    }
+    if (action === 'drop-az' && fault.mode === 'network') {
+      const zone = zoneCutUnsupportedReason();
+      if (zone) return { ok: false, reason: `${zone}; mode: power needs only Docker` };
+    }
     return { ok: true };
   }
 
@@ -117,7 +135,34 @@ export class LocalProvider implements Provider {
   async forceTeardown(runId: string): Promise<void> {
     const stack = this.stacks.get(runId);
     if (stack) await stack.forceTeardown();
-    else await removeByLabel(this.prepared?.docker ?? dockerClient(), runId);
+    else {
+      await thawRun(runId);
+      await removeByLabel(this.prepared?.docker ?? dockerClient(), runId);
+      await removeHostResources(runId);
+    }
+  }
+}
+
+/**
+ * What a run has on the host beside the engine's objects: its zone rules and its loop-mounted
+ * volumes. Call it once the run's containers are gone. Returns what it removed.
+ */
+export async function removeHostResources(runId: string): Promise<{ rules: number; volumes: number }> {
+  const rules = await removeZoneRules(runId);
+  const volumes = await removeRunVolumes(runId);
+  return { rules, volumes };
+}
+
+/** A container placed on the run's network at a fixed address (its zone's range), by its name. */
+class PlacedContainer extends GenericContainer {
+  placeOn(network: string, alias: string, address?: string): this {
+    this.networkMode = network;
+    this.createOpts.NetworkingConfig = {
+      EndpointsConfig: {
+        [network]: { Aliases: [alias], ...(address ? { IPAMConfig: { IPv4Address: address } } : {}) },
+      },
+    };
+    return this;
   }
 }
 
@@ -137,6 +182,15 @@ export class LocalStack implements Stack {
   private registryEndpoint: Endpoint | undefined;
   private readonly networkName: string;
   private torn = false;
+  /** The network's zones (set once the network exists) and each node's fixed address. */
+  private zones: ZonePlan | undefined;
+  private readonly addresses = new Map<string, string>();
+  /** Disks on loop-mounted volumes (by volume name), when a volume is to be frozen. */
+  private readonly loops = new Map<string, LoopVolume>();
+  /** Each node's disks (volume names). */
+  private readonly disks = new Map<string, string[]>();
+  /** Loop mounts frozen now (thawed on revert and before teardown). */
+  private readonly frozen = new Set<string>();
   /** Set once teardown begins: nothing new is created after it. */
   private closing = false;
   /** Container and network creations under way, so a forced teardown can wait them out. */
@@ -193,7 +247,7 @@ export class LocalStack implements Stack {
     name: string,
     shareWith?: string,
   ): Promise<StartedTestContainer> {
-    let g = new GenericContainer(this.image(c.image))
+    let g = new PlacedContainer(this.image(c.image))
       .withName(name)
       .withLabels({
         ...this.runLabels(),
@@ -207,14 +261,16 @@ export class LocalStack implements Stack {
       .withStartupTimeout(STARTUP_TIMEOUT_MS);
     g = shareWith
       ? g.withNetworkMode(`container:${shareWith}`)
-      : g.withNetworkMode(this.networkName).withNetworkAliases(node.name);
+      : g.placeOn(this.networkName, node.name, this.addresses.get(node.name));
     if (c.ports?.length) g = g.withExposedPorts(...c.ports);
     if (c.files?.length) g = g.withCopyFilesToContainer(c.files.map((f) => ({ ...f })));
     if (c.user) g = g.withUser(c.user);
     if (c.volumes?.length)
       g = g.withBindMounts(
         c.volumes.map((v) => ({
-          source: this.volumeName(node.name, v.name),
+          source:
+            this.loops.get(this.volumeName(node.name, v.name))?.hostPath ??
+            this.volumeName(node.name, v.name),
           target: v.path,
           mode: 'rw' as const,
         })),
@@ -307,18 +363,50 @@ export class LocalStack implements Stack {
       : `chaos-${this.runId}-${node}-${name}`;
   }
 
-  /** Creates every volume of the plan, labelled like the containers, so cleanup finds them. */
+  /**
+   * Whether disks go on loop-mounted ext4 volumes: when the run will freeze a volume and the
+   * real freeze can be had (else freeze-volume falls back to the cgroup freezer, and says so).
+   */
+  private loopDisks(): boolean {
+    return (
+      (this.opts.faults ?? []).some((f) => f.action === 'freeze-volume' && f.method !== 'cgroup') &&
+      loopVolumeUnsupportedReason() === undefined
+    );
+  }
+
+  /**
+   * Creates every volume of the plan: Docker volumes labelled like the containers, so cleanup
+   * finds them; disks on loop-mounted volumes when one is to be frozen.
+   */
   private async createVolumes(plan: StackPlan): Promise<void> {
     this.sharedVolumes = new Set(plan.sharedVolumes ?? []);
     const names = new Set<string>();
+    const loops = new Set<string>();
+    const onLoop = this.loopDisks();
     for (const n of plan.nodes)
       for (const c of [n.main, ...n.sidecars])
-        for (const v of c.volumes ?? []) names.add(this.volumeName(n.name, v.name));
-    await Promise.all(
-      [...names].map((Name) =>
+        for (const v of c.volumes ?? []) {
+          const name = this.volumeName(n.name, v.name);
+          if (v.disk && !this.sharedVolumes.has(v.name)) {
+            const own = this.disks.get(n.name) ?? [];
+            if (!own.includes(name)) this.disks.set(n.name, [...own, name]);
+            if (onLoop) {
+              loops.add(name);
+              continue;
+            }
+          }
+          names.add(name);
+        }
+    await Promise.all([
+      ...[...names].map((Name) =>
         this.create(() => this.docker.createVolume({ Name, Labels: this.runLabels() })),
       ),
-    );
+      ...[...loops].map((name) =>
+        this.create(async () => {
+          this.loops.set(name, await createLoopVolume(this.runId, name));
+        }),
+      ),
+    ]);
   }
 
   /**
@@ -326,14 +414,14 @@ export class LocalStack implements Stack {
    * the nodes it comes `after` are up), each node's main container before its sidecars.
    */
   async start(plan: StackPlan): Promise<void> {
-    await this.create(() =>
-      this.docker.createNetwork({
-        Name: this.networkName,
-        Driver: 'bridge',
-        CheckDuplicate: true,
-        Labels: this.runLabels(),
-      }),
-    );
+    this.zones = await this.create(() => createZonedNetwork(this.docker, this.networkName, this.runLabels()));
+    // Each node a fixed address in its zone's range, in plan order.
+    const slots = new Map<string, number>();
+    for (const n of plan.nodes) {
+      const slot = slots.get(n.az) ?? 0;
+      slots.set(n.az, slot + 1);
+      this.addresses.set(n.name, this.zones.address(n.az, slot));
+    }
     await this.createVolumes(plan);
     const registryNode = { name: 'registry', az: '-', system: 'registry' };
     const registry = (async () => {
@@ -438,9 +526,9 @@ export class LocalStack implements Stack {
       case 'kill-process':
         return this.killProcess(req);
       case 'drop-az': {
+        if (req.mode === 'network') return this.cutZoneOff(req);
         // Power mode: every node of the zone off at once, and on again after the duration (the
-        // network part of FIS's scenario is moot while they are off). Network mode is refused
-        // by supports() until zones are subnets.
+        // network part of FIS's scenario is moot while they are off).
         await killContainers(this.docker, ids);
         return {
           action: 'drop-az',
@@ -450,10 +538,7 @@ export class LocalStack implements Stack {
         };
       }
       case 'freeze-volume':
-        throw new InfraError(
-          'FAULT_UNSUPPORTED',
-          'freeze-volume is not carried out by the local provider yet',
-        );
+        return this.freezeDisks(req);
       case 'pause':
         await pauseContainers(this.docker, ids);
         return {
@@ -482,6 +567,76 @@ export class LocalStack implements Stack {
         };
       }
     }
+  }
+
+  /**
+   * Freezes each node's disk: fsfreeze on its loop-mounted volume (writes and fsyncs block, the
+   * processes run on), or, where that cannot be had, the cgroup freezer on the node's server
+   * (everything it does stops; its agent runs on). The method is in the record.
+   */
+  private async freezeDisks(req: FaultRequest): Promise<AppliedFault> {
+    const names = req.nodes.map((n) => n.name);
+    for (const n of names)
+      if (!this.disks.get(n)?.length)
+        throw new InfraError(
+          'NO_DISK',
+          `${n} has no data disk to freeze: its system keeps its data inside the container`,
+          { hint: 'freeze a node whose system puts its data on a disk (pg; redis with `aof` on)' },
+        );
+    const mounts = names.flatMap((n) =>
+      (this.disks.get(n) ?? []).map((v) => this.loops.get(v)?.mountPoint).filter((m): m is string => !!m),
+    );
+    if (mounts.length === names.flatMap((n) => this.disks.get(n) ?? []).length) {
+      const done: string[] = [];
+      try {
+        for (const m of mounts) {
+          await freezeVolume(m);
+          this.frozen.add(m);
+          done.push(m);
+        }
+      } catch (err) {
+        for (const m of done) await thawVolume(m).catch(() => {});
+        throw err;
+      }
+      return {
+        action: 'freeze-volume',
+        nodes: names,
+        method: `fsfreeze --freeze of ${names.join(', ')}'s data volume (loop-mounted ext4; writes and fsyncs block), fsfreeze --unfreeze to revert`,
+        revert: async () => {
+          for (const m of mounts) {
+            await thawVolume(m);
+            this.frozen.delete(m);
+          }
+        },
+      };
+    }
+    if (req.method === 'fsfreeze')
+      throw new InfraError(
+        'FAULT_UNSUPPORTED',
+        'the disks are not on loop-mounted volumes: fsfreeze cannot be had',
+      );
+    const mains = req.nodes.map((n) => this.members.get(n.name)?.ids[0]).filter((id): id is string => !!id);
+    await pauseContainers(this.docker, mains);
+    const why = loopVolumeUnsupportedReason() ?? 'the scenario asked for method: cgroup';
+    return {
+      action: 'freeze-volume',
+      nodes: names,
+      method: `cgroup freezer on ${names.join(', ')}'s server (docker pause; its agent runs on), as fsfreeze cannot be had: ${why}`,
+      revert: () => unpauseContainers(this.docker, mains),
+    };
+  }
+
+  /** Cuts every node of a zone off from everything outside it (other zones, the registry, the probes). */
+  private async cutZoneOff(req: FaultRequest): Promise<AppliedFault> {
+    if (!this.zones || !req.az) throw new InfraError('NO_ZONES', 'the run has no zoned network');
+    const cidr = this.zones.cidr(req.az);
+    const revert = await cutZone(this.runId, cidr);
+    return {
+      action: 'drop-az',
+      nodes: req.nodes.map((n) => n.name),
+      method: `iptables DROP between AZ ${req.az} (${cidr}) and everything outside it (other zones, the registry, the host's probes); its nodes keep running`,
+      revert,
+    };
   }
 
   /** Every node boots at once, as after a power loss. */
@@ -549,7 +704,10 @@ export class LocalStack implements Stack {
     this.closing = true;
     for (const log of this.logs) log.stop();
     await Promise.allSettled([...this.inflight]);
+    // A process that writes to a frozen volume cannot die until it is thawed.
+    await thawRun(this.runId);
     await removeByLabel(this.docker, this.runId);
+    await removeHostResources(this.runId);
   }
 
   /**
@@ -560,12 +718,15 @@ export class LocalStack implements Stack {
   async forceTeardown(): Promise<void> {
     this.closing = true;
     for (const log of this.logs) log.stop();
+    await thawRun(this.runId);
     const deadline = Date.now() + 15_000;
     for (;;) {
       await removeByLabel(this.docker, this.runId).catch(() => {});
       if (this.inflight.size === 0 || Date.now() > deadline) break;
       await Promise.race([Promise.allSettled([...this.inflight]), sleep(250)]);
     }
+    await thawRun(this.runId);
     await removeByLabel(this.docker, this.runId);
+    await removeHostResources(this.runId);
   }
 }

@@ -18,14 +18,19 @@ export async function main(): Promise<void> {
   const pingTimeoutMs = Number(env('PING_TIMEOUT_MS', '500'));
 
   /** One query on a fresh connection: the agent never holds a session a fence would end. */
-  const query = async (host: string, sql: string, timeoutMs = pingTimeoutMs) => {
+  const query = async (
+    host: string,
+    sql: string,
+    timeoutMs = pingTimeoutMs,
+    queryTimeoutMs = Math.max(timeoutMs, 2000),
+  ) => {
     const client = new pg.Client({
       host,
       port,
       user: 'postgres',
       database: 'postgres',
       connectionTimeoutMillis: timeoutMs,
-      query_timeout: Math.max(timeoutMs, 2000),
+      query_timeout: queryTimeoutMs,
     });
     client.on('error', () => {});
     try {
@@ -92,7 +97,15 @@ export async function main(): Promise<void> {
       registry: new HttpRegistry(env('REGISTRY_URL')),
       reachable: async (host) => {
         try {
-          await query(host, 'SELECT 1');
+          // A commit, not a SELECT: a primary whose disk is frozen answers queries but cannot
+          // flush a commit record, and a primary that commits nothing is down for its clients.
+          // A transactional WAL message needs no table and commits like any write.
+          await query(
+            host,
+            `SELECT pg_logical_emit_message(true, 'chaos-health', ${literal(self)})`,
+            pingTimeoutMs,
+            pingTimeoutMs,
+          );
           return true;
         } catch {
           return false;

@@ -8,7 +8,8 @@ import { WRITER_RECORD } from './records.ts';
  *
  * - The writer record (conditional writes only) says who the primary is. The first primary
  *   claims it at start.
- * - A standby watches the primary the record names. When it has been unreachable for
+ * - A standby watches the primary the record names: it must answer and commit (a primary whose
+ *   disk is frozen answers a SELECT but commits nothing). When it has been unreachable for
  *   `thresholdMs`, the standby with the most advanced received WAL position promotes: it must
  *   see at least one other standby (a standby cut off from everyone never promotes), it defers
  *   to any standby ahead of it (ties go to the lower name), it claims the writer record with a
@@ -53,7 +54,7 @@ export interface PgAgentConfig {
 export interface PgAgentDeps {
   local: LocalPg;
   registry: Registry;
-  /** Does the server at this host answer a query? */
+  /** Does the server at this host answer, and commit a transaction, within the ping timeout? */
   reachable(host: string): Promise<boolean>;
   /** A standby's received WAL position, or null when it does not answer or is no standby. */
   peerLsn(host: string): Promise<bigint | null>;

@@ -36,6 +36,8 @@ export function planPg(spec: PgSpec, ctx: PlanContext): NodePlan[] {
       process: 'postgres',
       files: [{ source: NODE_SCRIPT, target: '/opt/chaos/pg-node.sh', mode: 0o755 }],
       volumes: [
+        // The node's own disk (its EBS volume on AWS): what freeze-volume freezes.
+        { name: 'data', path: '/var/lib/postgresql/chaos-data', disk: true },
         { name: 'pg-archive', path: '/archive' },
         { name: 'control', path: '/control' },
       ],

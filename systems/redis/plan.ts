@@ -5,6 +5,8 @@ import type { RedisSpec } from './spec.ts';
 
 export const REDIS_PORT = 6379;
 
+const DATA_DIR = '/data';
+
 const REDIS_ARGS = [
   'redis-server',
   '--port',
@@ -13,8 +15,6 @@ const REDIS_ARGS = [
   'no',
   '--save',
   "''",
-  '--appendonly',
-  'no',
   // Replicas sync at once instead of waiting 5 s for company.
   '--repl-diskless-sync',
   'yes',
@@ -28,6 +28,12 @@ const REDIS_ARGS = [
   '127.0.0.1',
   '1',
 ];
+
+/** Persistence: none, or the append-only file on the node's disk. */
+function persistence(aof: RedisSpec['aof']): string[] {
+  if (aof === 'off') return ['--appendonly', 'no'];
+  return ['--appendonly', 'yes', '--appendfsync', aof, '--dir', DATA_DIR];
+}
 
 /** A shell loop that runs the server again whenever it exits, and says so on the timeline. */
 function supervised(node: string, args: string[]): string {
@@ -49,11 +55,13 @@ export function planChain(spec: RedisSpec, ctx: PlanContext): NodePlan[] {
       part: 'redis',
       // redis-server runs under a supervisor loop, as Monit or systemd would run it: a killed
       // server process comes back (empty, read-only) while the node and its agent stay up.
-      command: ['sh', '-c', supervised(node.name, REDIS_ARGS)],
+      command: ['sh', '-c', supervised(node.name, [...REDIS_ARGS, ...persistence(spec.aof)])],
       ports: [REDIS_PORT],
       readyLog: /Ready to accept connections/,
       process: 'redis-server',
       events: `redis:${node.name}`,
+      // With the append-only file on, the node's own disk (its EBS volume on AWS).
+      ...(spec.aof === 'off' ? {} : { volumes: [{ name: 'data', path: DATA_DIR, disk: true }] }),
     },
     sidecars: [
       {

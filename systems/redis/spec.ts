@@ -13,6 +13,11 @@ export const redisSpec = z
     pingTimeoutMs: ms(10).default(250),
     /** TTL of the head record: how long clients may cache it. */
     headRecordTtlMs: ms().default(500),
+    /**
+     * The append-only file: `off` (the default: memory only), or on the node's disk with fsync
+     * once a second (`everysec`) or before every reply (`always`, so a frozen disk stalls writes).
+     */
+    aof: z.enum(['off', 'everysec', 'always']).default('off'),
   })
   .strict();
 export type RedisSpec = z.infer<typeof redisSpec>;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { chaos, leftovers, ready, runIdOf, skipReason } from './docker.ts';
 
 /** `chaos run redis-head-kill` in a fresh runs folder, with extra environment. */
@@ -20,7 +20,8 @@ function readOnlyDir(): string | undefined {
   }
 }
 const ro = readOnlyDir();
-process.on('exit', () => {
+// Unmounted when the file's tests are done (a worker's 'exit' event never comes).
+afterAll(() => {
   if (ro) execFileSync('umount', [ro], { stdio: 'ignore' });
 });
 

@@ -1,11 +1,12 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { withTimeout } from '../../core/clock.ts';
+import { sleep, withTimeout } from '../../core/clock.ts';
 import { countLeftovers, dockerClient } from '../../infra/local/docker.ts';
 import { resolveImages } from '../../infra/local/images.ts';
+import { volumesRoot } from '../../infra/local/loop-volumes.ts';
 import { allImages } from '../../systems/index.ts';
 
 /**
@@ -71,4 +72,72 @@ export async function readHistory(runDir: string): Promise<import('../../core/hi
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l));
+}
+
+export interface Started {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+  stdout: () => string;
+  /** Resolves once stderr contains `text`. */
+  when: (text: string) => Promise<void>;
+}
+
+/** Starts `chaos` with these arguments, to signal it while it runs. */
+export function start(args: string[]): Started {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/chaos.js'), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  let out = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
+  child.stderr!.on('data', (d) => {
+    err += d;
+    for (const w of waiters.filter((x) => err.includes(x.text))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  });
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return {
+    child,
+    exited,
+    stderr: () => err,
+    stdout: () => out,
+    when: (text) =>
+      err.includes(text)
+        ? Promise.resolve()
+        : Promise.race([
+            new Promise<void>((resolve) => waiters.push({ text, resolve })),
+            sleep(60_000).then(() => {
+              throw new Error(`'${text}' not seen within 60 s:\n${err}`);
+            }),
+          ]),
+  };
+}
+
+/**
+ * What a run left on the host beside the engine's objects: mounts and loop devices of its
+ * volumes, its folder of volumes, its zone rules. All zero after every run.
+ */
+export async function hostLeftovers(
+  runId: string,
+): Promise<{ mounts: number; loops: number; dir: boolean; rules: number }> {
+  const dir = join(volumesRoot(), runId);
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[1]?.startsWith(`${dir}/`)).length;
+  const loops = await run('losetup', ['-l', '-n', '-O', 'BACK-FILE'])
+    .then(({ stdout }) => stdout.split('\n').filter((l) => l.includes(`${dir}/`)).length)
+    .catch(() => 0);
+  let rules = 0;
+  for (const chain of ['DOCKER-USER', 'INPUT', 'OUTPUT']) {
+    const { stdout } = await run('iptables', ['-w', '-S', chain]).catch(() => ({ stdout: '' }));
+    rules += stdout.split('\n').filter((l) => l.includes(`chaos-harness:run=${runId}`)).length;
+  }
+  return { mounts, loops, dir: existsSync(dir), rules };
 }

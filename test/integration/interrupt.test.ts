@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,55 +6,10 @@ import { exitCodeOfRun } from '../../core/errors.ts';
 import { runScenario } from '../../engine/runner.ts';
 import { LocalProvider } from '../../infra/local/provider.ts';
 import { loadScenario } from '../../scenarios/load.ts';
-import { chaos, leftovers, ready, runIdOf, skipReason, tempRunsDir } from './docker.ts';
+import { chaos, leftovers, ready, runIdOf, skipReason, start, tempRunsDir } from './docker.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const QUICK = join(ROOT, 'test/fixtures/redis-quick.yaml');
-
-interface Started {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  stderr: () => string;
-  stdout: () => string;
-  /** Resolves once stderr contains `text`. */
-  when: (text: string) => Promise<void>;
-}
-
-function start(args: string[]): Started {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/chaos.js'), ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  let out = '';
-  const waiters: { text: string; resolve: () => void }[] = [];
-  child.stderr!.on('data', (d) => {
-    err += d;
-    for (const w of waiters.filter((x) => err.includes(x.text))) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve();
-    }
-  });
-  child.stdout!.on('data', (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return {
-    child,
-    exited,
-    stderr: () => err,
-    stdout: () => out,
-    when: (text) =>
-      err.includes(text)
-        ? Promise.resolve()
-        : Promise.race([
-            new Promise<void>((resolve) => waiters.push({ text, resolve })),
-            sleep(60_000).then(() => {
-              throw new Error(`'${text}' not seen within 60 s:\n${err}`);
-            }),
-          ]),
-  };
-}
 
 /** Starts a run, waits for `text` plus `delayMs`, sends the signals `gapMs` apart. */
 async function interrupt(text: string, delayMs: number, signals: NodeJS.Signals[], gapMs = 50) {
