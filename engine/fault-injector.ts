@@ -226,7 +226,13 @@ export class FaultInjector {
       };
       this.records.push(record);
       if (!isStep(step.action) && FAULTS[step.action as FaultAction].takesDown) {
-        const how = `${step.action === 'kill' ? 'killed' : step.action === 'stop' ? 'stopped' : 'paused'} by ${label(record)}`;
+        const verb: Record<string, string> = {
+          kill: 'killed',
+          stop: 'stopped',
+          pause: 'paused',
+          'drop-az': step.mode === 'network' ? 'cut off' : 'powered off',
+        };
+        const how = `${verb[step.action] ?? step.action} by ${label(record)}`;
         for (const n of record.nodes) this.down.set(n, { index, how });
       }
       run.emit({
