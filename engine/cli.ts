@@ -18,6 +18,7 @@ import { runsWithRules } from '../infra/local/zones.ts';
 import { formatSummary } from '../reports/summary.ts';
 import { listScenarios, loadScenario } from '../scenarios/load.ts';
 import { allImages } from '../systems/index.ts';
+import { registerPlanCommand } from './cli-plan.ts';
 import { registerReportCommands, reportFormatOption, reportInFormat } from './cli-reports.ts';
 import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
 import { consoleReporter } from './progress.ts';
@@ -257,6 +258,7 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
       setCode(f.format === 'summary' && !f.out ? reportCommand(dir) : reportInFormat(dir, f)),
     );
   registerReportCommands(program, argv, setCode);
+  registerPlanCommand(program, setCode);
   program
     .command('cleanup')
     .description(

@@ -57,6 +57,14 @@ const faultStep = z
      * reverted. Without it a revertible fault is reverted when the observe window ends.
      */
     durationMs: ms(1).optional(),
+    /**
+     * What differs on AWS (`chaos plan --provider aws`): FIS's actions last whole seconds, most
+     * of them a minute at least, where the local stack heals in seconds.
+     */
+    aws: z
+      .object({ durationMs: ms(1).optional() })
+      .strict()
+      .optional(),
     /** Hold the probes' writes while the fault is applied, so its boundary in the history is sharp. */
     quiesceProbes: z.boolean().default(false),
     /**

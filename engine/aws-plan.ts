@@ -1,0 +1,86 @@
+import { basename } from 'node:path';
+import type { PlanContext } from '../core/system.ts';
+import type { PlanFault, PlanInput, PlanNode, PlanTarget } from '../infra/aws/fis-plan.ts';
+import type { LoadedScenario } from '../scenarios/load.ts';
+import { type ActiveSystem, activeSystems, isStep } from '../scenarios/schema.ts';
+
+/**
+ * A scenario's stack and faults on paper, for infra/aws/fis-plan.ts: every node as the systems
+ * lay it out (with its server and agent process names and its data disks, from the systems'
+ * plans), and every target resolved as the stack stands at provisioning, where each system's
+ * first node leads. Roles are resolved live at injection; this is where they start.
+ */
+
+/** What a system's plan needs to be drawn up on paper: nothing of it is started. */
+const PAPER: PlanContext = {
+  runId: 'plan',
+  registryUrl: 'http://registry',
+  bundle: { source: 'agents.js', target: '/opt/chaos/agents.js' },
+};
+
+export function planInput(loaded: LoadedScenario): PlanInput {
+  const s = loaded.scenario;
+  const systems = activeSystems(s);
+  const nodes = systems.flatMap(paperNodes);
+  const faults: PlanFault[] = s.faults.map((f, i) => ({
+    index: i + 1,
+    at: f.at,
+    action: f.action,
+    target: f.target,
+    from: f.from,
+    process: f.process,
+    signal: f.signal,
+    mode: f.mode,
+    method: f.method,
+    durationMs: f.aws?.durationMs ?? f.durationMs,
+    ...(f.aws?.durationMs !== undefined ? { localDurationMs: f.durationMs } : {}),
+    ...(isStep(f.action) ? { step: true } : {}),
+    resolved: resolveOnPaper(f.target, systems, nodes),
+    ...(f.from ? { resolvedFrom: resolveOnPaper(f.from, systems, nodes) } : {}),
+  }));
+  return { scenario: s.name, nodes, faults, observeMs: s.observeMs };
+}
+
+function paperNodes({ def, spec }: ActiveSystem): PlanNode[] {
+  const plans = def.plan(spec, PAPER);
+  return def.layout(spec).map((ref) => {
+    const p = plans.find((x) => x.name === ref.name);
+    const containers = p ? [p.main, ...p.sidecars] : [];
+    const agent = p?.sidecars[0]?.command[0];
+    return {
+      ...ref,
+      serverProcess: p?.main.process,
+      agentProcess: agent ? basename(agent) : undefined,
+      disks: containers
+        .flatMap((c) => c.volumes ?? [])
+        .filter((v) => (v as { disk?: boolean }).disk)
+        .map((v) => v.name),
+    };
+  });
+}
+
+/**
+ * A target selector on paper: `node:` and `az:` as they are; a role through the system's own
+ * resolver, against the state at provisioning (the first node leads, members in layout order).
+ * A role that picks at random (the resolver answers differently for different draws) stays a
+ * random pick, which FIS can make itself (COUNT(n)).
+ */
+export function resolveOnPaper(selector: string, systems: ActiveSystem[], nodes: PlanNode[]): PlanTarget {
+  const [kind, arg] = selector.split(':') as [string, string];
+  if (kind === 'node') return { kind: 'nodes', nodes: nodes.filter((n) => n.name === arg) };
+  if (kind === 'az') return { kind: 'az', az: arg, nodes: nodes.filter((n) => n.az === arg) };
+  const system = systems.find((x) => x.def.name === kind);
+  const own = nodes.filter((n) => n.system === kind).sort((a, b) => a.index - b.index);
+  if (!system) return { kind: 'nodes', nodes: [], role: selector };
+  const state = { leader: own[0]?.name ?? null, members: own.map((n) => n.name), nodes: [] };
+  const draw = (r: number) =>
+    system.def
+      .resolve(arg, state, own, () => r)
+      .map((x) => x.name)
+      .sort();
+  const low = draw(0);
+  const high = draw(0.999999);
+  if (low.join() !== high.join())
+    return { kind: 'random', system: kind, role: arg, count: low.length, of: own };
+  return { kind: 'nodes', nodes: own.filter((n) => low.includes(n.name)), role: selector };
+}

@@ -1,0 +1,291 @@
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  CreateExperimentTemplateCommand,
+  type CreateExperimentTemplateRequest,
+  FisClient,
+  GetExperimentCommand,
+  GetExperimentTemplateCommand,
+  ListExperimentResolvedTargetsCommand,
+  StartExperimentCommand,
+} from '@aws-sdk/client-fis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planInput } from '../../engine/aws-plan.ts';
+import { type PlanEntry, ROLE_ARN_PLACEHOLDER, planFaults } from '../../infra/aws/fis-plan.ts';
+import { listScenarios, loadScenario } from '../../scenarios/load.ts';
+
+/**
+ * `chaos plan --provider aws`, checked against a real FIS API: every template the plan makes for
+ * the built-in scenarios and for test/fixtures/aws/ is created on moto's FIS through
+ * @aws-sdk/client-fis, read back and compared, and one experiment is started. Moto stores
+ * templates and experiments as given: it does not run actions, nor resolve targets selected by
+ * tags (its resolved targets are the ARNs a template lists, none here), nor check action ids or
+ * parameters against FIS's actions. So this proves the shape (what the SDK serialises and the API
+ * returns), not that an action would run; the limits are checked by the plan itself and its
+ * unit tests.
+ */
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const FIXTURES = join(ROOT, 'test/fixtures/aws');
+const OPTS = { region: 'us-east-1', roleArn: ROLE_ARN_PLACEHOLDER, stopAlarmArns: [] };
+
+function onPath(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const haveMoto = onPath('moto_server');
+const motoSkip = haveMoto ? '' : " (skipped: moto_server is not on PATH; pip install 'moto[server]>=5.2.3')";
+
+/** `node bin/chaos.js ...`: exit code, stdout, stderr. */
+function chaos(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      [join(ROOT, 'bin/chaos.js'), ...args],
+      { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+        done({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+      },
+    );
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createServer();
+    srv.on('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => done(port));
+    });
+  });
+}
+
+/** Every fixture and built-in scenario, planned; the templates among their entries. */
+function templates(): { from: string; entry: PlanEntry; template: CreateExperimentTemplateRequest }[] {
+  const files = readdirSync(FIXTURES)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => loadScenario(join(FIXTURES, f)));
+  return [...listScenarios(), ...files].flatMap((loaded) =>
+    planFaults(planInput(loaded), OPTS).flatMap((entry) =>
+      entry.kind === 'fis-template'
+        ? [{ from: `${loaded.scenario.name} ${entry.heading}`, entry, template: entry.template }]
+        : [],
+    ),
+  );
+}
+
+describe.skipIf(!haveMoto)(`FIS templates on moto's FIS API${motoSkip}`, () => {
+  let moto: ChildProcess | undefined;
+  let client: FisClient;
+  let motoLog = '';
+
+  beforeAll(async () => {
+    const port = await freePort();
+    moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    moto.stdout?.on('data', (d: Buffer) => {
+      motoLog += d.toString();
+    });
+    moto.stderr?.on('data', (d: Buffer) => {
+      motoLog += d.toString();
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await fetch(`${url}/moto-api/`);
+        break;
+      } catch {
+        if (Date.now() > deadline || moto.exitCode !== null)
+          throw new Error(`moto_server did not answer on ${url}: ${motoLog.slice(-500)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    client = new FisClient({
+      region: 'us-east-1',
+      endpoint: url,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    if (moto && moto.exitCode === null) {
+      const exited = new Promise((r) => moto!.once('exit', r));
+      moto.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (moto.exitCode === null) moto.kill('SIGKILL');
+    }
+  });
+
+  it('the plans cover every FIS action the fault vocabulary maps to', () => {
+    const ids = new Set(
+      templates().flatMap((t) => Object.values(t.template.actions ?? {}).map((a) => a.actionId)),
+    );
+    expect([...ids].sort()).toEqual([
+      'aws:ebs:pause-volume-io',
+      'aws:ec2:stop-instances',
+      'aws:ec2:terminate-instances',
+      'aws:network:disrupt-connectivity',
+      'aws:ssm:send-command',
+    ]);
+    const names = templates().map((t) => t.from);
+    for (const needed of [
+      'redis-head-kill',
+      'az-drop-power-aws',
+      'az-drop-network-aws',
+      'pg-volume-freeze-aws',
+    ])
+      expect(names.some((n) => n.startsWith(`${needed} `))).toBe(true);
+  });
+
+  it('each template is created, read back with its actions, targets and parameters as planned', async () => {
+    const all = templates();
+    expect(all.length).toBeGreaterThanOrEqual(6);
+    for (const { from, template } of all) {
+      const created = await client.send(new CreateExperimentTemplateCommand(template));
+      const id = created.experimentTemplate?.id;
+      expect(id, from).toBeTruthy();
+      const got = (await client.send(new GetExperimentTemplateCommand({ id }))).experimentTemplate!;
+      expect(got.actions, from).toEqual(template.actions);
+      expect(got.targets, from).toEqual(template.targets);
+      expect(got.stopConditions, from).toEqual(template.stopConditions);
+      expect(got.description, from).toBe(template.description);
+      expect(got.roleArn, from).toBe(template.roleArn);
+      expect(got.tags, from).toEqual(template.tags);
+    }
+  });
+
+  it('an experiment starts from a created template (moto neither runs its actions nor resolves its tag targets)', async () => {
+    const power = templates().find((t) => t.from.startsWith('az-drop-power-aws '))!;
+    const { experimentTemplate } = await client.send(new CreateExperimentTemplateCommand(power.template));
+    const started = await client.send(
+      new StartExperimentCommand({
+        experimentTemplateId: experimentTemplate!.id,
+        tags: { 'chaos:run': 'test' },
+      }),
+    );
+    const experiment = started.experiment!;
+    expect(experiment.experimentTemplateId).toBe(experimentTemplate!.id);
+    expect(['pending', 'initiating', 'running', 'completed']).toContain(experiment.state?.status);
+    const got = (await client.send(new GetExperimentCommand({ id: experiment.id }))).experiment!;
+    expect(Object.keys(got.actions ?? {}).sort()).toEqual(['disrupt-network-a', 'stop-instances-a']);
+    expect(got.targets).toEqual(power.template.targets);
+    // Targets by tag are not resolved by moto: nothing is listed (FIS would list the instances and subnets).
+    const resolved = await client.send(
+      new ListExperimentResolvedTargetsCommand({ experimentId: experiment.id }),
+    );
+    expect(resolved.resolvedTargets ?? []).toEqual([]);
+  });
+
+  it('`chaos plan <file> --provider aws --json` prints templates that moto accepts as they are', async () => {
+    const r = await chaos(['plan', join(FIXTURES, 'pg-volume-freeze.yaml'), '--provider', 'aws', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const entries = JSON.parse(r.stdout) as PlanEntry[];
+    expect(entries.map((e) => e.kind)).toEqual(['fis-template', 'fis-template']);
+    for (const e of entries) {
+      if (e.kind !== 'fis-template') continue;
+      const created = await client.send(new CreateExperimentTemplateCommand(e.template));
+      expect(created.experimentTemplate?.actions).toEqual(e.template.actions);
+    }
+  });
+});
+
+describe('chaos plan on the command line', () => {
+  it('a drop-az network FIS can do: exit 0, the heading, then the template; --json parses', async () => {
+    const file = join(FIXTURES, 'az-drop-network.yaml');
+    const text = await chaos(['plan', file, '--provider', 'aws']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('#1 drop-az az:b mode network at +0 ms for 60000 ms');
+    expect(text.stdout).toMatch(/"actionId": "aws:network:disrupt-connectivity"/);
+    expect(text.stdout).toMatch(/"scope": "availability-zone",\s+"duration": "PT1M"/);
+    const json = await chaos(['plan', file, '--provider', 'aws', '--json', '--region', 'eu-west-1']);
+    expect(json.code).toBe(0);
+    const [entry] = JSON.parse(json.stdout) as PlanEntry[];
+    expect(entry!.kind).toBe('fis-template');
+    if (entry!.kind === 'fis-template')
+      expect(entry!.template.targets!['subnets-b']!.filters).toEqual([
+        { path: 'AvailabilityZone', values: ['eu-west-1b'] },
+      ]);
+  });
+
+  it('the built-in az-drop-network: its AWS duration (2 min; 8 s locally) makes a valid template, exit 0', async () => {
+    const r = await chaos(['plan', 'az-drop-network', '--provider', 'aws', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [entry] = JSON.parse(r.stdout) as PlanEntry[];
+    expect(entry!.kind).toBe('fis-template');
+    if (entry!.kind !== 'fis-template') return;
+    expect(Object.values(entry!.template.actions!)[0]).toMatchObject({
+      actionId: 'aws:network:disrupt-connectivity',
+      parameters: { scope: 'availability-zone', duration: 'PT2M' },
+    });
+    const text = await chaos(['plan', 'az-drop-network', '--provider', 'aws']);
+    expect(text.stdout).toContain(
+      '#1 drop-az az:a mode network at +0 ms for 120000 ms on AWS (8000 ms locally)',
+    );
+  });
+
+  it('a local duration FIS cannot take, with no AWS one: the plan, then one refusal line, exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chaos-plan-'));
+    const file = join(dir, 'short-cut.yaml');
+    writeFileSync(
+      file,
+      readFileSync(join(ROOT, 'scenarios/az-drop-network.yaml'), 'utf8')
+        .replace(/^name: .*$/m, 'name: short-cut')
+        .replace(', aws: { durationMs: 120000 }', ''),
+    );
+    const r = await chaos(['plan', file, '--provider', 'aws', '--json']);
+    expect(r.code).toBe(2);
+    const [entry] = JSON.parse(r.stdout) as PlanEntry[];
+    expect(entry).toMatchObject({ kind: 'refused' });
+    expect((entry as { reason: string }).reason).toMatch(
+      /disrupt-connectivity is PT1M at least .* asks 8000 ms/,
+    );
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /^error\[PLAN_REFUSED\]: 1 of 1 faults cannot be done on AWS as asked: #1 drop-az/,
+    );
+  });
+
+  it('refusals: everything is printed, then one error line, exit 2', async () => {
+    const r = await chaos(['plan', 'redis-head-partition', '--provider', 'aws']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('#1 partition redis:head from redis:replica at +0 ms for 4000 ms');
+    expect(r.stdout).toMatch(/refused: FIS cannot cut redis:head off from redis:replica/);
+    expect(r.stdout).toMatch(/how to change the scenario: .*drop-az with mode: network/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^error\[PLAN_REFUSED\]: 1 of 1 faults/);
+  });
+
+  it('--provider local says what the local provider does', async () => {
+    const r = await chaos(['plan', 'redis-head-kill', '--provider', 'local']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('#1 kill redis:head at +0 ms');
+    expect(r.stdout).toMatch(/local: the node dies at once \(SIGKILL\)/);
+  });
+
+  it('wrong input: one line, exit 2', async () => {
+    const scenario = await chaos(['plan', 'redis-head-klil', '--provider', 'aws']);
+    expect(scenario.code).toBe(2);
+    expect(scenario.stderr.trim().split('\n')).toHaveLength(1);
+    expect(scenario.stderr).toMatch(/^error\[UNKNOWN_SCENARIO\]: unknown scenario 'redis-head-klil'/);
+    const provider = await chaos(['plan', 'redis-head-kill', '--provider', 'gcp']);
+    expect(provider.code).toBe(2);
+    expect(provider.stderr.trim()).toBe(
+      "error[UNKNOWN_PROVIDER]: unknown provider 'gcp'; known: aws, local (chaos plan <scenario> --provider aws)",
+    );
+    const region = await chaos(['plan', 'redis-head-kill', '--region', 'mars']);
+    expect(region.code).toBe(2);
+    expect(region.stderr).toMatch(/^error\[BAD_REGION\]: 'mars' is not an AWS region name/);
+  });
+});
