@@ -44,6 +44,13 @@ describe('availability', () => {
     expect(a.longestStallMs).toBe(1505); // from the fault to the acknowledgement at 1520
     expect(availability(h, 1525).longestStallMs).toBe(10);
     expect(availability(h, 2000).longestStallMs).toBeNull();
+    // No acknowledgement after the fault at all: one stall, to the last write seen.
+    const dead = history([
+      [0, 1, 'ok'],
+      [10, 510, 'unknown'],
+      [520, 1020, 'unknown'],
+    ]);
+    expect(availability(dead, 5).longestStallMs).toBe(1015);
   });
 
   it('no write at all after the fault: not recovered, and no outage claimed', () => {

@@ -27,7 +27,8 @@ import type { AvailabilityFigures } from '../core/result.ts';
  * - failover time: fault -> completion of the stable success.
  * - outages: how many separate runs of consecutive failures there were (more than one: flapping).
  * - longest stall: the longest stretch of the window in which no write was acknowledged, from the
- *   fault (or an acknowledgement) to the next acknowledgement. It sees what failures do not: a
+ *   fault (or an acknowledgement) to the next acknowledgement, or to the window's last write when
+ *   no acknowledgement came after it. It sees what failures do not: a
  *   frozen disk that holds every commit for 1.5 s and then lets them all through.
  */
 
@@ -75,6 +76,11 @@ export function availability(
     longestStallMs = Math.max(longestStallMs ?? 0, o.tComplete - lastAck);
     lastAck = o.tComplete;
   }
+  // A stall still open when the window's writes end counts up to the last write seen in it (a
+  // window with no acknowledgement at all is one stall, its worst case, not a missing figure).
+  const lastSeen = ops.at(-1)?.tComplete;
+  if (lastSeen !== undefined && lastSeen > lastAck)
+    longestStallMs = Math.max(longestStallMs ?? 0, lastSeen - lastAck);
   const base = { faultAt, until, operations: ops.length, failures, unknown, outages, longestStallMs };
   if (!firstFailure) {
     return {

@@ -44,6 +44,8 @@ export interface ContainerPlan {
   restartOnFailure?: boolean;
   /** Files put into the container before it starts: the agents' bundle, scripts. */
   files?: { source: string; target: string; mode?: number }[];
+  /** Files made from text, put into the container before it starts (a generated config). */
+  contents?: { content: string; target: string; mode?: number }[];
   /**
    * Volumes: `name` is per node unless listed in the stack's shared volumes. `disk` marks the
    * node's own data disk (an EBS volume on AWS): what freeze-volume freezes. Only per-node
@@ -122,6 +124,19 @@ export interface Stack {
   endpoint(node: string, port?: number): Endpoint;
   /** The endpoint registry, as a client outside the stack reaches it. */
   registry(): Registry;
+  /** A node's address on the stack's own network (what a load balancer inside the stack uses). */
+  address(node: string): string;
+  /** Whether a node's main process runs (an instance's state, not whether it answers). */
+  running(node: string): Promise<boolean>;
+  /**
+   * Starts a node after provisioning (an Auto Scaling group's launch). Fails with an InfraError
+   * INSUFFICIENT_CAPACITY while its zone is lost (as FIS's AZ scenarios make launches fail).
+   */
+  launch(plan: NodePlan): Promise<NodeRef>;
+  /** Removes a node for good (an Auto Scaling group's termination). */
+  terminate(node: string): Promise<void>;
+  /** Zones lost now (a drop-az in force): no node can be launched there. */
+  impairedZones(): ReadonlySet<string>;
   /** Runs a command inside a node's main process's environment (a runbook step). */
   exec(node: string, command: string[]): Promise<ExecResult>;
   inject(request: FaultRequest): Promise<AppliedFault>;

@@ -52,8 +52,8 @@ export interface Expectations {
   maxTimeToFullRedundancyMs?: number | undefined;
   /** No split brain: a system's leader changes at most once per fault of a window. */
   oneLeaderChangePerFault: boolean;
-  /** Exactly this many leader changes in each system over the run (0: no failover may happen). */
-  leaderChanges?: number | undefined;
+  /** Exactly this many leader changes over the run, in every system or per system (0: no failover may happen). */
+  leaderChanges?: number | Record<string, number> | undefined;
 }
 
 /** Figures and verdicts: what the checker computes, as the result carries them. */

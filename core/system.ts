@@ -21,6 +21,8 @@ export interface SystemDefinition<Spec = any> {
   description: string;
   /** Its part of the scenario's `stack:` (zod, strict, defaults filled in). */
   spec: z.ZodType<Spec, z.ZodTypeDef, unknown>;
+  /** Other systems of the stack it depends on, and the field of its spec that says so. */
+  needs?(spec: Spec): { system: string; field: string }[];
   /** How long its agents wait before they fail over, for checks against the scenario's waits. */
   failoverThresholdMs?(spec: Spec): number;
   /** The probes that exercise it. */
@@ -60,6 +62,26 @@ export interface SystemDefinition<Spec = any> {
    * not measured on their own unless the scenario says so.
    */
   steps?: Record<string, SystemStep<Spec>>;
+  /**
+   * A control plane the system needs beside its nodes (an Auto Scaling group that replaces dead
+   * instances), run by the harness from the end of provisioning until the run winds up.
+   */
+  controllers?(spec: Spec, ctx: ControllerContext): Controller[];
+}
+
+export interface ControllerContext {
+  stack: Stack;
+  plan: PlanContext;
+  clock: Clock;
+  /** An event on the run's timeline, from `controller:<name>`. */
+  emit(type: string, node: string | undefined, data?: Record<string, unknown>): void;
+}
+
+export interface Controller {
+  readonly name: string;
+  start(): void;
+  /** Stops it; resolves once nothing it started is still under way. */
+  stop(): Promise<void>;
 }
 
 export interface SystemStep<Spec> {
@@ -82,6 +104,10 @@ export interface ProbeDefinition {
   /** Its spec (a strict zod object with `kind` as a literal, `name` and `rateHz`). */
   spec: z.AnyZodObject;
   create(spec: ProbeSpec, deps: ProbeDeps): Probe;
+  /** What it needs of the machine beyond Docker (`k6`), for `chaos list`. */
+  needs?: string;
+  /** Checks, before anything starts, that what it needs is here; throws a ChaosError saying how to get it. */
+  preflight?(): Promise<void>;
   /** Its settings from its spec alone (to rebuild a dead run's result). */
   settings(spec: ProbeSpec, runId: string): ClientSettings;
 }

@@ -17,7 +17,7 @@ import { LocalProvider, removeHostResources } from '../infra/local/provider.ts';
 import { runsWithRules } from '../infra/local/zones.ts';
 import { formatSummary } from '../reports/summary.ts';
 import { listScenarios, loadScenario } from '../scenarios/load.ts';
-import { allImages } from '../systems/index.ts';
+import { allImages, probeOfKind } from '../systems/index.ts';
 import { registerPlanCommand } from './cli-plan.ts';
 import { registerReportCommands, reportFormatOption, reportInFormat } from './cli-reports.ts';
 import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
@@ -147,7 +147,10 @@ function listCommand(flags: { json: boolean; images: boolean }): number {
   for (const { scenario } of all) {
     const faults = scenario.faults.map((f) => `${f.action} ${f.target}`).join(', ');
     const about = scenario.description.trim().split(/(?<=\.)\s/)[0] ?? '';
-    process.stdout.write(`${scenario.name.padEnd(width)}  ${faults}  ${about}\n`);
+    const needs = [...new Set(scenario.probes.map((p) => probeOfKind(p.kind)?.probe.needs).filter(Boolean))];
+    process.stdout.write(
+      `${scenario.name.padEnd(width)}  ${faults}  ${about}${needs.length ? ` [needs ${needs.join(', ')}]` : ''}\n`,
+    );
   }
   return 0;
 }

@@ -135,7 +135,7 @@ export function buildResult(r: RunRecord): RunResult {
       before: s.before,
       after: s.after,
       leadership: def ? leadershipChanges(r.events, def.leadership, windows) : [],
-      actions: systemActions(r.events, windows, new Set(def?.decisions ?? []), nodes),
+      actions: systemActions(r.events, windows, new Set(def?.decisions ?? []), nodes, s.name),
       convergence: s.convergence,
     };
   });
@@ -150,7 +150,9 @@ export function buildResult(r: RunRecord): RunResult {
   const wanted = r.scenario.expect.leaderChanges;
   if (wanted !== undefined && completed) {
     for (const s of systems) {
-      const judged = judgeLeaderChangeCount(s.name, s.leadership, wanted);
+      const n = typeof wanted === 'number' ? wanted : wanted[s.name];
+      if (n === undefined) continue;
+      const judged = judgeLeaderChangeCount(s.name, s.leadership, n);
       expectations.push(judged);
       verdicts.push(judged.verdict);
     }
@@ -203,18 +205,21 @@ function systemActions(
   windows: readonly FaultWindow[],
   decisions: ReadonlySet<string>,
   nodes: ReadonlySet<string>,
+  system: string,
 ): SystemAction[] {
+  // The agents' decisions on the system's nodes, and every act of its control plane.
   return events
     .filter(
       (e) =>
-        e.source.startsWith('agent:') &&
-        decisions.has(e.type) &&
-        (nodes.size === 0 || nodes.has(e.node ?? e.source.slice('agent:'.length))),
+        (e.source.startsWith('agent:') &&
+          decisions.has(e.type) &&
+          (nodes.size === 0 || nodes.has(e.node ?? e.source.slice('agent:'.length)))) ||
+        e.source === `controller:${system}`,
     )
     .sort((a, b) => a.t - b.t)
     .map((e) => ({
       t: e.t,
-      node: e.node ?? e.source.slice('agent:'.length),
+      node: e.node ?? (e.source.startsWith('agent:') ? e.source.slice('agent:'.length) : e.source),
       type: e.type,
       data: e.data ?? {},
       fault: windowAt(windows, e.t)?.fault ?? null,

@@ -13,7 +13,7 @@ import { History } from '../core/history.ts';
 import type { ContainerPlan, ImageRef, Provider, Stack } from '../core/provider.ts';
 import type { PhaseName, PhaseRecord, RunResult, RunStatus } from '../core/result.ts';
 import type { SystemState } from '../core/result.ts';
-import type { Probe } from '../core/system.ts';
+import type { Controller, PlanContext, Probe } from '../core/system.ts';
 import type { LoadedScenario } from '../scenarios/load.ts';
 import { type ActiveSystem, type Scenario, activeSystems, isStep } from '../scenarios/schema.ts';
 import { allImages, probeOfKind } from '../systems/index.ts';
@@ -119,6 +119,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
   const { scenario } = loaded;
   const clock = opts.clock ?? new MonotonicClock();
   preflight(loaded, provider);
+  for (const kind of new Set(scenario.probes.map((p) => p.kind))) await probeOfKind(kind)?.probe.preflight?.();
   // Docker answers, images are there: checked before the run folder exists, so a machine that
   // cannot run anything gets one line and no folder. Not under the time limit (pulls are bounded).
   await provider.prepare(imagesFor(scenario));
@@ -277,6 +278,7 @@ class GameDay {
     this.stack = await run.phase('provision', () => this.provision());
     run.checkpoint();
     const stack = this.stack;
+    this.startControllers(stack);
     for (const s of this.systems) this.before.set(s.def.name, await s.def.observe(stack, s.spec));
     this.probes = scenario.probes.map((spec) =>
       probeOfKind(spec.kind)!.probe.create(spec, {
@@ -337,14 +339,14 @@ class GameDay {
       .map((n) => `${n.name} does not answer, though no fault holds it down any more`);
   }
 
+  private planContext(): PlanContext {
+    return { runId: this.runId, registryUrl: `http://registry:${REGISTRY_PORT}`, bundle: this.bundle };
+  }
+
   /** The registry and every system's nodes, then each system formed (replication up, records written). */
   private async provision(): Promise<Stack> {
     const { run, scenario } = this;
-    const ctx = {
-      runId: this.runId,
-      registryUrl: `http://registry:${REGISTRY_PORT}`,
-      bundle: this.bundle,
-    };
+    const ctx = this.planContext();
     const stack = await this.provider.provision(
       {
         registry: registryPlan(this.bundle),
@@ -475,10 +477,36 @@ class GameDay {
    * (each an event; on AWS a stopped instance would stay behind otherwise), the watchers stop,
    * and every system's final state is read.
    */
+  /** The systems' control planes (an Auto Scaling group), from now until the run winds up. */
+  private startControllers(stack: Stack): void {
+    const { run } = this;
+    for (const s of this.systems) {
+      for (const c of s.def.controllers?.(s.spec, {
+        stack,
+        plan: this.planContext(),
+        clock: run.clock,
+        emit: (type, node, data) =>
+          run.emit({
+            t: run.clock.now(),
+            source: `controller:${s.def.name}`,
+            type,
+            ...(node ? { node } : {}),
+            ...(data ? { data } : {}),
+          }),
+      }) ?? []) {
+        this.controllers.push(c);
+        c.start();
+      }
+    }
+  }
+
+  readonly controllers: Controller[] = [];
+
   async wrapUp(): Promise<void> {
     for (const p of this.probes) await p.stop().catch(() => {});
     if (this.injector?.pendingReverts) await this.injector.revertAll();
     for (const w of this.watchers.values()) await w.stop();
+    for (const c of this.controllers) await c.stop().catch(() => {});
     const stack = this.stack;
     if (!stack) return;
     for (const s of this.systems) {

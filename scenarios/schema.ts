@@ -126,6 +126,14 @@ const faultStep = z
         message: `a ${step.action} cannot be reverted; remove durationMs`,
       });
     }
+    if (step.aws?.durationMs !== undefined && (!revertible || step.durationMs === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aws', 'durationMs'],
+        message: revertible
+          ? 'an AWS duration needs a local one too: give durationMs'
+          : `a ${step.action} cannot be reverted, on AWS either; remove aws.durationMs`,
+      });
   });
 
 const expectFields = {
@@ -230,10 +238,13 @@ const scenarioObject = z
         /** No split brain: a system's leader changes at most once per fault in a window. */
         oneLeaderChangePerFault: z.boolean().default(true),
         /**
-         * Exactly this many leader changes in every system of the stack over the run: 0 for a
-         * fault the stack must ride out without a failover (a short freeze), 1 for one it must not.
+         * Exactly this many leader changes over the run: 0 for a fault the stack must ride out
+         * without a failover (a short freeze), 1 for one it must not. A number holds for every
+         * system of the stack; `{ redis: 1, pg: 0 }` says it per system.
          */
-        leaderChanges: z.number().int().min(0).max(50).optional(),
+        leaderChanges: z
+          .union([z.number().int().min(0).max(50), z.record(z.string(), z.number().int().min(0).max(50))])
+          .optional(),
       })
       .strict()
       .default({})
@@ -245,7 +256,21 @@ const scenarioObject = z
     const issue = (path: (string | number)[], message: string) =>
       ctx.addIssue({ code: 'custom', path, message });
     const afterLastFault = s.observeMs + s.recovery.timeoutMs;
+    const changes = s.expect.leaderChanges;
+    if (changes !== undefined && typeof changes === 'object')
+      for (const name of Object.keys(changes))
+        if (!systems.some((x) => x.def.name === name))
+          issue(
+            ['expect', 'leaderChanges', name],
+            `'${name}' is not a system of this stack (${systems.map((x) => x.def.name).join(', ')})`,
+          );
     for (const { def, spec } of systems) {
+      for (const { system, field } of def.needs?.(spec) ?? [])
+        if (!systems.some((x) => x.def.name === system))
+          issue(
+            ['stack', def.name, field],
+            `${def.name} writes through ${system}, which this stack has not: add stack.${system}, or take ${system} out of ${field}`,
+          );
       const threshold = def.failoverThresholdMs?.(spec);
       if (threshold !== undefined && threshold >= afterLastFault) {
         issue(

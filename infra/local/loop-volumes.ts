@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { hostUnsupportedReason, toolMissing } from './host.ts';
 
@@ -20,8 +20,17 @@ const run = promisify(execFile);
 
 /** Where the volumes live (the Docker engine must see the same path: a local engine). */
 export function volumesRoot(): string {
-  return process.env.CHAOS_VOLUMES_DIR ?? '/var/lib/chaos-harness/volumes';
+  // Absolute and without symlinks: it is matched against the kernel's mount table.
+  const root = resolve(process.env.CHAOS_VOLUMES_DIR ?? '/var/lib/chaos-harness/volumes');
+  try {
+    return realpathSync(root);
+  } catch {
+    return root;
+  }
 }
+
+/** The tools' messages in English whatever the user's locale: some answers are matched. */
+const C_LOCALE = { env: { ...process.env, LC_ALL: 'C' } };
 
 /** Sparse: only what the node writes takes space. */
 const SIZE = '512M';
@@ -83,7 +92,7 @@ export async function freezeVolume(mountPoint: string): Promise<void> {
 /** Thaws a volume; a volume that is not frozen is left as it is. */
 export async function thawVolume(mountPoint: string): Promise<void> {
   try {
-    await run('fsfreeze', ['--unfreeze', mountPoint], { timeout: TOOL_TIMEOUT_MS });
+    await run('fsfreeze', ['--unfreeze', mountPoint], { timeout: TOOL_TIMEOUT_MS, ...C_LOCALE });
   } catch (err) {
     // "Invalid argument": it was not frozen. Anything else is worth saying.
     if (!/Invalid argument/.test(String((err as { stderr?: string }).stderr ?? err))) throw err;

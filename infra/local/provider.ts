@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
@@ -185,6 +186,10 @@ export class LocalStack implements Stack {
   /** The network's zones (set once the network exists) and each node's fixed address. */
   private zones: ZonePlan | undefined;
   private readonly addresses = new Map<string, string>();
+  /** How many nodes each zone has been given an address for (launches take the next one). */
+  private readonly slots = new Map<string, number>();
+  /** Zones a drop-az holds now: launches there fail, as on AWS. */
+  private readonly impaired = new Set<string>();
   /** Disks on loop-mounted volumes (by volume name), when a volume is to be frozen. */
   private readonly loops = new Map<string, LoopVolume>();
   /** Each node's disks (volume names). */
@@ -264,6 +269,7 @@ export class LocalStack implements Stack {
       : g.placeOn(this.networkName, node.name, this.addresses.get(node.name));
     if (c.ports?.length) g = g.withExposedPorts(...c.ports);
     if (c.files?.length) g = g.withCopyFilesToContainer(c.files.map((f) => ({ ...f })));
+    if (c.contents?.length) g = g.withCopyContentToContainer(c.contents.map((f) => ({ ...f })));
     if (c.user) g = g.withUser(c.user);
     if (c.volumes?.length)
       g = g.withBindMounts(
@@ -388,6 +394,7 @@ export class LocalStack implements Stack {
         for (const v of c.volumes ?? []) {
           const name = this.volumeName(n.name, v.name);
           if (v.disk && !this.sharedVolumes.has(v.name)) {
+            this.diskPaths.set(name, v.path);
             const own = this.disks.get(n.name) ?? [];
             if (!own.includes(name)) this.disks.set(n.name, [...own, name]);
             if (onLoop) {
@@ -397,17 +404,60 @@ export class LocalStack implements Stack {
           }
           names.add(name);
         }
-    await Promise.all([
-      ...[...names].map((Name) =>
-        this.create(() => this.docker.createVolume({ Name, Labels: this.runLabels() })),
-      ),
-      ...[...loops].map((name) =>
+    const made = await Promise.allSettled(
+      [...loops].map((name) =>
         this.create(async () => {
           this.loops.set(name, await createLoopVolume(this.runId, name));
         }),
       ),
-    ]);
+    );
+    const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected');
+    if (failed) {
+      // Loop devices that cannot be had after all (no /dev/loopN in a container): Docker volumes
+      // instead, and freeze-volume falls back to the cgroup freezer, saying why; unless the
+      // scenario demands the real freeze.
+      const why = `a loop-mounted volume could not be made: ${errorMessage(failed.reason).split('\n')[0]}`;
+      if ((this.opts.faults ?? []).some((f) => f.action === 'freeze-volume' && f.method === 'fsfreeze'))
+        throw new InfraError('LOOP_VOLUME_FAILED', why, { hint: "drop `method: fsfreeze` to freeze the node's processes instead" });
+      this.loopFailure = why;
+      await removeRunVolumes(this.runId).catch(() => {});
+      for (const name of loops) names.add(name);
+      this.loops.clear();
+    }
+    await Promise.all(
+      [...names].map((Name) =>
+        this.create(() => this.docker.createVolume({ Name, Labels: this.runLabels() })),
+      ),
+    );
   }
+
+  /** Where each disk is mounted in its node. */
+  private readonly diskPaths = new Map<string, string>();
+
+  /**
+   * Checks that a node really writes to its loop-mounted volume: the device of its data path,
+   * seen inside the node, is the loop file system's. It is not when the Docker engine does not
+   * see this process's mounts (the harness in a container of its own): a freeze would then
+   * freeze a disk nobody uses.
+   */
+  private async assertOnLoop(node: string): Promise<void> {
+    for (const v of this.disks.get(node) ?? []) {
+      const loop = this.loops.get(v);
+      const path = this.diskPaths.get(v);
+      if (!loop || !path) continue;
+      const host = statSync(loop.hostPath).dev;
+      const seen = await this.exec(node, ['stat', '-c', '%d', path]);
+      if (seen.exitCode !== 0 || Number(seen.output.trim()) !== host)
+        throw new InfraError(
+          'FREEZE_NOT_REAL',
+          `${node}'s ${path} is not on its loop-mounted volume (device ${seen.output.trim() || '?'} in the node, ${host} on the host): the Docker engine does not see this process's mounts`,
+          { hint: "run the harness where the engine runs (not in a container of its own), or give the fault `method: cgroup`" },
+        );
+    }
+  }
+
+  /** Why the disks are not on loop-mounted volumes though a freeze was coming, if they are not. */
+  private loopFailure: string | undefined;
 
   /**
    * Brings the plan up: the network, the registry, then the nodes in waves (a node starts once
@@ -415,13 +465,9 @@ export class LocalStack implements Stack {
    */
   async start(plan: StackPlan): Promise<void> {
     this.zones = await this.create(() => createZonedNetwork(this.docker, this.networkName, this.runLabels()));
-    // Each node a fixed address in its zone's range, in plan order.
-    const slots = new Map<string, number>();
-    for (const n of plan.nodes) {
-      const slot = slots.get(n.az) ?? 0;
-      slots.set(n.az, slot + 1);
-      this.addresses.set(n.name, this.zones.address(n.az, slot));
-    }
+    // Each node of a zone a fixed address in its zone's range, in plan order; a node of no zone
+    // (a regional service) takes one from the network's own range.
+    for (const n of plan.nodes) this.assignAddress(n);
     await this.createVolumes(plan);
     const registryNode = { name: 'registry', az: '-', system: 'registry' };
     const registry = (async () => {
@@ -434,16 +480,7 @@ export class LocalStack implements Stack {
     const mains = new Map<string, Promise<void>>();
     const startNode = async (n: NodePlan) => {
       await Promise.all((n.after ?? []).map((dep) => mains.get(dep)));
-      const c = await this.startContainer(n, n.main, `chaos-${this.runId}-${n.name}`);
-      const ports = Object.fromEntries(
-        (n.main.ports ?? []).map((p) => [p, { host: c.getHost(), port: c.getMappedPort(p) }]),
-      );
-      if (n.main.process) this.serverProcess.set(n.name, n.main.process);
-      this.members.set(n.name, {
-        node: { name: n.name, system: n.system, az: n.az, index: n.index },
-        ids: [c.getId()],
-        ports,
-      });
+      await this.startNode(n);
     };
     const startSidecars = async (n: NodePlan) => {
       await Promise.all([registry, mains.get(n.name)]);
@@ -457,7 +494,95 @@ export class LocalStack implements Stack {
     const all = await Promise.allSettled([registry, ...mains.values(), ...plan.nodes.map(startSidecars)]);
     const failed = all.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
+    // Before any fault: a freeze must freeze the disk the node writes to.
+    if (this.loops.size) for (const n of plan.nodes) await this.assertOnLoop(n.name);
     this.guard();
+  }
+
+  private assignAddress(n: NodeRef): void {
+    if (!this.zones || !/^[a-z]$/.test(n.az)) return;
+    const slot = this.slots.get(n.az) ?? 0;
+    this.slots.set(n.az, slot + 1);
+    this.addresses.set(n.name, this.zones.address(n.az, slot));
+  }
+
+  /** Starts one node of a plan: its main container, then its sidecars; it joins the members. */
+  private async startNode(n: NodePlan): Promise<Member> {
+    const c = await this.startContainer(n, n.main, `chaos-${this.runId}-${n.name}`);
+    const ports = Object.fromEntries(
+      (n.main.ports ?? []).map((p) => [p, { host: c.getHost(), port: c.getMappedPort(p) }]),
+    );
+    if (n.main.process) this.serverProcess.set(n.name, n.main.process);
+    if (!this.addresses.has(n.name)) {
+      const ip = Object.values(
+        (await this.docker.getContainer(c.getId()).inspect()).NetworkSettings.Networks ?? {},
+      )[0]?.IPAddress;
+      if (ip) this.addresses.set(n.name, ip);
+    }
+    const member = {
+      node: { name: n.name, system: n.system, az: n.az, index: n.index },
+      ids: [c.getId()],
+      ports,
+    };
+    this.members.set(n.name, member);
+    return member;
+  }
+
+  address(node: string): string {
+    const a = this.addresses.get(node);
+    if (!a) throw new InfraError('NO_SUCH_NODE', `no node '${node}' with an address in run ${this.runId}`);
+    return a;
+  }
+
+  async running(node: string): Promise<boolean> {
+    const id = this.members.get(node)?.ids[0];
+    if (!id) return false;
+    const info = await this.docker
+      .getContainer(id)
+      .inspect()
+      .catch(() => undefined);
+    return Boolean(info?.State.Running && !info.State.Paused);
+  }
+
+  impairedZones(): ReadonlySet<string> {
+    return this.impaired;
+  }
+
+  async launch(plan: NodePlan): Promise<NodeRef> {
+    if (this.impaired.has(plan.az))
+      throw new InfraError(
+        'INSUFFICIENT_CAPACITY',
+        `cannot launch ${plan.name} in AZ ${plan.az}: the zone is lost (a drop-az holds it)`,
+      );
+    if (this.members.has(plan.name))
+      throw new InfraError('NODE_EXISTS', `${plan.name} exists in run ${this.runId}`);
+    this.assignAddress(plan);
+    const member = await this.startNode(plan);
+    for (const s of plan.sidecars) {
+      const c = await this.startContainer(
+        plan,
+        s,
+        `chaos-${this.runId}-${plan.name}-${s.part}`,
+        member.ids[0],
+      );
+      member.ids.push(c.getId());
+    }
+    return member.node;
+  }
+
+  async terminate(node: string): Promise<void> {
+    const member = this.members.get(node);
+    if (!member) return;
+    this.members.delete(node);
+    for (const id of [...member.ids].reverse()) {
+      this.logsById.get(id)?.stop();
+      await this.docker
+        .getContainer(id)
+        .remove({ force: true, v: true })
+        .catch((err: { statusCode?: number }) => {
+          if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+        });
+    }
   }
 
   nodes(): NodeRef[] {
@@ -506,6 +631,9 @@ export class LocalStack implements Stack {
   async inject(req: FaultRequest): Promise<AppliedFault> {
     const names = req.nodes.map((n) => n.name);
     const ids = this.idsOf(req.nodes);
+    // A process blocked on a frozen disk cannot die: a node is thawed before it is killed.
+    if (req.action === 'kill' || req.action === 'stop' || (req.action === 'drop-az' && req.mode !== 'network'))
+      await this.thawNodes(names);
     switch (req.action) {
       case 'kill':
         await killContainers(this.docker, ids);
@@ -526,7 +654,17 @@ export class LocalStack implements Stack {
       case 'kill-process':
         return this.killProcess(req);
       case 'drop-az': {
-        if (req.mode === 'network') return this.cutZoneOff(req);
+        if (req.az) this.impaired.add(req.az);
+        const restore = () => {
+          if (req.az) this.impaired.delete(req.az);
+        };
+        if (req.mode === 'network') {
+          const cut = await this.cutZoneOff(req).catch((err) => {
+            restore();
+            throw err;
+          });
+          return { ...cut, revert: () => cut.revert!().then(restore) };
+        }
         // Power mode: every node of the zone off at once, and on again after the duration (the
         // network part of FIS's scenario is moot while they are off).
         await killContainers(this.docker, ids);
@@ -534,7 +672,7 @@ export class LocalStack implements Stack {
           action: 'drop-az',
           nodes: names,
           method: `power off every node of AZ ${req.az ?? '?'} at once (docker kill --signal SIGKILL), docker start after the duration`,
-          revert: () => this.powerOn(req.nodes),
+          revert: () => this.powerOn(req.nodes).then(restore),
         };
       }
       case 'freeze-volume':
@@ -617,13 +755,25 @@ export class LocalStack implements Stack {
       );
     const mains = req.nodes.map((n) => this.members.get(n.name)?.ids[0]).filter((id): id is string => !!id);
     await pauseContainers(this.docker, mains);
-    const why = loopVolumeUnsupportedReason() ?? 'the scenario asked for method: cgroup';
+    const why = loopVolumeUnsupportedReason() ?? this.loopFailure ?? 'the scenario asked for method: cgroup';
     return {
       action: 'freeze-volume',
       nodes: names,
       method: `cgroup freezer on ${names.join(', ')}'s server (docker pause; its agent runs on), as fsfreeze cannot be had: ${why}`,
       revert: () => unpauseContainers(this.docker, mains),
     };
+  }
+
+  private diskMounts(node: string): string[] {
+    return (this.disks.get(node) ?? []).map((v) => this.loops.get(v)?.mountPoint).filter((m): m is string => !!m);
+  }
+
+  private async thawNodes(nodes: string[]): Promise<void> {
+    for (const m of nodes.flatMap((n) => this.diskMounts(n)))
+      if (this.frozen.has(m)) {
+        await thawVolume(m);
+        this.frozen.delete(m);
+      }
   }
 
   /** Cuts every node of a zone off from everything outside it (other zones, the registry, the probes). */
@@ -706,8 +856,11 @@ export class LocalStack implements Stack {
     await Promise.allSettled([...this.inflight]);
     // A process that writes to a frozen volume cannot die until it is thawed.
     await thawRun(this.runId);
-    await removeByLabel(this.docker, this.runId);
-    await removeHostResources(this.runId);
+    try {
+      await removeByLabel(this.docker, this.runId);
+    } finally {
+      await removeHostResources(this.runId);
+    }
   }
 
   /**
@@ -726,7 +879,10 @@ export class LocalStack implements Stack {
       await Promise.race([Promise.allSettled([...this.inflight]), sleep(250)]);
     }
     await thawRun(this.runId);
-    await removeByLabel(this.docker, this.runId);
-    await removeHostResources(this.runId);
+    try {
+      await removeByLabel(this.docker, this.runId);
+    } finally {
+      await removeHostResources(this.runId);
+    }
   }
 }

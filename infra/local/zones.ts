@@ -50,6 +50,11 @@ export function zonePlan(second: number): ZonePlan {
 async function takenOctets(docker: Docker): Promise<Set<number>> {
   const networks = await docker.listNetworks();
   const taken = new Set<number>();
+  // A rule a dead run left (its network since removed) would cut the next run off: not reused.
+  for (const chain of ['DOCKER-USER', 'INPUT', 'OUTPUT']) {
+    const { stdout } = await run('iptables', ['-w', '-S', chain]).catch(() => ({ stdout: '' }));
+    for (const m of stdout.matchAll(/10\.(\d+)\.\d+\.\d+\/\d+.*chaos-harness:run=/g)) taken.add(Number(m[1]));
+  }
   for (const n of networks)
     for (const c of n.IPAM?.Config ?? []) {
       const m = /^10\.(\d+)\./.exec(c.Subnet ?? '');
@@ -137,9 +142,16 @@ export async function cutZone(runId: string, cidr: string): Promise<() => Promis
     ['INPUT', ['-s', cidr, ...c, '-j', 'DROP']],
   ];
   const added: [string, string[]][] = [];
+  // Every rule is tried; a rule that could not be deleted leaves the zone cut: that is an error.
   const revert = async () => {
+    const failed: string[] = [];
     for (const [chain, rule] of added.splice(0).reverse())
-      await iptables(['-D', chain, ...rule]).catch(() => {});
+      await iptables(['-D', chain, ...rule]).catch((err: Error) => {
+        failed.push(`${chain} ${rule.join(' ')}: ${err.message.split('\n')[0]}`);
+        added.push([chain, rule]);
+      });
+    if (failed.length)
+      throw new Error(`the zone ${cidr} is still cut off: ${failed.length} rules not removed (${failed[0]})`);
   };
   try {
     for (const [chain, rule] of [...rules].reverse()) {

@@ -100,9 +100,11 @@ export async function main(): Promise<void> {
           // A commit, not a SELECT: a primary whose disk is frozen answers queries but cannot
           // flush a commit record, and a primary that commits nothing is down for its clients.
           // A transactional WAL message needs no table and commits like any write.
+          // Committed locally only: with synchronous replication the check must not wait for a
+          // standby (this one, catching up, would find its healthy primary down).
           await query(
             host,
-            `SELECT pg_logical_emit_message(true, 'chaos-health', ${literal(self)})`,
+            `BEGIN; SET LOCAL synchronous_commit = local; SELECT pg_logical_emit_message(true, 'chaos-health', ${literal(self)}); COMMIT`,
             pingTimeoutMs,
             pingTimeoutMs,
           );
