@@ -53,6 +53,19 @@ describe('availability', () => {
     expect(availability(dead, 5).longestStallMs).toBe(1015);
   });
 
+  it("a write the probe's own stop cut short is no failure (k6 drops requests in flight when stopped)", () => {
+    const h = history([
+      [0, 1, 'ok'],
+      [10, 11, 'fail'],
+      [20, 21, 'ok'],
+      [30, 31, 'ok'],
+      [40, 41, 'unknown'],
+    ]);
+    expect(availability(h, 5, undefined, 5).recovered).toBe(false);
+    h[4]!.cutByProbe = true;
+    expect(availability(h, 5, undefined, 5)).toMatchObject({ recovered: true, failoverMs: 16 });
+  });
+
   it('no write at all after the fault: not recovered, and no outage claimed', () => {
     const a = availability(history([[0, 1, 'ok']]), 5);
     expect(a.outage).toBe(false);

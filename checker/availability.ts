@@ -44,6 +44,7 @@ export function availability(
     history.filter(
       (o) =>
         o.op === 'write' &&
+        !o.cutByProbe &&
         (probe === undefined || o.probe === probe) &&
         o.tComplete >= faultAt &&
         o.tComplete < end,

@@ -23,6 +23,12 @@ export interface Op {
   /** The node that served (or failed to serve) it, as the client resolved it. */
   node?: string;
   error?: string;
+  /**
+   * Cut short by the probe's own stop at the end of the run (k6 drops the requests in flight
+   * when it is stopped), not by the system: `unknown` for lost-write accounting, and no failure
+   * for availability.
+   */
+  cutByProbe?: true;
 }
 
 /**

@@ -9,7 +9,8 @@
 #
 # Images produced (the harness finds them by itself when the official ones are absent): the
 # base chaos-local/debian:bookworm (debootstrap | docker import), and for every image a system
-# registers (`chaos list --images`), its offline build from docker/<name>/Dockerfile.
+# registers (`chaos list --images`), its offline build from docker/<name>/Dockerfile; and k6,
+# built with Go where it is missing.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 force=0; offline=0; if_docker=0
@@ -34,6 +35,19 @@ fi
 
 # The images come from the systems' registration (systems/index.ts): `name official offline`,
 # each offline image built from docker/<name>/Dockerfile.
+# k6, for the web tier's probe: not an image, but what its scenarios need beside Docker. The
+# pinned release is built with Go (about 2.5 min the first time) where K6_BIN, the PATH and Go's
+# bin folder have none; without Go the k6 scenarios say how to get it when asked to run.
+if [ -z "${K6_BIN:-}" ] && ! command -v k6 >/dev/null 2>&1 \
+  && ! { command -v go >/dev/null 2>&1 && [ -x "$(go env GOPATH)/bin/k6" ]; }; then
+  if command -v go >/dev/null 2>&1; then
+    log "building k6 v1.8.1 with Go (go install go.k6.io/k6@v1.8.1)"
+    GOFLAGS=-mod=mod go install go.k6.io/k6@v1.8.1 || log "k6 could not be built: the web tier's scenarios will say so"
+  else
+    log "no k6 and no Go: the web tier's scenarios need k6 (go install go.k6.io/k6@v1.8.1, or set K6_BIN)"
+  fi
+fi
+
 mapfile -t images < <(node "$here/../bin/chaos.js" list --images)
 [ "${#images[@]}" -gt 0 ] || { log "could not list the images (is npm ci done?)"; exit 3; }
 all_present() { # all_present COLUMN (2 official, 3 offline)

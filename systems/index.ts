@@ -1,13 +1,14 @@
 import type { ProbeDefinition, SystemDefinition } from '../core/system.ts';
 import { postgres } from './pg/index.ts';
 import { redisChain } from './redis/index.ts';
+import { web } from './web/index.ts';
 
 /**
  * Every system the harness knows. A new system is one folder under systems/ and one line here:
  * the scenario schema, the target resolver, the runner, `chaos list` and the images script read
  * this list.
  */
-export const SYSTEMS: readonly SystemDefinition[] = [redisChain, postgres];
+export const SYSTEMS: readonly SystemDefinition[] = [redisChain, postgres, web];
 
 export function systemNamed(name: string): SystemDefinition | undefined {
   return SYSTEMS.find((s) => s.name === name);

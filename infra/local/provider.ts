@@ -541,7 +541,8 @@ export class LocalStack implements Stack {
       .getContainer(id)
       .inspect()
       .catch(() => undefined);
-    return Boolean(info?.State.Running && !info.State.Paused);
+    // A frozen node's instance still runs (as an instance whose processes hang does).
+    return Boolean(info?.State.Running);
   }
 
   impairedZones(): ReadonlySet<string> {
@@ -640,7 +641,7 @@ export class LocalStack implements Stack {
         return {
           action: 'kill',
           nodes: names,
-          method: 'docker kill --signal SIGKILL (the node and its agent together)',
+          method: 'docker kill --signal SIGKILL (every container of the node at once: its server and its agent)',
         };
       case 'stop':
         // A power loss: no graceful shutdown, then the node boots again with its volume.
