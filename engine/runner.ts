@@ -119,7 +119,8 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
   const { scenario } = loaded;
   const clock = opts.clock ?? new MonotonicClock();
   preflight(loaded, provider);
-  for (const kind of new Set(scenario.probes.map((p) => p.kind))) await probeOfKind(kind)?.probe.preflight?.();
+  for (const kind of new Set(scenario.probes.map((p) => p.kind)))
+    await probeOfKind(kind)?.probe.preflight?.();
   // Docker answers, images are there: checked before the run folder exists, so a machine that
   // cannot run anything gets one line and no folder. Not under the time limit (pulls are bounded).
   await provider.prepare(imagesFor(scenario));

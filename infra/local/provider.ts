@@ -418,7 +418,9 @@ export class LocalStack implements Stack {
       // scenario demands the real freeze.
       const why = `a loop-mounted volume could not be made: ${errorMessage(failed.reason).split('\n')[0]}`;
       if ((this.opts.faults ?? []).some((f) => f.action === 'freeze-volume' && f.method === 'fsfreeze'))
-        throw new InfraError('LOOP_VOLUME_FAILED', why, { hint: "drop `method: fsfreeze` to freeze the node's processes instead" });
+        throw new InfraError('LOOP_VOLUME_FAILED', why, {
+          hint: "drop `method: fsfreeze` to freeze the node's processes instead",
+        });
       this.loopFailure = why;
       await removeRunVolumes(this.runId).catch(() => {});
       for (const name of loops) names.add(name);
@@ -451,7 +453,9 @@ export class LocalStack implements Stack {
         throw new InfraError(
           'FREEZE_NOT_REAL',
           `${node}'s ${path} is not on its loop-mounted volume (device ${seen.output.trim() || '?'} in the node, ${host} on the host): the Docker engine does not see this process's mounts`,
-          { hint: "run the harness where the engine runs (not in a container of its own), or give the fault `method: cgroup`" },
+          {
+            hint: 'run the harness where the engine runs (not in a container of its own), or give the fault `method: cgroup`',
+          },
         );
     }
   }
@@ -633,7 +637,11 @@ export class LocalStack implements Stack {
     const names = req.nodes.map((n) => n.name);
     const ids = this.idsOf(req.nodes);
     // A process blocked on a frozen disk cannot die: a node is thawed before it is killed.
-    if (req.action === 'kill' || req.action === 'stop' || (req.action === 'drop-az' && req.mode !== 'network'))
+    if (
+      req.action === 'kill' ||
+      req.action === 'stop' ||
+      (req.action === 'drop-az' && req.mode !== 'network')
+    )
       await this.thawNodes(names);
     switch (req.action) {
       case 'kill':
@@ -641,7 +649,8 @@ export class LocalStack implements Stack {
         return {
           action: 'kill',
           nodes: names,
-          method: 'docker kill --signal SIGKILL (every container of the node at once: its server and its agent)',
+          method:
+            'docker kill --signal SIGKILL (every container of the node at once: its server and its agent)',
         };
       case 'stop':
         // A power loss: no graceful shutdown, then the node boots again with its volume.
@@ -766,7 +775,9 @@ export class LocalStack implements Stack {
   }
 
   private diskMounts(node: string): string[] {
-    return (this.disks.get(node) ?? []).map((v) => this.loops.get(v)?.mountPoint).filter((m): m is string => !!m);
+    return (this.disks.get(node) ?? [])
+      .map((v) => this.loops.get(v)?.mountPoint)
+      .filter((m): m is string => !!m);
   }
 
   private async thawNodes(nodes: string[]): Promise<void> {

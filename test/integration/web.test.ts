@@ -51,7 +51,7 @@ describe.skipIf(skip)(`the web tier under k6 load, on real containers${why}`, ()
       readFileSync(join(dir, 'logs', 'web-lb.haproxy.log'), 'utf8')
         .split('\n')
         .map((l) => parseHaproxyLog(l))
-        .filter((x) => x !== undefined && x.uri.startsWith('/write?'))
+        .filter((x) => x?.uri.startsWith('/write?'))
         .map((x) => [Number(/seq=(\d+)/.exec(x!.uri)![1]), x!.status] as const),
     );
     const ops = JSON.parse(
