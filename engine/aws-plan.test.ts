@@ -135,6 +135,19 @@ describe('every built-in scenario on AWS', () => {
     if (refused!.kind === 'refused') expect(refused!.reason).toMatch(/PT1M at least .* asks 6000 ms/);
   });
 
+  it('webhead-kill: COUNT(1) among the heads only (tagged chaos:pool), never the load balancer', () => {
+    const input = planInput(loadScenario('webhead-kill'));
+    const t = input.faults[0]!.resolved;
+    expect(t.kind === 'random' && t.of.map((n) => n.name)).toEqual(['web-a', 'web-b', 'web-c']);
+    const [e] = planFaults(input, OPTS);
+    expect(e!.kind).toBe('fis-template');
+    if (e!.kind === 'fis-template')
+      expect(Object.values(e!.template.targets!)[0]).toMatchObject({
+        resourceTags: { 'chaos:system': 'web', 'chaos:pool': 'web-head' },
+        selectionMode: 'COUNT(1)',
+      });
+  });
+
   it('redis-head-partition and redis-head-pause are refused', () => {
     for (const name of ['redis-head-partition', 'redis-head-pause'])
       expect(planFaults(planInput(loadScenario(name)), OPTS).map((e) => e.kind)).toEqual(['refused']);

@@ -80,7 +80,16 @@ export function resolveOnPaper(selector: string, systems: ActiveSystem[], nodes:
       .sort();
   const low = draw(0);
   const high = draw(0.999999);
-  if (low.join() !== high.join())
-    return { kind: 'random', system: kind, role: arg, count: low.length, of: own };
+  if (low.join() !== high.join()) {
+    // The pool it picks from: every node some draw gives.
+    const pool = new Set(Array.from({ length: 100 }, (_, i) => draw(i / 100)).flat());
+    return {
+      kind: 'random',
+      system: kind,
+      role: arg,
+      count: low.length,
+      of: own.filter((n) => pool.has(n.name)),
+    };
+  }
   return { kind: 'nodes', nodes: own.filter((n) => low.includes(n.name)), role: selector };
 }

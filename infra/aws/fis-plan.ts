@@ -157,6 +157,8 @@ export const TAGS = {
   system: 'chaos:system',
   node: 'chaos:node',
   volume: 'chaos:volume',
+  /** On the nodes a random role picks from, when that is not every node of the system (`web-head`). */
+  pool: 'chaos:pool',
 } as const;
 
 /** One call of an AWS API, for a fault FIS cannot do as asked but the API can. */
@@ -266,7 +268,14 @@ function groupsOf(t: PlanTarget, stack: string, all: readonly PlanNode[]): Group
     return [
       {
         name: `${t.system}-${t.role}`,
-        tags: { ...base, [TAGS.system]: t.system },
+        tags: {
+          ...base,
+          [TAGS.system]: t.system,
+          // The role picks from some of the system's nodes only (the heads, not the load balancer).
+          ...(t.of.length < all.filter((n) => n.system === t.system).length
+            ? { [TAGS.pool]: `${t.system}-${t.role}` }
+            : {}),
+        },
         selectionMode: `COUNT(${t.count})`,
         nodes: t.of,
       },
