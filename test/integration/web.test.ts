@@ -44,8 +44,7 @@ describe.skipIf(skip)(`the web tier under k6 load, on real containers${why}`, ()
     expect(http.writes?.lost).toBe(0);
     expect(http.writes!.acknowledged).toBeGreaterThan(500);
     // k6's history against HAProxy's own log of the same requests, request by request: every
-    // request both saw has the same outcome on both sides (a 200 in the log is an ok in k6, and
-    // back). HAProxy writes its log to stdout without blocking, so under load a line can be
+    // request both saw agrees (an ok in k6 is a 200 in the log, a fail is not). HAProxy writes its log to stdout without blocking, so under load a line can be
     // dropped (and a request cut before any answer leaves none): at most 1 % may be missing.
     const log = new Map(
       readFileSync(join(dir, 'logs', 'web-lb.haproxy.log'), 'utf8')
@@ -67,7 +66,10 @@ describe.skipIf(skip)(`the web tier under k6 load, on real containers${why}`, ()
       const status = log.get(o.seq);
       if (status === undefined) continue;
       seen++;
-      expect(status === 200, `seq ${o.seq}: k6 ${o.outcome}, HAProxy ${status}`).toBe(o.outcome === 'ok');
+      // ok only on a 200, fail never on a 200; unknown may be either (k6 gave up, or was
+      // stopped, before the answer came: the request may well have succeeded).
+      if (o.outcome !== 'unknown')
+        expect(status === 200, `seq ${o.seq}: k6 ${o.outcome}, HAProxy ${status}`).toBe(o.outcome === 'ok');
     }
     expect(seen).toBeGreaterThan(k6.length * 0.95);
     const okMissing = k6.filter((o) => o.outcome === 'ok' && !log.has(o.seq)).length;
