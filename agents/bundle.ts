@@ -4,8 +4,17 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import type { ImageRef } from '../core/provider.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+/** The image the bundle runs on (agents, the registry, the web heads): one definition for every system. */
+export const NODE_IMAGE: ImageRef = {
+  name: 'node',
+  env: 'CHAOS_IMAGE_NODE',
+  official: 'node:20-bookworm-slim',
+  offline: 'chaos-local/node:lts',
+};
 
 /** The programs every stack may run whatever its systems: the local endpoint registry. */
 export const SHARED_AGENTS: Record<string, string> = { registry: join(here, 'registry/main.ts') };

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { bundleAgents } from '../agents/bundle.ts';
+import { NODE_IMAGE, bundleAgents } from '../agents/bundle.ts';
 import { REGISTRY_PORT } from '../agents/registry/protocol.ts';
 import { availability } from '../checker/availability.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
@@ -16,7 +16,7 @@ import type { SystemState } from '../core/result.ts';
 import type { Controller, PlanContext, Probe } from '../core/system.ts';
 import type { LoadedScenario } from '../scenarios/load.ts';
 import { type ActiveSystem, type Scenario, activeSystems, isStep } from '../scenarios/schema.ts';
-import { allImages, probeOfKind } from '../systems/index.ts';
+import { probeOfKind } from '../systems/index.ts';
 import { ConvergenceWatcher } from './convergence.ts';
 import { FaultInjector } from './fault-injector.ts';
 import { type ReadBackOutcome, buildResult } from './result-builder.ts';
@@ -86,8 +86,7 @@ export function preflight(loaded: LoadedScenario, provider: Provider): void {
 export function imagesFor(scenario: Scenario): ImageRef[] {
   const byName = new Map<string, ImageRef>();
   for (const { def } of activeSystems(scenario)) for (const i of def.images) byName.set(i.name, i);
-  const node = allImages().find((i) => i.name === 'node');
-  if (node) byName.set('node', node);
+  byName.set(NODE_IMAGE.name, NODE_IMAGE);
   return [...byName.values()];
 }
 

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { NODE_IMAGE } from '../../agents/bundle.ts';
 import type { SystemDefinition } from '../../core/system.ts';
 import { pgNodeNames } from './layout.ts';
 import { awaitPg, observePg, pgViolations } from './observe.ts';
@@ -39,12 +40,7 @@ export const postgres: SystemDefinition<PgSpec> = {
       official: 'postgres:15',
       offline: 'chaos-local/postgres:15',
     },
-    {
-      name: 'node',
-      env: 'CHAOS_IMAGE_NODE',
-      official: 'node:20-bookworm-slim',
-      offline: 'chaos-local/node:lts',
-    },
+    NODE_IMAGE,
   ],
   agents: { 'pg-promotion-agent': fileURLToPath(new URL('./agent-main.ts', import.meta.url)) },
   layout: (spec) => pgNodeNames(spec.nodes, spec.azs),

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { NODE_IMAGE } from '../../agents/bundle.ts';
 import type { SystemDefinition } from '../../core/system.ts';
 import { chainViolations } from './invariants.ts';
 import { redisNodeNames } from './layout.ts';
@@ -36,12 +37,7 @@ export const redisChain: SystemDefinition<RedisSpec> = {
   roles: REDIS_ROLES,
   images: [
     { name: 'redis', env: 'CHAOS_IMAGE_REDIS', official: 'redis:7', offline: 'chaos-local/redis:7' },
-    {
-      name: 'node',
-      env: 'CHAOS_IMAGE_NODE',
-      official: 'node:20-bookworm-slim',
-      offline: 'chaos-local/node:lts',
-    },
+    NODE_IMAGE,
   ],
   agents: { 'redis-chain-agent': fileURLToPath(new URL('./agent-main.ts', import.meta.url)) },
   layout: (spec) => redisNodeNames(spec.nodes, spec.azs),

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { NODE_IMAGE } from '../../agents/bundle.ts';
 import { sleep } from '../../core/clock.ts';
 import type { SystemDefinition } from '../../core/system.ts';
 import { K6_INSTALL, findK6 } from '../../probes/k6/binary.ts';
@@ -46,12 +47,7 @@ export const web: SystemDefinition<WebSpec> = {
       official: 'haproxy:2.6',
       offline: 'chaos-local/haproxy:2.6',
     },
-    {
-      name: 'node',
-      env: 'CHAOS_IMAGE_NODE',
-      official: 'node:20-bookworm-slim',
-      offline: 'chaos-local/node:lts',
-    },
+    NODE_IMAGE,
   ],
   agents: { 'web-head': fileURLToPath(new URL('./head-main.ts', import.meta.url)) },
   layout: (spec) => webLayout(spec.heads, spec.azs),
