@@ -198,6 +198,8 @@ export class LocalStack implements Stack {
   private readonly frozen = new Set<string>();
   /** Set once teardown begins: nothing new is created after it. */
   private closing = false;
+  /** Containers a fault killed: their exit is the fault's doing, not news. */
+  private readonly killedByHarness = new Set<string>();
   /** Container and network creations under way, so a forced teardown can wait them out. */
   private readonly inflight = new Set<Promise<unknown>>();
   readonly images: Record<string, ImageChoice>;
@@ -295,7 +297,7 @@ export class LocalStack implements Stack {
         .getContainer(id)
         .update({ RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 10 } });
       // Docker restarts it when its process dies: follow its output again when it does.
-      log.onEnd = () => void this.followRestart(id, log);
+      log.onEnd = () => void this.followRestart(id, log, c.events, node.name);
     }
     return started;
   }
@@ -319,7 +321,12 @@ export class LocalStack implements Stack {
   }
 
   /** Follows a container that Docker restarts by its policy (for 20 s at most, until torn down). */
-  private async followRestart(id: string, log: ContainerLog): Promise<void> {
+  private async followRestart(
+    id: string,
+    log: ContainerLog,
+    source: string | undefined,
+    node: string,
+  ): Promise<void> {
     const since = Math.floor(Date.now() / 1000);
     const deadline = Date.now() + 20_000;
     while (!this.closing && !log.isStopped && Date.now() < deadline) {
@@ -339,7 +346,28 @@ export class LocalStack implements Stack {
           .getContainer(id)
           .inspect()
           .catch(() => undefined);
-        if (again && !again.State.Restarting && !again.State.Running) return;
+        if (again && !again.State.Restarting && !again.State.Running) {
+          // Gone for good, and not by the harness's hand: say so, or the node is silently unwatched.
+          if (!this.closing && !this.killedByHarness.has(id) && source) {
+            const finished = Date.parse(again.State.FinishedAt);
+            this.opts.onEvent({
+              // When it exited, not when the harness gave up waiting for a restart.
+              t: Number.isFinite(finished) ? this.opts.clock.fromWall(finished) : this.opts.clock.now(),
+              source,
+              type: 'agent-exited',
+              node,
+              data: {
+                exitCode: again.State.ExitCode,
+                restarted: false,
+                reason:
+                  again.State.ExitCode === 0
+                    ? 'exited 0, which its restart policy (on-failure) does not restart'
+                    : 'out of restarts (on-failure, at most 10)',
+              },
+            });
+          }
+          return;
+        }
       }
       await sleep(200);
     }
@@ -629,6 +657,11 @@ export class LocalStack implements Stack {
     return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
   }
 
+  private async kill(ids: string[]): Promise<void> {
+    for (const id of ids) this.killedByHarness.add(id);
+    await killContainers(this.docker, ids);
+  }
+
   private idsOf(nodes: NodeRef[]): string[] {
     return nodes.flatMap((n) => this.members.get(n.name)?.ids ?? []);
   }
@@ -645,7 +678,7 @@ export class LocalStack implements Stack {
       await this.thawNodes(names);
     switch (req.action) {
       case 'kill':
-        await killContainers(this.docker, ids);
+        await this.kill(ids);
         return {
           action: 'kill',
           nodes: names,
@@ -654,7 +687,7 @@ export class LocalStack implements Stack {
         };
       case 'stop':
         // A power loss: no graceful shutdown, then the node boots again with its volume.
-        await killContainers(this.docker, ids);
+        await this.kill(ids);
         return {
           action: 'stop',
           nodes: names,
@@ -677,7 +710,7 @@ export class LocalStack implements Stack {
         }
         // Power mode: every node of the zone off at once, and on again after the duration (the
         // network part of FIS's scenario is moot while they are off).
-        await killContainers(this.docker, ids);
+        await this.kill(ids);
         return {
           action: 'drop-az',
           nodes: names,
@@ -805,7 +838,9 @@ export class LocalStack implements Stack {
   private async powerOn(nodes: NodeRef[]): Promise<void> {
     await Promise.all(
       nodes.map(async (n) => {
-        await startContainers(this.docker, this.members.get(n.name)?.ids ?? []);
+        const ids = this.members.get(n.name)?.ids ?? [];
+        for (const id of ids) this.killedByHarness.delete(id);
+        await startContainers(this.docker, ids);
         await this.refreshAfterRestart(n);
       }),
     );

@@ -5,10 +5,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
-import { agentRuntime } from '../../agents/runtime.ts';
+import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { PromotionAgent, parseLsn } from './agent.ts';
 
-const { env, wallNow, emit } = agentRuntime('promotion agent', () => process.env.NODE_NAME ?? '?');
+const { env, wallNow, emit, step } = agentRuntime('promotion agent', () => process.env.NODE_NAME ?? '?');
 
 const CONTROL = '/control';
 
@@ -23,23 +23,24 @@ export async function main(): Promise<void> {
     sql: string,
     timeoutMs = pingTimeoutMs,
     queryTimeoutMs = Math.max(timeoutMs, 2000),
-  ) => {
-    const client = new pg.Client({
-      host,
-      port,
-      user: 'postgres',
-      database: 'postgres',
-      connectionTimeoutMillis: timeoutMs,
-      query_timeout: queryTimeoutMs,
+  ) =>
+    step(`query ${host}: ${sql.slice(0, 60)}`, async () => {
+      const client = new pg.Client({
+        host,
+        port,
+        user: 'postgres',
+        database: 'postgres',
+        connectionTimeoutMillis: timeoutMs,
+        query_timeout: queryTimeoutMs,
+      });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        return (await client.query(sql)).rows as Record<string, unknown>[];
+      } finally {
+        await client.end().catch(() => {});
+      }
     });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      return (await client.query(sql)).rows as Record<string, unknown>[];
-    } finally {
-      await client.end().catch(() => {});
-    }
-  };
   const local = (sql: string) => query('127.0.0.1', sql, 1000);
   const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
@@ -94,7 +95,7 @@ export async function main(): Promise<void> {
           );
         },
       },
-      registry: new HttpRegistry(env('REGISTRY_URL')),
+      registry: stepped(step, 'registry', new HttpRegistry(env('REGISTRY_URL'))),
       reachable: async (host) => {
         try {
           // A commit, not a SELECT: a primary whose disk is frozen answers queries but cannot
@@ -144,7 +145,7 @@ export async function main(): Promise<void> {
   writeFileSync(`${CONTROL}/started`, String(Date.now()));
   // Ready once the local server answers in the role the record says (the first tick decides it).
   for (;;) {
-    const r = await agent.tick().catch((err) => {
+    const r = await step('first tick', () => agent.tick()).catch((err) => {
       emit('agent-error', { error: String(err) });
       return 'local-down' as const;
     });

@@ -94,5 +94,7 @@ export const postgres: SystemDefinition<PgSpec> = {
     'promotion-left-to-operator',
     'agent-started',
     'agent-crashed',
+    'agent-stuck',
+    'agent-exited',
   ],
 };

@@ -6,10 +6,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
-import { agentRuntime } from '../../agents/runtime.ts';
+import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { ChainAgent } from './agent.ts';
 
-const { env, wallNow, emit } = agentRuntime('chain agent', () => process.env.NODE_NAME ?? '?');
+const { env, wallNow, emit, step } = agentRuntime('chain agent', () => process.env.NODE_NAME ?? '?');
 
 const JOINED_MARKER = '/tmp/chaos-agent-joined';
 
@@ -46,7 +46,7 @@ export async function main(): Promise<void> {
       ...(existsSync(JOINED_MARKER) ? { resumeRunId: readFileSync(JOINED_MARKER, 'utf8').trim() } : {}),
     },
     {
-      local: {
+      local: stepped(step, 'local', {
         ping: async () => (await local.ping().catch(() => '')) === 'PONG',
         replicaOf: async (host) => {
           if (host === null) await local.replicaof('NO', 'ONE');
@@ -63,9 +63,9 @@ export async function main(): Promise<void> {
           if (/^role:master/m.test(info)) return null;
           return /^master_host:(.*)$/m.exec(info)?.[1]?.trim();
         },
-      },
-      registry: new HttpRegistry(env('REGISTRY_URL')),
-      pingNode: (host) => pingRedis(host, port, pingTimeoutMs),
+      }),
+      registry: stepped(step, 'registry', new HttpRegistry(env('REGISTRY_URL'))),
+      pingNode: (host) => step(`ping ${host}`, () => pingRedis(host, port, pingTimeoutMs)),
       wallNow,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       emit,

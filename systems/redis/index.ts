@@ -65,6 +65,8 @@ export const redisChain: SystemDefinition<RedisSpec> = {
     'joined',
     'agent-started',
     'agent-crashed',
+    'agent-stuck',
+    'agent-exited',
     'resumed',
     'local-server-restarted',
     'server-restarted',

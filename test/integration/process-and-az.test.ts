@@ -30,6 +30,18 @@ describe.skipIf(!ready.ok || noKill !== undefined)(
       expect(await leftovers(r.runId)).toEqual(none);
     });
 
+    it("a standby's agent stopped cleanly is not restarted, and says so on the timeline instead of going silent", async () => {
+      const r = await run(join(import.meta.dirname, '../fixtures/pg-agent-term.yaml'));
+      expect(r.error).toBeUndefined();
+      expect(r.verdict, JSON.stringify(r.expectations)).toBe('pass');
+      const exited = r.timeline.filter((e) => e.type === 'agent-exited');
+      expect(exited).toHaveLength(1);
+      expect(exited[0]).toMatchObject({ source: 'agent:pg-b', node: 'pg-b', data: { exitCode: 0 } });
+      expect(exited[0]!.t).toBeGreaterThan(r.faults[0]!.tInject);
+      expect(r.systems[0]!.actions.map((a) => `${a.node} ${a.type}`)).toContain('pg-b agent-exited');
+      expect(await leftovers(r.runId)).toEqual(none);
+    });
+
     it("the head's server killed: it comes back empty and read-only, hands the head over once, rejoins at the tail", async () => {
       const r = await run(join(import.meta.dirname, '../fixtures/redis-server-kill.yaml'));
       expect(r.error).toBeUndefined();
