@@ -12,6 +12,10 @@
  *    server (target: at least half of it).
  * 5. Provisioning a 3-node Postgres stack (target: under 10 s), and how provisioning and
  *    teardown grow with a chain: 12 nodes within 2x the 3-node time, both ways.
+ * 6. The k6 probe against the web tier (HAProxy, 3 heads, Postgres behind) with no fault: the
+ *    highest arrival rate of a doubling ladder that it sustains (at least 95 % of the rate sent,
+ *    99 % answered 200, no request left unstarted for want of a VU), and the lag between a
+ *    request's end in k6 and its record in the history at each rate.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -340,16 +344,87 @@ async function scaling(): Promise<void> {
   );
 }
 
-process.stderr.write('bench: probe vs redis-benchmark (5 s)\n');
-await probeVsRedisBenchmark();
-process.stderr.write('bench: checker on one million operations\n');
-checkerSpeed();
-process.stderr.write('bench: phases of redis-head-kill\n');
-await phaseTimes();
-process.stderr.write('bench: pg probe vs pgbench (5 s each)\n');
-await pgProbeVsPgbench();
-process.stderr.write('bench: provisioning and teardown as stacks grow\n');
-await scaling();
+/** One no-fault measurement of the web tier under k6 at `rateHz` for `seconds`. */
+async function webTierAt(rateHz: number, seconds: number) {
+  const loaded = {
+    file: `(bench web at ${rateHz}/s)`,
+    scenario: scenarioSchema.parse({
+      name: `bench-web-${rateHz}`,
+      stack: { web: { heads: 3, backends: ['pg'] }, pg: { nodes: 2 } },
+      probes: [{ kind: 'k6-http', name: 'http', rateHz, timeoutMs: 1000 }],
+      // Only the steady state is measured; the fault after it just ends the run quickly.
+      steadyState: { durationMs: seconds * 1000, minSuccessRatio: 0 },
+      faults: [{ action: 'kill', target: 'web:head' }],
+      observeMs: 0,
+      recovery: { stableMs: 0, timeoutMs: 5000, convergenceTimeoutMs: 1000 },
+      expect: { recovered: false, converged: false, lostWrites: 'any' },
+    }),
+  };
+  const r = await runScenario({
+    loaded,
+    provider: new LocalProvider(),
+    runsDir: mkdtempSync(join(tmpdir(), 'chaos-bench-')),
+  });
+  const p = r.probes[0];
+  if (r.status !== 'completed' || !p)
+    throw new Error(`the web tier at ${rateHz}/s did not complete: ${r.error?.message}`);
+  const s = p.steadyState;
+  const sustained =
+    p.rate.achievedHz >= 0.95 * rateHz && s.ok >= 0.99 * s.attempted && (p.delivery?.notStarted ?? 0) === 0;
+  return { p, s, sustained };
+}
+
+async function k6WebTier(): Promise<void> {
+  const seconds = 10;
+  let best: number | null = null;
+  for (const rateHz of [100, 200, 400, 800]) {
+    const { p, s, sustained } = await webTierAt(rateHz, seconds);
+    const d = p.delivery;
+    report(
+      `k6 -> web tier at ${rateHz}/s for ${seconds} s, no fault`,
+      `${p.rate.achievedHz.toFixed(0)}/s sent, ${s.ok} of ${s.attempted} ok; p50 ${s.latencyMs?.p50.toFixed(1)} ms, p99 ${s.latencyMs?.p99.toFixed(1)} ms${d?.notStarted ? `; ${d.notStarted} not started` : ''}`,
+      sustained ? '(sustained)' : '(not sustained)',
+      true,
+    );
+    report(
+      `  k6 history lag at ${rateHz}/s (request end -> history)`,
+      d ? `p50 ${d.p50Ms} / p99 ${d.p99Ms} / max ${d.maxMs} ms` : 'none measured',
+      rateHz === 100 ? '< 500 ms p99' : '(reference)',
+      rateHz !== 100 || (d?.p99Ms ?? Number.POSITIVE_INFINITY) < 500,
+    );
+    if (!sustained) break;
+    best = rateHz;
+  }
+  report(
+    'k6 sustained rate against the web tier (doubling from 100/s)',
+    best === null ? 'below 100/s' : `${best}/s`,
+    '>= 100/s (the built-in web scenarios)',
+    best !== null,
+  );
+}
+
+const sections: [name: string, title: string, run: () => unknown][] = [
+  ['redis', 'probe vs redis-benchmark (5 s)', probeVsRedisBenchmark],
+  ['checker', 'checker on one million operations', checkerSpeed],
+  ['phases', 'phases of redis-head-kill', phaseTimes],
+  ['pg', 'pg probe vs pgbench (5 s each)', pgProbeVsPgbench],
+  ['scaling', 'provisioning and teardown as stacks grow', scaling],
+  ['web', 'k6 against the web tier, no fault (10 s per rate)', k6WebTier],
+];
+// `npm run bench -- web pg` runs only those sections; no argument runs them all.
+const asked = process.argv.slice(2);
+const unknown = asked.filter((a) => !sections.some(([n]) => n === a));
+if (unknown.length > 0) {
+  process.stderr.write(
+    `bench: no section ${unknown.map((u) => `'${u}'`).join(', ')}; the sections are ${sections.map(([n]) => n).join(', ')}\n`,
+  );
+  process.exit(2);
+}
+for (const [name, title, run] of sections) {
+  if (asked.length > 0 && !asked.includes(name)) continue;
+  process.stderr.write(`bench: ${title}\n`);
+  await run();
+}
 
 const header: [string, string, string, string] = ['what', 'value', 'target', ''];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -254,12 +254,28 @@ export interface FaultRecord {
   measured: boolean;
 }
 
+/**
+ * For a probe whose operations reach the history from another process (k6): from an
+ * operation's end to its record in the history. The figures keep the operation's own times; the
+ * lag is what the live progress and the harness's decisions run behind by.
+ */
+export interface ProbeDelivery {
+  count: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  maxMs: number | null;
+  /** Operations the load generator did not start for want of a free slot (k6's dropped_iterations). */
+  notStarted: number;
+}
+
 export interface ProbeResult extends ProbeStats {
   name: string;
   kind: string;
   /** The system it exercises. */
   system: string;
   settings: ClientSettings;
+  /** Only for a probe in another process (k6). */
+  delivery?: ProbeDelivery;
   steadyState: ProbeStats;
   /** The rate asked for and the rate seen before any fault; shortfall when below 90 % of it. */
   rate: { requestedHz: number | null; achievedHz: number; shortfall: boolean };

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Clock } from './clock.ts';
 import type { History } from './history.ts';
 import type { ImageRef, NodePlan, NodeRef, Stack } from './provider.ts';
-import type { ClientSettings, SystemState } from './result.ts';
+import type { ClientSettings, ProbeDelivery, SystemState } from './result.ts';
 
 /**
  * A system: one kind of highly available datastore or tier (a Redis chain, Postgres streaming
@@ -141,4 +141,6 @@ export interface Probe {
   /** Reads back everything it wrote, from the system's current leader. */
   readBack(): Promise<{ node: string; values: ReadonlySet<number> }>;
   settings(): ClientSettings;
+  /** How late its operations reached the history, for a probe in another process (after stop). */
+  delivery?(): ProbeDelivery | undefined;
 }

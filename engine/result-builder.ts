@@ -7,7 +7,7 @@ import { type FaultWindow, measurementWindows, windowAt } from '../checker/windo
 import type { ChaosError } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
 import type { Op } from '../core/history.ts';
-import type { ClientSettings, SystemState } from '../core/result.ts';
+import type { ClientSettings, ProbeDelivery, SystemState } from '../core/result.ts';
 import {
   type FaultRecord,
   type PhaseRecord,
@@ -46,7 +46,7 @@ export interface RunRecord {
   events: readonly TimelineEvent[];
   /** The steady state's span on the run's clock; null if it never ran. */
   steady: { from: number; to: number } | null;
-  probes: { spec: ProbeSpecOf; system: string; settings: ClientSettings }[];
+  probes: { spec: ProbeSpecOf; system: string; settings: ClientSettings; delivery?: ProbeDelivery }[];
   readBacks: ReadonlyMap<string, ReadBackOutcome | { error: string }>;
   systems: {
     name: string;
@@ -77,8 +77,8 @@ export function buildResult(r: RunRecord): RunResult {
   let checkerError: string | undefined;
   const verdicts: RunResult['verdict'][] = [];
 
-  const probes: ProbeResult[] = r.probes.map(({ spec, system, settings }, index) => {
-    const p = { name: spec.name, kind: spec.kind, settings };
+  const probes: ProbeResult[] = r.probes.map(({ spec, system, settings, delivery }, index) => {
+    const p = { name: spec.name, kind: spec.kind, settings, delivery };
     const rb = r.readBacks.get(p.name);
     const checked = check({
       history: r.history,
@@ -110,6 +110,7 @@ export function buildResult(r: RunRecord): RunResult {
       kind: p.kind,
       system,
       settings: p.settings,
+      ...(p.delivery ? { delivery: p.delivery } : {}),
       ...probeStats(r.history, p.name),
       steadyState: steadyStats,
       rate: { requestedHz, achievedHz, shortfall },

@@ -185,6 +185,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
           spec: scenario.probes[i]!,
           system: p.system,
           settings: p.settings(),
+          ...(p.delivery?.() ? { delivery: p.delivery()! } : {}),
         })),
         readBacks: game.readBacks,
         systems: game.systems.map((s) => ({

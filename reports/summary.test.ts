@@ -105,6 +105,22 @@ describe('summary', () => {
     expect(r.schemaVersion).toBe(2);
   });
 
+  it("shows a k6 probe's history lag, and requests k6 never started, only where there is a lag", () => {
+    const base = record();
+    const withLag = buildResult(
+      record({
+        probes: [
+          { ...base.probes[0]!, delivery: { count: 6, p50Ms: 131, p99Ms: 250, maxMs: 372, notStarted: 4 } },
+        ],
+      }),
+    );
+    const text = summary(withLag);
+    expect(text).toMatch(/delivery +history lag p50 131 ms, p99 250 ms, max 372 ms/);
+    expect(text).toMatch(/4 requests not started for want of a free VU/);
+    expect(withLag.probes[0]!.delivery?.maxMs).toBe(372);
+    expect(summary(buildResult(base))).not.toMatch(/delivery|history lag/);
+  });
+
   it('fails and names lost writes; says when loss cannot be judged', () => {
     const lost = buildResult(
       record({ readBacks: new Map([['writes', { node: 'redis-b', values: new Set([1, 5, 6]) }]]) }),

@@ -266,4 +266,11 @@ function probeSection(p: ProbeResult, row: Row, c: Colors, named: boolean): void
     `${s.library}, ${s.inFlight === 1 ? 'one request' : `${s.inFlight} requests`} in flight at ${s.rateHz || 'max'}/s`,
     `connect timeout ${s.connectTimeoutMs} ms, command timeout ${s.commandTimeoutMs} ms, ${s.retries} retries, backoff ${s.retryBackoffMs} ms`,
   );
+  const d = p.delivery;
+  if (d && d.count > 0)
+    row(
+      'delivery',
+      `history lag p50 ${d.p50Ms} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms`,
+      `from a request's end in k6 to its record here${d.notStarted ? `; ${c.yellow(`${d.notStarted} requests not started for want of a free VU`)}` : ''}`,
+    );
 }

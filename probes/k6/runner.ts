@@ -94,6 +94,9 @@ export interface K6RunResult {
   settings: { vus: number; maxVus: number; args: string[] };
 }
 
+/** Lag figures to the millisecond: the wall clocks they come from are no finer. */
+const roundMs = (x: number | null) => (x === null ? null : Math.round(x));
+
 const SCRIPT = fileURLToPath(new URL('./script.ts', import.meta.url));
 const TAIL_BYTES = 8192;
 /** How long the output may take to end once k6 has exited. */
@@ -297,9 +300,9 @@ export class K6Run {
       stats: { ...this.stream.stats },
       lag: {
         count: sorted.length,
-        p50Ms: quantile(sorted, 0.5),
-        p99Ms: quantile(sorted, 0.99),
-        maxMs: sorted.length ? sorted[sorted.length - 1]! : null,
+        p50Ms: roundMs(quantile(sorted, 0.5)),
+        p99Ms: roundMs(quantile(sorted, 0.99)),
+        maxMs: roundMs(sorted.length ? sorted[sorted.length - 1]! : null),
       },
       stderr: this.stderrTail,
       settings: this.settings,

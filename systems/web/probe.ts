@@ -3,7 +3,7 @@ import type { Clock } from '../../core/clock.ts';
 import { ms, probeName } from '../../core/durations.ts';
 import type { History } from '../../core/history.ts';
 import type { Endpoint } from '../../core/provider.ts';
-import type { ClientSettings } from '../../core/result.ts';
+import type { ClientSettings, ProbeDelivery } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
 import { K6_VERSION } from '../../probes/k6/binary.ts';
 import { K6Run, type K6RunResult } from '../../probes/k6/runner.ts';
@@ -122,6 +122,12 @@ export class K6HttpProbe implements Probe {
     const [first, ...rest] = lists.map((l) => new Set(l.map(Number)));
     const values = new Set([...first!].filter((v) => rest.every((r) => r.has(v))));
     return { node: `${LB_NODE} (${Object.keys(body).join(' + ')})`, values };
+  }
+
+  delivery(): ProbeDelivery | undefined {
+    const r = this.lastResult;
+    if (!r) return undefined;
+    return { ...r.lag, notStarted: r.stats.droppedIterations };
   }
 
   settings(): ClientSettings {
