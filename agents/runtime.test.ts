@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../core/clock.ts';
 import { agentRuntime, stepped } from './runtime.ts';
@@ -58,5 +59,52 @@ describe('agent runtime: a call that hangs restarts the agent, named on the time
     expect(await s.get('pg-writer')).toBe('x:pg-writer');
     expect(s.base).toBe('x');
     expect(lines[0]).toMatchObject({ type: 'agent-stuck', step: 'registry get pg-writer' });
+  });
+});
+
+describe('agent runtime in its own process: it exits 1, so on-failure restarts it', () => {
+  const runAgent = async (body: string) => {
+    const { execFile } = await import('node:child_process');
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'chaos-agent-rt-'));
+    const file = join(dir, 'agent.mjs');
+    writeFileSync(
+      file,
+      `const { agentRuntime } = await import(${JSON.stringify(new URL('./runtime.ts', import.meta.url).href)});
+${body}
+`,
+    );
+    return new Promise<{ code: number | null; lines: Record<string, unknown>[] }>((resolve) => {
+      // tsx, from this repository, runs the TypeScript.
+      const cwd = fileURLToPath(new URL('..', import.meta.url));
+      execFile(process.execPath, ['--import', 'tsx', file], { timeout: 20_000, cwd }, (err, stdout) => {
+        const code = err ? ((err as { code?: number }).code ?? null) : 0;
+        const lines = stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        rmSync(dir, { recursive: true, force: true });
+        resolve({ code, lines });
+      });
+    });
+  };
+
+  it('a hung call: agent-stuck naming it, then exit 1', async () => {
+    const r = await runAgent(`const rt = agentRuntime('t', () => 'n1', { stuckMs: 200 });
+const keepAlive = setInterval(() => {}, 1000);
+await rt.step('query pg-a: SELECT 1', () => new Promise(() => {}));`);
+    expect(r.code).toBe(1);
+    expect(r.lines.map((l) => l.type)).toEqual(['agent-stuck']);
+    expect(r.lines[0]).toMatchObject({ step: 'query pg-a: SELECT 1' });
+  });
+
+  it('a stranded promise (the event loop runs dry): agent-crashed naming the call in flight, then exit 1', async () => {
+    const r = await runAgent(`const rt = agentRuntime('t', () => 'n1');
+rt.step('registry get pg-writer', () => new Promise(() => {}));`);
+    expect(r.code).toBe(1);
+    expect(r.lines.map((l) => l.type)).toEqual(['agent-crashed']);
+    expect(String(r.lines[0]!.error)).toMatch(/event loop ran dry with registry get pg-writer in flight/);
   });
 });

@@ -60,7 +60,8 @@ export function agentRuntime(
   const watch = () => {
     for (const s of inFlight.values()) {
       s.looks++;
-      if (!reported && s.looks * every >= stuckMs) {
+      // The first look comes anywhere within the first interval: it does not count.
+      if (!reported && (s.looks - 1) * every >= stuckMs) {
         reported = true;
         emit('agent-stuck', {
           step: s.name,

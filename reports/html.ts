@@ -285,10 +285,8 @@ function clientSettings(r: RunResult): string {
       )
       .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
     const d = p.delivery;
-    if (d && d.count > 0)
-      extra.push(
-        `history lag p50 ${d.p50Ms} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms${d.notStarted ? `, ${d.notStarted} not started (no free VU)` : ''}`,
-      );
+    if (d && d.count > 0) extra.push(`history lag p50 ${d.p50Ms} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms`);
+    if (d?.notStarted) extra.push(`${d.notStarted} requests not started (no free VU)`);
     return `<tr data-probe="${esc(p.name)}"><td>${esc(p.name)}</td><td>${esc(s.library)}</td><td class="num">${s.rateHz || 'max'}/s (${p.rate.achievedHz.toFixed(0)} achieved)</td><td class="num">${s.inFlight}</td><td class="num">${s.connectTimeoutMs} ms</td><td class="num">${s.commandTimeoutMs} ms</td><td class="num">${s.retries}</td><td class="num">${s.retryBackoffMs} ms</td><td><code>${esc(s.operation)}</code><br><span class="muted">${esc(extra.join(', '))}</span></td></tr>`;
   });
   return `<h3>Client settings</h3><table class="settings"><tr><th>probe</th><th>library</th><th class="num">rate</th><th class="num">in flight</th><th class="num">connect timeout</th><th class="num">command timeout</th><th class="num">retries</th><th class="num">backoff</th><th>operation, other settings</th></tr>${rows.join('')}</table>`;

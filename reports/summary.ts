@@ -267,10 +267,12 @@ function probeSection(p: ProbeResult, row: Row, c: Colors, named: boolean): void
     `connect timeout ${s.connectTimeoutMs} ms, command timeout ${s.commandTimeoutMs} ms, ${s.retries} retries, backoff ${s.retryBackoffMs} ms`,
   );
   const d = p.delivery;
-  if (d && d.count > 0)
+  if (d && (d.count > 0 || d.notStarted > 0))
     row(
       'delivery',
-      `history lag p50 ${d.p50Ms} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms`,
+      d.count > 0
+        ? `history lag p50 ${d.p50Ms} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms`
+        : 'no request reached the history',
       `from a request's end in k6 to its record here${d.notStarted ? `; ${c.yellow(`${d.notStarted} requests not started for want of a free VU`)}` : ''}`,
     );
 }

@@ -70,6 +70,9 @@ const STARTUP_TIMEOUT_MS = 30_000;
  * The local provider: a stack plan carried out as containers on one Docker network per run,
  * via testcontainers. It knows containers, networks and volumes, never a system by name.
  */
+/** How many times Docker restarts an agent that fails (its on-failure policy). */
+const AGENT_MAX_RESTARTS = 10;
+
 export class LocalProvider implements Provider {
   readonly name = 'local';
   private prepared: { docker: Docker; images: Record<string, ImageChoice> } | undefined;
@@ -295,7 +298,7 @@ export class LocalStack implements Stack {
       const id = started.getId();
       await this.docker
         .getContainer(id)
-        .update({ RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 10 } });
+        .update({ RestartPolicy: { Name: 'on-failure', MaximumRetryCount: AGENT_MAX_RESTARTS } });
       // Docker restarts it when its process dies: follow its output again when it does.
       log.onEnd = () => void this.followRestart(id, log, c.events, node.name);
     }
@@ -320,7 +323,7 @@ export class LocalStack implements Stack {
     return log;
   }
 
-  /** Follows a container that Docker restarts by its policy (for 20 s at most, until torn down). */
+  /** Follows a container that Docker restarts by its policy, for as long as the run lasts. */
   private async followRestart(
     id: string,
     log: ContainerLog,
@@ -328,8 +331,12 @@ export class LocalStack implements Stack {
     node: string,
   ): Promise<void> {
     const since = Math.floor(Date.now() / 1000);
-    const deadline = Date.now() + 20_000;
-    while (!this.closing && !log.isStopped && Date.now() < deadline) {
+    // Exited and not restarting, seen this long: Docker will not restart it (its policy says
+    // no, or the restarts ran out). Between an exit and Docker's restart there is a moment in
+    // which it is neither; Docker's own backoff shows as Restarting, however long it grows.
+    const GONE_AFTER_MS = 1000;
+    let exitedSince: number | undefined;
+    while (!this.closing && !log.isStopped) {
       const state = await this.docker
         .getContainer(id)
         .inspect()
@@ -340,34 +347,38 @@ export class LocalStack implements Stack {
         await log.follow(this.docker, id, since).catch(() => {});
         return;
       }
-      if (!state.Restarting && state.Status === 'exited' && Date.now() > deadline - 15_000) {
-        // Not restarted (killed by a fault, or out of retries): nothing to follow.
-        const again = await this.docker
-          .getContainer(id)
-          .inspect()
-          .catch(() => undefined);
-        if (again && !again.State.Restarting && !again.State.Running) {
-          // Gone for good, and not by the harness's hand: say so, or the node is silently unwatched.
-          if (!this.closing && !this.killedByHarness.has(id) && source) {
-            const finished = Date.parse(again.State.FinishedAt);
-            this.opts.onEvent({
-              // When it exited, not when the harness gave up waiting for a restart.
-              t: Number.isFinite(finished) ? this.opts.clock.fromWall(finished) : this.opts.clock.now(),
-              source,
-              type: 'agent-exited',
-              node,
-              data: {
-                exitCode: again.State.ExitCode,
-                restarted: false,
-                reason:
-                  again.State.ExitCode === 0
-                    ? 'exited 0, which its restart policy (on-failure) does not restart'
-                    : 'out of restarts (on-failure, at most 10)',
-              },
-            });
-          }
-          return;
+      // Killed by a fault: its revert (power on) follows it again.
+      if (this.killedByHarness.has(id)) return;
+      if (state.Restarting || state.Status !== 'exited') exitedSince = undefined;
+      else if (exitedSince === undefined) exitedSince = Date.now();
+      else if (Date.now() - exitedSince >= GONE_AFTER_MS) {
+        // Gone for good, and not by the harness's hand: say so, or the node is silently unwatched.
+        if (!this.closing && source) {
+          const finished = Date.parse(state.FinishedAt);
+          const restarts = await this.docker
+            .getContainer(id)
+            .inspect()
+            .then((i) => i.RestartCount)
+            .catch(() => undefined);
+          this.opts.onEvent({
+            // When it exited, not when the harness saw that it stayed down.
+            t: Number.isFinite(finished) ? this.opts.clock.fromWall(finished) : this.opts.clock.now(),
+            source,
+            type: 'agent-exited',
+            node,
+            data: {
+              exitCode: state.ExitCode,
+              restarts: restarts ?? null,
+              reason:
+                state.ExitCode === 0
+                  ? 'exited 0, which its restart policy (on-failure) does not restart'
+                  : restarts !== undefined && restarts >= AGENT_MAX_RESTARTS
+                    ? `out of restarts (on-failure, at most ${AGENT_MAX_RESTARTS})`
+                    : `exited ${state.ExitCode} and was not restarted`,
+            },
+          });
         }
+        return;
       }
       await sleep(200);
     }
@@ -839,8 +850,9 @@ export class LocalStack implements Stack {
     await Promise.all(
       nodes.map(async (n) => {
         const ids = this.members.get(n.name)?.ids ?? [];
-        for (const id of ids) this.killedByHarness.delete(id);
         await startContainers(this.docker, ids);
+        // Only once they run: until then an exit seen is still the fault's.
+        for (const id of ids) this.killedByHarness.delete(id);
         await this.refreshAfterRestart(n);
       }),
     );

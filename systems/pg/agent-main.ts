@@ -7,6 +7,7 @@ import pg from 'pg';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { PromotionAgent, parseLsn } from './agent.ts';
+import { endClient } from './client.ts';
 
 const { env, wallNow, emit, step } = agentRuntime('promotion agent', () => process.env.NODE_NAME ?? '?');
 
@@ -38,7 +39,7 @@ export async function main(): Promise<void> {
         await client.connect();
         return (await client.query(sql)).rows as Record<string, unknown>[];
       } finally {
-        await client.end().catch(() => {});
+        await endClient(client);
       }
     });
   const local = (sql: string) => query('127.0.0.1', sql, 1000);
@@ -145,7 +146,7 @@ export async function main(): Promise<void> {
   writeFileSync(`${CONTROL}/started`, String(Date.now()));
   // Ready once the local server answers in the role the record says (the first tick decides it).
   for (;;) {
-    const r = await step('first tick', () => agent.tick()).catch((err) => {
+    const r = await agent.tick().catch((err) => {
       emit('agent-error', { error: String(err) });
       return 'local-down' as const;
     });

@@ -3,6 +3,7 @@ import { sleep } from '../../core/clock.ts';
 import { InfraError, InterruptedError } from '../../core/errors.ts';
 import type { NodeRef, Stack } from '../../core/provider.ts';
 import type { NodeState, SystemState } from '../../core/result.ts';
+import { endClient } from './client.ts';
 import { readWriter } from './records.ts';
 
 const FORM_TIMEOUT_MS = 60_000;
@@ -23,7 +24,7 @@ export async function queryNode(stack: Stack, node: string, sql: string, timeout
     await client.connect();
     return (await client.query(sql)).rows as Record<string, unknown>[];
   } finally {
-    await client.end().catch(() => {});
+    await endClient(client);
   }
 }
 

@@ -7,6 +7,7 @@ import type { Registry } from '../../core/registry.ts';
 import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
 import { Slots } from '../../probes/slots.ts';
+import { endClient } from './client.ts';
 import { WRITER_RECORD } from './records.ts';
 import type { PgWriterProbeSpec } from './spec.ts';
 
@@ -94,7 +95,7 @@ export class PgWriterProbe implements Probe {
     try {
       await c.query(`CREATE TABLE IF NOT EXISTS ${this.deps.table} (seq bigint PRIMARY KEY)`);
     } finally {
-      await c.end().catch(() => {});
+      await endClient(c);
     }
   }
 
@@ -146,10 +147,8 @@ export class PgWriterProbe implements Probe {
   }
 
   private drop(slot: number): void {
-    this.clients
-      .get(slot)
-      ?.client.end()
-      .catch(() => {});
+    const entry = this.clients.get(slot);
+    if (entry) void endClient(entry.client);
     this.clients.delete(slot);
   }
 
@@ -230,7 +229,7 @@ export class PgWriterProbe implements Probe {
         });
         return { node, values: new Set(rows.map((r) => Number(r.seq))) };
       } finally {
-        await client.end().catch(() => {});
+        await endClient(client);
       }
     } catch (err) {
       this.deps.history.record({
