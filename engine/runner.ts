@@ -296,7 +296,7 @@ class GameDay {
         new ConvergenceWatcher(
           run.clock,
           () => s.def.observe(stack, s.spec),
-          (state) => [...this.notBack(state), ...s.def.invariants(state, s.spec)],
+          (state) => [...this.notBack(state), ...this.agentsGone(state), ...s.def.invariants(state, s.spec)],
         ),
       );
     }
@@ -338,6 +338,23 @@ class GameDay {
     return state.nodes
       .filter((n) => !n.reachable && !killed.has(n.name) && !held.has(n.name))
       .map((n) => `${n.name} does not answer, though no fault holds it down any more`);
+  }
+
+  /**
+   * A node whose agent exited for good is not redundant, however its server looks: nothing
+   * watches it, and it would never take over. The last word in arrival order counts: an agent
+   * started again (a power-on) after it exited is back.
+   */
+  private agentsGone(state: SystemState): string[] {
+    const last = new Map<string, TimelineEvent>();
+    for (const e of this.run.events)
+      if (e.node && (e.type === 'agent-exited' || e.type === 'agent-started')) last.set(e.node, e);
+    return state.nodes
+      .filter((n) => last.get(n.name)?.type === 'agent-exited')
+      .map(
+        (n) =>
+          `${n.name}'s agent exited (code ${String(last.get(n.name)!.data?.exitCode ?? '?')}) and was not restarted: nothing watches this node or fails over to it`,
+      );
   }
 
   private planContext(): PlanContext {

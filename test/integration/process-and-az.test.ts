@@ -30,10 +30,16 @@ describe.skipIf(!ready.ok || noKill !== undefined)(
       expect(await leftovers(r.runId)).toEqual(none);
     });
 
-    it("a standby's agent stopped cleanly is not restarted, and says so on the timeline instead of going silent", async () => {
+    it("a standby's agent stopped cleanly is not restarted: it says so on the timeline, and the stack is not fully redundant", async () => {
       const r = await run(join(import.meta.dirname, '../fixtures/pg-agent-term.yaml'));
       expect(r.error).toBeUndefined();
-      expect(r.verdict, JSON.stringify(r.expectations)).toBe('pass');
+      expect(r.verdict, JSON.stringify(r.expectations)).toBe('fail');
+      const failed = r.expectations.filter((e) => e.verdict !== 'pass');
+      expect(failed.map((e) => e.name)).toEqual(['full redundancy']);
+      expect(r.systems[0]!.convergence?.violations).toEqual([
+        "pg-b's agent exited (code 0) and was not restarted: nothing watches this node or fails over to it",
+      ]);
+      expect(r.probes[0]!.windows[0]!.availability.outage).toBe(false);
       const exited = r.timeline.filter((e) => e.type === 'agent-exited');
       expect(exited).toHaveLength(1);
       expect(exited[0]).toMatchObject({ source: 'agent:pg-b', node: 'pg-b', data: { exitCode: 0 } });
