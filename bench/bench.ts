@@ -44,6 +44,22 @@ import { RedisWriterProbe } from '../systems/redis/probe.ts';
 import { HEAD_RECORD } from '../systems/redis/records.ts';
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+
+/**
+ * Ctrl-C: the runs in progress tear their stacks down (their signal), and everything else the
+ * bench started (by its labels) is removed before it exits 130; a second Ctrl-C exits at once.
+ */
+const interrupted = new AbortController();
+const benchLabels = new Set<string>();
+process.once('SIGINT', () => {
+  process.stderr.write('\nbench: interrupted, removing what it started (Ctrl-C again to leave at once)\n');
+  process.once('SIGINT', () => process.exit(130));
+  interrupted.abort();
+  const docker = dockerClient();
+  void Promise.allSettled([...benchLabels].map((label) => removeByLabel(docker, label))).then(() =>
+    process.exit(130),
+  );
+});
 const run = promisify(execFile);
 const rows: [string, string, string, string][] = [];
 const report = (what: string, value: string, target: string, ok: boolean) => {
@@ -55,6 +71,7 @@ async function probeVsRedisBenchmark(): Promise<void> {
   const docker = dockerClient();
   const image = (await resolveImage(docker, redisChain.images.find((i) => i.name === 'redis')!)).image;
   const benchId = `bench-${process.pid}`;
+  benchLabels.add(benchId);
   const redis = await new GenericContainer(image)
     .withCommand(['redis-server', '--protected-mode', 'no', '--save', '', '--appendonly', 'no'])
     .withLabels({ [LABEL_HARNESS]: 'true', [LABEL_RUN]: benchId })
@@ -152,6 +169,8 @@ async function phaseTimes(): Promise<void> {
     loaded,
     provider: new LocalProvider(),
     runsDir: mkdtempSync(join(tmpdir(), 'chaos-bench-')),
+    signal: interrupted.signal,
+    onRunId: (id) => benchLabels.add(id),
   });
   const wall = performance.now() - t0;
   if (result.status !== 'completed')
@@ -185,6 +204,7 @@ async function pgProbeVsPgbench(): Promise<void> {
   const docker = dockerClient();
   const image = (await resolveImage(docker, postgres.images.find((i) => i.name === 'postgres')!)).image;
   const benchId = `bench-${process.pid}-pg`;
+  benchLabels.add(benchId);
   const node = await new GenericContainer(image)
     .withCommand(['bash', '/opt/chaos/pg-node.sh'])
     .withEnvironment({ NODE_NAME: 'bench', PG_ROLE: 'primary' })
@@ -274,6 +294,8 @@ async function stackTimes(
     loaded,
     provider: new LocalProvider(),
     runsDir: mkdtempSync(join(tmpdir(), 'chaos-bench-')),
+    signal: interrupted.signal,
+    onRunId: (id) => benchLabels.add(id),
   });
   if (r.status !== 'completed') throw new Error(`${name} did not complete: ${r.error?.message}`);
   const phase = (p: string) => r.phases.find((x) => x.name === p)!;
@@ -288,6 +310,7 @@ async function dockerFloor(n: number): Promise<{ up: number; down: number }> {
   const docker = dockerClient();
   const image = (await resolveImage(docker, redisChain.images.find((i) => i.name === 'redis')!)).image;
   const label = `bench-${process.pid}-floor`;
+  benchLabels.add(label);
   const t0 = performance.now();
   const started = await Promise.all(
     Array.from({ length: n }, async () => {
@@ -364,6 +387,8 @@ async function webTierAt(rateHz: number, seconds: number) {
     loaded,
     provider: new LocalProvider(),
     runsDir: mkdtempSync(join(tmpdir(), 'chaos-bench-')),
+    signal: interrupted.signal,
+    onRunId: (id) => benchLabels.add(id),
   });
   const p = r.probes[0];
   if (r.status !== 'completed' || !p)
