@@ -34,7 +34,7 @@ import { runScenario, scenarioWaitsMs } from '../engine/runner.ts';
 import { LABEL_HARNESS, LABEL_RUN, dockerClient, removeByLabel } from '../infra/local/docker.ts';
 import { resolveImage } from '../infra/local/images.ts';
 import { LocalProvider } from '../infra/local/provider.ts';
-import { loadScenario } from '../scenarios/load.ts';
+import { type LoadedScenario, loadScenario } from '../scenarios/load.ts';
 import { scenarioSchema } from '../scenarios/schema.ts';
 import { postgres } from '../systems/pg/index.ts';
 import { PgWriterProbe } from '../systems/pg/probe.ts';
@@ -165,13 +165,7 @@ function checkerSpeed(): void {
 async function phaseTimes(): Promise<void> {
   const loaded = loadScenario('redis-head-kill');
   const t0 = performance.now();
-  const result = await runScenario({
-    loaded,
-    provider: new LocalProvider(),
-    runsDir: mkdtempSync(join(tmpdir(), 'chaos-bench-')),
-    signal: interrupted.signal,
-    onRunId: (id) => benchLabels.add(id),
-  });
+  const result = await benchRun(loaded);
   const wall = performance.now() - t0;
   if (result.status !== 'completed')
     throw new Error(`redis-head-kill did not complete: ${result.error?.message}`);
@@ -290,13 +284,7 @@ async function stackTimes(
       expect: { lostWrites: 'any' },
     }),
   };
-  const r = await runScenario({
-    loaded,
-    provider: new LocalProvider(),
-    runsDir: mkdtempSync(join(tmpdir(), 'chaos-bench-')),
-    signal: interrupted.signal,
-    onRunId: (id) => benchLabels.add(id),
-  });
+  const r = await benchRun(loaded);
   if (r.status !== 'completed') throw new Error(`${name} did not complete: ${r.error?.message}`);
   const phase = (p: string) => r.phases.find((x) => x.name === p)!;
   return {
@@ -383,13 +371,7 @@ async function webTierAt(rateHz: number, seconds: number) {
       expect: { recovered: false, converged: false, lostWrites: 'any' },
     }),
   };
-  const r = await runScenario({
-    loaded,
-    provider: new LocalProvider(),
-    runsDir: mkdtempSync(join(tmpdir(), 'chaos-bench-')),
-    signal: interrupted.signal,
-    onRunId: (id) => benchLabels.add(id),
-  });
+  const r = await benchRun(loaded);
   const p = r.probes[0];
   if (r.status !== 'completed' || !p)
     throw new Error(`the web tier at ${rateHz}/s did not complete: ${r.error?.message}`);
@@ -426,6 +408,17 @@ async function k6WebTier(): Promise<void> {
     '>= 100/s (the built-in web scenarios)',
     best !== null,
   );
+}
+
+/** A scenario run as the bench makes them: its own runs folder, stopped by Ctrl-C. */
+function benchRun(loaded: LoadedScenario) {
+  return runScenario({
+    loaded,
+    provider: new LocalProvider(),
+    runsDir: mkdtempSync(join(tmpdir(), 'chaos-bench-')),
+    signal: interrupted.signal,
+    onRunId: (id) => benchLabels.add(id),
+  });
 }
 
 const sections: [name: string, title: string, run: () => unknown][] = [

@@ -3,11 +3,10 @@
  * in a container that shares the Postgres container's network namespace and its /control).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import pg from 'pg';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { PromotionAgent, parseLsn } from './agent.ts';
-import { endClient } from './client.ts';
+import { queryOnce } from './client.ts';
 
 const { env, wallNow, emit, step } = agentRuntime('promotion agent', () => process.env.NODE_NAME ?? '?');
 
@@ -25,23 +24,9 @@ export async function main(): Promise<void> {
     timeoutMs = pingTimeoutMs,
     queryTimeoutMs = Math.max(timeoutMs, 2000),
   ) =>
-    step(`query ${host}: ${sql.slice(0, 60)}`, async () => {
-      const client = new pg.Client({
-        host,
-        port,
-        user: 'postgres',
-        database: 'postgres',
-        connectionTimeoutMillis: timeoutMs,
-        query_timeout: queryTimeoutMs,
-      });
-      client.on('error', () => {});
-      try {
-        await client.connect();
-        return (await client.query(sql)).rows as Record<string, unknown>[];
-      } finally {
-        await endClient(client);
-      }
-    });
+    step(`query ${host}: ${sql.slice(0, 60)}`, () =>
+      queryOnce({ host, port }, sql, { connectMs: timeoutMs, queryMs: queryTimeoutMs }),
+    );
   const local = (sql: string) => query('127.0.0.1', sql, 1000);
   const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 

@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 
 /** How long `end()` may wait for the server's side of the close before the socket is destroyed. */
 export const END_GRACE_MS = 250;
@@ -25,5 +25,31 @@ export async function endClient(client: pg.Client, graceMs = END_GRACE_MS): Prom
   if (!ended) {
     // No public API destroys the socket; `connection.stream` has been the socket since pg 1.
     (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  }
+}
+
+/**
+ * One query on a fresh connection as `postgres`, then the connection is closed (never waiting on
+ * the server): for agents and observers, which must hold no session a fence would end.
+ */
+export async function queryOnce(
+  target: { host: string; port: number },
+  sql: string,
+  timeouts: { connectMs: number; queryMs: number },
+): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    user: 'postgres',
+    database: 'postgres',
+    connectionTimeoutMillis: timeouts.connectMs,
+    query_timeout: timeouts.queryMs,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.query(sql)).rows as Record<string, unknown>[];
+  } finally {
+    await endClient(client);
   }
 }

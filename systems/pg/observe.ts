@@ -1,31 +1,15 @@
-import pg from 'pg';
 import { sleep } from '../../core/clock.ts';
 import { InfraError, InterruptedError } from '../../core/errors.ts';
 import type { NodeRef, Stack } from '../../core/provider.ts';
 import type { NodeState, SystemState } from '../../core/result.ts';
-import { endClient } from './client.ts';
+import { queryOnce } from './client.ts';
 import { readWriter } from './records.ts';
 
 const FORM_TIMEOUT_MS = 60_000;
 
 /** One query on a fresh connection to a node's mapped port, with short timeouts. */
-export async function queryNode(stack: Stack, node: string, sql: string, timeoutMs = 500) {
-  const ep = stack.endpoint(node);
-  const client = new pg.Client({
-    host: ep.host,
-    port: ep.port,
-    user: 'postgres',
-    database: 'postgres',
-    connectionTimeoutMillis: timeoutMs,
-    query_timeout: timeoutMs * 2,
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return (await client.query(sql)).rows as Record<string, unknown>[];
-  } finally {
-    await endClient(client);
-  }
+export function queryNode(stack: Stack, node: string, sql: string, timeoutMs = 500) {
+  return queryOnce(stack.endpoint(node), sql, { connectMs: timeoutMs, queryMs: timeoutMs * 2 });
 }
 
 async function nodeState(stack: Stack, node: NodeRef): Promise<NodeState> {
