@@ -693,8 +693,11 @@ export class LocalStack implements Stack {
         return {
           action: 'kill',
           nodes: names,
+          // A web head is one container; a Redis or Postgres node is its server and its agent.
           method:
-            'docker kill --signal SIGKILL (every container of the node at once: its server and its agent)',
+            ids.length > names.length
+              ? 'docker kill --signal SIGKILL (every container of the node at once: its server and its agent)'
+              : 'docker kill --signal SIGKILL',
         };
       case 'stop':
         // A power loss: no graceful shutdown, then the node boots again with its volume.
