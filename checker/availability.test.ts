@@ -207,6 +207,28 @@ describe('availability', () => {
     expect(a.detectionMs).toBe(500);
   });
 
+  it('two writes in flight: the window starts at the failure sent first, not the one that failed first', () => {
+    // Slot 0 sends at 200 and hangs to its 500 ms timeout; slot 1 sends at 250 and is refused at
+    // once. The refusal completes first (260), but the service was unavailable from 200 on.
+    const h: Op[] = [
+      { probe: 'w', op: 'write', seq: 1, process: 0, tInvoke: 100, tComplete: 101, outcome: 'ok' },
+      { probe: 'w', op: 'write', seq: 2, process: 1, tInvoke: 110, tComplete: 111, outcome: 'ok' },
+      { probe: 'w', op: 'write', seq: 3, process: 0, tInvoke: 200, tComplete: 700, outcome: 'unknown' },
+      { probe: 'w', op: 'write', seq: 4, process: 1, tInvoke: 250, tComplete: 260, outcome: 'fail' },
+      { probe: 'w', op: 'write', seq: 5, process: 1, tInvoke: 300, tComplete: 310, outcome: 'fail' },
+      { probe: 'w', op: 'write', seq: 6, process: 0, tInvoke: 800, tComplete: 805, outcome: 'ok' },
+      { probe: 'w', op: 'write', seq: 7, process: 1, tInvoke: 810, tComplete: 815, outcome: 'ok' },
+    ];
+    const a = availability(h, 150);
+    expect(a.detectionMs).toBe(110); // the first failure seen completes at 260
+    expect(a.window).toEqual({ start: 200, end: 805 });
+    expect(a.unavailabilityMs).toBe(605);
+    expect(a.failoverMs).toBe(655);
+    // The same writes in the other order of completion give the same window.
+    const swapped = h.map((o) => (o.seq === 3 ? { ...o, tComplete: 255, outcome: 'fail' as const } : o));
+    expect(availability(swapped, 150).window).toEqual({ start: 200, end: 805 });
+  });
+
   it("failures before the fault are not the fault's", () => {
     const h = history([
       [0, 1, 'fail'],

@@ -22,8 +22,11 @@ import type { AvailabilityFigures } from '../core/result.ts';
  *
  * Figures:
  * - detection time: fault -> completion of the first failure.
- * - unavailability window: from the first failure (its invocation, or the fault if it was
- *   invoked before) to the stable success (its completion).
+ * - unavailability window: from the earliest invocation of a failure (or the fault, if that
+ *   failure was invoked before it) to the stable success (its completion). With several
+ *   operations in flight the failure that completes first need not be the one sent first: a
+ *   write sent earlier may hang until its timeout while a later one fails at once; the service
+ *   was already unavailable to the earlier one.
  * - failover time: fault -> completion of the stable success.
  * - outages: how many separate runs of consecutive failures there were (more than one: flapping).
  * - longest stall: the longest stretch of the window in which no write was acknowledged, from the
@@ -51,6 +54,7 @@ export function availability(
     ),
   );
   let firstFailure: Op | undefined;
+  let earliestFailureInvoke = Number.POSITIVE_INFINITY;
   let lastFailureAt = Number.NEGATIVE_INFINITY;
   let failures = 0;
   let unknown = 0;
@@ -62,6 +66,7 @@ export function availability(
       failures++;
       if (o.outcome === 'unknown') unknown++;
       firstFailure ??= o;
+      earliestFailureInvoke = Math.min(earliestFailureInvoke, o.tInvoke);
       lastFailureAt = Math.max(lastFailureAt, o.tComplete);
       if (!inOutage) outages++;
       inOutage = true;
@@ -106,7 +111,7 @@ export function availability(
   const stableForMs = stable ? ops.at(-1)!.tComplete - stable.tComplete : null;
   if (stableForMs !== null && stableForMs < stableMs) stable = undefined;
   const recoveredAt = stable ? stable.tComplete : null;
-  const window = { start: Math.max(firstFailure.tInvoke, faultAt), end: recoveredAt };
+  const window = { start: Math.max(earliestFailureInvoke, faultAt), end: recoveredAt };
   return {
     ...base,
     outage: true,
