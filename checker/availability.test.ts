@@ -229,6 +229,32 @@ describe('availability', () => {
     expect(availability(swapped, 150).window).toEqual({ start: 200, end: 805 });
   });
 
+  it('measures from the applied instant; what completes while the fault is applied is still its own', () => {
+    // Injected at 100, applied (the provider said done) at 140.
+    const h = history([
+      [0, 1, 'ok'],
+      [110, 120, 'fail'], // failed while the fault was being applied
+      [130, 135, 'ok'], // sent before it was applied: no recovery
+      [150, 160, 'fail'],
+      [300, 301, 'ok'],
+      [400, 401, 'ok'],
+    ]);
+    const a = availability(h, 140, undefined, 0, null, 100);
+    expect(a).toMatchObject({ faultAt: 140, injectedAt: 100, applyLagMs: 40 });
+    expect(a.failures).toBe(2);
+    expect(a.detectionMs).toBe(0); // it had taken effect before the provider said so
+    expect(a.window).toEqual({ start: 140, end: 301 });
+    expect(a.failoverMs).toBe(161);
+    expect(a.unavailabilityMs).toBe(161);
+    expect(a.longestStallMs).toBe(161);
+    expect(a.outages).toBe(1);
+    // Measured from the injection instead, every figure would carry the 40 ms the provider took.
+    const fromInjection = availability(h, 100);
+    expect(fromInjection.failoverMs).toBe(201);
+    expect(fromInjection.detectionMs).toBe(20);
+    expect(fromInjection.applyLagMs).toBe(0);
+  });
+
   it("failures before the fault are not the fault's", () => {
     const h = history([
       [0, 1, 'fail'],

@@ -5,9 +5,16 @@ import type { AvailabilityFigures } from '../core/result.ts';
  * Availability figures of one probe in the window of one fault, as DESIGN.md defines them.
  *
  * Terms (all times on the run's monotonic clock, ms):
- * - *fault*: the moment the fault was injected (`faultAt`).
- * - *window*: from the fault to `until` (the next measured fault's injection; open for the last
- *   one). Only operations that complete inside it count, so two faults never share figures.
+ * - *injection*: when the harness began to apply the fault (`injectedAt`).
+ * - *fault*: the moment the fault took effect, as far as the harness knows: when the provider
+ *   said it was applied (`faultAt`; the injection when that is not known). Every figure is
+ *   measured from here, so the time a provider takes to carry a fault out (a stop that waits
+ *   for the container, a freeze that waits for the disk to flush) is not counted as the
+ *   system's; `applyLagMs` is that time, a figure of its own.
+ * - *window*: from the injection to `until` (the next measured fault's injection; open for the
+ *   last one). Only operations that complete inside it count, so two faults never share
+ *   figures; one that completes while the fault is being applied is the fault's, not the one
+ *   before's.
  * - *failure*: an operation whose outcome is `fail` or `unknown` (the client was not served),
  *   observed at its completion time.
  * - *success after the fault*: an `ok` operation invoked at or after `faultAt`.
@@ -21,7 +28,8 @@ import type { AvailabilityFigures } from '../core/result.ts';
  *   stopped, or just before the next fault, proves nothing.
  *
  * Figures:
- * - detection time: fault -> completion of the first failure.
+ * - detection time: fault -> completion of the first failure (0 when it completed while the
+ *   fault was being applied: the fault had already taken effect).
  * - unavailability window: from the earliest invocation of a failure (or the fault, if that
  *   failure was invoked before it) to the stable success (its completion). With several
  *   operations in flight the failure that completes first need not be the one sent first: a
@@ -30,7 +38,7 @@ import type { AvailabilityFigures } from '../core/result.ts';
  * - failover time: fault -> completion of the stable success.
  * - outages: how many separate runs of consecutive failures there were (more than one: flapping).
  * - longest stall: the longest stretch of the window in which no write was acknowledged, from the
- *   fault (or an acknowledgement) to the next acknowledgement, or to the window's last write when
+ *   fault (or a later acknowledgement) to the next acknowledgement, or to the window's last write when
  *   no acknowledgement came after it. It sees what failures do not: a
  *   frozen disk that holds every commit for 1.5 s and then lets them all through.
  */
@@ -41,15 +49,17 @@ export function availability(
   probe?: string,
   stableMs = 0,
   until: number | null = null,
+  injectedAt = faultAt,
 ): AvailabilityFigures {
   const end = until ?? Number.POSITIVE_INFINITY;
+  const opens = Math.min(injectedAt, faultAt);
   const ops = byCompletion(
     history.filter(
       (o) =>
         o.op === 'write' &&
         !o.cutByProbe &&
         (probe === undefined || o.probe === probe) &&
-        o.tComplete >= faultAt &&
+        o.tComplete >= opens &&
         o.tComplete < end,
     ),
   );
@@ -79,15 +89,26 @@ export function availability(
   let lastAck = faultAt;
   for (const o of ops) {
     if (o.outcome !== 'ok') continue;
+    // An acknowledgement while the fault was being applied ends no stall of the fault's.
     longestStallMs = Math.max(longestStallMs ?? 0, o.tComplete - lastAck);
-    lastAck = o.tComplete;
+    lastAck = Math.max(lastAck, o.tComplete);
   }
   // A stall still open when the window's writes end counts up to the last write seen in it (a
   // window with no acknowledgement at all is one stall, its worst case, not a missing figure).
   const lastSeen = ops.at(-1)?.tComplete;
   if (lastSeen !== undefined && lastSeen > lastAck)
     longestStallMs = Math.max(longestStallMs ?? 0, lastSeen - lastAck);
-  const base = { faultAt, until, operations: ops.length, failures, unknown, outages, longestStallMs };
+  const base = {
+    faultAt,
+    injectedAt: opens,
+    applyLagMs: faultAt - opens,
+    until,
+    operations: ops.length,
+    failures,
+    unknown,
+    outages,
+    longestStallMs,
+  };
   if (!firstFailure) {
     return {
       ...base,
@@ -115,7 +136,7 @@ export function availability(
   return {
     ...base,
     outage: true,
-    detectionMs: firstFailure.tComplete - faultAt,
+    detectionMs: Math.max(0, firstFailure.tComplete - faultAt),
     window,
     unavailabilityMs: window.end !== null ? window.end - window.start : null,
     failoverMs: recoveredAt === null ? null : recoveredAt - faultAt,

@@ -33,7 +33,7 @@ const history = [
 const input = (over: Partial<CheckInput> = {}): CheckInput => ({
   history,
   probe: 'w',
-  windows: [{ fault: 0, from: 50, until: null, faults: [0] }],
+  windows: [{ fault: 0, from: 50, injectedAt: 50, until: null, faults: [0] }],
   readBack: new Set([1, 4, 5]),
   expect: expectOf({ maxFailoverMs: 2000 }),
   stableMs: 0,
@@ -102,8 +102,8 @@ describe('check', () => {
         history: h,
         readBack: new Set([1, 3, 4, 6, 7]),
         windows: [
-          { fault: 0, from: 100, until: 3100, faults: [0] },
-          { fault: 1, from: 3100, until: null, faults: [1] },
+          { fault: 0, from: 100, injectedAt: 100, until: 3100, faults: [0] },
+          { fault: 1, from: 3100, injectedAt: 3100, until: null, faults: [1] },
         ],
         expect: expectOf({ maxFailoverMs: 2000 }),
       }),

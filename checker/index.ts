@@ -1,6 +1,6 @@
 import type { Op } from '../core/history.ts';
 import type { Expectations } from '../core/result.ts';
-import { type AvailabilityFigures, availability } from './availability.ts';
+import type { AvailabilityFigures } from './availability.ts';
 import {
   type ConvergenceFigures,
   type ExpectationResult,
@@ -8,7 +8,7 @@ import {
   judgeExpectations,
 } from './expectations.ts';
 import { type Verdict, combine } from './verdict.ts';
-import type { FaultWindow } from './windows.ts';
+import { type FaultWindow, windowAvailability } from './windows.ts';
 import { type WriteFigures, checkWrites } from './writes.ts';
 
 export type {
@@ -51,7 +51,7 @@ export function check(input: CheckInput): CheckResult {
     const writes = checkWrites(input.history, input.readBack, input.probe);
     const windows = input.windows.map((w) => ({
       fault: w.fault,
-      availability: availability(input.history, w.from, input.probe, input.stableMs, w.until),
+      availability: windowAvailability(input.history, w, input.probe, input.stableMs, w.until),
     }));
     const expectations = judgeExpectations({
       expect: input.expect,

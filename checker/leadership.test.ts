@@ -27,8 +27,8 @@ describe('leadership changes', () => {
       moved(4401, 'redis-b', 'redis-c'),
     ];
     const windows = [
-      { fault: 0, from: 0, until: 3000, faults: [0] },
-      { fault: 1, from: 3000, until: null, faults: [1] },
+      { fault: 0, from: 0, injectedAt: 0, until: 3000, faults: [0] },
+      { fault: 1, from: 3000, injectedAt: 3000, until: null, faults: [1] },
     ];
     expect(leadershipChanges(events, source, windows)).toEqual([
       { t: 1162, from: 'redis-a', to: 'redis-b', promotedAt: 1150, fault: 0 },

@@ -59,7 +59,18 @@ export interface Expectations {
 /** Figures and verdicts: what the checker computes, as the result carries them. */
 
 export interface AvailabilityFigures {
+  /**
+   * The instant the figures are measured from: when the window's fault was applied (the
+   * provider said it was done), or its injection when that is not known.
+   */
   faultAt: number;
+  /**
+   * When the harness began to inject it: the window holds the operations completing from here
+   * (absent in results written before it was recorded).
+   */
+  injectedAt?: number;
+  /** From the injection to the applied instant (`faultAt - injectedAt`): how long applying took. */
+  applyLagMs?: number;
   /** The window's end (exclusive); null when it is the last window. */
   until: number | null;
   outage: boolean;
@@ -73,7 +84,7 @@ export interface AvailabilityFigures {
   /** From the stable success to the window's last write; null without one. */
   stableForMs: number | null;
   outages: number;
-  /** The longest stretch without an acknowledged write, from the fault on; null without one. */
+  /** The longest stretch without an acknowledged write, from the applied instant on; null without one. */
   longestStallMs: number | null;
   /** Operations that completed in the window. */
   operations: number;
@@ -245,6 +256,11 @@ export interface FaultRecord {
   /** When the harness began to apply it, and when the provider said it was done. */
   tInject: number;
   tApplied: number | null;
+  /**
+   * `tApplied - tInject`: how long applying took (the figures of its window are measured from
+   * `tApplied`); absent when it was not applied or its applied instant is not known.
+   */
+  applyLagMs?: number;
   /** When its revert fell due (injection + durationMs), if it has one. */
   tRevertDue?: number;
   tReverted?: number;

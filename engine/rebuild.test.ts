@@ -72,7 +72,9 @@ describe('a run folder whose process died', () => {
     expect(result.status).toBe('incomplete');
     expect(result.verdict).toBe('unknown');
     expect(result.probes[0]?.attempted).toBe(2);
-    expect(result.probes[0]?.windows[0]?.availability.detectionMs).toBe(25);
+    // Injected at 2100, applied at 2110 (fault-applied): the failure at 2125 is seen 15 ms after.
+    expect(result.probes[0]?.windows[0]?.availability.detectionMs).toBe(15);
+    expect(result.faults[0]?.applyLagMs).toBe(10);
     const text = formatSummary(result, false);
     expect(text).toMatch(/INCOMPLETE/);
     expect(text).toMatch(/chaos cleanup --run dead0001/);

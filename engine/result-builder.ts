@@ -191,7 +191,7 @@ export function buildResult(r: RunRecord): RunResult {
     runDir: r.runDir,
     harness: r.harness,
     phases: r.phases,
-    faults: r.faults,
+    faults: r.faults.map(withApplyLag),
     probes,
     systems,
     expectations: completed ? expectations : [],
@@ -199,6 +199,12 @@ export function buildResult(r: RunRecord): RunResult {
     warnings,
     timeline: [...r.events].sort((a, b) => a.t - b.t),
   };
+}
+
+/** A fault record with how long applying it took, where both instants are known. */
+function withApplyLag(f: FaultRecord): FaultRecord {
+  if (f.status !== 'applied' || f.tApplied === null || f.tApplied < f.tInject) return f;
+  return { ...f, applyLagMs: f.tApplied - f.tInject };
 }
 
 function systemActions(

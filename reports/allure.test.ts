@@ -94,8 +94,8 @@ describe('Allure results', () => {
     expect(kill.steps[2]).toMatchObject({ start: origin + 2000, stop: origin + 2020, status: 'passed' });
     expect(kill.steps[2].steps[0]).toMatchObject({
       name: 'fault #1 kill redis:head -> redis-a',
-      start: origin + 2000,
-      stop: origin + 2015,
+      start: origin + 1985, // injected
+      stop: origin + 2000, // applied
     });
     expect(kill.start).toBe(origin);
     expect(kill.stop).toBe(origin + 10_000);

@@ -12,7 +12,7 @@ describe('the timeline of a run', () => {
     const [chart] = timelineOf(r, null, 'x');
     const a = r.probes[0]!.windows[0]!.availability;
     expect(chart!.bands).toEqual([
-      expect.objectContaining({ kind: 'fault', from: 2, open: true, fault: 0 }),
+      expect.objectContaining({ kind: 'fault', from: 1.985, open: true, fault: 0 }), // from the injection
       expect.objectContaining({
         kind: 'unavailable',
         from: a.window!.start / 1000,

@@ -96,10 +96,17 @@ describe('summary', () => {
     const r = buildResult(record());
     const text = summary(r);
     expect(text).toMatch(/^redis-head-kill {2}UNKNOWN {2}run abcd1234, 9\.0 s/); // redundancy not observed
-    expect(text).toMatch(/fault #1 +kill redis:head -> redis-a/);
-    expect(text).toMatch(/detection +530 ms ±\d+ ms/);
-    expect(text).toMatch(/failover +1581 ms ±\d+ ms/);
-    expect(text).toMatch(/leader +redis-a -> redis-b +promoted \+1170 ms, redis-head record moved \+1180 ms/);
+    // Injected at 120, applied at 130: every figure from the applied instant.
+    expect(text).toMatch(/fault #1 +kill redis:head -> redis-a +at 120 ms, applied \+10 ms; docker kill/);
+    expect(text).toMatch(/detection +520 ms ±\d+ ms/);
+    expect(text).toMatch(/failover +1571 ms ±\d+ ms/);
+    expect(text).toMatch(/leader +redis-a -> redis-b +promoted \+1160 ms, redis-head record moved \+1170 ms/);
+    expect(r.faults[0]!.applyLagMs).toBe(10);
+    expect(r.probes[0]!.windows[0]!.availability).toMatchObject({
+      faultAt: 130,
+      injectedAt: 120,
+      applyLagMs: 10,
+    });
     expect(text).toMatch(/6 attempted, 4 acknowledged, 1 failed, 1 unknown; lost 0/);
     expect(text).toMatch(/✔ fault #1 failover time/);
     expect(r.schemaVersion).toBe(2);
@@ -157,10 +164,10 @@ describe('summary', () => {
     );
     const text = summary(r);
     expect(text).toMatch(
-      /fault #1[\s\S]*failover +1501 ms[\s\S]*leader +redis-a -> redis-b +promoted \+1050 ms/,
+      /fault #1[\s\S]*failover +1491 ms[\s\S]*leader +redis-a -> redis-b +promoted \+1040 ms/,
     );
     expect(text).toMatch(
-      /fault #2[\s\S]*failover +1101 ms[\s\S]*leader +redis-b -> redis-c +promoted \+1290 ms/,
+      /fault #2[\s\S]*failover +1091 ms[\s\S]*leader +redis-b -> redis-c +promoted \+1280 ms/,
     );
     expect(r.expectations.filter((e) => e.name === 'failover time').every((e) => e.verdict === 'pass')).toBe(
       true,
@@ -212,7 +219,7 @@ describe('summary', () => {
     );
     const text = summary(r);
     expect(text).toMatch(/probe +no outage seen by the probe/);
-    expect(text).toMatch(/system +redis-b removed the dead tail redis-c \+1205 ms/);
+    expect(text).toMatch(/system +redis-b removed the dead tail redis-c \+1195 ms/); // from the applied instant, 130
     expect(text).not.toMatch(/failover +\d/);
   });
 

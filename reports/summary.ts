@@ -107,10 +107,13 @@ function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
         : f.revertError
           ? `, revert failed: ${f.revertError}`
           : '';
+  // The figures below are measured from the applied instant; so are the agents' acts.
+  const applied = f.tApplied !== null && f.tApplied >= f.tInject ? f.tApplied : f.tInject;
+  const lag = applied > f.tInject ? `, applied ${plus(applied, f.tInject)}` : '';
   row(
     faultName(f.index),
     `${what} -> ${f.nodes.join(', ')}${f.peers ? ` from ${f.peers.join(', ')}` : ''}`,
-    `at ${ms(f.tInject)}${reverted}${window ? '' : f.measured ? '' : ', not measured on its own'}; ${f.method}`,
+    `at ${ms(f.tInject)}${lag}${reverted}${window ? '' : f.measured ? '' : ', not measured on its own'}; ${f.method}`,
   );
   for (const p of probes) {
     const w = p.windows.find((x) => x.fault === f.index);
@@ -126,7 +129,7 @@ function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
       row(
         label,
         `${m.from ?? '?'} -> ${m.to}`,
-        `${m.promotedAt === null ? 'no promotion event' : `promoted ${plus(m.promotedAt, f.tInject)}`}, ${system.leadershipRecord ?? 'endpoint'} record moved ${plus(m.t, f.tInject)}`,
+        `${m.promotedAt === null ? 'no promotion event' : `promoted ${plus(m.promotedAt, applied)}`}, ${system.leadershipRecord ?? 'endpoint'} record moved ${plus(m.t, applied)}`,
         4,
       );
     }
@@ -139,7 +142,7 @@ function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
       acts.length
         ? acts
             .slice(0, 4)
-            .map((a) => `${a.node} ${describeAction(a.type, a.data)} ${plus(a.t, f.tInject)}`)
+            .map((a) => `${a.node} ${describeAction(a.type, a.data)} ${plus(a.t, applied)}`)
             .join('; ')
         : 'no leadership change, no agent decision',
       '',
