@@ -50,6 +50,7 @@ export function judgeExpectations(input: JudgeInput): ExpectationResult[] {
       out.push(atMostMs('unavailability window', scope, expect.maxUnavailabilityMs, a, a.unavailabilityMs));
   }
   out.push(lostWrites(expect, probe, writes));
+  out.push(failedButPresent(expect, probe, writes));
   if (writes.unexpected > 0) {
     out.push({
       name: 'read-back integrity',
@@ -150,6 +151,41 @@ function lostWrites(expect: Expectations, probe: string, w: WriteFigures): Expec
     actual,
     verdict: w.lost === null ? 'unknown' : w.lost <= max ? 'pass' : 'fail',
   };
+}
+
+/** Up to `n` sequence numbers, and how many more there are. */
+export function firstSeqs(seqs: readonly number[], n = 5): string {
+  const shown = seqs.slice(0, n).join(', ');
+  return seqs.length > n ? `${shown} … (${seqs.length - n} more)` : shown;
+}
+
+/**
+ * Failed writes stay absent: a write whose outcome was `fail` (certainly not applied, the client
+ * was told) must not turn up in the read-back. At most `failedButPresent` may (0 unless the
+ * scenario says otherwise), or any when it says `any` (still reported). Without a read-back
+ * nothing can be said: unknown.
+ */
+function failedButPresent(expect: Expectations, probe: string, w: WriteFigures): ExpectationResult {
+  const allowed = expect.failedButPresent ?? 0;
+  const readBack = w.readBackSize !== null;
+  const n = w.failedButPresent;
+  const base = {
+    name: 'failed writes stay absent',
+    scope: { probe },
+    threshold: allowed,
+    value: readBack ? n : null,
+    expected:
+      allowed === 'any'
+        ? 'any (the scenario expects writes reported failed in the read-back)'
+        : `<= ${allowed} writes reported failed in the read-back`,
+    actual: !readBack
+      ? 'unknown (no read-back)'
+      : n === 0
+        ? '0'
+        : `${n} reported failed but read back: seq ${firstSeqs(w.failedButPresentSeqs)}`,
+  };
+  if (!readBack) return { ...base, verdict: 'unknown' };
+  return { ...base, verdict: allowed === 'any' || n <= allowed ? 'pass' : 'fail' };
 }
 
 export type { ExpectationResult, ConvergenceFigures, WindowFigures };

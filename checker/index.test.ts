@@ -57,7 +57,58 @@ describe('check', () => {
       ['recovered', 'pass'],
       ['failover time', 'pass'],
       ['lost acknowledged writes', 'pass'],
+      ['failed writes stay absent', 'pass'],
     ]);
+  });
+
+  it('fails a write reported failed that turns up in the read-back, naming it, unless declared', () => {
+    const present = new Set([1, 3, 4, 5]); // seq 3 failed (at 200), yet it is there
+    const r = check(input({ readBack: present, expect: expectOf({}) }));
+    expect(r.verdict).toBe('fail');
+    expect(r.expectations.find((e) => e.name === 'failed writes stay absent')).toMatchObject({
+      scope: { probe: 'w' },
+      threshold: 0,
+      value: 1,
+      actual: '1 reported failed but read back: seq 3',
+      verdict: 'fail',
+    });
+    expect(r.writes?.failedButPresentSeqs).toEqual([3]);
+    expect(check(input({ readBack: present, expect: expectOf({ failedButPresent: 1 }) })).verdict).toBe(
+      'pass',
+    );
+    const two = new Set([1, 2, 3, 4, 5]);
+    expect(check(input({ readBack: two, expect: expectOf({ failedButPresent: 1 }) })).verdict).toBe('fail');
+    const any = check(input({ readBack: two, expect: expectOf({ failedButPresent: 'any' }) }));
+    expect(any.verdict).toBe('pass');
+    expect(any.expectations.find((e) => e.name === 'failed writes stay absent')).toMatchObject({
+      value: 2,
+      actual: '2 reported failed but read back: seq 2, 3',
+    });
+    // Without a read-back it cannot be said.
+    const none = check(input({ readBack: null, expect: expectOf({ failedButPresent: 'any' }) }));
+    expect(none.expectations.find((e) => e.name === 'failed writes stay absent')).toMatchObject({
+      value: null,
+      verdict: 'unknown',
+    });
+  });
+
+  it('names the first few seqs of many, and says how many more', () => {
+    const many = Array.from({ length: 8 }, (_, i) => op(10 + i, 300 + i * 10, 'fail'));
+    const r = check(
+      input({
+        history: [...history, ...many],
+        readBack: new Set([1, 4, 5, ...many.map((o) => o.seq)]),
+        expect: expectOf({}),
+      }),
+    );
+    expect(r.expectations.find((e) => e.name === 'failed writes stay absent')?.actual).toBe(
+      '8 reported failed but read back: seq 10, 11, 12, 13, 14 … (3 more)',
+    );
+  });
+
+  it('refuses a failedButPresent that is neither a count nor any', () => {
+    expect(() => expectOf({ failedButPresent: -1 })).toThrow();
+    expect(() => expectOf({ failedButPresent: 'some' })).toThrow();
   });
 
   it('fails a run that lost an acknowledged write although the scenario said nothing about loss', () => {

@@ -54,6 +54,8 @@ export interface Expectations {
   oneLeaderChangePerFault: boolean;
   /** Exactly this many leader changes over the run, in every system or per system (0: no failover may happen). */
   leaderChanges?: number | Record<string, number> | undefined;
+  /** At most this many writes reported failed that turn up in the read-back; 0 unless said, or `any`. */
+  failedButPresent?: number | 'any' | undefined;
 }
 
 /** Figures and verdicts: what the checker computes, as the result carries them. */

@@ -150,6 +150,11 @@ const expectFields = {
   maxLostWrites: z.number().int().min(0),
   /** Exactly this many lost acknowledged writes, or `any` (loss expected, not judged). */
   lostWrites: z.union([z.number().int().min(0), z.literal('any')]),
+  /**
+   * At most this many writes the client was told failed that turn up in the read-back anyway
+   * (default 0: a client that trusts its errors must not be wrong about one), or `any`.
+   */
+  failedButPresent: z.union([z.number().int().min(0), z.literal('any')]),
 };
 const oneLossBound = (e: { maxLostWrites?: unknown; lostWrites?: unknown }, ctx: z.RefinementCtx) => {
   if (e.maxLostWrites !== undefined && e.lostWrites !== undefined) {
@@ -169,6 +174,7 @@ const probeExpect = z
     maxUnavailabilityMs: expectFields.maxUnavailabilityMs.optional(),
     maxLostWrites: expectFields.maxLostWrites.optional(),
     lostWrites: expectFields.lostWrites.optional(),
+    failedButPresent: expectFields.failedButPresent.optional(),
   })
   .strict()
   .superRefine(oneLossBound);
@@ -231,6 +237,7 @@ const scenarioObject = z
         maxUnavailabilityMs: expectFields.maxUnavailabilityMs.optional(),
         maxLostWrites: expectFields.maxLostWrites.optional(),
         lostWrites: expectFields.lostWrites.optional(),
+        failedButPresent: expectFields.failedButPresent.optional(),
         /** After recovery every system regains full redundancy, and its invariants hold. */
         converged: z.boolean().default(true),
         /** From the last fault's injection to full redundancy. */
