@@ -1,4 +1,4 @@
-import type { Registry, RegistryRecord } from './protocol.ts';
+import type { Lease, Registry, RegistryRecord } from './protocol.ts';
 
 /** A Registry reached over HTTP (the local implementation's wire protocol). */
 export class HttpRegistry implements Registry {
@@ -31,6 +31,35 @@ export class HttpRegistry implements Registry {
     if (res.status === 409) return undefined;
     if (!res.ok) throw new Error(`registry PUT ${name}: HTTP ${res.status}`);
     return (await res.json()) as RegistryRecord;
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
+    const res = await this.lease('PUT', name, { holder, ttlMs });
+    if (res.status === 409) return undefined;
+    if (!res.ok) throw new Error(`registry PUT lease ${name}: HTTP ${res.status}`);
+    return (await res.json()) as Lease;
+  }
+
+  async getLease(name: string): Promise<Lease | undefined> {
+    const res = await this.lease('GET', name);
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw new Error(`registry GET lease ${name}: HTTP ${res.status}`);
+    return (await res.json()) as Lease;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    const res = await this.lease('DELETE', name, { holder });
+    if (!res.ok) throw new Error(`registry DELETE lease ${name}: HTTP ${res.status}`);
+  }
+
+  private lease(method: string, name: string, body?: unknown): Promise<Response> {
+    return fetch(`${this.baseUrl}/v1/leases/${encodeURIComponent(name)}`, {
+      method,
+      ...(body === undefined
+        ? {}
+        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
   }
 }
 

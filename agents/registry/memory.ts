@@ -1,9 +1,18 @@
-import type { Registry, RegistryRecord } from './protocol.ts';
+import { LeaseTable } from './leases.ts';
+import type { Lease, Registry, RegistryRecord } from './protocol.ts';
 
-/** A Registry in memory: the same semantics as the HTTP one, for unit tests of its users. */
+/**
+ * A Registry in memory: the same semantics as the HTTP one, for unit tests of its users. Leases
+ * count time on `now` (a fake clock in tests).
+ */
 export class MemoryRegistry implements Registry {
   readonly records = new Map<string, RegistryRecord>();
   readonly changes: RegistryRecord[] = [];
+  readonly leases: LeaseTable;
+
+  constructor(now: () => number = () => performance.now()) {
+    this.leases = new LeaseTable(now, undefined, false);
+  }
 
   async get(name: string): Promise<RegistryRecord | undefined> {
     return this.records.get(name);
@@ -21,5 +30,17 @@ export class MemoryRegistry implements Registry {
     this.records.set(name, rec);
     this.changes.push(rec);
     return rec;
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
+    return this.leases.acquire(name, holder, ttlMs);
+  }
+
+  async getLease(name: string): Promise<Lease | undefined> {
+    return this.leases.get(name);
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.leases.release(name, holder);
   }
 }

@@ -35,6 +35,25 @@ describe('local registry over HTTP', () => {
     expect(typeof logged.at(-1)?.t).toBe('number');
   });
 
+  it('grants, renews, refuses and releases leases, and logs each change', async () => {
+    expect(await registry.getLease('leader')).toBeUndefined();
+    const a = await registry.acquireLease('leader', 'pg-a', 60_000);
+    expect(a).toMatchObject({ name: 'leader', holder: 'pg-a', ttlMs: 60_000, term: 1 });
+    expect(a!.remainingMs).toBeGreaterThan(59_000);
+    expect(await registry.acquireLease('leader', 'pg-b', 60_000)).toBeUndefined();
+    expect((await registry.acquireLease('leader', 'pg-a', 60_000))?.term).toBe(1);
+    expect(logged.filter((l) => l.type === 'lease-acquired')).toHaveLength(1);
+    await registry.releaseLease('leader', 'pg-b'); // not the holder: nothing happens
+    expect((await registry.getLease('leader'))?.holder).toBe('pg-a');
+    await registry.releaseLease('leader', 'pg-a');
+    expect(logged.at(-1)).toMatchObject({ type: 'lease-released', holder: 'pg-a' });
+    expect(await registry.acquireLease('leader', 'pg-b', 50)).toMatchObject({ holder: 'pg-b', term: 2 });
+    expect(logged.at(-1)).toMatchObject({ type: 'lease-acquired', holder: 'pg-b', previous: 'pg-a' });
+    await new Promise((r) => setTimeout(r, 80));
+    expect(logged.at(-1)).toMatchObject({ type: 'lease-expired', holder: 'pg-b', term: 2 });
+    expect((await registry.getLease('leader'))!.remainingMs).toBeLessThanOrEqual(0);
+  });
+
   it('refuses a conditional write from a stale version', async () => {
     await registry.set('chain', 'a', 0, 0);
     expect(await registry.set('chain', 'b', 0, 0)).toBeUndefined();

@@ -4,6 +4,7 @@
  * event line on stdout, which the harness puts on the run's timeline.
  */
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { LeaseTable } from './leases.ts';
 import { REGISTRY_PORT, type RegistryRecord } from './protocol.ts';
 
 export function startRegistryServer(
@@ -12,14 +13,18 @@ export function startRegistryServer(
 ) {
   const records = new Map<string, RegistryRecord>();
   const wallNow = () => performance.timeOrigin + performance.now();
+  // Lease changes are timeline events too (renewals are not: they come every few hundred ms).
+  const leases = new LeaseTable(undefined, (c) => log(JSON.stringify({ t: wallNow(), ...c })));
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err) => reply(res, 500, { error: String(err) }));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    const m = /^\/v1\/records\/([^/?]+)$/.exec(req.url ?? '');
     if (req.url === '/healthz') return reply(res, 200, { ok: true });
+    const l = /^\/v1\/leases\/([^/?]+)$/.exec(req.url ?? '');
+    if (l) return handleLease(decodeURIComponent(l[1]!), req, res);
+    const m = /^\/v1\/records\/([^/?]+)$/.exec(req.url ?? '');
     if (!m) return reply(res, 404, { error: 'no such path' });
     const name = decodeURIComponent(m[1]!);
     if (req.method === 'GET') {
@@ -63,6 +68,29 @@ export function startRegistryServer(
     return reply(res, 405, { error: 'GET or PUT' });
   }
 
+  /** GET: the lease; PUT {holder, ttlMs}: acquire or renew (409 while another holds it); DELETE {holder}. */
+  async function handleLease(name: string, req: IncomingMessage, res: ServerResponse) {
+    if (req.method === 'GET') {
+      const lease = leases.get(name);
+      return lease ? reply(res, 200, lease) : reply(res, 404, { error: `no lease ${name}` });
+    }
+    if (req.method !== 'PUT' && req.method !== 'DELETE')
+      return reply(res, 405, { error: 'GET, PUT or DELETE' });
+    const body = JSON.parse(await readBody(req)) as { holder?: unknown; ttlMs?: unknown };
+    if (typeof body.holder !== 'string') return reply(res, 400, { error: 'body needs holder (string)' });
+    if (req.method === 'DELETE') {
+      leases.release(name, body.holder);
+      return reply(res, 200, { ok: true });
+    }
+    if (typeof body.ttlMs !== 'number' || !(body.ttlMs > 0))
+      return reply(res, 400, { error: 'body needs ttlMs (a positive number)' });
+    const lease = leases.acquire(name, body.holder, body.ttlMs);
+    return lease
+      ? reply(res, 200, lease)
+      : reply(res, 409, { error: 'held by another', current: leases.get(name) });
+  }
+
+  server.on('close', () => leases.close());
   server.listen(port, () => log(JSON.stringify({ t: wallNow(), type: 'registry-ready', port })));
   return server;
 }

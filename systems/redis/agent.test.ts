@@ -65,6 +65,9 @@ class World {
         if (rec) this.ops.push({ node: self, op: 'set', arg: `${name}=${value}` });
         return rec;
       },
+      acquireLease: (...args) => this.registry.acquireLease(...args),
+      getLease: (name) => this.registry.getLease(name),
+      releaseLease: (...args) => this.registry.releaseLease(...args),
     };
     const deps: AgentDeps = {
       local: {

@@ -225,6 +225,9 @@ function world(backends: BackendName[] = ['pg', 'redis']) {
       return records.get(name);
     },
     set: (...args) => records.set(...args),
+    acquireLease: (...args) => records.acquireLease(...args),
+    getLease: (name) => records.getLease(name),
+    releaseLease: (...args) => records.releaseLease(...args),
   };
   const clock = { now: 0 };
   const events: Record<string, unknown>[] = [];
