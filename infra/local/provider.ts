@@ -269,9 +269,15 @@ export class LocalStack implements Stack {
       .withEnvironment(c.env ?? {})
       .withWaitStrategy(Wait.forLogMessage(c.readyLog))
       .withStartupTimeout(STARTUP_TIMEOUT_MS);
+    // Every node's fixed address in /etc/hosts (the sidecars share the main container's): no
+    // failover path may wait on a name server. A killed node's name is unknown to Docker's DNS,
+    // and without an upstream resolver the lookup hangs ~10 s (Postgres's WAL receiver did, while
+    // promoting: `connect_timeout` does not bound a lookup).
     g = shareWith
       ? g.withNetworkMode(`container:${shareWith}`)
-      : g.placeOn(this.networkName, node.name, this.addresses.get(node.name));
+      : g
+          .placeOn(this.networkName, node.name, this.addresses.get(node.name))
+          .withExtraHosts([...this.addresses].map(([host, ipAddress]) => ({ host, ipAddress })));
     if (c.ports?.length) g = g.withExposedPorts(...c.ports);
     if (c.files?.length) g = g.withCopyFilesToContainer(c.files.map((f) => ({ ...f })));
     if (c.contents?.length) g = g.withCopyContentToContainer(c.contents.map((f) => ({ ...f })));

@@ -3,6 +3,7 @@
  * in a container that shares the Postgres container's network namespace and its /control).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { realTimer } from '../../agents/lease.ts';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { PromotionAgent, parseLsn } from './agent.ts';
@@ -11,6 +12,14 @@ import { queryOnce } from './client.ts';
 const { env, wallNow, emit, step } = agentRuntime('promotion agent', () => process.env.NODE_NAME ?? '?');
 
 const CONTROL = '/control';
+/**
+ * A standby's position: the larger of the WAL received and the WAL replayed. A standby that
+ * restarted with no primary to stream from reports as received only the start of its current
+ * segment, below what it replayed; GREATEST skips a NULL (a primary has neither).
+ */
+const POSITION = 'greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())';
+const HEALTH_COMMIT =
+  "BEGIN; SET LOCAL synchronous_commit = local; SELECT pg_logical_emit_message(true, 'chaos-health', 'lease'); COMMIT";
 
 export async function main(): Promise<void> {
   const self = env('NODE_NAME');
@@ -35,10 +44,12 @@ export async function main(): Promise<void> {
     {
       self,
       peers: env('PEERS').split(','),
-      thresholdMs: Number(env('THRESHOLD_MS', '3000')),
+      leaseMs: Number(env('LEASE_MS', '3000')),
+      leaseMarginMs: Number(env('LEASE_MARGIN_MS', '500')),
       checkIntervalMs: Number(env('CHECK_INTERVAL_MS', '200')),
       writerTtlMs: Number(env('WRITER_TTL_MS', '1000')),
       promotion: env('PROMOTION', 'auto') === 'manual' ? 'manual' : 'auto',
+      replication: env('REPLICATION', 'async') === 'sync' ? 'sync' : 'async',
     },
     {
       local: {
@@ -58,11 +69,20 @@ export async function main(): Promise<void> {
           const [row] = await local('SELECT status FROM pg_stat_wal_receiver');
           return row?.status === 'streaming';
         },
-        receivedLsn: async () => {
-          const [row] = await local(
-            'SELECT coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn',
-          );
+        position: async () => {
+          const [row] = await local(`SELECT ${POSITION}::text AS lsn`);
           return parseLsn(row?.lsn as string | undefined);
+        },
+        commits: async () => {
+          try {
+            // A commit, not a SELECT: a primary whose disk is frozen answers queries but cannot
+            // flush a commit record. Committed locally only: with synchronous replication the
+            // check must not wait for a standby. A transactional WAL message needs no table.
+            await query('127.0.0.1', HEALTH_COMMIT, pingTimeoutMs, pingTimeoutMs);
+            return true;
+          } catch {
+            return false;
+          }
         },
         repoint: async (host) => {
           await local(
@@ -71,7 +91,10 @@ export async function main(): Promise<void> {
           await local('SELECT pg_reload_conf()');
         },
         promote: async () => {
-          await local('SELECT pg_promote(true, 30)');
+          // Without waiting: the agent keeps renewing its lease while the server promotes, and
+          // checks on its next looks that it did.
+          const [row] = await local('SELECT pg_promote(false) AS asked');
+          return row?.asked === true;
         },
         fence: async () => {
           await local('ALTER SYSTEM SET default_transaction_read_only = on');
@@ -82,30 +105,9 @@ export async function main(): Promise<void> {
         },
       },
       registry: stepped(step, 'registry', new HttpRegistry(env('REGISTRY_URL'))),
-      reachable: async (host) => {
+      peerPosition: async (host) => {
         try {
-          // A commit, not a SELECT: a primary whose disk is frozen answers queries but cannot
-          // flush a commit record, and a primary that commits nothing is down for its clients.
-          // A transactional WAL message needs no table and commits like any write.
-          // Committed locally only: with synchronous replication the check must not wait for a
-          // standby (this one, catching up, would find its healthy primary down).
-          await query(
-            host,
-            `BEGIN; SET LOCAL synchronous_commit = local; SELECT pg_logical_emit_message(true, 'chaos-health', ${literal(self)}); COMMIT`,
-            pingTimeoutMs,
-            pingTimeoutMs,
-          );
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      peerLsn: async (host) => {
-        try {
-          const [row] = await query(
-            host,
-            'SELECT pg_is_in_recovery() AS standby, coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn',
-          );
+          const [row] = await query(host, `SELECT pg_is_in_recovery() AS standby, ${POSITION}::text AS lsn`);
           return row?.standby ? parseLsn(row.lsn as string) : null;
         } catch {
           return null;
@@ -118,7 +120,12 @@ export async function main(): Promise<void> {
         if (restart) writeFileSync(`${CONTROL}/restart`, `${role}\n`);
         emit('role-set', { role, restart });
       },
+      stopNow: () => {
+        // The supervisor looks for this file every 100 ms: pg_ctl stop -m immediate.
+        writeFileSync(`${CONTROL}/fence`, `${wallNow()}\n`);
+      },
       wallNow,
+      setTimer: realTimer,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       emit,
     },
@@ -135,7 +142,7 @@ export async function main(): Promise<void> {
       emit('agent-error', { error: String(err) });
       return 'local-down' as const;
     });
-    if (r !== 'local-down') break;
+    if (r !== 'local-down' && r !== 'waiting') break;
     await new Promise((res) => setTimeout(res, 100));
   }
   emit('agent-ready', {});

@@ -1,42 +1,61 @@
-import type { Registry } from '../../core/registry.ts';
-import { WRITER_RECORD } from './records.ts';
+import { LeaseKeeper } from '../../agents/lease.ts';
+import type { Lease, Registry } from '../../core/registry.ts';
+import { LEADER_LEASE, WRITER_RECORD } from './records.ts';
 
 /**
  * The promotion agent. It runs beside one Postgres node (same network namespace, a shared
  * /control folder with the node's supervisor script; they die together) and carries out the
- * failover of streaming replication:
+ * failover of streaming replication, the way Patroni does it: leadership is a **lease** in the
+ * registry (`pg-leader`), and the writer record (`pg-writer`) is where clients find the leader.
  *
- * - The writer record (conditional writes only) says who the primary is. The first primary
- *   claims it at start.
- * - A standby watches the primary the record names: it must answer and commit (a primary whose
- *   disk is frozen answers a SELECT but commits nothing). When it has been unreachable for
- *   `thresholdMs`, the standby with the most advanced received WAL position promotes: it must
- *   see at least one other standby (a standby cut off from everyone never promotes), it defers
- *   to any standby ahead of it (ties go to the lower name), it claims the writer record with a
- *   conditional write on the version it read (so no two standbys promote for one failure), and
- *   only then runs `pg_promote()`.
- * - A standby whose primary_conninfo names another node than the record follows the record:
- *   `ALTER SYSTEM SET primary_conninfo` and a reload.
- * - A primary that finds the record naming another node is fenced at once (new transactions
- *   read-only, client sessions ended) and asks its supervisor to stop it and bring it back as a
- *   standby of the new primary (pg_rewind, or a fresh base backup when rewind cannot).
- * - After a restart (a power loss) the supervisor waits for the agent's word: the role file is
- *   written from the record, so an old primary never comes back as a primary.
- * - With `promotion: manual` the agent never promotes: an operator does, by the runbook.
+ * - **The primary holds the lease** and renews it every check, but only while its own server
+ *   commits (a transaction committed locally: a primary whose disk is frozen answers queries but
+ *   commits nothing, and must not keep the lease). It makes sure the writer record names it.
+ * - **Nobody promotes while the lease runs.** A standby that cannot reach the primary, or a
+ *   primary cut off from its standbys, changes nothing as long as the primary renews its lease:
+ *   the primary keeps serving its clients and the standbys catch up when the network heals.
+ * - **A primary that cannot renew fences itself.** The lease keeper (agents/lease.ts) counts
+ *   the lease from before each renewal was sent, minus a margin for clock drift and for the fence
+ *   to take effect; when that deadline passes without a renewal, a timer (not the agent's loop,
+ *   which may hang on the registry) has the supervisor stop the server at once (`pg_ctl stop -m
+ *   immediate`: no checkpoint, no disk write, so it works on a frozen disk too; a backend blocked
+ *   on the disk dies when it thaws, before it can answer). The server comes back only in the role
+ *   the agent gives it. So the old primary has stopped acknowledging before anyone can take the
+ *   lease. A primary that finds the lease held by another node is fenced and demoted at once.
+ * - **Once the lease has run out**, the best standby promotes: its position is the larger of the
+ *   WAL it received and the WAL it replayed (a standby that restarted without a primary to stream
+ *   from reports as received only the start of its current segment); it defers to any standby
+ *   ahead of it (ties go to the lower name). It must see other standbys: with asynchronous
+ *   replication at least one (a standby cut off from everyone may be the one cut off); with
+ *   **synchronous** replication every other standby (under `ANY 1` a commit may be on one standby
+ *   only, so only a standby that compared itself with all of them knows it holds every
+ *   acknowledged commit: otherwise it waits, and availability is lost instead of data). Then it
+ *   takes the lease, asks for promotion (`pg_promote(false)`, whose answer is checked), and once
+ *   its server runs as a primary it moves the writer record (a conditional write). A promotion
+ *   that does not finish within `promoteTimeoutMs` gives the lease back.
+ * - A standby follows the lease holder (`ALTER SYSTEM SET primary_conninfo`, a reload), and is
+ *   rewound onto it when it cannot stream from it.
+ * - After a restart (a power loss, a fence) the supervisor waits for the agent's word: the role
+ *   comes from the lease and the writer record, so an old primary never comes back as a primary
+ *   unless it takes the lease again with the writer record still naming it (nobody promoted).
+ * - With `promotion: manual` the agent never takes the lease: an operator's runbook does.
  *
  * Every decision is emitted as an event stamped with the wall clock.
  */
 export interface LocalPg {
   /** true: primary; false: standby; null: the local server does not answer. */
   isPrimary(): Promise<boolean | null>;
+  /** Whether the local server commits a transaction (locally) within the ping timeout. */
+  commits(): Promise<boolean>;
   /** The host its primary_conninfo names, or null. */
   followedHost(): Promise<string | null>;
   /** Whether its WAL receiver is streaming from that host now. */
   streaming(): Promise<boolean>;
-  /** The WAL position received from the primary (replayed, if none received), or null. */
-  receivedLsn(): Promise<bigint | null>;
+  /** Its WAL position: the larger of received and replayed, or null. */
+  position(): Promise<bigint | null>;
   repoint(host: string): Promise<void>;
-  promote(): Promise<void>;
+  /** Asks the server to promote (`pg_promote(false)`); false when it refused. */
+  promote(): Promise<boolean>;
   /** New transactions read-only, client sessions ended: it can acknowledge no more writes. */
   fence(): Promise<void>;
 }
@@ -45,38 +64,48 @@ export interface PgAgentConfig {
   self: string;
   /** Every node of the system, this one included. */
   peers: string[];
-  thresholdMs: number;
+  /** The lease: how long a primary that stopped renewing keeps the lead. */
+  leaseMs: number;
+  /** Taken off the lease by its holder: clock drift and the time the fence takes. */
+  leaseMarginMs: number;
   checkIntervalMs: number;
   writerTtlMs: number;
   promotion: 'auto' | 'manual';
+  replication: 'async' | 'sync';
+  /** How long a promotion may take before the lease is given back. */
+  promoteTimeoutMs?: number;
 }
 
 export interface PgAgentDeps {
   local: LocalPg;
   registry: Registry;
-  /** Does the server at this host answer, and commit a transaction, within the ping timeout? */
-  reachable(host: string): Promise<boolean>;
-  /** A standby's received WAL position, or null when it does not answer or is no standby. */
-  peerLsn(host: string): Promise<bigint | null>;
+  /** A standby's WAL position (larger of received and replayed), or null when it does not answer or is no standby. */
+  peerPosition(host: string): Promise<bigint | null>;
   /** Tells the supervisor the role to (re)start in; `restart` stops the running server first. */
   control(role: string, restart: boolean): Promise<void>;
+  /** Has the supervisor stop the server at once; it then waits for a role. */
+  stopNow(): void;
   wallNow(): number;
+  setTimer(fn: () => void, ms: number): () => void;
   sleep(ms: number): Promise<void>;
   emit(type: string, data?: Record<string, unknown>): void;
 }
 
 export type PgTick =
   | 'local-down'
+  | 'waiting'
   | 'primary'
+  | 'unhealthy'
+  | 'unleased'
   | 'fenced'
   | 'following'
   | 'healthy'
-  | 'suspect'
   | 'manual'
   | 'withheld'
   | 'deferred'
   | 'lost-claim'
-  | 'promoted'
+  | 'promoting'
+  | 'promote-failed'
   | 'rewinding'
   | 'no-writer';
 
@@ -88,20 +117,37 @@ export function parseLsn(lsn: string | null | undefined): bigint | null {
   return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
 }
 
+const running = (l: Lease | undefined): boolean => l !== undefined && l.remainingMs > 0;
+
 export class PromotionAgent {
-  private downSince: number | null = null;
   /** Since when this standby has not streamed from a primary it can reach. */
   private stuckSince: number | null = null;
   private lastRewindAt = Number.NEGATIVE_INFINITY;
   private role: string | undefined;
   private fencedFor: string | undefined;
+  /** When this node asked its server to promote (it holds the lease), or null. */
+  private promotingSince: number | null = null;
   private said = new Set<string>();
   private stopped = false;
+  private localUp = false;
+  /** When this node last fenced itself for want of a lease. */
+  private fencedAt: number | null = null;
+  readonly lease: LeaseKeeper;
 
   constructor(
     private readonly cfg: PgAgentConfig,
     private readonly deps: PgAgentDeps,
-  ) {}
+  ) {
+    this.lease = new LeaseKeeper(
+      { name: LEADER_LEASE, holder: cfg.self, ttlMs: cfg.leaseMs, marginMs: cfg.leaseMarginMs },
+      {
+        registry: deps.registry,
+        now: () => deps.wallNow(),
+        setTimer: deps.setTimer,
+        onLost: (info) => this.lost(info),
+      },
+    );
+  }
 
   /** Emits an event once per episode (until `clear`). */
   private once(key: string, type: string, data: Record<string, unknown>): void {
@@ -116,129 +162,224 @@ export class PromotionAgent {
     await this.deps.control(role, restart);
   }
 
-  async tick(): Promise<PgTick> {
-    const { deps, cfg } = this;
-    const rec = await deps.registry.get(WRITER_RECORD);
-    const writer = rec?.value ?? null;
-    const primary = await deps.local.isPrimary();
+  /** The deadline passed without a renewal: stop the server before the lease runs out. */
+  private lost(info: { heldForMs: number; lastRenewedAgoMs: number }): void {
+    this.deps.stopNow();
+    this.fencedAt = this.deps.wallNow();
+    this.role = undefined;
+    this.promotingSince = null;
+    this.deps.emit('fenced-self', {
+      ...info,
+      reason: 'could not renew its lease in time: the server is stopped until the agent places it',
+    });
+  }
 
-    if (primary === null) {
-      // The server is down or waiting for its role after a restart: tell it what the record says.
-      await this.setRole(writer === null || writer === cfg.self ? 'primary' : `standby ${writer}`);
+  async tick(): Promise<PgTick> {
+    const primary = await this.deps.local.isPrimary();
+    // A server that just went down (killed, fenced, restarting) waits for its role: say it again.
+    if (primary === null && this.localUp) this.role = undefined;
+    this.localUp = primary !== null;
+    if (primary === null) return this.placeLocal();
+    if (primary) return this.asPrimary();
+    return this.asStandby();
+  }
+
+  /** The server is down or waiting for its role after a restart: tell it what the registry says. */
+  private async placeLocal(): Promise<PgTick> {
+    const { deps, cfg } = this;
+    const lease = await deps.registry.getLease(LEADER_LEASE);
+    const writer = (await deps.registry.get(WRITER_RECORD))?.value ?? null;
+    if (lease && running(lease) && lease.holder !== cfg.self) {
+      await this.setRole(`standby ${lease.holder}`);
       return 'local-down';
     }
+    if (writer !== null && writer !== cfg.self) {
+      await this.setRole(`standby ${writer}`);
+      return 'local-down';
+    }
+    // Nobody else leads and the record names this node (or nobody yet): it may lead again, but
+    // only with the lease in hand, and not at once after it fenced itself: a healthy standby
+    // gets two lease lengths to take over first (this node stopped because it was not healthy,
+    // or cut off).
+    if (this.fencedAt !== null && deps.wallNow() - this.fencedAt < 2 * cfg.leaseMs) return 'waiting';
+    const r = await this.lease.renew();
+    if (r.status !== 'held') return 'waiting';
+    await this.setRole('primary');
+    return 'local-down';
+  }
 
-    if (primary) {
-      if (writer === null) {
-        if (await deps.registry.set(WRITER_RECORD, cfg.self, cfg.writerTtlMs, 0))
-          deps.emit('claimed-writer', { ttlMs: cfg.writerTtlMs });
-        await this.setRole('primary');
-        return 'primary';
-      }
-      if (writer === cfg.self) {
-        this.fencedFor = undefined;
-        await this.setRole('primary');
-        return 'primary';
-      }
+  private async asPrimary(): Promise<PgTick> {
+    const { deps, cfg } = this;
+    const promoted = this.promotingSince !== null;
+    this.promotingSince = null;
+    if (!(await deps.local.commits())) {
+      // Not renewed: the lease runs out and the fence stops the server.
+      this.once('unhealthy', 'primary-unhealthy', {
+        reason: 'the local server does not commit: the lease is not renewed',
+        leaseLeftMs: this.lease.leftMs(),
+      });
+      return this.lease.holds() ? 'unhealthy' : 'unleased';
+    }
+    this.said.delete('unhealthy');
+    const r = await this.lease.renew();
+    if (r.status === 'refused') {
       // Another node leads: this one must not acknowledge another write.
-      if (this.fencedFor !== writer) {
+      const leader = r.holder ?? (await deps.registry.get(WRITER_RECORD))?.value ?? null;
+      if (leader && this.fencedFor !== leader) {
         await deps.local.fence();
-        deps.emit('fenced', { writer });
-        this.fencedFor = writer;
-        await this.setRole(`standby ${writer}`, true);
-        deps.emit('demoting', { to: writer, how: 'stop, pg_rewind (or a base backup), start as a standby' });
+        deps.emit('fenced', { leader });
+        this.fencedFor = leader;
+        await this.setRole(`standby ${leader}`, true);
+        deps.emit('demoting', { to: leader, how: 'stop, pg_rewind (or a base backup), start as a standby' });
       }
       return 'fenced';
     }
-
-    // A standby.
+    if (r.status === 'error') {
+      this.once('renew-error', 'lease-renewal-failed', { error: r.error, leaseLeftMs: this.lease.leftMs() });
+      return this.lease.holds() ? 'primary' : 'unleased';
+    }
+    this.said.delete('renew-error');
     this.fencedFor = undefined;
-    if (writer === null) return 'no-writer';
-    if (writer === cfg.self) {
-      // Claimed but not promoted (the agent died in between): finish the promotion.
-      await deps.local.promote();
-      deps.emit('became-primary', { previousPrimary: null, reason: 'the writer record names this node' });
-      await this.setRole('primary');
-      return 'promoted';
+    await this.setRole('primary');
+    const rec = await deps.registry.get(WRITER_RECORD);
+    if (
+      rec?.value !== cfg.self &&
+      (await deps.registry.set(WRITER_RECORD, cfg.self, cfg.writerTtlMs, rec?.version ?? 0))
+    ) {
+      if (rec === undefined) deps.emit('claimed-writer', { ttlMs: cfg.writerTtlMs });
+      else deps.emit('writer-record-moved', { from: rec.value, to: cfg.self, ttlMs: cfg.writerTtlMs });
     }
-    await this.setRole(`standby ${writer}`);
-    const followed = await deps.local.followedHost();
-    if (followed !== writer) {
-      await deps.local.repoint(writer);
-      deps.emit('following', { primary: writer, was: followed });
-      return 'following';
-    }
-    const now = deps.wallNow();
-    if (await deps.reachable(writer)) {
-      if (this.downSince !== null)
-        deps.emit('primary-reachable-again', { primary: writer, downForMs: now - this.downSince });
-      this.downSince = null;
+    if (promoted)
+      deps.emit('became-primary', {
+        previousPrimary: rec?.value === cfg.self ? null : (rec?.value ?? null),
+        term: r.lease.term,
+      });
+    return 'primary';
+  }
+
+  private async asStandby(): Promise<PgTick> {
+    const { deps, cfg } = this;
+    this.fencedFor = undefined;
+    const lease = await deps.registry.getLease(LEADER_LEASE);
+    if (lease && running(lease) && lease.holder === cfg.self) return this.promoting();
+    this.promotingSince = null;
+    const writer = (await deps.registry.get(WRITER_RECORD))?.value ?? null;
+    if (lease && running(lease)) {
       this.said.clear();
-      return this.keepStreaming(writer, now);
+      return this.follow(lease.holder);
     }
-    if (this.downSince === null) {
-      this.downSince = now;
-      deps.emit('primary-unreachable', { primary: writer });
-    }
-    const downForMs = now - this.downSince;
-    if (downForMs < cfg.thresholdMs) return 'suspect';
+    // The lease has run out (or was never taken): the primary died, froze, or lost the registry.
+    const last = lease?.holder ?? writer;
+    if (last === null) return 'no-writer';
+    this.once('expired', 'lease-expired', { holder: last, expiredForMs: lease ? -lease.remainingMs : null });
     if (cfg.promotion === 'manual') {
-      this.once('manual', 'promotion-left-to-operator', { primary: writer, downForMs });
+      this.once('manual', 'promotion-left-to-operator', { primary: last });
       return 'manual';
     }
-    const others = cfg.peers.filter((p) => p !== cfg.self && p !== writer);
-    const lsns = await Promise.all(others.map(async (o) => [o, await deps.peerLsn(o)] as const));
-    const seen = lsns.filter((x): x is readonly [string, bigint] => x[1] !== null);
+    const others = cfg.peers.filter((p) => p !== cfg.self && p !== last);
+    const positions = await Promise.all(others.map(async (o) => [o, await deps.peerPosition(o)] as const));
+    const seen = positions.filter((x): x is readonly [string, bigint] => x[1] !== null);
+    const unseen = positions.filter(([, p]) => p === null).map(([o]) => o);
+    if (cfg.replication === 'sync' && unseen.length > 0) {
+      this.once(`withheld-sync-${unseen.join()}`, 'failover-withheld', {
+        primary: last,
+        reason: `synchronous replication: ${unseen.join(', ')} may hold acknowledged commits this node lacks, and does not answer`,
+      });
+      return 'withheld';
+    }
     if (others.length > 0 && seen.length === 0) {
       this.once('withheld', 'failover-withheld', {
-        primary: writer,
-        downForMs,
+        primary: last,
         reason: 'cannot see any other standby: this node may be the one cut off',
       });
       return 'withheld';
     }
-    const mine = (await deps.local.receivedLsn()) ?? 0n;
+    const mine = (await deps.local.position()) ?? 0n;
     const ahead = seen.find(([o, l]) => l > mine || (l === mine && o < cfg.self));
     if (ahead) {
       this.once(`defer-${ahead[0]}`, 'promotion-deferred', {
         to: ahead[0],
-        reason: ahead[1] > mine ? 'it received more WAL' : 'same WAL position, lower name',
+        reason: ahead[1] > mine ? 'it has more WAL' : 'same WAL position, lower name',
       });
       return 'deferred';
     }
-    if (!(await deps.registry.set(WRITER_RECORD, cfg.self, cfg.writerTtlMs, rec!.version)))
+    const r = await this.lease.renew();
+    if (r.status !== 'held') return 'lost-claim';
+    deps.emit('failover-decision', {
+      deadPrimary: last,
+      position: mine.toString(16),
+      compared: seen.map(([o, l]) => `${o}=${l.toString(16)}`).join(' ') || 'none',
+      term: r.lease.term,
+    });
+    return this.promoting();
+  }
+
+  /** This standby holds the lease: it promotes, and the primary branch moves the writer record. */
+  private async promoting(): Promise<PgTick> {
+    const { deps, cfg } = this;
+    const r = await this.lease.renew();
+    if (r.status === 'refused') {
+      this.promotingSince = null;
       return 'lost-claim';
-    deps.emit('failover-decision', { deadPrimary: writer, downForMs, lsn: mine.toString(16) });
-    await deps.local.promote();
-    this.downSince = null;
-    this.said.clear();
-    deps.emit('became-primary', { previousPrimary: writer });
-    deps.emit('writer-record-moved', { from: writer, to: cfg.self, ttlMs: cfg.writerTtlMs });
-    await this.setRole('primary');
-    return 'promoted';
+    }
+    const now = deps.wallNow();
+    if (this.promotingSince === null) {
+      this.promotingSince = now;
+      if (!(await deps.local.promote())) {
+        deps.emit('promotion-failed', { reason: 'pg_promote() returned false' });
+        return this.giveUp();
+      }
+      deps.emit('promoting', { lease: r.status === 'held' ? r.lease.term : null });
+      return 'promoting';
+    }
+    if (now - this.promotingSince > (cfg.promoteTimeoutMs ?? 30_000)) {
+      deps.emit('promotion-failed', {
+        reason: `still in recovery after ${Math.round(now - this.promotingSince)} ms`,
+      });
+      return this.giveUp();
+    }
+    return 'promoting';
+  }
+
+  private async giveUp(): Promise<PgTick> {
+    this.promotingSince = null;
+    await this.lease.release();
+    return 'promote-failed';
+  }
+
+  private async follow(leader: string): Promise<PgTick> {
+    const { deps } = this;
+    await this.setRole(`standby ${leader}`);
+    const followed = await deps.local.followedHost();
+    if (followed !== leader) {
+      await deps.local.repoint(leader);
+      deps.emit('following', { primary: leader, was: followed });
+      return 'following';
+    }
+    return this.keepStreaming(leader, deps.wallNow());
   }
 
   /**
-   * A standby that follows a reachable primary but cannot stream from it (its own history went
-   * further than the point where the new primary's timeline forked: an operator promoted a
-   * standby that was behind) is rewound onto it, as an old primary is.
+   * A standby that follows the primary but cannot stream from it (its own history went further
+   * than the point where the new primary's timeline forked: an operator promoted a standby that
+   * was behind) is rewound onto it, as an old primary is.
    */
-  private async keepStreaming(writer: string, now: number): Promise<PgTick> {
+  private async keepStreaming(leader: string, now: number): Promise<PgTick> {
     const { deps, cfg } = this;
     if (await deps.local.streaming()) {
       this.stuckSince = null;
       return 'healthy';
     }
     this.stuckSince ??= now;
-    if (now - this.stuckSince < Math.max(cfg.thresholdMs, 5000) || now - this.lastRewindAt < 30_000)
+    if (now - this.stuckSince < Math.max(cfg.leaseMs, 5000) || now - this.lastRewindAt < 30_000)
       return 'healthy';
     this.lastRewindAt = now;
     this.stuckSince = null;
     deps.emit('rewinding', {
-      onto: writer,
+      onto: leader,
       reason: 'cannot stream from the primary: its timeline forked behind this node',
     });
-    await this.setRole(`standby ${writer} rewind`, true);
+    await this.setRole(`standby ${leader} rewind`, true);
     return 'rewinding';
   }
 

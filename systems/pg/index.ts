@@ -5,7 +5,7 @@ import { pgNodeNames } from './layout.ts';
 import { awaitPg, observePg, pgViolations } from './observe.ts';
 import { planPg } from './plan.ts';
 import { PgWriterProbe, pgTable, pgWriterSettings } from './probe.ts';
-import { WRITER_RECORD, readWriter } from './records.ts';
+import { LEADER_LEASE, WRITER_RECORD, readWriter } from './records.ts';
 import { PG_ROLES, resolvePgRole } from './roles.ts';
 import { type PgSpec, type PgWriterProbeSpec, pgSpec, pgWriterSpec } from './spec.ts';
 
@@ -61,12 +61,23 @@ export const postgres: SystemDefinition<PgSpec> = {
   leadership: { record: WRITER_RECORD, promotedType: 'became-primary' },
   steps: {
     promote: {
-      does: 'the runbook: move the writer record to the chosen standby, then pg_promote() on it (psql inside the node)',
+      does: 'the runbook: take the leader lease for the chosen standby (once the old one has run out), move the writer record to it, then pg_promote() on it (psql inside the node)',
       run: async (stack, nodes, spec) => {
         const node = nodes[0]!.name;
-        // The record first, as the agents do: an agent that finds its node named promotes it, and
-        // one that finds itself a primary the record does not name fences itself.
-        await stack.registry().set(WRITER_RECORD, node, spec.writerRecordTtlMs);
+        const registry = stack.registry();
+        // The lease first, as the agents do: nobody may lead while another's lease runs, and
+        // the node's agent, finding itself the holder, renews it from then on.
+        const deadline = Date.now() + spec.failoverThresholdMs + 5000;
+        while (!(await registry.acquireLease(LEADER_LEASE, node, spec.failoverThresholdMs))) {
+          if (Date.now() > deadline) {
+            const held = await registry.getLease(LEADER_LEASE);
+            throw new Error(
+              `the leader lease is still held by ${held?.holder ?? '?'}: ${node} cannot be promoted while it runs`,
+            );
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await registry.set(WRITER_RECORD, node, spec.writerRecordTtlMs);
         const r = await stack.exec(node, [
           'psql',
           '-U',
@@ -76,18 +87,25 @@ export const postgres: SystemDefinition<PgSpec> = {
           '-tAc',
           'SELECT pg_promote(true, 60)',
         ]);
-        const promoted = r.exitCode === 0 || /not in recovery/.test(r.output);
+        const promoted =
+          (r.exitCode === 0 && /^t\b/m.test(r.output.trim())) || /recovery is not in progress/.test(r.output);
         if (!promoted)
           throw new Error(`pg_promote() on ${node} failed: ${r.output.trim().split('\n').at(-1)}`);
-        return `runbook on ${node}: writer record -> ${node}, then psql -c 'SELECT pg_promote()'`;
+        return `runbook on ${node}: leader lease and writer record -> ${node}, then psql -c 'SELECT pg_promote()'`;
       },
     },
   },
   decisions: [
+    'lease-expired',
     'failover-decision',
+    'promoting',
+    'promotion-failed',
     'became-primary',
     'following',
     'fenced',
+    'fenced-self',
+    'primary-unhealthy',
+    'lease-renewal-failed',
     'demoting',
     'promotion-deferred',
     'failover-withheld',

@@ -8,10 +8,27 @@
 #
 # /control/role     written by the agent: `primary`, or `standby HOST`
 # /control/restart  written by the agent: stop the server and come back in the role above
+# /control/fence    written by the agent when its lease runs out: stop the server at once
+#                   (immediate: no checkpoint, no disk write) and wait for a role
 # /archive          the WAL archive every node shares (archive_command / restore_command)
 #
 # Every step is a JSON event line on stdout, for the run's timeline.
 set -u
+
+# archive_command: `pg-node.sh archive %p %f`. Atomic: a copy under a temporary name, then a hard
+# link to the final one (which fails if it exists), so restore_command never reads a half-copied
+# segment. A segment archived already with the same content (a retry after a crash) succeeds.
+if [ "${1:-}" = archive ]; then
+  src=$2 dst=/archive/$3 tmp=/archive/.$3.$$.tmp
+  if [ -f "$dst" ]; then cmp -s "$src" "$dst"; exit $?; fi
+  cp "$src" "$tmp" && sync "$tmp" && ln "$tmp" "$dst" 2>/dev/null
+  rc=$?
+  rm -f "$tmp"
+  [ "$rc" = 0 ] && exit 0
+  [ -f "$dst" ] && cmp -s "$src" "$dst"
+  exit $?
+fi
+
 PGBIN="$(dirname "$(command -v postgres 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1)")"
 DATA=/var/lib/postgresql/chaos-data
 CTL=/control
@@ -36,7 +53,7 @@ max_replication_slots = 10
 hot_standby = on
 wal_log_hints = on
 archive_mode = on
-archive_command = 'test ! -f /archive/%f && cp %p /archive/%f'
+archive_command = 'bash /opt/chaos/pg-node.sh archive %p %f'
 restore_command = 'cp /archive/%f %p'
 recovery_target_timeline = 'latest'
 synchronous_commit = '${SYNC_COMMIT:-on}'
@@ -152,6 +169,24 @@ stop_server() {
 trap 'stop_server; exit 0' TERM INT
 if [ -n "${boot_standby_of:-}" ]; then start_standby_of "$boot_standby_of"; else start || exit 1; fi
 while :; do
+  if [ -f "$CTL/fence" ]; then
+    # The role is the agent's to give again, from what the registry says now.
+    rm -f "$CTL/role" "$CTL/fence" "$CTL/restart"
+    as_pg "$PGBIN/pg_ctl" -D "$DATA" -m immediate -W stop >/dev/null 2>&1
+    event fenced "\"how\":\"pg_ctl stop -m immediate\""
+    wait "$pid" 2>/dev/null
+    event waiting-for-role
+    until [ -s "$CTL/role" ]; do sleep 0.1; done
+    read -r role host flag <"$CTL/role"
+    event restarted-as "\"role\":\"$role\""
+    if [ "$role" = standby ]; then
+      demote_to "$host" "${flag:-}" || exit 1
+      start_standby_of "$host"
+    else
+      rm -f "$DATA/standby.signal"
+      start || exit 1
+    fi
+  fi
   if [ -f "$CTL/restart" ]; then
     rm -f "$CTL/restart"
     read -r role host flag <"$CTL/role"
@@ -171,5 +206,5 @@ while :; do
     event server-died
     start || exit 1
   fi
-  sleep 0.2
+  sleep 0.1
 done
