@@ -33,7 +33,10 @@ export interface FaultKind {
   revertible: boolean;
   /** Whether the nodes it hits are down while it lasts (a later fault finds nothing to hit). */
   takesDown: boolean;
-  /** The AWS FIS action that does the same in the cloud, or null with the reason. */
+  /**
+   * The AWS FIS action that stands for it in the cloud, with what differs there, or null with the
+   * reason.
+   */
   fis: { action: string; note?: string } | { action: null; why: string };
 }
 
@@ -42,13 +45,19 @@ export const FAULTS: Record<FaultAction, FaultKind> = {
     does: 'the node dies at once (SIGKILL), with its agent; it does not come back',
     revertible: false,
     takesDown: true,
-    fis: { action: 'aws:ec2:terminate-instances' },
+    fis: {
+      action: 'aws:ec2:terminate-instances',
+      note: 'a graceful OS shutdown first, which FIS cannot skip; EC2 TerminateInstances with SkipOsShutdown, called directly, skips it',
+    },
   },
   stop: {
     does: 'a power loss: the node dies without a shutdown and boots again after durationMs with its volume',
     revertible: true,
     takesDown: true,
-    fis: { action: 'aws:ec2:stop-instances', note: 'with startInstancesAfterDuration' },
+    fis: {
+      action: 'aws:ec2:stop-instances',
+      note: 'with startInstancesAfterDuration; a graceful OS shutdown, which FIS cannot skip (not a power loss); EC2 StopInstances with SkipOsShutdown, called directly, skips it',
+    },
   },
   pause: {
     does: 'every process of the node is frozen; its sockets stay open',
@@ -86,7 +95,7 @@ export const FAULTS: Record<FaultAction, FaultKind> = {
     takesDown: true,
     fis: {
       action: 'aws:network:disrupt-connectivity',
-      note: "network: scope availability-zone on the zone's subnets; power: the AZ power interruption scenario (aws:ec2:stop-instances with startInstancesAfterDuration, plus the network part)",
+      note: "network: scope availability-zone on the zone's subnets; power: as the AZ power interruption scenario, aws:ec2:stop-instances (startInstancesAfterDuration, completeIfInstancesTerminated; a graceful OS shutdown, which FIS cannot skip) on the zone's instances, aws:network:disrupt-connectivity scope all on its subnets for the scenario's 2 minutes, and aws:ec2:asg-insufficient-instance-capacity-error on an Auto Scaling group's launches there",
     },
   },
 };
