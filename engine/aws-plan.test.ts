@@ -1,21 +1,35 @@
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIS_LIMITS, type PlanEntry, ROLE_ARN_PLACEHOLDER, planFaults } from '../infra/aws/fis-plan.ts';
+import {
+  FIS_LIMITS,
+  type PlanEntry,
+  ROLE_ARN_PLACEHOLDER,
+  RUN_ID_PLACEHOLDER,
+  planFaults,
+} from '../infra/aws/fis-plan.ts';
 import { listScenarios, loadScenario } from '../scenarios/load.ts';
 import { activeSystems } from '../scenarios/schema.ts';
 import { planInput, resolveOnPaper } from './aws-plan.ts';
 
-const OPTS = { region: 'us-east-1', roleArn: ROLE_ARN_PLACEHOLDER, stopAlarmArns: [] };
+const FIXTURES = resolve(import.meta.dirname, '../test/fixtures/aws');
+const OPTS = {
+  region: 'us-east-1',
+  runId: RUN_ID_PLACEHOLDER,
+  roleArn: ROLE_ARN_PLACEHOLDER,
+  stopAlarmArns: [],
+};
 
 /**
  * What the FIS API model (botocore data/fis/2020-12-01/service-2.json) and the FIS user guide
- * require of a CreateExperimentTemplate input; each problem as a sentence.
+ * require of a CreateExperimentTemplate input; each problem as a sentence. The model's patterns
+ * (`[\S]+`) are not anchored: a name or value needs one character that is not white space.
  */
 function templateProblems(e: PlanEntry): string[] {
   if (e.kind !== 'fis-template') return [];
   const t = e.template;
   const out: string[] = [];
   const name = (n: string, what: string) => {
-    if (!/^\S+$/.test(n) || n.length > FIS_LIMITS.nameMax) out.push(`${what} '${n}' is not a valid name`);
+    if (!/\S/.test(n) || n.length > FIS_LIMITS.nameMax) out.push(`${what} '${n}' is not a valid name`);
   };
   if (!t.description || t.description.length > FIS_LIMITS.descriptionMax) out.push('description');
   if (!t.roleArn || t.roleArn.length < 20) out.push('roleArn');
@@ -36,8 +50,7 @@ function templateProblems(e: PlanEntry): string[] {
     name(n, 'action');
     if (!a.actionId?.startsWith('aws:')) out.push(`action ${n}: actionId`);
     for (const [k, v] of Object.entries(a.parameters ?? {}))
-      if (!/^\S+$/.test(v) || v.length > FIS_LIMITS.parameterValueMax)
-        out.push(`action ${n}: parameter ${k}`);
+      if (!/\S/.test(v) || v.length > FIS_LIMITS.parameterValueMax) out.push(`action ${n}: parameter ${k}`);
     for (const [k, ref] of Object.entries(a.targets ?? {}))
       if (!(ref in targets)) out.push(`action ${n}: target ${k} -> ${ref} does not exist`);
   }
@@ -105,7 +118,7 @@ describe('every built-in scenario on AWS', () => {
     const broken = structuredClone(e!);
     if (broken.kind !== 'fis-template') throw new Error(broken.kind);
     broken.template.actions!['terminate-redis-a']!.targets = { Instances: 'nowhere' };
-    broken.template.actions!['terminate-redis-a']!.parameters = { note: 'two words' };
+    broken.template.actions!['terminate-redis-a']!.parameters = { note: '  ', fine: 'two words' };
     broken.template.targets!['redis-a']!.selectionMode = 'SOME';
     expect(templateProblems(broken)).toEqual([
       'target redis-a: selectionMode SOME',
@@ -146,6 +159,53 @@ describe('every built-in scenario on AWS', () => {
         resourceTags: { 'chaos:system': 'web', 'chaos:pool': 'web-head' },
         selectionMode: 'COUNT(1)',
       });
+  });
+
+  it('the web tier is kept by an Auto Scaling group (its controller), the data systems are not', () => {
+    expect(planInput(loadScenario('fullstack-az-power')).autoScaled).toEqual(['web']);
+    expect(planInput(loadScenario('az-drop-power')).autoScaled).toEqual([]);
+  });
+
+  it("fullstack-az-power: the group's launches in the lost zone fail for the whole power loss; every stop completes if the group terminates its instance; the network is cut for the scenario's 2 minutes", () => {
+    const [e] = planFaults(planInput(loadScenario('fullstack-az-power')), OPTS);
+    if (e!.kind !== 'fis-template') throw new Error(e!.kind);
+    const { actions, targets } = e!.template;
+    expect(Object.keys(actions!).sort()).toEqual([
+      'disrupt-network-b',
+      'pause-launches-web-b',
+      'stop-az-b-pg',
+      'stop-az-b-redis',
+      'stop-az-b-web',
+    ]);
+    expect(actions!['pause-launches-web-b']).toMatchObject({
+      actionId: 'aws:ec2:asg-insufficient-instance-capacity-error',
+      parameters: { availabilityZoneIdentifiers: 'us-east-1b', duration: 'PT2M', percentage: '100' },
+      targets: { AutoScalingGroups: 'group-web' },
+    });
+    expect(targets!['group-web']).toMatchObject({
+      resourceType: 'aws:ec2:autoscaling-group',
+      resourceTags: { 'chaos:system': 'web', 'chaos:run': RUN_ID_PLACEHOLDER },
+    });
+    for (const name of ['stop-az-b-pg', 'stop-az-b-redis', 'stop-az-b-web'])
+      expect(actions![name]!.parameters).toEqual({
+        startInstancesAfterDuration: 'PT2M',
+        completeIfInstancesTerminated: 'true',
+      });
+    expect(actions!['disrupt-network-b']!.parameters).toEqual({ scope: 'all', duration: 'PT2M' });
+    // The load balancer is in no zone: the zone's web target is its heads.
+    expect(e!.nodes).not.toContain('web-lb');
+  });
+
+  it('pg-volume-freeze: pg:primary keeps no zone filter of pg-a on paper (it moves on failover); node:pg-c keeps its zone', () => {
+    const entries = planFaults(planInput(loadScenario(join(FIXTURES, 'pg-volume-freeze.yaml'))), OPTS);
+    const targetsOf = (e: PlanEntry) => {
+      if (e.kind !== 'fis-template') throw new Error(e.kind);
+      return Object.values(e.template.targets!);
+    };
+    expect(targetsOf(entries[0]!).map((t) => t.filters)).toEqual([undefined]);
+    expect(targetsOf(entries[1]!).map((t) => t.filters)).toEqual([
+      [{ path: 'AvailabilityZone', values: ['us-east-1c'] }],
+    ]);
   });
 
   it('redis-head-partition and redis-head-pause are refused', () => {

@@ -1,5 +1,7 @@
 import { basename } from 'node:path';
-import type { PlanContext } from '../core/system.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Stack } from '../core/provider.ts';
+import type { ControllerContext, PlanContext } from '../core/system.ts';
 import type { PlanFault, PlanInput, PlanNode, PlanTarget } from '../infra/aws/fis-plan.ts';
 import type { LoadedScenario } from '../scenarios/load.ts';
 import { type ActiveSystem, activeSystems, isStep } from '../scenarios/schema.ts';
@@ -8,7 +10,8 @@ import { type ActiveSystem, activeSystems, isStep } from '../scenarios/schema.ts
  * A scenario's stack and faults on paper, for infra/aws/fis-plan.ts: every node as the systems
  * lay it out (with its server and agent process names and its data disks, from the systems'
  * plans), and every target resolved as the stack stands at provisioning, where each system's
- * first node leads. Roles are resolved live at injection; this is where they start.
+ * first node leads. Roles are resolved live at injection; this is where they start. A system
+ * whose control plane is an Auto Scaling group says so, for the zone faults that must stop it.
  */
 
 /** What a system's plan needs to be drawn up on paper: nothing of it is started. */
@@ -38,7 +41,38 @@ export function planInput(loaded: LoadedScenario): PlanInput {
     resolved: resolveOnPaper(f.target, systems, nodes),
     ...(f.from ? { resolvedFrom: resolveOnPaper(f.from, systems, nodes) } : {}),
   }));
-  return { scenario: s.name, nodes, faults, observeMs: s.observeMs };
+  return {
+    scenario: s.name,
+    nodes,
+    faults,
+    observeMs: s.observeMs,
+    autoScaled: systems.filter(autoScaled).map((x) => x.def.name),
+  };
+}
+
+/** The name of the controller that is a system's Auto Scaling group (systems/web). */
+export const AUTO_SCALING_CONTROLLER = 'auto-scaling-group';
+
+/**
+ * Whether a system's nodes are kept by an Auto Scaling group: one of its controllers is one. The
+ * controllers are made on paper only to read their names; nothing is started, and nothing they
+ * were given (the stack, the clock) is touched until they start.
+ */
+function autoScaled({ def, spec }: ActiveSystem): boolean {
+  if (!def.controllers) return false;
+  const unused = (what: string) =>
+    new Proxy({} as object, {
+      get: () => {
+        throw new Error(`a controller on paper used its ${what}`);
+      },
+    });
+  const ctx: ControllerContext = {
+    stack: unused('stack') as Stack,
+    plan: PAPER,
+    clock: unused('clock') as Clock,
+    emit: () => {},
+  };
+  return def.controllers(spec, ctx).some((c) => c.name === AUTO_SCALING_CONTROLLER);
 }
 
 function paperNodes({ def, spec }: ActiveSystem): PlanNode[] {

@@ -6,6 +6,7 @@ import {
   DEFAULT_REGION,
   type PlanEntry,
   ROLE_ARN_PLACEHOLDER,
+  RUN_ID_PLACEHOLDER,
   TAGS,
   formatPlan,
   headingOf,
@@ -75,6 +76,7 @@ function awsPlan(loaded: LoadedScenario, flags: PlanFlags): number {
   const s = loaded.scenario;
   const entries = planFaults(planInput(loaded), {
     region: flags.region,
+    runId: RUN_ID_PLACEHOLDER,
     roleArn: flags.roleArn,
     stopAlarmArns: flags.stopAlarm,
   });

@@ -14,8 +14,12 @@ import type { NodeRef } from '../../core/provider.ts';
  * resolves each target on paper (engine/aws-plan.ts).
  *
  * Tag convention (what the AWS provider puts on what it creates, and what targets select by):
- *   chaos:stack   on every instance, data volume and subnet of a stack (the scenario's name)
- *   chaos:system  on a node's instance and data volume: its system (`redis`, `pg`)
+ *   chaos:stack   on every instance, data volume, subnet and Auto Scaling group of a stack (the scenario's name)
+ *   chaos:run     on the same: the run's id. Every target selects by it, so that two stacks of one
+ *                 scenario in an account (two runs at once) never hit each other
+ *   chaos:system  on a node's instance and data volume, and on a system's Auto Scaling group: its
+ *                 system (`redis`, `pg`). Only the stack's system nodes carry it: the harness's own
+ *                 hosts (probes, the runner) never do, so no target selects them
  *   chaos:node    on a node's instance and data volume: the node (`redis-a`)
  *   chaos:volume  on a node's data volume (its EBS volume): the volume's name in the plan (`data`)
  * A zone is never a tag: targets filter on the resource's own AZ.
@@ -38,6 +42,14 @@ export const FIS_LIMITS = {
   disruptConnectivity: { min: MINUTE, max: 12 * HOUR },
   /** #ssm-send-command: "duration – The duration, from one minute to 12 hours." */
   sendCommand: { min: MINUTE, max: 12 * HOUR },
+  /**
+   * The AZ Availability: Power Interruption scenario
+   * (https://docs.aws.amazon.com/fis/latest/userguide/az-availability-scenario.html), "Pause
+   * network connectivity": aws:network:disrupt-connectivity, scope `all`, on the zone's subnets for
+   * 2 minutes (PT2M in the scenario's template), so that clients time out and DNS moves off the
+   * zone; its instances stay stopped for the whole interruption.
+   */
+  azPowerNetworkCut: 2 * MINUTE,
   /**
    * Quotas (https://docs.aws.amazon.com/fis/latest/userguide/fis-quotas.html, as Service Quotas
    * lists them): "Experiment duration in hours" 12 (L-6C1E4427) and "Action duration in hours" 12
@@ -82,8 +94,11 @@ export const FIS_LIMITS = {
   killProcessSignals: ['SIGTERM', 'SIGKILL'],
   /**
    * The API model (botocore data/fis/2020-12-01/service-2.json): a description is at most 512
-   * characters; action and target names and parameter names at most 64, without white space; an
-   * action parameter value at most 1024 characters, without white space ("[\S]+").
+   * characters; action and target names and parameter names at most 64; an action parameter value
+   * at most 1024 characters. Their patterns ("[\S]+") are not anchored (the model anchors where it
+   * means the whole value: "^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$" for target parameters), so a value
+   * needs one character that is not white space, and may hold white space besides: FIS's own
+   * examples give documentParameters as `{"DurationSeconds": "60", ...}`.
    */
   descriptionMax: 512,
   nameMax: 64,
@@ -136,30 +151,81 @@ export interface PlanInput {
   nodes: PlanNode[];
   faults: PlanFault[];
   observeMs: number;
+  /**
+   * The systems whose nodes an Auto Scaling group keeps (`web`): it replaces an instance that
+   * stops, and launches into the zones it is given.
+   */
+  autoScaled?: readonly string[] | undefined;
 }
 
 export interface PlanOptions {
-  /** The region the AZ letters are in (`a` -> `us-east-1a`). */
+  /** The region the AZ letters are in (`a` -> `us-east-1a`); it gives the ARNs' partition too. */
   region: string;
+  /** The run's id: every target selects by it (the `chaos:run` tag). A placeholder on paper. */
+  runId: string;
   /** The experiment role; a placeholder by default. */
   roleArn: string;
   /** CloudWatch alarms that stop the experiment; `none` without them. */
   stopAlarmArns: readonly string[];
 }
 
-/** The placeholder for the experiment role: replace it (or pass --role-arn). */
-export const ROLE_ARN_PLACEHOLDER = 'arn:aws:iam::<account-id>:role/<fis-experiment-role>';
+/**
+ * The partition a region's ARNs are in (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html):
+ * `aws-us-gov` for AWS GovCloud (US), `aws-cn` for the China regions, `aws` elsewhere.
+ */
+export function partitionOf(region: string): string {
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  if (region.startsWith('cn-')) return 'aws-cn';
+  return 'aws';
+}
+
+/** The placeholder for the experiment role in a region's partition: replace it (or pass --role-arn). */
+export function roleArnPlaceholder(region: string): string {
+  return `arn:${partitionOf(region)}:iam::<account-id>:role/<fis-experiment-role>`;
+}
+
+/** The placeholder for the experiment role in the `aws` partition. */
+export const ROLE_ARN_PLACEHOLDER = roleArnPlaceholder('us-east-1');
+
+/** The placeholder for the run's id on paper: the runner puts its own there (or pass --run-id). */
+export const RUN_ID_PLACEHOLDER = '<run-id>';
 
 export const DEFAULT_REGION = 'us-east-1';
 
 export const TAGS = {
   stack: 'chaos:stack',
+  /** The run's id, on everything the run creates: what scopes every target to one run. */
+  run: 'chaos:run',
   system: 'chaos:system',
   node: 'chaos:node',
   volume: 'chaos:volume',
   /** On the nodes a random role picks from, when that is not every node of the system (`web-head`). */
   pool: 'chaos:pool',
 } as const;
+
+/** An IAM role's ARN (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html): `arn:aws:iam::123456789012:role/path/name`. */
+const ROLE_ARN = /^arn:([a-z-]+):iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+/** A CloudWatch alarm's ARN, as FIS's stop conditions take it: `arn:aws:cloudwatch:us-east-1:123456789012:alarm:name`. */
+const ALARM_ARN = /^arn:([a-z-]+):cloudwatch:([a-z]{2}(?:-[a-z]+)+-\d+):(\d{12}):alarm:\P{Cc}{1,255}$/u;
+
+/** What is wrong with an experiment role's ARN for a region, in a few words; undefined when nothing. */
+export function roleArnProblem(arn: string, region: string): string | undefined {
+  const m = ROLE_ARN.exec(arn);
+  if (!m) return `is not an IAM role ARN (arn:${partitionOf(region)}:iam::<12-digit account>:role/<name>)`;
+  if (m[1] !== partitionOf(region))
+    return `is in partition ${m[1]}, and region ${region} is in ${partitionOf(region)}`;
+  return undefined;
+}
+
+/** What is wrong with a stop condition's alarm ARN for a region, in a few words; undefined when nothing. */
+export function alarmArnProblem(arn: string, region: string): string | undefined {
+  const m = ALARM_ARN.exec(arn);
+  if (!m)
+    return `is not a CloudWatch alarm ARN (arn:${partitionOf(region)}:cloudwatch:${region}:<12-digit account>:alarm:<name>)`;
+  if (m[1] !== partitionOf(region))
+    return `is in partition ${m[1]}, and region ${region} is in ${partitionOf(region)}`;
+  return undefined;
+}
 
 /** One call of an AWS API, for a fault FIS cannot do as asked but the API can. */
 export interface ApiCall {
@@ -248,28 +314,45 @@ export function planFaults(input: PlanInput, opts: PlanOptions): PlanEntry[] {
 interface Group {
   name: string;
   tags: Record<string, string>;
+  /** The zone its resources are filtered on; none for a role (see `live`) or a pick among zones. */
   az?: string | undefined;
+  /**
+   * Re-resolved at injection (a role such as `pg:primary`): the node that holds it then may be in
+   * another zone than on paper (a failover moves it), so no zone filter is put on it.
+   */
+  live?: boolean;
   selectionMode: string;
   nodes: PlanNode[];
 }
 
 const systemsOf = (nodes: readonly PlanNode[]) => [...new Set(nodes.map((n) => n.system))];
 
+/** The tags every target of a run selects by: the stack's and the run's. */
+function scopeOf(input: PlanInput, opts: PlanOptions): Record<string, string> {
+  return { [TAGS.stack]: input.scenario, [TAGS.run]: opts.runId };
+}
+
 /**
  * The target groups a resolved target becomes: FIS selects by tags (all of them must match),
- * filters (the zone) and a selection mode; a set of nodes no single tag names is one group per
- * node.
+ * filters (the zone, the state) and a selection mode. Every group selects by the run's tags and a
+ * system's tag, which only the stack's system nodes carry (never the harness's own hosts); a zone
+ * is one group per system in it; a set of nodes no single tag names is one group per node.
  */
-function groupsOf(t: PlanTarget, stack: string, all: readonly PlanNode[]): Group[] {
-  const base = { [TAGS.stack]: stack };
+function groupsOf(t: PlanTarget, scope: Record<string, string>, all: readonly PlanNode[]): Group[] {
   if (t.kind === 'az')
-    return [{ name: `az-${t.az}`, tags: base, az: t.az, selectionMode: 'ALL', nodes: t.nodes }];
+    return systemsOf(t.nodes).map((system) => ({
+      name: `az-${t.az}-${system}`,
+      tags: { ...scope, [TAGS.system]: system },
+      az: t.az,
+      selectionMode: 'ALL',
+      nodes: t.nodes.filter((n) => n.system === system),
+    }));
   if (t.kind === 'random')
     return [
       {
         name: `${t.system}-${t.role}`,
         tags: {
-          ...base,
+          ...scope,
           [TAGS.system]: t.system,
           // The role picks from some of the system's nodes only (the heads, not the load balancer).
           ...(t.of.length < all.filter((n) => n.system === t.system).length
@@ -287,44 +370,40 @@ function groupsOf(t: PlanTarget, stack: string, all: readonly PlanNode[]): Group
       return [
         {
           name: `${systems[0]}-all`,
-          tags: { ...base, [TAGS.system]: systems[0]! },
+          tags: { ...scope, [TAGS.system]: systems[0]! },
           selectionMode: 'ALL',
           nodes: t.nodes,
         },
       ];
   }
-  return perNode(t.nodes, stack);
+  return perNode(t.nodes, scope, t.role !== undefined);
 }
 
-/** One group per node, each by its own tag. */
-function perNode(nodes: readonly PlanNode[], stack: string): Group[] {
+/** One group per node, each by its own tag; in its zone unless a role names it (`live`). */
+function perNode(nodes: readonly PlanNode[], scope: Record<string, string>, live: boolean): Group[] {
   return nodes.map((n) => ({
     name: n.name,
-    tags: { [TAGS.stack]: stack, [TAGS.system]: n.system, [TAGS.node]: n.name },
-    az: n.az,
+    tags: { ...scope, [TAGS.system]: n.system, [TAGS.node]: n.name },
+    ...(live ? { live: true } : { az: n.az }),
     selectionMode: 'ALL',
     nodes: [n],
   }));
 }
 
-/** A group split so that each part is of one system (for a process name per part). */
-function bySystem(g: Group): Group[] {
-  const systems = systemsOf(g.nodes);
-  if (systems.length <= 1) return [g];
-  return systems.map((s) => ({
-    ...g,
-    name: `${g.name}-${s}`,
-    tags: { ...g.tags, [TAGS.system]: s },
-    nodes: g.nodes.filter((n) => n.system === s),
-  }));
-}
-
+/**
+ * An instance target. Only running instances: a stopped one is no target (FIS's own AZ scenario
+ * filters `State.Name` the same way), and an instance the group is replacing is not picked.
+ */
 function instanceTarget(g: Group, region: string): CreateExperimentTemplateTargetInput {
   return {
     resourceType: 'aws:ec2:instance',
     resourceTags: g.tags,
-    // targets.html, "Example filters": instances in a zone by `Placement.AvailabilityZone`.
-    ...(g.az ? { filters: [{ path: 'Placement.AvailabilityZone', values: [zoneName(region, g.az)] }] } : {}),
+    filters: [
+      // targets.html, "Example filters": instances in a zone by `Placement.AvailabilityZone`,
+      // running ones by `State.Name`.
+      ...(g.az ? [{ path: 'Placement.AvailabilityZone', values: [zoneName(region, g.az)] }] : []),
+      { path: 'State.Name', values: ['running'] },
+    ],
     selectionMode: g.selectionMode,
   };
 }
@@ -339,12 +418,25 @@ function volumeTarget(g: Group, disk: string, region: string): CreateExperimentT
   };
 }
 
-function subnetTarget(stack: string, az: string, region: string): CreateExperimentTemplateTargetInput {
+function subnetTarget(
+  scope: Record<string, string>,
+  az: string,
+  region: string,
+): CreateExperimentTemplateTargetInput {
   return {
     resourceType: 'aws:ec2:subnet',
-    resourceTags: { [TAGS.stack]: stack },
+    resourceTags: scope,
     // DescribeSubnets gives each subnet's `AvailabilityZone` (targets.html, "Resource filters").
     filters: [{ path: 'AvailabilityZone', values: [zoneName(region, az)] }],
+    selectionMode: 'ALL',
+  };
+}
+
+/** A system's Auto Scaling group (resource type `aws:ec2:autoscaling-group`), by the run's tags and its system. */
+function groupTarget(scope: Record<string, string>, system: string): CreateExperimentTemplateTargetInput {
+  return {
+    resourceType: 'aws:ec2:autoscaling-group',
+    resourceTags: { ...scope, [TAGS.system]: system },
     selectionMode: 'ALL',
   };
 }
@@ -410,7 +502,7 @@ function planFault(f: PlanFault, input: PlanInput, opts: PlanOptions): PlanEntry
     );
   const outcome = outcomeOf(f, revert, input, opts, base.notes);
   if (outcome.kind === 'fis-template') {
-    const problem = quotaProblem(outcome.template, opts, base.notes);
+    const problem = quotaProblem(outcome.template, opts);
     if (problem) return { ...base, ...problem };
   }
   return { ...base, ...outcome };
@@ -423,7 +515,7 @@ function nodesOf(t: PlanTarget): PlanNode[] {
 function targetNotes(t: PlanTarget, selector: string, region: string): string[] {
   if (t.kind === 'az')
     return [
-      `${selector} is AZ ${zoneName(region, t.az)}: ${t.nodes.map((n) => n.name).join(', ')} on paper; FIS selects by the stack's tag and the resource's own zone`,
+      `${selector} is AZ ${zoneName(region, t.az)}: ${t.nodes.map((n) => n.name).join(', ')} on paper; the targets select the run's system nodes there by their tags (${TAGS.stack}, ${TAGS.run}, ${TAGS.system}: the harness's own hosts carry no ${TAGS.system}) and the resource's own zone`,
     ];
   if (t.kind === 'random')
     return [
@@ -431,7 +523,7 @@ function targetNotes(t: PlanTarget, selector: string, region: string): string[] 
     ];
   if (t.role)
     return [
-      `${selector} is resolved live at injection; on paper it is ${t.nodes.map((n) => n.name).join(', ') || 'no node'}, as at provisioning (index 0 leads): the runner re-resolves it at injection and sets the chaos:node tag of the template to the node that holds the role then`,
+      `${selector} is resolved live at injection; on paper it is ${t.nodes.map((n) => n.name).join(', ') || 'no node'}, as at provisioning (index 0 leads): the runner re-resolves it at injection and sets the chaos:node tag of the template to the node that holds the role then; no zone filter, as that node may be in another zone by then (a failover moves a leader)`,
     ];
   return [];
 }
@@ -453,10 +545,23 @@ function template(
     targets,
     actions,
     tags: {
-      [TAGS.stack]: input.scenario,
+      ...scopeOf(input, opts),
       'chaos:fault': String(f.index),
     },
   };
+}
+
+/** What FIS's instance actions do to the OS, where the local provider kills outright. */
+const GRACEFUL = {
+  terminate:
+    "FIS's aws:ec2:terminate-instances shuts the OS down gracefully first (EC2 TerminateInstances without SkipOsShutdown; FIS has no parameter to skip it): the node's processes get SIGTERM and may flush or hand over, where the local kill is a SIGKILL; for a node that dies at once, call EC2 TerminateInstances with SkipOsShutdown: true directly",
+  stop: "FIS's aws:ec2:stop-instances shuts the OS down gracefully (EC2 StopInstances without SkipOsShutdown; FIS has no parameter to skip it): the node's processes get SIGTERM and may flush or hand over, which a power loss does not give them (the local stop is a SIGKILL); for a power loss, call EC2 StopInstances with SkipOsShutdown: true directly, then StartInstances",
+} as const;
+
+/** Whether some of these nodes are kept by an Auto Scaling group (which replaces a stopped instance). */
+function autoScaledIn(nodes: readonly PlanNode[], input: PlanInput): string[] {
+  const scaled = input.autoScaled ?? [];
+  return systemsOf(nodes).filter((s) => scaled.includes(s));
 }
 
 function outcomeOf(
@@ -466,8 +571,8 @@ function outcomeOf(
   opts: PlanOptions,
   notes: string[],
 ): Outcome {
-  const stack = input.scenario;
-  const groups = () => groupsOf(f.resolved, stack, input.nodes);
+  const scope = scopeOf(input, opts);
+  const groups = () => groupsOf(f.resolved, scope, input.nodes);
   const { region } = opts;
   switch (f.action) {
     case 'pause':
@@ -481,9 +586,11 @@ function outcomeOf(
         'on AWS cut a whole zone off instead (drop-az with mode: network, FIS aws:network:disrupt-connectivity), or keep the partition for the local provider',
       );
     case 'kill': {
+      const gs = groups();
+      if (!gs.length) return noNodes(f, region);
       const targets: Record<string, CreateExperimentTemplateTargetInput> = {};
       const actions: Record<string, CreateExperimentTemplateActionInput> = {};
-      for (const g of groups()) {
+      for (const g of gs) {
         targets[g.name] = instanceTarget(g, region);
         actions[`terminate-${g.name}`] = {
           actionId: 'aws:ec2:terminate-instances',
@@ -491,16 +598,22 @@ function outcomeOf(
           targets: { Instances: g.name },
         };
       }
-      notes.push('TerminateInstances cannot be undone: the node does not come back, as locally');
+      notes.push(
+        'TerminateInstances cannot be undone: the node does not come back, as locally',
+        GRACEFUL.terminate,
+      );
       return { kind: 'fis-template', template: template(f, input, opts, targets, actions) };
     }
     case 'stop': {
       const d = revert!;
+      const gs = groups();
+      if (!gs.length) return noNodes(f, region);
       if (d > FIS_LIMITS.startInstancesAfterDuration.max && d % SECOND === 0) {
         notes.push(
           `FIS restarts instances ${isoDuration(FIS_LIMITS.startInstancesAfterDuration.max)} after stopping them at most; EC2 itself has no such limit, so the runner calls it directly`,
+          'StopInstances with SkipOsShutdown: no graceful OS shutdown, a power loss as the local stop is (Force is for an instance stuck in stopping, and shuts down gracefully first)',
         );
-        return { kind: 'api-calls', calls: stopStartCalls(groups(), region, d) };
+        return { kind: 'api-calls', calls: stopStartCalls(gs, region, d) };
       }
       const problem = durationProblem(
         d,
@@ -510,18 +623,28 @@ function outcomeOf(
       if (problem) return refuse(problem.reason, problem.hint);
       const targets: Record<string, CreateExperimentTemplateTargetInput> = {};
       const actions: Record<string, CreateExperimentTemplateActionInput> = {};
-      for (const g of groups()) {
+      for (const g of gs) {
+        const scaled = autoScaledIn(g.nodes, input).length > 0;
         targets[g.name] = instanceTarget(g, region);
         actions[`stop-${g.name}`] = {
           actionId: 'aws:ec2:stop-instances',
           description: `stop ${g.nodes.map((n) => n.name).join(', ')} and start them again after ${d} ms`,
-          parameters: { startInstancesAfterDuration: isoDuration(d) },
+          parameters: {
+            startInstancesAfterDuration: isoDuration(d),
+            ...(scaled ? { completeIfInstancesTerminated: 'true' } : {}),
+          },
           targets: { Instances: g.name },
         };
       }
       notes.push(
         'the instances come back with their EBS volumes, as a node does locally after a power loss; an instance takes tens of seconds to stop and to boot, which the duration does not include',
+        GRACEFUL.stop,
       );
+      const scaled = autoScaledIn(nodesOf(f.resolved), input);
+      if (scaled.length)
+        notes.push(
+          `the Auto Scaling group of ${scaled.join(', ')} replaces (terminates) an instance that stays stopped: completeIfInstancesTerminated lets the action complete then instead of failing to start it`,
+        );
       return { kind: 'fis-template', template: template(f, input, opts, targets, actions) };
     }
     case 'kill-process':
@@ -533,6 +656,13 @@ function outcomeOf(
     default:
       return refuse(`'${f.action}' has no AWS mapping in this harness`, 'see core/faults.ts');
   }
+}
+
+function noNodes(f: PlanFault, region: string): Outcome {
+  return refuse(
+    `${f.target} names no node of the stack on paper${f.resolved.kind === 'az' ? ` (nothing runs in ${zoneName(region, f.resolved.az)})` : ''}: an FIS target would select nothing`,
+    'target a node, role or zone the stack has',
+  );
 }
 
 function describeInstancesCall(g: Group, region: string): ApiCall {
@@ -550,17 +680,33 @@ function describeInstancesCall(g: Group, region: string): ApiCall {
   };
 }
 
+/** The instance ids a call takes: what DescribeInstances returned for the group, or a random pick of them. */
+function idsOf(g: Group): string {
+  const count = /^COUNT\((\d+)\)$/.exec(g.selectionMode)?.[1];
+  return count
+    ? `<${count} of the InstanceIds DescribeInstances returned for ${g.name}, picked at random>`
+    : `<the InstanceIds DescribeInstances returned for ${g.name}>`;
+}
+
 function stopStartCalls(groups: Group[], region: string, d: number): ApiCall[] {
-  const ids = '<the InstanceIds DescribeInstances returned>';
   return [
-    ...groups.map((g) => describeInstancesCall(g, region)),
-    { when: '+0 ms', service: 'ec2', operation: 'StopInstances', input: { InstanceIds: [ids], Force: true } },
-    {
-      when: `+${d} ms (the revert), once the instances are stopped`,
-      service: 'ec2',
-      operation: 'StartInstances',
-      input: { InstanceIds: [ids] },
-    },
+    ...groups.flatMap((g): ApiCall[] => [
+      describeInstancesCall(g, region),
+      {
+        when: '+0 ms',
+        service: 'ec2',
+        operation: 'StopInstances',
+        input: { InstanceIds: [idsOf(g)], SkipOsShutdown: true },
+      },
+    ]),
+    ...groups.map(
+      (g): ApiCall => ({
+        when: `+${d} ms (the revert), once the instances are stopped`,
+        service: 'ec2',
+        operation: 'StartInstances',
+        input: { InstanceIds: [idsOf(g)] },
+      }),
+    ),
   ];
 }
 
@@ -573,46 +719,49 @@ function killProcess(
 ): Outcome {
   const which = f.process === 'agent' ? 'agent' : 'server';
   const nameOf = (n: PlanNode) => (which === 'agent' ? n.agentProcess : n.serverProcess);
+  if (!groups.length) return noNodes(f, opts.region);
   const missing = nodesOf(f.resolved).filter((n) => !nameOf(n));
   if (missing.length)
     return refuse(
       `${missing.map((n) => n.name).join(', ')} ${missing.length > 1 ? 'have' : 'has'} no ${which} process named in its plan`,
       `kill another process, or a node that has a ${which}`,
     );
-  // killall matches one name: one group per system (each system names its own process).
-  const parts = groups.flatMap(bySystem);
+  // killall matches one name; every group is of one system (each system names its own process).
   const signal = f.signal ?? 'SIGKILL';
   if (!(FIS_LIMITS.killProcessSignals as readonly string[]).includes(signal)) {
     notes.push(
       `AWSFIS-Run-Kill-Process sends only ${FIS_LIMITS.killProcessSignals.join(' or ')}; Systems Manager's AWS-RunShellScript sends ${signal} directly`,
+      "SendCommand's targets cannot filter on a zone or a state: DescribeInstances picks the run's running instances (in the zone, where the target has one) and SendCommand names them by id",
     );
     return {
       kind: 'api-calls',
-      calls: parts.map((g) => ({
-        when: '+0 ms',
-        service: 'ssm',
-        operation: 'SendCommand',
-        input: {
-          DocumentName: 'AWS-RunShellScript',
-          Targets: Object.entries(g.tags).map(([k, v]) => ({ Key: `tag:${k}`, Values: [v] })),
-          Parameters: {
-            commands: [`pkill --signal ${signal.replace(/^SIG/, '')} -x ${nameOf(g.nodes[0]!)}`],
+      calls: groups.flatMap((g): ApiCall[] => [
+        describeInstancesCall(g, opts.region),
+        {
+          when: '+0 ms, once DescribeInstances has answered',
+          service: 'ssm',
+          operation: 'SendCommand',
+          input: {
+            DocumentName: 'AWS-RunShellScript',
+            InstanceIds: [idsOf(g)],
+            Parameters: {
+              commands: [`pkill --signal ${signal.replace(/^SIG/, '')} -x ${nameOf(g.nodes[0]!)}`],
+            },
           },
         },
-      })),
+      ]),
     };
   }
   const targets: Record<string, CreateExperimentTemplateTargetInput> = {};
   const actions: Record<string, CreateExperimentTemplateActionInput> = {};
-  for (const g of parts) {
+  for (const g of groups) {
     const processName = nameOf(g.nodes[0]!)!;
     targets[g.name] = instanceTarget(g, opts.region);
     actions[`kill-${which}-${g.name}`] = {
       actionId: 'aws:ssm:send-command',
       description: `${signal} to ${processName} on ${g.nodes.map((n) => n.name).join(', ')}`,
       parameters: {
-        documentArn: `arn:aws:ssm:${opts.region}::document/AWSFIS-Run-Kill-Process`,
-        // Compact JSON: a parameter value may hold no white space (the API model's "[\S]+").
+        documentArn: `arn:${partitionOf(opts.region)}:ssm:${opts.region}::document/AWSFIS-Run-Kill-Process`,
         documentParameters: JSON.stringify({ ProcessName: processName, Signal: signal }),
         duration: isoDuration(FIS_LIMITS.sendCommand.min),
       },
@@ -625,7 +774,7 @@ function killProcess(
   );
   if (which === 'agent')
     notes.push(
-      `killall matches by name: every process named ${[...new Set(parts.map((g) => nameOf(g.nodes[0]!)))].join(', ')} on the instance gets the signal, so the agent must be the only one`,
+      `killall matches by name: every process named ${[...new Set(groups.map((g) => nameOf(g.nodes[0]!)))].join(', ')} on the instance gets the signal, so the agent must be the only one`,
     );
   return { kind: 'fis-template', template: template(f, input, opts, targets, actions) };
 }
@@ -645,19 +794,22 @@ function freezeVolume(
     );
   const problem = durationProblem(d, FIS_LIMITS.pauseVolumeIo, 'the duration of aws:ebs:pause-volume-io');
   if (problem) return refuse(problem.reason, problem.hint);
+  if (!groups.length) return noNodes(f, opts.region);
   const noDisk = nodesOf(f.resolved).filter((n) => n.disks.length === 0);
   if (noDisk.length)
     return refuse(
       `${noDisk.map((n) => n.name).join(', ')} ${noDisk.length > 1 ? 'have' : 'has'} no data disk in its plan: nothing for aws:ebs:pause-volume-io to pause`,
       "target a node whose system keeps its data on its own disk (the system's spec says how)",
     );
+  const scope = scopeOf(input, opts);
   // "The target volumes must be in the same Availability Zone" (#pause-volume-io): one target
-  // and action per zone; nodes whose disks are named differently get their own.
+  // and action per zone; nodes whose disks are named differently get their own. A role's node is
+  // one volume, in whichever zone it is at injection.
   const parts = groups.flatMap((g) => {
     const disk = g.nodes[0]!.disks[0]!;
     if (g.nodes.some((n) => !n.disks.includes(disk)))
-      return perNode(g.nodes, input.scenario).map((x) => ({ g: x, disk: x.nodes[0]!.disks[0]! }));
-    if (g.az || g.selectionMode !== 'ALL') return [{ g, disk }];
+      return perNode(g.nodes, scope, g.live === true).map((x) => ({ g: x, disk: x.nodes[0]!.disks[0]! }));
+    if (g.az || g.live || g.selectionMode !== 'ALL') return [{ g, disk }];
     const azs = [...new Set(g.nodes.map((n) => n.az))];
     return azs.map((az) => ({
       g:
@@ -695,8 +847,9 @@ function dropAz(f: PlanFault, d: number, input: PlanInput, opts: PlanOptions, no
     return refuse('drop-az takes a zone', 'give it target az:LETTER (the schema says so too)');
   const { az } = f.resolved;
   const zone = zoneName(opts.region, az);
-  const stack = input.scenario;
+  const scope = scopeOf(input, opts);
   const subnets = `subnets-${az}`;
+  const subnetNote = `a subnet's cut denies everything in it: the harness's own hosts (probes, the runner) belong in subnets not tagged ${TAGS.stack}/${TAGS.run} for the stack`;
   if (f.mode === 'network') {
     const problem = durationProblem(
       d,
@@ -707,6 +860,7 @@ function dropAz(f: PlanFault, d: number, input: PlanInput, opts: PlanOptions, no
     notes.push(
       `scope availability-zone: FIS denies intra-VPC traffic between the subnets of ${zone} and those of the other zones (a cloned network ACL, restored after); the instances keep running, as locally`,
       'traffic from outside the VPC is not denied: for the same cut as locally, the probes run inside the VPC, in another zone',
+      subnetNote,
       'quotas: 5 target subnets per action by default (adjustable), 30 subnets per VPC for this scope',
     );
     return {
@@ -715,7 +869,7 @@ function dropAz(f: PlanFault, d: number, input: PlanInput, opts: PlanOptions, no
         f,
         input,
         opts,
-        { [subnets]: subnetTarget(stack, az, opts.region) },
+        { [subnets]: subnetTarget(scope, az, opts.region) },
         {
           [`disrupt-${az}`]: {
             actionId: 'aws:network:disrupt-connectivity',
@@ -728,67 +882,74 @@ function dropAz(f: PlanFault, d: number, input: PlanInput, opts: PlanOptions, no
     };
   }
   // Power: FIS's AZ Availability: Power Interruption scenario
-  // (https://docs.aws.amazon.com/fis/latest/userguide/az-availability-scenario.html) stops the
-  // zone's instances with startInstancesAfterDuration and denies its subnets' traffic with
-  // aws:network:disrupt-connectivity, scope `all`; its other sub-actions (Auto Scaling, RDS,
-  // ElastiCache, EBS, ARC) have nothing to act on in this stack.
-  const problem =
-    durationProblem(
-      d,
-      FIS_LIMITS.startInstancesAfterDuration,
-      'startInstancesAfterDuration of aws:ec2:stop-instances',
-    ) ??
-    durationProblem(d, FIS_LIMITS.disruptConnectivity, 'the duration of aws:network:disrupt-connectivity');
+  // (https://docs.aws.amazon.com/fis/latest/userguide/az-availability-scenario.html): it stops the
+  // zone's instances with startInstancesAfterDuration and completeIfInstancesTerminated ("Stop
+  // Instances", "Stop ASG Instances"), makes the Auto Scaling groups' launches in the zone fail
+  // with aws:ec2:asg-insufficient-instance-capacity-error for as long ("Pause ASG Scaling"), and
+  // denies all traffic of its subnets for 2 minutes ("Pause network connectivity"); its other
+  // sub-actions (RDS, ElastiCache, EBS, ARC) have nothing to act on in this stack.
+  const problem = durationProblem(
+    d,
+    FIS_LIMITS.startInstancesAfterDuration,
+    'startInstancesAfterDuration of aws:ec2:stop-instances',
+  );
   if (problem) return refuse(problem.reason, problem.hint);
-  const instances = `instances-${az}`;
-  const g: Group = {
-    name: instances,
-    tags: { [TAGS.stack]: stack },
-    az,
-    selectionMode: 'ALL',
-    nodes: f.resolved.nodes,
+  const cut = Math.min(d, FIS_LIMITS.azPowerNetworkCut);
+  const groups = groupsOf(f.resolved, scope, input.nodes);
+  if (!groups.length) return noNodes(f, opts.region);
+  const scaled = (input.autoScaled ?? []).filter((s) => input.nodes.some((n) => n.system === s));
+  const targets: Record<string, CreateExperimentTemplateTargetInput> = {};
+  const actions: Record<string, CreateExperimentTemplateActionInput> = {};
+  for (const g of groups) {
+    targets[g.name] = instanceTarget(g, opts.region);
+    actions[`stop-${g.name}`] = {
+      actionId: 'aws:ec2:stop-instances',
+      description: `power off the ${g.nodes[0]!.system} instances of ${zone}, on again after ${d} ms`,
+      parameters: { startInstancesAfterDuration: isoDuration(d), completeIfInstancesTerminated: 'true' },
+      targets: { Instances: g.name },
+    };
+  }
+  targets[subnets] = subnetTarget(scope, az, opts.region);
+  actions[`disrupt-network-${az}`] = {
+    actionId: 'aws:network:disrupt-connectivity',
+    description: `deny all traffic of the subnets of ${zone} for ${cut} ms`,
+    parameters: { scope: 'all', duration: isoDuration(cut) },
+    targets: { Subnets: subnets },
   };
+  for (const system of scaled) {
+    targets[`group-${system}`] = groupTarget(scope, system);
+    actions[`pause-launches-${system}-${az}`] = {
+      actionId: 'aws:ec2:asg-insufficient-instance-capacity-error',
+      description: `fail the launches of the ${system} Auto Scaling group in ${zone} for ${d} ms`,
+      parameters: { availabilityZoneIdentifiers: zone, duration: isoDuration(d), percentage: '100' },
+      targets: { AutoScalingGroups: `group-${system}` },
+    };
+  }
   notes.push(
-    `as FIS's AZ power interruption scenario: the zone's instances stop and start again after ${d} ms with their volumes, and its subnets deny all traffic for as long`,
+    `as FIS's AZ power interruption scenario: the zone's instances stop and start again after ${d} ms with their volumes; its subnets deny all traffic ${cut < d ? `for the first ${cut} ms, the instances staying off after` : `for ${cut} ms, as long as the power loss`} (the scenario cuts for 2 minutes, so that clients time out and DNS moves off the zone)`,
+    'completeIfInstancesTerminated: an instance an Auto Scaling group replaces (terminates) while it is stopped ends the action instead of failing it, as in the scenario',
+    GRACEFUL.stop,
+    subnetNote,
     'an instance takes tens of seconds to stop and to boot, which the duration does not include',
   );
-  return {
-    kind: 'fis-template',
-    template: template(
-      f,
-      input,
-      opts,
-      { [instances]: instanceTarget(g, opts.region), [subnets]: subnetTarget(stack, az, opts.region) },
-      {
-        [`stop-instances-${az}`]: {
-          actionId: 'aws:ec2:stop-instances',
-          description: `power off every instance of ${zone}, on again after ${d} ms`,
-          parameters: { startInstancesAfterDuration: isoDuration(d) },
-          targets: { Instances: instances },
-        },
-        [`disrupt-network-${az}`]: {
-          actionId: 'aws:network:disrupt-connectivity',
-          description: `deny all traffic of the subnets of ${zone} for ${d} ms`,
-          parameters: { scope: 'all', duration: isoDuration(d) },
-          targets: { Subnets: subnets },
-        },
-      },
-    ),
-  };
+  if (scaled.length)
+    notes.push(
+      `the Auto Scaling group of ${scaled.join(', ')} gets insufficient-capacity errors for every launch in ${zone} for ${d} ms (the scenario's Pause ASG Scaling): it cannot relaunch into the lost zone and replaces what it loses in the others, as the local group does`,
+    );
+  return { kind: 'fis-template', template: template(f, input, opts, targets, actions) };
 }
 
-/** What a template breaks of FIS's quotas and the API's limits, as a refusal; notes for the adjustable ones. */
+/** What a template breaks of FIS's quotas and the API's limits, as a refusal. */
 function quotaProblem(
   t: CreateExperimentTemplateRequest,
   opts: PlanOptions,
-  notes: string[],
 ): { kind: 'refused'; reason: string; hint: string } | undefined {
   const actions = Object.keys(t.actions ?? {}).length;
   if (actions > FIS_LIMITS.parallelActionsPerExperiment)
     return {
       kind: 'refused',
       reason: `this fault needs ${actions} actions at once (one per node), and FIS runs at most ${FIS_LIMITS.parallelActionsPerExperiment} in parallel per experiment (quota L-EB051440, not adjustable)`,
-      hint: 'target fewer nodes, or a whole zone (az:LETTER), which is one action',
+      hint: 'target fewer nodes, or a whole zone (az:LETTER), which is one action per system',
     };
   if (opts.stopAlarmArns.length > FIS_LIMITS.stopConditionsPerTemplate)
     return {
@@ -798,10 +959,10 @@ function quotaProblem(
     };
   for (const [name, action] of Object.entries(t.actions ?? {})) {
     for (const [key, value] of Object.entries(action.parameters ?? {})) {
-      if (value.length > FIS_LIMITS.parameterValueMax || /\s/.test(value))
+      if (value.length > FIS_LIMITS.parameterValueMax || !/\S/.test(value))
         return {
           kind: 'refused',
-          reason: `parameter ${key} of action ${name} is not a valid FIS parameter value (at most ${FIS_LIMITS.parameterValueMax} characters, no white space)`,
+          reason: `parameter ${key} of action ${name} is not a valid FIS parameter value (1 to ${FIS_LIMITS.parameterValueMax} characters, not all white space); it has ${value.length}`,
           hint: 'shorten the names it is made of',
         };
     }

@@ -14,7 +14,12 @@ import {
 } from '@aws-sdk/client-fis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planInput } from '../../engine/aws-plan.ts';
-import { type PlanEntry, ROLE_ARN_PLACEHOLDER, planFaults } from '../../infra/aws/fis-plan.ts';
+import {
+  type PlanEntry,
+  ROLE_ARN_PLACEHOLDER,
+  RUN_ID_PLACEHOLDER,
+  planFaults,
+} from '../../infra/aws/fis-plan.ts';
 import { listScenarios, loadScenario } from '../../scenarios/load.ts';
 
 /**
@@ -30,7 +35,12 @@ import { listScenarios, loadScenario } from '../../scenarios/load.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURES = join(ROOT, 'test/fixtures/aws');
-const OPTS = { region: 'us-east-1', roleArn: ROLE_ARN_PLACEHOLDER, stopAlarmArns: [] };
+const OPTS = {
+  region: 'us-east-1',
+  runId: RUN_ID_PLACEHOLDER,
+  roleArn: ROLE_ARN_PLACEHOLDER,
+  stopAlarmArns: [],
+};
 
 function onPath(cmd: string): boolean {
   try {
@@ -134,6 +144,7 @@ describe.skipIf(!haveMoto)(`FIS templates on moto's FIS API${motoSkip}`, () => {
     );
     expect([...ids].sort()).toEqual([
       'aws:ebs:pause-volume-io',
+      'aws:ec2:asg-insufficient-instance-capacity-error',
       'aws:ec2:stop-instances',
       'aws:ec2:terminate-instances',
       'aws:network:disrupt-connectivity',
@@ -179,7 +190,11 @@ describe.skipIf(!haveMoto)(`FIS templates on moto's FIS API${motoSkip}`, () => {
     expect(experiment.experimentTemplateId).toBe(experimentTemplate!.id);
     expect(['pending', 'initiating', 'running', 'completed']).toContain(experiment.state?.status);
     const got = (await client.send(new GetExperimentCommand({ id: experiment.id }))).experiment!;
-    expect(Object.keys(got.actions ?? {}).sort()).toEqual(['disrupt-network-a', 'stop-instances-a']);
+    expect(Object.keys(got.actions ?? {}).sort()).toEqual([
+      'disrupt-network-a',
+      'stop-az-a-pg',
+      'stop-az-a-redis',
+    ]);
     expect(got.targets).toEqual(power.template.targets);
     // Targets by tag are not resolved by moto: nothing is listed (FIS would list the instances and subnets).
     const resolved = await client.send(
