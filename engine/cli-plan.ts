@@ -5,13 +5,16 @@ import { FAULTS, type FaultAction } from '../core/faults.ts';
 import {
   DEFAULT_REGION,
   type PlanEntry,
-  ROLE_ARN_PLACEHOLDER,
   RUN_ID_PLACEHOLDER,
   TAGS,
+  alarmArnProblem,
   formatPlan,
   headingOf,
+  partitionOf,
   planFaults,
   revertAfter,
+  roleArnPlaceholder,
+  roleArnProblem,
 } from '../infra/aws/fis-plan.ts';
 import { LocalProvider } from '../infra/local/provider.ts';
 import { type LoadedScenario, loadScenario } from '../scenarios/load.ts';
@@ -29,12 +32,15 @@ interface PlanFlags {
   provider: string;
   region: string;
   json: boolean;
-  roleArn: string;
+  roleArn?: string | undefined;
   stopAlarm: string[];
+  runId?: string | undefined;
 }
 
 /** An AWS region's name: `us-east-1`, `eu-west-2`, `us-gov-west-1`. */
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+/** A run's id as a tag value the runner and the plan agree on (the runner's are 8 hex digits). */
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function registerPlanCommand(program: Command, setCode: (code: number) => void): void {
   program
@@ -47,12 +53,16 @@ export function registerPlanCommand(program: Command, setCode: (code: number) =>
     .option('--provider <name>', 'aws or local', 'aws')
     .option('--region <region>', 'the AWS region the AZ letters are in (a -> us-east-1a)', DEFAULT_REGION)
     .option('--json', 'one JSON document: an array with an entry per fault', false)
-    .option('--role-arn <arn>', 'the FIS experiment role (a placeholder by default)', ROLE_ARN_PLACEHOLDER)
+    .option('--role-arn <arn>', 'the FIS experiment role, an IAM role ARN (a placeholder by default)')
     .option(
       '--stop-alarm <arn>',
-      'a CloudWatch alarm that stops the experiment (repeatable; stop condition none without)',
+      'a CloudWatch alarm ARN that stops the experiment (repeatable; stop condition none without)',
       (v: string, all: string[]) => [...all, v],
       [] as string[],
+    )
+    .option(
+      '--run-id <id>',
+      `the run whose resources the targets select (tag ${TAGS.run}; a placeholder by default)`,
     )
     .action((name: string, flags: PlanFlags) => setCode(planCommand(name, flags)));
 }
@@ -68,25 +78,50 @@ export function planCommand(name: string, flags: PlanFlags): number {
     throw new UsageError('BAD_REGION', `'${flags.region}' is not an AWS region name`, {
       hint: 'give one such as us-east-1 or eu-west-2',
     });
+  if (flags.roleArn !== undefined) {
+    const problem = roleArnProblem(flags.roleArn, flags.region);
+    if (problem)
+      throw new UsageError('BAD_ROLE_ARN', `--role-arn '${flags.roleArn}' ${problem}`, {
+        hint: `give the FIS experiment role's ARN, such as arn:${partitionOf(flags.region)}:iam::123456789012:role/fis-experiment`,
+      });
+  }
+  for (const arn of flags.stopAlarm) {
+    const problem = alarmArnProblem(arn, flags.region);
+    if (problem)
+      throw new UsageError('BAD_STOP_ALARM', `--stop-alarm '${arn}' ${problem}`, {
+        hint: `give a CloudWatch alarm's ARN, such as arn:${partitionOf(flags.region)}:cloudwatch:${flags.region}:123456789012:alarm:writes-failing`,
+      });
+  }
+  if (flags.runId !== undefined && !RUN_ID.test(flags.runId))
+    throw new UsageError('BAD_RUN_ID', `--run-id '${flags.runId}' is not a run id`, {
+      hint: 'give the id of a run (letters, digits, dot, dash, underscore; at most 64), such as 3f9a1c07',
+    });
   const loaded = loadScenario(name);
   return flags.provider === 'local' ? localPlan(loaded, flags.json) : awsPlan(loaded, flags);
 }
 
 function awsPlan(loaded: LoadedScenario, flags: PlanFlags): number {
   const s = loaded.scenario;
+  const roleArn = flags.roleArn ?? roleArnPlaceholder(flags.region);
+  const runId = flags.runId ?? RUN_ID_PLACEHOLDER;
   const entries = planFaults(planInput(loaded), {
     region: flags.region,
-    runId: RUN_ID_PLACEHOLDER,
-    roleArn: flags.roleArn,
+    runId,
+    roleArn,
     stopAlarmArns: flags.stopAlarm,
   });
   if (flags.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
   else {
     const lines = [
       `${s.name} on AWS, on paper: ${entries.length} ${entries.length === 1 ? 'fault' : 'faults'}, region ${flags.region} (${relative(process.cwd(), loaded.file) || loaded.file})`,
-      `  resources by tag: ${TAGS.stack}=${s.name} on every instance, data volume and subnet; ${TAGS.system} and ${TAGS.node} on instances and data volumes; ${TAGS.volume} on data volumes`,
-      ...(flags.roleArn === ROLE_ARN_PLACEHOLDER
-        ? [`  roleArn is a placeholder: replace ${ROLE_ARN_PLACEHOLDER} (or give --role-arn)`]
+      `  resources by tag: ${TAGS.stack}=${s.name} and ${TAGS.run}=${runId} on every instance, data volume, subnet and Auto Scaling group of the run; ${TAGS.system} on the stack's system nodes (never the harness's own hosts) and groups; ${TAGS.node} on instances and data volumes; ${TAGS.volume} on data volumes`,
+      ...(flags.runId === undefined
+        ? [
+            `  ${TAGS.run} is a placeholder: the runner puts its run's id for ${RUN_ID_PLACEHOLDER} (or give --run-id)`,
+          ]
+        : []),
+      ...(flags.roleArn === undefined
+        ? [`  roleArn is a placeholder: replace ${roleArn} (or give --role-arn)`]
         : []),
       '',
     ];
