@@ -2,6 +2,7 @@ import type {
   ConvergenceFigures,
   ExpectationResult,
   Expectations,
+  FormerLeaderWrites,
   LeadershipChange,
   WindowFigures,
 } from '../core/result.ts';
@@ -186,6 +187,41 @@ function failedButPresent(expect: Expectations, probe: string, w: WriteFigures):
   };
   if (!readBack) return { ...base, verdict: 'unknown' };
   return { ...base, verdict: allowed === 'any' || n <= allowed ? 'pass' : 'fail' };
+}
+
+/**
+ * One leader at a time, for one probe against its system's leader record: at most
+ * `writesByFormerLeader` writes acknowledged by a former leader (0 unless the scenario says
+ * otherwise), or any when it says `any` (still reported). Without the record's history (null
+ * figures) nothing can be said: unknown.
+ */
+export function judgeOneLeader(
+  expect: Pick<Expectations, 'writesByFormerLeader'>,
+  probe: string,
+  system: string,
+  record: string,
+  f: FormerLeaderWrites | null,
+): ExpectationResult {
+  const allowed = expect.writesByFormerLeader ?? 0;
+  const base = {
+    name: 'one leader at a time',
+    scope: { probe, system },
+    threshold: allowed,
+    value: f ? f.count : null,
+    expected:
+      allowed === 'any'
+        ? 'any (the scenario expects writes acknowledged by a former leader)'
+        : `<= ${allowed} writes acknowledged by a node after the ${record} record moved away from it`,
+    actual: !f
+      ? `unknown (no history of the ${record} record in the events)`
+      : f.count === 0
+        ? '0'
+        : `${f.count} acknowledged by a former leader: ${f.nodes
+            .map((n) => `${n.node} ${n.count} (seq ${firstSeqs(n.seqs)})`)
+            .join('; ')}`,
+  };
+  if (!f) return { ...base, verdict: 'unknown' };
+  return { ...base, verdict: allowed === 'any' || f.count <= allowed ? 'pass' : 'fail' };
 }
 
 export type { ExpectationResult, ConvergenceFigures, WindowFigures };

@@ -106,9 +106,57 @@ describe('check', () => {
     );
   });
 
+  it("judges one leader at a time only for a probe whose system's leader record is given", () => {
+    const withNode = history.map((o) => ({ ...o, node: o.seq < 4 ? 'redis-a' : 'redis-b' }));
+    withNode.push({ ...op(6, 1700, 'ok'), node: 'redis-a' }); // the old head, after the move at 1000
+    const events = [
+      {
+        t: 0,
+        source: 'registry',
+        type: 'record-set',
+        data: { name: 'redis-head', previous: null, value: 'redis-a' },
+      },
+      {
+        t: 1000,
+        source: 'registry',
+        type: 'record-set',
+        data: { name: 'redis-head', previous: 'redis-a', value: 'redis-b' },
+      },
+    ];
+    const leadership = { system: 'redis', record: 'redis-head', events };
+    const r = check(input({ history: withNode, readBack: new Set([1, 4, 5, 6]), leadership }));
+    expect(r.verdict).toBe('fail');
+    expect(r.writesByFormerLeader).toEqual({
+      record: 'redis-head',
+      count: 1,
+      nodes: [{ node: 'redis-a', count: 1, seqs: [6] }],
+    });
+    expect(r.expectations.at(-1)).toMatchObject({
+      name: 'one leader at a time',
+      scope: { probe: 'w', system: 'redis' },
+      verdict: 'fail',
+    });
+    const declared = check(
+      input({
+        history: withNode,
+        readBack: new Set([1, 4, 5, 6]),
+        leadership,
+        expect: expectOf({ maxFailoverMs: 2000, writesByFormerLeader: 1 }),
+      }),
+    );
+    expect(declared.verdict).toBe('pass');
+    const without = check(input({ history: withNode, readBack: new Set([1, 4, 5, 6]) }));
+    expect(without.verdict).toBe('pass');
+    expect(without).not.toHaveProperty('writesByFormerLeader');
+    expect(without.expectations.map((e) => e.name)).not.toContain('one leader at a time');
+  });
+
   it('refuses a failedButPresent that is neither a count nor any', () => {
     expect(() => expectOf({ failedButPresent: -1 })).toThrow();
     expect(() => expectOf({ failedButPresent: 'some' })).toThrow();
+    expect(() => expectOf({ writesByFormerLeader: -1 })).toThrow();
+    expect(expectOf({ writesByFormerLeader: 'any' }).writesByFormerLeader).toBe('any');
+    expect(expectOf({}).writesByFormerLeader).toBeUndefined(); // judged as 0
   });
 
   it('fails a run that lost an acknowledged write although the scenario said nothing about loss', () => {

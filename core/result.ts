@@ -54,6 +54,12 @@ export interface Expectations {
   oneLeaderChangePerFault: boolean;
   /** Exactly this many leader changes over the run, in every system or per system (0: no failover may happen). */
   leaderChanges?: number | Record<string, number> | undefined;
+  /**
+   * One leader at a time: at most this many writes acknowledged by a former leader (a node after
+   * its system's leader record had moved away from it); 0 when the scenario says nothing, `any`
+   * when it expects a split brain (reported, never judged).
+   */
+  writesByFormerLeader?: number | 'any' | undefined;
   /** At most this many writes reported failed that turn up in the read-back; 0 unless said, or `any`. */
   failedButPresent?: number | 'any' | undefined;
 }
@@ -156,6 +162,18 @@ export interface ProbeStats {
   okPerSec: number;
   /** Latency of acknowledged writes, ms. */
   latencyMs: { p50: number; p99: number; max: number } | null;
+}
+
+/**
+ * Writes of a probe acknowledged by a node after its system's leader record had moved away from
+ * it (checker/former-leader.ts): split-brain evidence.
+ */
+export interface FormerLeaderWrites {
+  /** The leader record judged against (`redis-head`). */
+  record: string;
+  count: number;
+  /** Per node, in name order: how many, and every one by sequence number (ascending). */
+  nodes: { node: string; count: number; seqs: number[] }[];
 }
 
 /** Writes per outcome in fixed time buckets (by completion), for timelines and charts. */
@@ -306,6 +324,11 @@ export interface ProbeResult extends ProbeStats {
   /** Availability figures per measured fault. */
   windows: WindowFigures[];
   writes: WriteFigures | null;
+  /**
+   * Writes acknowledged by a former leader (split-brain evidence); null when the leader record's
+   * history is not in the events; absent when the probe's system has no leader (the web tier).
+   */
+  writesByFormerLeader?: FormerLeaderWrites | null;
   readBack: { node: string; size: number } | { error: string } | null;
   /** Outcomes per 250 ms bucket, on the run's clock: the probe's line on the timeline. */
   series: OutcomeSeries;

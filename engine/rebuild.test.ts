@@ -23,6 +23,18 @@ const events = [
     data: { index: 0, action: 'kill', method: 'docker kill' },
   },
   {
+    t: 50,
+    source: 'registry',
+    type: 'record-set',
+    data: { name: 'redis-head', previous: null, value: 'redis-a', version: 1 },
+  },
+  {
+    t: 2150,
+    source: 'registry',
+    type: 'record-set',
+    data: { name: 'redis-head', previous: 'redis-a', value: 'redis-b', version: 2 },
+  },
+  {
     t: 2200,
     source: 'fault',
     type: 'fault-skipped',
@@ -61,6 +73,16 @@ describe('a run folder whose process died', () => {
     const ops = [
       { probe: 'writes', op: 'write', seq: 1, tInvoke: 150, tComplete: 151, outcome: 'ok' },
       { probe: 'writes', op: 'write', seq: 2, tInvoke: 2120, tComplete: 2125, outcome: 'fail' },
+      // The old head acknowledges a write sent after the record moved (at 2150).
+      {
+        probe: 'writes',
+        op: 'write',
+        seq: 3,
+        tInvoke: 2160,
+        tComplete: 2161,
+        outcome: 'ok',
+        node: 'redis-a',
+      },
     ];
     // The last line of a killed run may be cut short.
     writeFileSync(
@@ -71,7 +93,10 @@ describe('a run folder whose process died', () => {
     expect(rebuilt).toBe(true);
     expect(result.status).toBe('incomplete');
     expect(result.verdict).toBe('unknown');
-    expect(result.probes[0]?.attempted).toBe(2);
+    expect(result.probes[0]?.attempted).toBe(3);
+    // The figure is kept; nothing is judged.
+    expect(result.probes[0]?.writesByFormerLeader?.nodes).toEqual([{ node: 'redis-a', count: 1, seqs: [3] }]);
+    expect(result.expectations).toEqual([]);
     // Injected at 2100, applied at 2110 (fault-applied): the failure at 2125 is seen 15 ms after.
     expect(result.probes[0]?.windows[0]?.availability.detectionMs).toBe(15);
     expect(result.faults[0]?.applyLagMs).toBe(10);

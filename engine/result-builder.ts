@@ -89,6 +89,7 @@ export function buildResult(r: RunRecord): RunResult {
       stableMs: r.scenario.recovery.stableMs,
       // The systems are judged once, with the first probe.
       systems: index === 0 ? r.systems.map((s) => ({ name: s.name, convergence: s.convergence })) : [],
+      leadership: leaderRecordOf(r, system),
     });
     verdicts.push(checked.verdict);
     expectations.push(...checked.expectations);
@@ -120,6 +121,9 @@ export function buildResult(r: RunRecord): RunResult {
       },
       windows: checked.windows,
       writes: checked.writes,
+      ...(checked.writesByFormerLeader !== undefined
+        ? { writesByFormerLeader: checked.writesByFormerLeader }
+        : {}),
       readBack: rb ? ('values' in rb ? { node: rb.node, size: rb.values.size } : rb) : null,
       series: outcomeSeries(r.history, p.name),
       historyFile: 'history.jsonl',
@@ -199,6 +203,24 @@ export function buildResult(r: RunRecord): RunResult {
     warnings,
     timeline: [...r.events].sort((a, b) => a.t - b.t),
   };
+}
+
+/**
+ * The leader record a probe of `system` is judged against (one leader at a time), or undefined
+ * when its system has no leader: its record never appears in the events and its observed state
+ * names no leader (the web tier: a k6 probe's `node` is a web head, which leads nothing). A
+ * system that has a leader but whose record is missing from the events is judged, as unknown.
+ */
+function leaderRecordOf(r: RunRecord, system: string) {
+  const def = systemNamed(system);
+  if (!def) return undefined;
+  const { record } = def.leadership;
+  const state = r.systems.find((s) => s.name === system);
+  const seen = r.events.some(
+    (e) => e.source === 'registry' && e.type === 'record-set' && e.data?.name === record,
+  );
+  const leads = Boolean(state?.before?.leader ?? state?.after?.leader);
+  return seen || leads ? { system, record, events: r.events } : undefined;
 }
 
 /** A fault record with how long applying it took, where both instants are known. */

@@ -155,6 +155,11 @@ const expectFields = {
    * (default 0: a client that trusts its errors must not be wrong about one), or `any`.
    */
   failedButPresent: z.union([z.number().int().min(0), z.literal('any')]),
+  /**
+   * At most this many writes acknowledged by a former leader, a node after its system's leader
+   * record had moved away from it (split-brain evidence; default 0), or `any`.
+   */
+  writesByFormerLeader: z.union([z.number().int().min(0), z.literal('any')]),
 };
 const oneLossBound = (e: { maxLostWrites?: unknown; lostWrites?: unknown }, ctx: z.RefinementCtx) => {
   if (e.maxLostWrites !== undefined && e.lostWrites !== undefined) {
@@ -175,6 +180,7 @@ const probeExpect = z
     maxLostWrites: expectFields.maxLostWrites.optional(),
     lostWrites: expectFields.lostWrites.optional(),
     failedButPresent: expectFields.failedButPresent.optional(),
+    writesByFormerLeader: expectFields.writesByFormerLeader.optional(),
   })
   .strict()
   .superRefine(oneLossBound);
@@ -238,6 +244,7 @@ const scenarioObject = z
         maxLostWrites: expectFields.maxLostWrites.optional(),
         lostWrites: expectFields.lostWrites.optional(),
         failedButPresent: expectFields.failedButPresent.optional(),
+        writesByFormerLeader: expectFields.writesByFormerLeader.optional(),
         /** After recovery every system regains full redundancy, and its invariants hold. */
         converged: z.boolean().default(true),
         /** From the last fault's injection to full redundancy. */
