@@ -104,6 +104,7 @@ describe('a run folder whose process died', () => {
     expect(text).toMatch(/INCOMPLETE/);
     expect(text).toMatch(/chaos cleanup --run dead0001/);
     expect(text).toMatch(/expectations not judged: the run did not finish/);
+    expect(text).toMatch(/split brain +1 writes acknowledged by a former leader/);
   });
 
   it('a result.json path is taken as its run folder', () => {

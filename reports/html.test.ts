@@ -101,6 +101,24 @@ describe('the HTML report', () => {
     expect(html.indexOf('data-figure="failover"')).toBeLessThan(html.indexOf('class="chart"'));
   });
 
+  it('shows writes by a former leader and failed writes read back, as figures and expectations', () => {
+    const r = syntheticRun({ formerLeaderWrites: 2, failedButPresent: 1 });
+    const html = renderHtml({ runs: [{ result: r, dir: null }] });
+    expect(html).toMatch(/data-figure="verdict" data-value="fail"/);
+    expect(html).toContain('<tr data-expectation="one leader at a time" data-verdict="fail">');
+    expect(html).toContain('<tr data-expectation="failed writes stay absent" data-verdict="fail">');
+    expect(html).toMatch(
+      /data-figure="former-leader-writes" data-value="2" data-probe="writes">[^<]*redis-a 351, 352</,
+    );
+    expect(html).toContain('1 writes reported failed are present anyway: 350');
+    expect(html).toContain(
+      '✘ one leader at a time: 2 acknowledged by a former leader: redis-a 2 (seq 351, 352)',
+    );
+    const clean = renderHtml({ runs: [{ result: syntheticRun(), dir: null }] });
+    expect(clean).toContain('<tr data-expectation="one leader at a time" data-verdict="pass">');
+    expect(clean).not.toContain('data-figure="former-leader-writes"');
+  });
+
   it('marks a run rebuilt from a dead run folder as incomplete', () => {
     const r = syntheticRun({ status: 'incomplete' });
     r.error = { code: 'RUN_INCOMPLETE', kind: 'infra', message: 'the run stopped before writing its result' };

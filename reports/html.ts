@@ -247,7 +247,15 @@ function lostWrites(r: RunResult): string {
     const w = p.writes;
     if (!w) return '';
     const who = r.probes.length > 1 ? ` (${esc(p.name)})` : '';
-    if (w.lost === null) return `<p>Lost writes${who}: unknown: no read-back.</p>`;
+    const f = p.writesByFormerLeader;
+    const split = f?.count
+      ? `<p class="banner error" data-figure="former-leader-writes" data-value="${f.count}" data-probe="${esc(p.name)}">${esc(
+          `${f.count} writes acknowledged by a former leader (after the ${f.record} record moved away from it): ${f.nodes
+            .map((n) => `${n.node} ${n.seqs.slice(0, 50).join(', ')}${n.count > 50 ? ' …' : ''}`)
+            .join('; ')}`,
+        )}</p>`
+      : '';
+    if (w.lost === null) return `<p>Lost writes${who}: unknown: no read-back.</p>${split}`;
     const unknown = `${w.unknown} unknown writes (sent, no answer): ${w.unknownRecovered ?? 0} found in the read-back, ${w.unknownAbsent ?? 0} absent; neither kept nor lost.`;
     const lost = w.lost
       ? `<div class="lost" data-figure="lost-seqs" data-probe="${esc(p.name)}">${w.lostSeqs.join(', ')}</div>`
@@ -261,7 +269,7 @@ function lostWrites(r: RunResult): string {
       .filter(Boolean)
       .map((t) => `<p class="banner">${esc(t)}</p>`)
       .join('');
-    return `<p>${w.lost} lost acknowledged writes${who}${w.lost ? ', by sequence number (the value written):' : '.'} <span class="muted">${esc(unknown)}</span></p>${lost}${odd}`;
+    return `<p>${w.lost} lost acknowledged writes${who}${w.lost ? ', by sequence number (the value written):' : '.'} <span class="muted">${esc(unknown)}</span></p>${lost}${odd}${split}`;
   });
   return `<h3>Lost writes</h3>${parts.join('')}`;
 }

@@ -67,6 +67,18 @@ describe('JUnit XML', () => {
     ]);
   });
 
+  it('carries writes by a former leader and failed writes read back as failures of their own', () => {
+    const r = syntheticRun({ scenario: 'redis-head-partition', formerLeaderWrites: 2, failedButPresent: 1 });
+    const xml = junitXml({ runs: [{ result: r, dir: null }] });
+    const failures = [...xml.matchAll(/<failure message="([^"]*)" type="expectation">/g)].map((m) => m[1]);
+    expect(failures).toEqual([
+      'failed writes stay absent: 1 reported failed but read back: seq 350, expected &lt;= 0 writes reported failed in the read-back',
+      'one leader at a time: 2 acknowledged by a former leader: redis-a 2 (seq 351, 352), expected &lt;= 0 writes acknowledged by a node after the redis-head record moved away from it',
+    ]);
+    // Passing, they are no failure.
+    expect(junitXml({ runs: [{ result: syntheticRun(), dir: null }] })).not.toContain('<failure');
+  });
+
   it('reports a broken run as an error with its code, a regression as a failure', () => {
     const xml = junitXml(nightly());
     expect(xml).toMatch(

@@ -7,6 +7,7 @@ import { type RunRecord, buildResult } from '../engine/result-builder.ts';
 import { scenarioSchema } from '../scenarios/schema.ts';
 import { redisWriterSettings } from '../systems/redis/probe.ts';
 import type { RedisWriterProbeSpec } from '../systems/redis/spec.ts';
+import { syntheticRun } from '../test/fixtures/results.ts';
 import { formatSummary } from './summary.ts';
 
 const w = (seq: number, tInvoke: number, tComplete: number, outcome: Op['outcome'], node?: string): Op => ({
@@ -110,6 +111,31 @@ describe('summary', () => {
     expect(text).toMatch(/6 attempted, 4 acknowledged, 1 failed, 1 unknown; lost 0/);
     expect(text).toMatch(/✔ fault #1 failover time/);
     expect(r.schemaVersion).toBe(2);
+  });
+
+  it('shows and fails writes by a former leader and failed writes read back, naming them', () => {
+    // The head record moves to redis-b at 3460; redis-a still acknowledges the next two writes.
+    const r = syntheticRun({ formerLeaderWrites: 2, failedButPresent: 1 });
+    expect(r.verdict).toBe('fail');
+    expect(r.probes[0]!.writesByFormerLeader).toEqual({
+      record: 'redis-head',
+      count: 2,
+      nodes: [{ node: 'redis-a', count: 2, seqs: [351, 352] }],
+    });
+    const text = summary(r);
+    expect(text).toMatch(
+      /split brain +2 writes acknowledged by a former leader +after the redis-head record moved away from it/,
+    );
+    expect(text).toMatch(/redis-a: 351, 352/);
+    expect(text).toMatch(/1 writes reported failed are present anyway: 350/);
+    expect(text).toMatch(
+      /✘ one leader at a time +2 acknowledged by a former leader: redis-a 2 \(seq 351, 352\)/,
+    );
+    expect(text).toMatch(/✘ failed writes stay absent +1 reported failed but read back: seq 350/);
+    const clean = summary(syntheticRun());
+    expect(clean).toMatch(/✔ one leader at a time +0 +expected <= 0 writes acknowledged/);
+    expect(clean).toMatch(/✔ failed writes stay absent +0/);
+    expect(clean).not.toMatch(/split brain/);
   });
 
   it("shows a k6 probe's history lag, and requests k6 never started, only where there is a lag", () => {

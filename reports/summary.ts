@@ -232,6 +232,11 @@ function systemSection(s: SystemResult, row: Row, c: Colors, ended: boolean): vo
   }
 }
 
+/** Up to 20 sequence numbers, and where the rest are. */
+function seqList(seqs: readonly number[], count: number): string {
+  return `${seqs.slice(0, 20).join(', ')}${count > 20 ? ` … (${count} in all, every one in result.json)` : ''}`;
+}
+
 function probeSection(p: ProbeResult, row: Row, c: Colors, named: boolean): void {
   if (named) row(`probe ${p.name}`, '', `${p.kind} on ${p.system}`);
   const w = p.writes;
@@ -247,15 +252,24 @@ function probeSection(p: ProbeResult, row: Row, c: Colors, named: boolean): void
       `${w.attempted} attempted, ${w.acknowledged} acknowledged, ${w.failed} failed, ${w.unknown} unknown; ${lost}`,
       w.lost === null ? '' : `unknown found in read-back: ${w.unknownRecovered}`,
     );
-    if (w.lost)
+    if (w.lost) row('', `lost: ${seqList(w.lostSeqs, w.lost)}`);
+    if (w.failedButPresent)
       row(
         '',
-        `lost: ${w.lostSeqs.slice(0, 20).join(', ')}${w.lost > 20 ? ` … (${w.lost} in all, every one in result.json)` : ''}`,
+        c.yellow(
+          `${w.failedButPresent} writes reported failed are present anyway: ${seqList(w.failedButPresentSeqs, w.failedButPresent)}`,
+        ),
       );
-    if (w.failedButPresent)
-      row('', c.yellow(`${w.failedButPresent} writes reported failed are present anyway`));
     if (w.unexpected) row('', c.red(`${w.unexpected} values read back were never written`));
   }
+  const f = p.writesByFormerLeader;
+  if (f?.count)
+    row(
+      'split brain',
+      c.red(`${f.count} writes acknowledged by a former leader`),
+      `after the ${f.record} record moved away from it`,
+    );
+  if (f?.count) for (const n of f.nodes) row('', `${n.node}: ${seqList(n.seqs, n.count)}`, '', 4);
   const lat = p.latencyMs
     ? `p50 ${p.latencyMs.p50.toFixed(2)} ms, p99 ${p.latencyMs.p99.toFixed(2)} ms, max ${p.latencyMs.max.toFixed(0)} ms`
     : 'no successful write';
