@@ -37,17 +37,21 @@ describe.skipIf(!ready.ok)(`a frozen volume, on real containers${skipReason}`, (
     expect(await hostLeftovers(r.runId)).toEqual(clean);
   });
 
-  it('pg-volume-freeze-long: a standby promotes, the old primary is fenced when it thaws and rejoins as a standby', async () => {
+  it('pg-volume-freeze-long: the frozen primary stops renewing and fences itself, a standby promotes, the old primary rejoins as a standby', async () => {
     const r = await run('pg-volume-freeze-long');
     expect(r.error).toBeUndefined();
     expect(r.verdict, JSON.stringify(r.expectations)).toBe('pass');
     expect(r.faults[0]!.method).toMatch(expectedMethod);
     const [move] = r.systems[0]!.leadership;
     expect(move).toMatchObject({ from: 'pg-a' });
-    // Fenced after the thaw, before it could acknowledge anything.
-    const thawed = r.faults[0]!.tReverted!;
-    const fenced = r.timeline.find((e) => e.source === 'agent:pg-a' && e.type === 'fenced');
-    expect(fenced?.t).toBeGreaterThanOrEqual(thawed);
+    // Frozen, it commits nothing and stops renewing its lease: it fences itself (its server
+    // stopped at once) before its lease runs out and before the new primary takes the lease.
+    const fenced = r.timeline.find((e) => e.source === 'agent:pg-a' && e.type === 'fenced-self');
+    const taken = r.timeline.find(
+      (e) => e.source === 'registry' && e.type === 'lease-acquired' && e.data?.holder === move!.to,
+    );
+    expect(fenced?.t).toBeLessThan(taken!.t);
+    expect(fenced!.t).toBeLessThan(r.faults[0]!.tReverted!);
     expect(nodesOf(r, 'pg')['pg-a']).toMatchObject({ reachable: true, role: 'standby', following: move!.to });
     expect(r.probes[0]!.writes?.lost).toBe(0);
     expect(await leftovers(r.runId)).toEqual(none);
