@@ -235,7 +235,12 @@ export const RESULT_SCHEMA_VERSION = 2;
  *   (`error.code` RUN_TIMEOUT).
  * - incomplete: rebuilt from a run folder whose process died before writing a result.
  */
-export type RunStatus = 'completed' | 'aborted' | 'interrupted' | 'error' | 'incomplete';
+/**
+ * completed: judged; aborted: unhealthy before any fault; halted: the scenario's abort rule
+ * stopped it (a probe failed too much for too long); interrupted: a signal; error: something
+ * broke; incomplete: rebuilt from the folder of a run that died.
+ */
+export type RunStatus = 'completed' | 'aborted' | 'halted' | 'interrupted' | 'error' | 'incomplete';
 
 export const PHASES = [
   'provision',

@@ -15,6 +15,7 @@ export class RunContext {
   private readonly abort = new AbortController();
   private readonly limit: NodeJS.Timeout;
   private timedOut = false;
+  private halted: InfraError | undefined;
   private eventWriteError: string | undefined;
   private readonly detach: () => void;
 
@@ -46,7 +47,22 @@ export class RunContext {
     throw this.stopReason();
   }
 
+  /** Stops the run on its own stop condition (the scenario's abort rule): status `halted`. */
+  halt(message: string): void {
+    if (this.abort.signal.aborted) return;
+    this.halted = new InfraError('HALTED', message, {
+      hint: "the stack was reverted and torn down; see the probe's series in the report, and raise abort.maxFailureRatio or abort.forMs if this was expected",
+    });
+    this.abort.abort('halt');
+  }
+
+  /** Whether the run halted on its abort rule. */
+  get wasHalted(): boolean {
+    return this.halted !== undefined;
+  }
+
   stopReason(): InfraError | InterruptedError {
+    if (this.halted) return this.halted;
     if (this.timedOut) {
       return new InfraError('RUN_TIMEOUT', `the run went past its time limit of ${this.timeLimitMs} ms`, {
         hint: "a phase hung: see the phases in result.json and the nodes' logs in the run folder",

@@ -17,6 +17,7 @@ import type { Controller, PlanContext, Probe } from '../core/system.ts';
 import type { LoadedScenario } from '../scenarios/load.ts';
 import { type ActiveSystem, type Scenario, activeSystems, isStep } from '../scenarios/schema.ts';
 import { probeOfKind } from '../systems/index.ts';
+import { AbortGuard, describeBreach } from './abort-guard.ts';
 import { ConvergenceWatcher } from './convergence.ts';
 import { FaultInjector } from './fault-injector.ts';
 import { type ReadBackOutcome, buildResult } from './result-builder.ts';
@@ -156,7 +157,13 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
       : err instanceof ChaosError
         ? err
         : new InfraError('RUN_FAILED', errorMessage(err), { cause: err });
-    status = failure.kind === 'interrupted' ? 'interrupted' : game.unhealthy ? 'aborted' : 'error';
+    status = run.wasHalted
+      ? 'halted'
+      : failure.kind === 'interrupted'
+        ? 'interrupted'
+        : game.unhealthy
+          ? 'aborted'
+          : 'error';
   } finally {
     clearInterval(progress);
     await game.wrapUp();
@@ -307,6 +314,32 @@ class GameDay {
     });
     const origin = this.steady!.to;
     for (const w of this.watchers.values()) w.start();
+    const rule = scenario.abort;
+    const guard = rule
+      ? new AbortGuard(
+          rule,
+          this.probes.map((p) => p.name),
+          () => this.history.all(),
+          () => run.clock.now(),
+          (b) => {
+            run.emit({ t: run.clock.now(), source: 'harness', type: 'halted', data: { ...b, rule } });
+            run.halt(describeBreach(b));
+          },
+        )
+      : undefined;
+    guard?.start();
+    try {
+      await this.faultsAndRecovery(origin);
+    } finally {
+      guard?.stop();
+    }
+    for (const p of this.probes) await p.stop();
+    await run.phase('read-back', () => this.readBack());
+  }
+
+  /** inject -> observe -> revert -> recover -> converge: where the abort rule watches. */
+  private async faultsAndRecovery(origin: number): Promise<void> {
+    const { run, scenario } = this;
     await run.phase('inject', () => this.injector!.runSchedule(scenario.faults, origin));
     // A fault that hit nothing changed nothing: time is counted from the last one that did.
     const lastInject = Math.max(
@@ -322,8 +355,6 @@ class GameDay {
     });
     await run.phase('recover', () => this.recover());
     await run.phase('converge', () => this.converge(lastInject));
-    for (const p of this.probes) await p.stop();
-    await run.phase('read-back', () => this.readBack());
   }
 
   /**

@@ -235,6 +235,19 @@ const scenarioObject = z
       })
       .strict()
       .default({}),
+    /**
+     * The run's own stop condition: when a probe's failure ratio (failed and unknown writes over
+     * the last second) stays above `maxFailureRatio` for `forMs`, the run halts (status
+     * `halted`, exit 3): every revert is done and the report says why. Absent: never halts. On
+     * AWS the same figure is published to CloudWatch and an alarm over it stops the experiment.
+     */
+    abort: z
+      .object({
+        maxFailureRatio: z.number().min(0).max(1),
+        forMs: ms(250),
+      })
+      .strict()
+      .optional(),
     /** For every probe (a probe's own `expect` overrides), and for every system. */
     expect: z
       .object({

@@ -117,3 +117,32 @@ describe.skipIf(!ready.ok)(`teardown is guaranteed${skipReason}`, () => {
     expect(await leftovers(runId)).toEqual(none);
   });
 });
+
+describe.skipIf(!ready.ok)(`the run halts on its own stop condition${skipReason}`, () => {
+  it('a probe failing beyond abort.maxFailureRatio for abort.forMs halts the run: status halted, exit 3, reverted, nothing left', async () => {
+    const runsDir = tempRunsDir();
+    const json = join(runsDir, 'r.json');
+    const c = await chaos([
+      'run',
+      join(ROOT, 'test/fixtures/redis-halt.yaml'),
+      '--quiet',
+      '--runs-dir',
+      runsDir,
+      '--json',
+      json,
+    ]);
+    expect(c.code, c.stderr).toBe(3);
+    const r = JSON.parse(readFileSync(json, 'utf8'));
+    expect(r.status).toBe('halted');
+    expect(r.verdict).toBe('unknown');
+    expect(r.error).toMatchObject({ code: 'HALTED' });
+    expect(r.error.message).toMatch(/failure ratio stayed above 0.5 for \d+ ms/);
+    const halted = r.timeline.find((e: { type: string }) => e.type === 'halted');
+    // Halted about forMs after the failures began, well before the 3 s lease would have let a failover through.
+    const kill = r.faults[0];
+    expect(halted.t - kill.tApplied).toBeGreaterThanOrEqual(1000);
+    expect(halted.t - kill.tApplied).toBeLessThan(2500);
+    expect(c.stdout + c.stderr).toMatch(/HALTED/);
+    expect(await leftovers(r.runId)).toEqual(none);
+  });
+});
