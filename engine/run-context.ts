@@ -73,8 +73,12 @@ export class RunContext {
 
   /** Sleeps until `t` on the run's clock (or until the run must stop), then checks. */
   async sleepUntil(t: number): Promise<void> {
-    const wait = t - this.clock.now();
-    if (wait > 0) await sleep(wait, this.abort.signal);
+    // Timers count whole milliseconds on the event loop's clock and may fire a fraction of one
+    // early on the run's clock: sleep again until `t` has really come.
+    for (let wait = t - this.clock.now(); wait > 0; wait = t - this.clock.now()) {
+      await sleep(Math.max(1, Math.ceil(wait)), this.abort.signal);
+      this.checkpoint();
+    }
     this.checkpoint();
   }
 

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { NODE_IMAGE, bundleAgents } from '../agents/bundle.ts';
 import { REGISTRY_PORT } from '../agents/registry/protocol.ts';
-import { availability } from '../checker/availability.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
 import { probeStats } from '../checker/stats.ts';
-import { measurementWindows } from '../checker/windows.ts';
+import { measurementWindows, windowAvailability } from '../checker/windows.ts';
 import { type Clock, MonotonicClock, sleep } from '../core/clock.ts';
 import { ChaosError, InfraError, ScenarioError, errorMessage } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
@@ -455,7 +454,7 @@ class GameDay {
       const pending = this.probes.flatMap((p) =>
         windows.filter(
           (w) =>
-            !availability(this.history.all(), w.from, p.name, scenario.recovery.stableMs, w.until).recovered,
+            !windowAvailability(this.history.all(), w, p.name, scenario.recovery.stableMs, w.until).recovered,
         ),
       );
       if (pending.length === 0) return;
