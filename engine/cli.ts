@@ -230,7 +230,8 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
     .version(version(), '-V, --version', 'print the version')
     .exitOverride()
     .allowExcessArguments(false)
-    .showHelpAfterError('(run `chaos --help` for usage)');
+    // Commander's own two-line message is replaced by one `error[CODE]` line (main() below).
+    .configureOutput({ outputError: () => {} });
   program
     .command('run')
     .description('run a scenario: a built-in name (see `chaos list`) or a path to a YAML/JSON file')
@@ -277,6 +278,24 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
   return program;
 }
 
+/**
+ * A parse error of the command line as one `error[CODE]` line: what was wrong, and where to look.
+ * Commander's codes (`commander.unknownOption`...) become ours (`UNKNOWN_OPTION`...).
+ */
+export function usageErrorOf(
+  err: CommanderError,
+  argv: readonly string[],
+): { code: string; message: string; hint: string } {
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  const command = words[0] && !err.code.endsWith('unknownCommand') ? ` ${words[0]}` : '';
+  const code = err.code
+    .replace(/^commander\./, '')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toUpperCase();
+  const message = err.message.replace(/^error: /, '').replace(/\.$/, '');
+  return { code, message, hint: `run \`chaos${command} --help\` for usage` };
+}
+
 /** Runs the CLI; returns the exit code. No stack trace reaches a user. */
 export async function main(argv: string[]): Promise<number> {
   // A reader that went away (`chaos run x | head`) is no reason to stop a run half-way.
@@ -289,7 +308,11 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return code;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT.usage;
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0;
+      process.stderr.write(`${formatErrorLine(usageErrorOf(err, argv))}\n`);
+      return EXIT.usage;
+    }
     if (err instanceof ChaosError) {
       process.stderr.write(`${err.oneLine()}\n`);
       return err.exitCode;

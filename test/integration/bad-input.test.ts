@@ -54,13 +54,35 @@ describe('bad input gets a one-line error, the right exit code, and leaves nothi
     expect(r.stderr).toMatch(/error\[SCENARIO_IS_A_FOLDER\]: .* is a folder, not a scenario file/);
   });
 
-  it('usage errors from the command line: exit 2; --version answers', async () => {
-    const missing = await chaos(['run']);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/missing required argument 'scenario'/);
-    const extra = await chaos(['run', 'redis-head-kill', 'redis-head-pause']);
-    expect(extra.code).toBe(2);
-    expect(extra.stderr).toMatch(/too many arguments/);
+  it('usage errors from the command line: exit 2, one error[CODE] line each; --version answers', async () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['run'],
+        /^error\[MISSING_ARGUMENT\]: missing required argument 'scenario' \(run `chaos run --help` for usage\)$/,
+      ],
+      [
+        ['run', 'redis-head-kill', 'redis-head-pause'],
+        /^error\[EXCESS_ARGUMENTS\]: too many arguments for 'run'/,
+      ],
+      [
+        ['frobnicate'],
+        /^error\[UNKNOWN_COMMAND\]: unknown command 'frobnicate' \(run `chaos --help` for usage\)$/,
+      ],
+      [
+        ['run', 'redis-head-kill', '--bogus'],
+        /^error\[UNKNOWN_OPTION\]: unknown option '--bogus' \(run `chaos run --help` for usage\)$/,
+      ],
+      [
+        ['report', 'x', '--format', 'nope'],
+        /^error\[INVALID_ARGUMENT\]: option '--format <format>' argument 'nope' is invalid/,
+      ],
+    ];
+    for (const [args, line] of cases) {
+      const r = await chaos(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr.trim(), args.join(' ')).toMatch(line);
+    }
     const v = await chaos(['--version']);
     expect(v.code).toBe(0);
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
