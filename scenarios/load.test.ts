@@ -66,6 +66,21 @@ describe('scenarios', () => {
     expect(err.message).toContain("unknown field 'rateHZ' in probes[0]; did you mean 'rateHz'?");
   });
 
+  it("a probe's typo is matched against its own kind's fields; another kind's field lists this kind's", () => {
+    const pg = (field: string) =>
+      `name: t\nstack:\n  pg: { nodes: 3 }\nprobes:\n  - { kind: pg-writer, ${field}: 500 }\nfaults:\n  - { at: 0, action: kill, target: pg:primary }\n`;
+    const typo = errorOf(() => loadScenario(file('pg-typo.yaml', pg('statementTimeoutMS'))));
+    expect(typo.message).toContain(
+      "unknown field 'statementTimeoutMS' in probes[0]; did you mean 'statementTimeoutMs'?",
+    );
+    const other = errorOf(() => loadScenario(file('pg-other.yaml', pg('commandTimeoutMs'))));
+    expect(other.message).toContain(
+      "unknown field 'commandTimeoutMs' in probes[0]; a pg-writer has name, rateHz",
+    );
+    expect(other.message).toContain('statementTimeoutMs');
+    expect(other.message).not.toContain("did you mean 'commandTimeoutMs'");
+  });
+
   it('a bad value names the field and what is allowed', () => {
     const err = errorOf(() =>
       loadScenario(file('enum.yaml', minimal.replace('action: kill', 'action: nuke'))),

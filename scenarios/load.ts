@@ -101,13 +101,22 @@ export function validateScenario(raw: unknown, file: string): Scenario {
           issue.path.every((p, k) => i.path[k] === p),
       );
       for (const m of missing) explained.add(m);
-      const known = knownFields(issue.path);
+      const known = knownFields(issue.path, raw);
+      const kind = kindAt(issue.path, raw);
+      // A field another kind has (a redis-writer's commandTimeoutMs on a pg-writer) is no typo:
+      // list what this kind has instead of guessing by spelling.
+      const elsewhere = kind ? new Set(knownFields(issue.path)) : new Set<string>();
       const suggestions = issue.keys
+        .filter((k) => !elsewhere.has(k))
         .map((k) => closest(k, known))
         .filter((k): k is string => k !== undefined);
       lines.push(
         describeIssue(issue) +
-          (suggestions.length ? `; did you mean ${suggestions.map((k) => `'${k}'`).join(', ')}?` : ''),
+          (suggestions.length
+            ? `; did you mean ${suggestions.map((k) => `'${k}'`).join(', ')}?`
+            : kind
+              ? `; a ${kind} has ${known.filter((k) => k !== 'kind').join(', ')}`
+              : ''),
       );
     } else {
       lines.push(describeIssue(issue));
@@ -120,17 +129,48 @@ export function validateScenario(raw: unknown, file: string): Scenario {
   });
 }
 
-/** The field names the schema allows at a path of the scenario (an object's keys). */
-function knownFields(path: (string | number)[]): string[] {
+/** The value of the raw scenario at a path, if there is one. */
+function rawAt(raw: unknown, path: readonly (string | number)[]): unknown {
+  let v = raw;
+  for (const p of path)
+    v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
+  return v;
+}
+
+/** The `kind` of the object at a path (a probe's), where it names one. */
+function kindAt(path: readonly (string | number)[], raw: unknown): string | undefined {
+  const kind = (rawAt(raw, path) as { kind?: unknown } | undefined)?.kind;
+  return typeof kind === 'string' ? kind : undefined;
+}
+
+/**
+ * The field names the schema allows at a path of the scenario (an object's keys). Where the
+ * schema is a union by `kind` (probes), the option the raw object's kind names: a pg-writer's
+ * fields, not every probe's.
+ */
+function knownFields(path: (string | number)[], raw?: unknown): string[] {
   let s: ZodTypeAny | undefined = unwrap(scenarioSchema);
-  for (const p of path) {
+  for (const [i, p] of path.entries()) {
+    if (s instanceof ZodDiscriminatedUnion) s = optionFor(s, path.slice(0, i), raw);
+    if (s === undefined) return [];
+    if (s instanceof ZodDiscriminatedUnion) return unionFields(s, path.slice(i));
     if (s instanceof ZodObject) s = unwrap(s.shape[p as string]);
     else if (s instanceof ZodArray) s = unwrap(s.element);
-    else if (s instanceof ZodDiscriminatedUnion) return unionFields(s, path.slice(path.indexOf(p)));
     else return [];
   }
+  if (s instanceof ZodDiscriminatedUnion) s = optionFor(s, path, raw);
   if (s instanceof ZodDiscriminatedUnion) return unionFields(s, []);
   return s instanceof ZodObject ? Object.keys(s.shape) : [];
+}
+
+/** The option of a union by `kind` that the raw object at `path` names, or the union itself. */
+function optionFor(
+  u: ZodDiscriminatedUnion<string, ZodObject<ZodRawShape>[]>,
+  path: readonly (string | number)[],
+  raw: unknown,
+): ZodTypeAny {
+  const kind = kindAt(path, raw);
+  return (kind !== undefined && u.optionsMap.get(kind)) || u;
 }
 
 /** The fields any option of a union allows at a path (a probe of any kind). */
