@@ -5,9 +5,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
+import { realTimer } from '../../agents/lease.ts';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { agentRuntime, stepped } from '../../agents/runtime.ts';
-import { ChainAgent } from './agent.ts';
+import { BOOT_HOST, ChainAgent, FENCE_HOST } from './agent.ts';
 
 const { env, wallNow, emit, step } = agentRuntime('chain agent', () => process.env.NODE_NAME ?? '?');
 
@@ -30,10 +31,14 @@ export async function main(): Promise<void> {
     retryStrategy: () => 50,
   });
   local.on('error', () => {});
+  const thresholdMs = Number(env('THRESHOLD_MS', '1000'));
   const agent = new ChainAgent(
     {
       self,
-      thresholdMs: Number(env('THRESHOLD_MS', '1000')),
+      thresholdMs,
+      // The head's lease is as long as the failover threshold (spec.ts says why).
+      leaseTtlMs: thresholdMs,
+      leaseMarginMs: Number(env('LEASE_MARGIN_MS', '250')),
       checkIntervalMs: Number(env('CHECK_INTERVAL_MS', '100')),
       headTtlMs: Number(env('HEAD_TTL_MS', '500')),
       // Only the first start waits for its place; a restarted node (stop, then start) joins at once.
@@ -47,7 +52,9 @@ export async function main(): Promise<void> {
     },
     {
       local: stepped(step, 'local', {
-        ping: async () => (await local.ping().catch(() => '')) === 'PONG',
+        // A fresh connection with the ping timeout: a head whose redis hangs must find out fast.
+        ping: () => pingRedis('127.0.0.1', port, pingTimeoutMs, false),
+        fence: () => fenceRedis(port, Math.max(pingTimeoutMs, 500)),
         replicaOf: async (host) => {
           if (host === null) await local.replicaof('NO', 'ONE');
           else await local.replicaof(host, port);
@@ -68,6 +75,7 @@ export async function main(): Promise<void> {
       pingNode: (host) => step(`ping ${host}`, () => pingRedis(host, port, pingTimeoutMs)),
       wallNow,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      setTimer: realTimer,
       emit,
     },
   );
@@ -84,11 +92,11 @@ export async function main(): Promise<void> {
 }
 
 /**
- * PING over a fresh TCP connection: true for +PONG within the timeout, and for -LOADING (a
- * replica loading the dataset of its initial sync is alive: with a large dataset, its master
- * would otherwise remove it as a dead tail during every full sync).
+ * PING over a fresh TCP connection: true for +PONG within the timeout, and for -LOADING unless
+ * `loading` is false (a replica loading the dataset of its initial sync is alive: with a large
+ * dataset, its master would otherwise remove it as a dead tail during every full sync).
  */
-export function pingRedis(host: string, port: number, timeoutMs: number): Promise<boolean> {
+export function pingRedis(host: string, port: number, timeoutMs: number, loading = true): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect({ host, port });
     const done = (ok: boolean) => {
@@ -98,7 +106,68 @@ export function pingRedis(host: string, port: number, timeoutMs: number): Promis
     };
     const timer = setTimeout(() => done(false), timeoutMs);
     sock.once('connect', () => sock.write('PING\r\n'));
-    sock.once('data', (d) => done(/^(\+PONG|-LOADING)/.test(d.toString('latin1'))));
+    sock.once('data', (d) => done((loading ? /^(\+PONG|-LOADING)/ : /^\+PONG/).test(d.toString('latin1'))));
     sock.once('error', () => done(false));
+  });
+}
+
+/**
+ * The fence (LocalRedis.fence), on a connection of its own so that it can only reach the server
+ * running now, never one started after it: INFO replication, then `REPLICAOF 127.0.0.2 1` unless
+ * the server is booting read-only after a restart (a replica of BOOT_HOST). A server that does
+ * not answer INFO in time (its disk frozen) gets the REPLICAOF anyway, on the same connection:
+ * it runs as soon as the server reads it. Resolves once the server said OK; rejects on an error
+ * or no answer within the timeout.
+ */
+export function fenceRedis(port: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    let buf = '';
+    let infoPending = true;
+    let sent = false;
+    const finish = (err?: Error) => {
+      clearTimeout(infoTimer);
+      clearTimeout(timer);
+      // A REPLICAOF in the server's socket buffer runs even after the client closed.
+      sock.end();
+      if (err) reject(err);
+      else resolve();
+    };
+    const replicaOf = () => {
+      if (sent) return;
+      sent = true;
+      sock.write(`REPLICAOF ${FENCE_HOST} 1\r\n`);
+    };
+    const infoTimer = setTimeout(replicaOf, Math.floor(timeoutMs / 2));
+    const timer = setTimeout(
+      () => finish(new Error(`no answer to the fence within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    sock.once('connect', () => sock.write('INFO replication\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (infoPending) {
+        // INFO's answer: a bulk reply ($<length>\r\n<body>\r\n), or an error line.
+        let end: number;
+        if (buf.startsWith('-')) {
+          end = buf.indexOf('\r\n') + 2;
+          if (end < 2) return;
+        } else {
+          const m = /^\$(\d+)\r\n/.exec(buf);
+          if (!m) return;
+          end = m[0].length + Number(m[1]) + 2;
+          if (buf.length < end) return;
+        }
+        const info = buf.slice(0, end);
+        buf = buf.slice(end);
+        infoPending = false;
+        if (!sent && info.includes(`master_host:${BOOT_HOST}\r\n`)) return finish();
+        replicaOf();
+      }
+      const line = buf.indexOf('\r\n');
+      if (line < 0) return;
+      finish(buf.startsWith('+OK') ? undefined : new Error(`REPLICAOF: ${buf.slice(0, line)}`));
+    });
+    sock.on('error', (err) => finish(err));
   });
 }

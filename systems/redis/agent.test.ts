@@ -1,27 +1,45 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryRegistry } from '../../agents/registry/memory.ts';
 import type { Registry } from '../../core/registry.ts';
-import { type AgentDeps, ChainAgent } from './agent.ts';
-import { CHAIN_RECORD, HEAD_RECORD } from './records.ts';
+import { type AgentDeps, BOOT_HOST, ChainAgent, FENCE_HOST } from './agent.ts';
+import { CHAIN_RECORD, HEAD_RECORD, LEADER_LEASE } from './records.ts';
 
-type Event = { node: string; type: string; data: Record<string, unknown> };
+type Event = { node: string; type: string; data: Record<string, unknown>; t: number };
 
 /**
  * A little world of nodes on one fake clock: which nodes run, which pairs can reach each other
- * (a partition cuts pairs, not nodes), what each local redis was told, and every agent's events.
- * `run()` ticks every running agent once per check interval, in a fixed order, so races between
- * agents are deterministic.
+ * (a partition cuts pairs, not nodes), which nodes cannot reach the registry, what each local
+ * redis was told, and every agent's events. `run()` ticks every running agent once per check
+ * interval, in a fixed order, so races between agents are deterministic. Timers (the lease's
+ * deadline, a registry call's timeout) fire as the clock passes them, for nodes that run.
  */
 class World {
-  now = 1_000;
+  private clock = 1_000;
+  get now(): number {
+    return this.clock;
+  }
+  set now(t: number) {
+    this.clock = t;
+    this.fireTimers();
+  }
   /** Nodes whose redis and agent run (a killed, stopped or paused node is not here). */
   alive = new Set<string>();
   /** Unordered pairs of nodes that cannot reach each other. */
   private cuts = new Set<string>();
+  /**
+   * Nodes cut off from the registry: their calls go unanswered and fail after
+   * REGISTRY_TIMEOUT_MS (`hang`, a network cut), or fail at once (`refuse`, the registry down).
+   */
+  registryCut = new Map<string, 'hang' | 'refuse'>();
+  /** How far the registry's clock runs ahead of the agents' (drift). */
+  registryAhead = 0;
+  /** Nodes whose redis hangs (a frozen disk): it answers nothing, its agent runs on. */
+  hung = new Set<string>();
   replicaOf = new Map<string, string | null>();
   syncing = new Set<string>();
   events: Event[] = [];
-  registry = new MemoryRegistry();
+  /** The registry counts its leases on the fake clock. */
+  registry = new MemoryRegistry(() => this.clock + this.registryAhead);
   /** The latest agent of each node (a restarted node gets a new one). */
   agents = new Map<string, ChainAgent>();
   /** Each node's server run id: a new one at every (re)start of its server. */
@@ -29,12 +47,15 @@ class World {
   /** The server run id each node's agent saw when it joined (its marker file). */
   joinedRunIds = new Map<string, string>();
   private starts = 0;
-  /** Ordered side effects: REPLICAOF calls and registry writes, by node. */
-  ops: { node: string; op: 'replicaof' | 'set'; arg: string | null }[] = [];
+  /** Ordered side effects: REPLICAOF calls, fences, registry writes and leases taken, by node. */
+  ops: { node: string; op: 'replicaof' | 'fence' | 'set' | 'lease'; arg: string | null; t: number }[] = [];
   /** Called on every agent sleep (join loops), e.g. to heal a partition after a while. */
   onSleep: ((node: string) => void) | undefined;
   /** After each round of run(): the running nodes whose redis accepts writes (REPLICAOF NO ONE). */
   mastersSeen: string[][] = [];
+  private timers: { at: number; node: string; fn: () => void }[] = [];
+  /** Ticks still in flight (a call that hangs), by node: run() does not start another meanwhile. */
+  private pending = new Map<string, Promise<void>>();
   private gates = new Map<
     string,
     { name: string; open: () => void; opened: Promise<void>; hit: boolean; pending?: Promise<void> }
@@ -42,59 +63,89 @@ class World {
 
   agent(
     self: string,
-    opts: { thresholdMs?: number; joinIndex?: number; keepServer?: boolean } = {},
+    opts: { thresholdMs?: number; leaseTtlMs?: number; joinIndex?: number; keepServer?: boolean } = {},
   ): ChainAgent {
     this.alive.add(self);
+    // The agent before this one is gone, its timers with it.
+    this.timers = this.timers.filter((t) => t.node !== self);
     // A redis that (re)starts boots read-only, a replica of a placeholder, until its agent places
     // it; an agent restarted alone (keepServer) finds its server as it was.
     if (!opts.keepServer) {
-      this.replicaOf.set(self, '127.0.0.1');
+      this.replicaOf.set(self, BOOT_HOST);
       this.runIds.set(self, `${self}-${++this.starts}`);
     }
+    const call = <T>(fn: () => Promise<T>): Promise<T> => {
+      const cut = this.registryCut.get(self);
+      if (cut === 'refuse') return Promise.reject(new RegistryUnreachable('connection refused'));
+      if (cut === 'hang')
+        return new Promise<T>((_, reject) =>
+          this.timer(self, REGISTRY_TIMEOUT_MS, () =>
+            reject(new RegistryUnreachable(`no answer in ${REGISTRY_TIMEOUT_MS} ms`)),
+          ),
+        );
+      return fn();
+    };
     const registry: Registry = {
-      get: async (name) => {
-        const gate = this.gates.get(self);
-        if (gate && gate.name === name) {
-          gate.hit = true;
-          await gate.opened;
-        }
-        return this.registry.get(name);
-      },
-      set: async (name, value, ttl, ifVersion) => {
-        const rec = await this.registry.set(name, value, ttl, ifVersion);
-        if (rec) this.ops.push({ node: self, op: 'set', arg: `${name}=${value}` });
-        return rec;
-      },
-      acquireLease: (...args) => this.registry.acquireLease(...args),
-      getLease: (name) => this.registry.getLease(name),
-      releaseLease: (...args) => this.registry.releaseLease(...args),
+      get: (name) =>
+        call(async () => {
+          const gate = this.gates.get(self);
+          if (gate && gate.name === name) {
+            gate.hit = true;
+            await gate.opened;
+          }
+          return this.registry.get(name);
+        }),
+      set: (name, value, ttl, ifVersion) =>
+        call(async () => {
+          const rec = await this.registry.set(name, value, ttl, ifVersion);
+          if (rec) this.ops.push({ node: self, op: 'set', arg: `${name}=${value}`, t: this.now });
+          return rec;
+        }),
+      acquireLease: (name, holder, ttl) =>
+        call(async () => {
+          const lease = await this.registry.acquireLease(name, holder, ttl);
+          if (lease) this.ops.push({ node: self, op: 'lease', arg: `${name}#${lease.term}`, t: this.now });
+          return lease;
+        }),
+      getLease: (name) => call(() => this.registry.getLease(name)),
+      releaseLease: (name, holder) => call(() => this.registry.releaseLease(name, holder)),
     };
     const deps: AgentDeps = {
       local: {
-        ping: async () => this.alive.has(self),
-        master: async () => (this.alive.has(self) ? this.replicaOf.get(self) : undefined),
+        ping: async () => this.alive.has(self) && !this.hung.has(self),
+        master: async () =>
+          this.alive.has(self) && !this.hung.has(self) ? this.replicaOf.get(self) : undefined,
         runId: async () => this.runIds.get(self),
         replicaOf: async (host) => {
           this.replicaOf.set(self, host);
-          this.ops.push({ node: self, op: 'replicaof', arg: host });
+          this.ops.push({ node: self, op: 'replicaof', arg: host, t: this.now });
+        },
+        fence: async () => {
+          // A server booting read-only after a restart is left as it is (it refuses writes already).
+          if (this.replicaOf.get(self) !== BOOT_HOST) this.replicaOf.set(self, FENCE_HOST);
+          this.ops.push({ node: self, op: 'fence', arg: FENCE_HOST, t: this.now });
         },
         syncInProgress: async () => this.syncing.has(self),
       },
       registry,
-      pingNode: async (host) => this.reachable(self, host),
+      pingNode: async (host) => this.reachable(self, host) && !this.hung.has(host),
       wallNow: () => this.now,
       sleep: async (ms) => {
         this.now += ms;
         this.onSleep?.(self);
       },
-      emit: (type, data = {}) => this.events.push({ node: self, type, data }),
+      setTimer: (fn, ms) => this.timer(self, ms, fn),
+      emit: (type, data = {}) => this.events.push({ node: self, type, data, t: this.now }),
     };
+    const thresholdMs = opts.thresholdMs ?? 1000;
     const agent = new ChainAgent(
       {
         self,
-        thresholdMs: opts.thresholdMs ?? 1000,
+        thresholdMs,
         checkIntervalMs: 100,
         headTtlMs: 500,
+        leaseTtlMs: opts.leaseTtlMs ?? thresholdMs,
+        leaseMarginMs: 250,
         ...(opts.joinIndex !== undefined ? { joinIndex: opts.joinIndex } : {}),
         // The agent's marker survives its restart; it holds the run id of the server it joined beside.
         ...(this.joinedRunIds.has(self) ? { resumeRunId: this.joinedRunIds.get(self)! } : {}),
@@ -103,6 +154,27 @@ class World {
     );
     this.agents.set(self, agent);
     return agent;
+  }
+
+  /** A timer of `node`'s agent: it fires once the clock passes it, while the node runs. */
+  private timer(node: string, ms: number, fn: () => void): () => void {
+    const t = { at: this.now + ms, node, fn };
+    this.timers.push(t);
+    return () => {
+      this.timers = this.timers.filter((x) => x !== t);
+    };
+  }
+
+  /** Fires the timers that fell due, earliest first; a frozen node's wait until it thaws. */
+  private fireTimers(): void {
+    for (;;) {
+      const due = this.timers
+        .filter((t) => t.at <= this.clock && this.alive.has(t.node))
+        .sort((x, y) => x.at - y.at)[0];
+      if (!due) return;
+      this.timers = this.timers.filter((t) => t !== due);
+      due.fn();
+    }
   }
 
   reachable(from: string, to: string): boolean {
@@ -116,12 +188,14 @@ class World {
 
   heal(): void {
     this.cuts.clear();
+    this.registryCut.clear();
   }
 
   /** SIGKILL: the node stops answering and its agent stops for good. */
   kill(node: string): void {
     this.alive.delete(node);
     this.agents.delete(node);
+    this.timers = this.timers.filter((t) => t.node !== node);
   }
 
   /**
@@ -152,28 +226,41 @@ class World {
   /** Ticks every running agent every 100 ms for `ms`; records who is master after each round. */
   async run(ms: number): Promise<void> {
     for (let t = 0; t < ms; t += 100) {
+      this.fireTimers(); // a node that thawed meets its overdue timers before its next check
+      await settle();
       for (const [name, agent] of this.agents) {
         if (!this.alive.has(name)) continue;
+        if (this.pending.has(name)) continue; // its last check still waits on a call
         const gate = this.gates.get(name);
         if (gate?.hit) continue; // frozen in the middle of a tick
+        let done = false;
         const ticking = agent.tick().then(
-          () => {},
+          () => {
+            done = true;
+          },
           (err: unknown) => {
-            this.events.push({ node: name, type: 'agent-error', data: { error: String(err) } });
+            done = true;
+            const type = err instanceof RegistryUnreachable ? 'registry-timeout' : 'agent-error';
+            this.events.push({ node: name, type, data: { error: String(err) }, t: this.now });
           },
         );
-        // A tick that hits a freeze gate stays pending; the others go on without it.
-        if (gate) {
-          await Promise.race([ticking, settle()]);
-          if (gate.hit) {
+        // A tick that hangs (a freeze gate, a registry call that goes unanswered) stays pending;
+        // the others go on without it.
+        await Promise.race([ticking, settle()]);
+        if (!done) {
+          if (gate?.hit) {
             gate.pending = ticking;
             this.alive.delete(name);
+          } else {
+            this.pending.set(name, ticking);
+            void ticking.then(() => this.pending.delete(name));
           }
-        } else await ticking;
+        }
       }
       this.now += 100;
       this.mastersSeen.push(this.masters());
     }
+    await settle();
   }
 
   masters(): string[] {
@@ -204,6 +291,14 @@ class World {
   }
   count(type: string): number {
     return this.events.filter((e) => e.type === type).length;
+  }
+}
+
+/** How long a registry call waits before it fails (HttpRegistry's timeout). */
+const REGISTRY_TIMEOUT_MS = 1000;
+class RegistryUnreachable extends Error {
+  constructor(why: string) {
+    super(`registry unreachable: ${why}`);
   }
 }
 
@@ -433,31 +528,211 @@ describe('chain agent, whole chain', () => {
     return w;
   }
 
-  it('head cut off from both replicas: the head moves exactly once, the old head steps down and rejoins after the heal', async () => {
+  const leaseNow = (w: World) => w.registry.leases.get(LEADER_LEASE);
+  /** When the registry last granted `node` the lease (each renewal is a grant). */
+  const lastGrant = (w: World, node: string) =>
+    w.ops.filter((o) => o.node === node && o.op === 'lease').at(-1)!.t;
+  const promotion = (w: World, node: string) =>
+    w.ops.find((o) => o.node === node && o.op === 'replicaof' && o.arg === null);
+
+  it.each([
+    ['one link cut: the head and the second, the tail reaching both', ['b']],
+    ['the head cut off from both replicas, not from the registry', ['b', 'c']],
+  ])('%s: the head keeps its lease, nobody takes over, nothing moves', async (_, cutFrom) => {
     const w = await chainOf(['a', 'b', 'c']);
     const mark = w.registry.changes.length;
-    w.partition(['a'], ['b', 'c']); // a still reaches the registry (and its clients)
-    await w.run(4000);
-    expect(w.headValues(mark)).toEqual(['b']);
-    expect(await w.chain()).toBe('b,c');
-    // The old head stepped down at once: its redis replicates (refuses writes), from a node of the chain.
-    expect(w.replicaOf.get('a')).not.toBeNull();
-    expect(w.of('a', 'stepped-down')).toHaveLength(1);
-    expect(w.of('a', 'rejoin-withheld')).toHaveLength(1); // once, not every check
-    expect(w.of('a', 'failover-decision')).toEqual([]);
-    // From the round after b's promotion, one master only.
-    const promoted = w.mastersSeen.findIndex((m) => m.includes('b'));
-    expect(w.mastersSeen.slice(promoted + 1).every((m) => m.length === 1 && m[0] === 'b')).toBe(true);
-    expect(w.chainValues(mark).some((v) => v.split(',').includes('a'))).toBe(false);
+    w.partition(['a'], cutFrom!);
+    await w.run(5000);
+    // b's threshold ran out long ago, and it has a witness (c): the lease alone holds it back.
+    const withheld = w.of('b', 'failover-withheld');
+    expect(withheld).toHaveLength(1); // once per episode, not every check
+    expect(withheld[0]!.data.reason).toMatch(/the head's lease runs: a holds it \(term 1\)/);
+    expect(w.count('failover-decision')).toBe(0);
+    expect(w.count('fenced-self')).toBe(0);
+    expect(w.headValues(mark)).toEqual([]);
+    expect(w.chainValues(mark)).toEqual([]);
+    // a took writes all along, alone, under one unbroken term.
+    expect(w.mastersSeen.every((m) => m.length === 1 && m[0] === 'a')).toBe(true);
+    expect(leaseNow(w)).toMatchObject({ holder: 'a', term: 1 });
 
     w.heal();
-    await w.run(1000);
+    await w.run(500);
+    expect(w.of('b', 'master-reachable-again')).toHaveLength(1);
+    expect(await w.chain()).toBe('a,b,c');
+    expect(w.masters()).toEqual(['a']);
+  });
+
+  it('the head dies under a lease longer than the threshold: the second waits for the lease to run out, takes it, then writes the chain and promotes', async () => {
+    const w = world();
+    for (const n of ['a', 'b', 'c']) await w.agent(n, { leaseTtlMs: 2500 }).join();
+    await w.run(300);
+    const mark = w.registry.changes.length;
+    w.kill('a'); // node and agent: no more renewals
+    const renewed = lastGrant(w, 'a');
+    await w.run(4000);
+    // Past its threshold (1000 ms) b withholds, once, for the lease.
+    const withheld = w.of('b', 'failover-withheld');
+    expect(withheld).toHaveLength(1);
+    expect(withheld[0]!.data.reason).toMatch(/the head's lease runs: a holds it/);
+    expect(withheld[0]!.t - renewed).toBeLessThan(2500);
+    // Then, on its first check after the lease ran out: the lease, then the chain record, then REPLICAOF NO ONE.
+    const bOps = w.ops.filter((o) => o.node === 'b' && o.t >= renewed);
+    const took = bOps.findIndex((o) => o.op === 'lease');
+    const wrote = bOps.findIndex((o) => o.op === 'set' && o.arg === `${CHAIN_RECORD}=b,c`);
+    const promoted = bOps.findIndex((o) => o.op === 'replicaof' && o.arg === null);
+    expect(took).toBeGreaterThanOrEqual(0);
+    expect(took).toBeLessThan(wrote);
+    expect(wrote).toBeLessThan(promoted);
+    expect(bOps[took]!.t).toBeGreaterThanOrEqual(renewed + 2500);
+    expect(bOps[took]!.t).toBeLessThanOrEqual(renewed + 2500 + 100);
+    expect(leaseNow(w)).toMatchObject({ holder: 'b', term: 2 });
+    expect(w.of('b', 'failover-decision')[0]!.data).toMatchObject({ deadMaster: 'a', leaseTerm: 2 });
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(await w.chain()).toBe('b,c');
+    expect(w.masters()).toEqual(['b']);
+  });
+
+  it('the head cut off from its replicas and the registry fences itself at its deadline, while its check hangs on the registry; the second takes over only after the lease ran out', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    const cutAt = w.now;
+    w.partition(['a'], ['b', 'c']);
+    w.registryCut.set('a', 'hang'); // every registry call of a goes unanswered until its timeout
+    await w.run(3000);
+    const renewed = lastGrant(w, 'a');
+    expect(renewed).toBeLessThanOrEqual(cutAt);
+    // a's checks hung on the registry (each call failing only after its timeout): the timer fenced it.
+    expect(w.of('a', 'registry-timeout').length).toBeGreaterThan(0);
+    const [fenced] = w.of('a', 'fenced-self');
+    expect(w.of('a', 'fenced-self')).toHaveLength(1);
+    expect(w.replicaOf.get('a')).toBe(FENCE_HOST);
+    // At lease - margin after its last renewal was sent (the fake clock moves 100 ms at a time).
+    expect(fenced!.t - renewed).toBeGreaterThanOrEqual(1000 - 250);
+    expect(fenced!.t - renewed).toBeLessThanOrEqual(1000 - 250 + 100);
+    expect(fenced!.data).toMatchObject({
+      reason: 'no lease renewal before its deadline',
+      leaseTtlMs: 1000,
+      leaseMarginMs: 250,
+    });
+    expect(fenced!.data.lastRenewedAgoMs).toBeGreaterThanOrEqual(750);
+    // b promoted only once the registry let the lease go, after a had fenced: never two masters.
+    const promoted = promotion(w, 'b')!;
+    expect(promoted.t).toBeGreaterThanOrEqual(renewed + 1000);
+    expect(promoted.t).toBeGreaterThan(fenced!.t);
+    expect(w.mastersSeen.every((m) => m.length <= 1)).toBe(true);
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(await w.chain()).toBe('b,c');
+    expect(leaseNow(w)).toMatchObject({ holder: 'b', term: 2 });
+
+    w.heal();
+    await w.run(2000);
+    // Someone else leads: a follows the chain record, outside it, and rejoins at the tail.
+    expect(w.of('a', 'stepped-down')[0]!.data).toMatchObject({ fenced: true, replicaOf: 'c' });
+    expect(w.of('a', 'fence-lifted')).toEqual([]);
     expect(await w.chain()).toBe('b,c,a');
     expect(w.replicaOf.get('a')).toBe('c');
     expect(w.headValues(mark)).toEqual(['b']);
-    expect(w.count('became-head')).toBe(1);
     expect(w.masters()).toEqual(['b']);
-    expect(w.of('a', 'rejoined')).toHaveLength(1);
+  });
+
+  it.each([
+    // The cut comes 100 ms after a renewal: the lease runs at the registry until 900 ms after it.
+    ['shorter than the lease: the same term again (continuity)', 700, true],
+    ['longer than the lease: a new term, nobody led meanwhile', 2000, false],
+  ])(
+    'the head loses only the registry (%s): it fences at its deadline, nobody takes over, it resumes once it holds the lease again',
+    async (_, outageMs, continuous) => {
+      const w = await chainOf(['a', 'b', 'c']);
+      const mark = w.registry.changes.length;
+      w.registryCut.set('a', 'refuse'); // its registry calls fail at once
+      const renewed = lastGrant(w, 'a');
+      await w.run(outageMs as number);
+      w.heal();
+      await w.run(1000);
+      const [fenced] = w.of('a', 'fenced-self');
+      expect(w.of('a', 'fenced-self')).toHaveLength(1);
+      expect(fenced!.t - renewed).toBeLessThanOrEqual(1000 - 250 + 100);
+      const [lifted] = w.of('a', 'fence-lifted');
+      expect(w.of('a', 'fence-lifted')).toHaveLength(1);
+      expect(lifted!.data).toMatchObject({ continuous, term: continuous ? 1 : 2 });
+      // No writes between the fence and the lift; its replicas never failed over (they reach it).
+      const aOps = w.ops.filter((o) => o.node === 'a' && o.t >= fenced!.t);
+      expect(aOps.map((o) => o.op).filter((op) => op !== 'lease')).toEqual(['fence', 'replicaof']);
+      expect(aOps.find((o) => o.op === 'replicaof')!.arg).toBeNull();
+      expect(w.count('failover-decision')).toBe(0);
+      expect(w.headValues(mark)).toEqual([]);
+      expect(await w.chain()).toBe('a,b,c');
+      expect(w.masters()).toEqual(['a']);
+    },
+  );
+
+  it('a renewal answered with another term (the lease lapsed unseen): the head fences at once and decides afresh', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    // The registry's clock runs ahead of a's past the margin: a's lease ran out there while a
+    // still counts it held, and another holder took it and gave it back in between.
+    w.registryAhead = 1500;
+    w.registry.leases.acquire(LEADER_LEASE, 'x', 1000);
+    w.registry.leases.release(LEADER_LEASE, 'x');
+    const opsMark = w.ops.length;
+    await w.run(100);
+    const [fenced] = w.of('a', 'fenced-self');
+    expect(fenced!.data).toMatchObject({
+      reason: 'the lease lapsed between two renewals',
+      heldTerm: 1,
+      term: 3,
+    });
+    // Fenced before anything else, then back as the head: the chain record still names it first.
+    expect(
+      w.ops
+        .slice(opsMark)
+        .filter((o) => o.node === 'a' && o.op !== 'lease')
+        .map((o) => [o.op, o.arg]),
+    ).toEqual([
+      ['fence', FENCE_HOST],
+      ['replicaof', null],
+    ]);
+    expect(w.of('a', 'fence-lifted')[0]!.data).toMatchObject({ continuous: false, term: 3 });
+    expect(await w.chain()).toBe('a,b,c');
+    expect(w.masters()).toEqual(['a']);
+  });
+
+  it('the lease held by another node: the head fences at once, and follows the chain record once it names the new head', async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    // The registry's clock ran ahead and b took the lease (as a takeover does, before it writes the chain record).
+    w.registryAhead = 1500;
+    w.registry.leases.acquire(LEADER_LEASE, 'b', 60_000);
+    await w.run(100);
+    expect(w.of('a', 'fenced-self')[0]!.data.reason).toBe('the lease is held by b');
+    expect(w.replicaOf.get('a')).toBe(FENCE_HOST);
+    await w.run(500);
+    expect(w.masters()).toEqual([]); // a fenced, b not promoted yet: nobody takes writes
+    expect(await w.chain()).toBe('a,b,c');
+    // The takeover writes the chain record: b heads it, a steps down and rejoins at the tail.
+    await w.registry.set(CHAIN_RECORD, 'b,c', 0, (await w.registry.get(CHAIN_RECORD))!.version);
+    await w.run(500);
+    expect(w.of('b', 'became-head')).toHaveLength(1);
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(w.masters()).toEqual(['b']);
+    expect(w.mastersSeen.every((m) => m.length <= 1)).toBe(true);
+  });
+
+  it("the head's redis hangs (a frozen disk) while its agent runs: it stops renewing, fences, and the second takes over once the lease ran out", async () => {
+    const w = await chainOf(['a', 'b', 'c']);
+    const mark = w.registry.changes.length;
+    w.hung.add('a');
+    const renewed = lastGrant(w, 'a');
+    await w.run(3000);
+    expect(w.of('a', 'lease-renewal-withheld')).toHaveLength(1);
+    expect(w.of('a', 'fenced-self')).toHaveLength(1);
+    expect(promotion(w, 'b')!.t).toBeGreaterThanOrEqual(renewed + 1000);
+    expect(w.headValues(mark)).toEqual(['b']);
+    expect(await w.chain()).toMatch(/^b,c/);
+    w.hung.delete('a');
+    await w.run(1000);
+    expect(await w.chain()).toBe('b,c,a');
+    expect(w.masters()).toEqual(['b']);
   });
 
   it.each([
@@ -596,7 +871,7 @@ describe('chain agent, whole chain', () => {
     await a2.join();
     const aOps = w.ops.slice(opsMark).filter((o) => o.node === 'a');
     // REPLICAOF (READONLY from then on) comes before the chain write.
-    expect(aOps[0]).toEqual({ node: 'a', op: 'replicaof', arg: 'c' });
+    expect(aOps[0]).toMatchObject({ node: 'a', op: 'replicaof', arg: 'c' });
     expect(aOps.some((o) => o.op === 'set' && o.arg!.startsWith(HEAD_RECORD))).toBe(false);
     await w.run(1000);
     expect(await w.chain()).toBe('b,c,a');

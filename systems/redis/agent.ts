@@ -1,19 +1,53 @@
+import { LeaseKeeper } from '../../agents/lease.ts';
 import type { Registry } from '../../core/registry.ts';
-import { CHAIN_RECORD, HEAD_RECORD, decodeChain, encodeChain } from './records.ts';
+import { CHAIN_RECORD, HEAD_RECORD, LEADER_LEASE, decodeChain, encodeChain } from './records.ts';
 
 /**
  * The Redis chain agent. It runs beside one redis-server (same network namespace; they die
  * together) and keeps the chain head -> ... -> tail healed. The chain record (written only with
- * conditional writes) is the source of truth; each check the agent reads it and acts:
+ * conditional writes) says where each node replicates from; the head's **lease** in the registry
+ * (`redis-leader`, as Patroni's leader key) says who may take writes. Each check the agent reads
+ * the chain record and acts:
  *
- * - **Join** at the tail: the agent first points its redis at the current tail (a restarted node
- *   is an empty standalone master, and from this REPLICAOF on it refuses writes with READONLY),
- *   then, once that tail answers PING, appends itself to the chain record. On an empty chain it
- *   becomes the head and writes the head record. It never claims the head while the chain has
- *   members: it joins behind them.
+ * - **The head holds the lease** and renews it every check, but only while its own redis answers
+ *   PING (a head whose disk is frozen answers nothing, and must let the lease run out). The lease
+ *   is `thresholdMs` long (the failover threshold). The head makes sure the head record names it.
+ * - **Nobody takes over while the lease runs.** A node whose master is the head does not fail
+ *   over while the head's lease runs, whatever link is cut: with the head cut off from its second
+ *   only, or from every replica, the head keeps its clients and its lease, the replicas withhold
+ *   (`failover-withheld`, once per episode, naming the holder), and they catch up when the network
+ *   heals. Nothing it acknowledged is lost, and the head does not move.
+ * - **A head that cannot renew fences itself.** The lease keeper (agents/lease.ts) counts the
+ *   lease from before each renewal was sent, minus `leaseMarginMs` (clock drift, and the time the
+ *   fence takes); when that deadline passes without a renewal, a timer (not the agent's loop, which
+ *   may hang on the registry) fences the local redis: `REPLICAOF 127.0.0.2 1`, a placeholder where
+ *   nothing answers, over a connection of its own. From the moment Redis runs that command every
+ *   write gets READONLY, so none is acknowledged, and the data stays (a replica drops its data
+ *   only when a sync succeeds). `CLIENT PAUSE WRITE` would not do: it holds writes and runs them
+ *   when the pause ends, and it ends by itself. The event is `fenced-self` (how long it held the
+ *   lease, how long since its last renewal). The head has thus stopped acknowledging before the
+ *   registry lets anyone else take the lease. A head that finds the lease held by another node
+ *   fences at once.
+ * - **A fenced head that holds the lease again** (the registry answers again, its redis answers
+ *   again) decides afresh: it re-reads the chain record after taking the lease, and resumes
+ *   (`fence-lifted`, saying whether the term was the same: continuity, nobody led in between) only
+ *   if the record still names it first. Otherwise someone took over: it follows the chain record
+ *   (outside the chain, it rejoins at the tail). A renewal answered with another term than the one
+ *   held means the lease lapsed in between (the timer came late, or the registry's clock ran
+ *   ahead): the head fences at once and decides afresh the same way.
  * - **Its master dies.** When the master has been unreachable for `thresholdMs` (and no sync is
  *   in progress) it removes the master from the chain and re-attaches to its grand-master or, if
- *   the master was the head, becomes the head (`REPLICAOF NO ONE`) and moves the head record.
+ *   the master was the head, becomes the head. The head's successor does so only once the head's
+ *   lease has run out (`getLease`: none, or `remainingMs <= 0`), and it takes the lease
+ *   (`acquireLease`) before it writes the chain record, then runs `REPLICAOF NO ONE` only while it
+ *   holds the lease, and moves the head record. A redis is thus a master only while its agent
+ *   holds the lease. A dead head's lease runs out at most `thresholdMs` after its last renewal,
+ *   which comes before the successor's own threshold is up: the lease adds nothing to a failover.
+ * - **Join** at the tail: the agent first points its redis at the current tail (a restarted node
+ *   is an empty standalone master, and from this REPLICAOF on it refuses writes with READONLY),
+ *   gives back any lease it held in an earlier life, then, once that tail answers PING, appends
+ *   itself to the chain record. On an empty chain it takes the lease and becomes the head. It
+ *   never claims the head while the chain has members: it joins behind them.
  * - **Its replica, the tail, dies.** A node whose successor is the tail watches it the same way
  *   and, after the threshold, removes it from the chain (`removed-dead-tail`). A middle node's
  *   death is its successor's business (the failover above), so exactly one agent acts per death.
@@ -23,14 +57,12 @@ import { CHAIN_RECORD, HEAD_RECORD, decodeChain, encodeChain } from './records.t
  *   of a partition. The only exception is a 2-node chain (just the two of them), where there is
  *   no third member to ask: there it acts if it has seen the other node answer since it attached
  *   to (or started watching) it. Otherwise it withholds (`failover-withheld` /
- *   `tail-removal-withheld`, once per episode). In a 2-node chain cut in two both sides may act;
- *   the conditional write lets one win, and the loser finds itself outside the chain and steps
- *   down, so the head still moves at most once.
+ *   `tail-removal-withheld`, once per episode). In a 2-node chain cut in two the head removes its
+ *   tail and the tail withholds while the head's lease runs; the tail steps down.
  * - **Outside the chain** (declared dead while frozen or cut off): the agent steps down at once
- *   (REPLICAOF, so its redis refuses writes; `stepped-down` if it was a master) and rejoins at the
- *   tail only once it can reach that tail (`rejoin-withheld`, once, while it cannot). A node that
- *   cannot see the chain thus never keeps or takes the head: the SRE saw a cut-off old head
- *   rejoin behind an unreachable tail, "fail over" it and the rest, and become head again.
+ *   (REPLICAOF, so its redis refuses writes; `stepped-down` if it was a master), gives its lease
+ *   back, and rejoins at the tail only once it can reach that tail (`rejoin-withheld`, once, while
+ *   it cannot). A node that cannot see the chain thus never keeps or takes the head.
  *   It steps down by replicating from the current *tail* rather than the node the head record
  *   names: its redis refuses writes just the same, the node it will rejoin behind is the one it
  *   already follows (one full sync when the partition heals, not one from the head and then
@@ -42,28 +74,50 @@ import { CHAIN_RECORD, HEAD_RECORD, decodeChain, encodeChain } from './records.t
  *   head record was read, so a node frozen mid-check (docker pause) cannot act on what it read
  *   before the freeze.
  *
+ * The fence lives in the agent: a head whose agent is dead (killed, restarting) cannot fence, so
+ * its redis keeps taking writes until the agent is back, and a second that cannot reach it takes
+ * over once the lease has run out (Patroni guards against this with a watchdog that reboots the
+ * node; nothing here does).
+ *
  * Every decision is emitted as an event stamped with the wall clock.
  */
 export interface LocalRedis {
+  /** Does the local server answer PING (quickly: a head must not renew while it hangs)? */
   ping(): Promise<boolean>;
   /**
    * Whom the local server replicates from now: a host, null when it is a master, undefined
    * when it cannot say. A server restarted under the agent (its process killed and started again
-   * by its supervisor) comes back empty, replicating from a placeholder (127.0.0.1).
+   * by its supervisor) comes back empty, replicating from a placeholder (BOOT_HOST).
    */
   master(): Promise<string | null | undefined>;
   /** The local server's run id (INFO server): a new one after every restart of the server. */
   runId(): Promise<string | undefined>;
   /** REPLICAOF host port, or REPLICAOF NO ONE when host is null. */
   replicaOf(host: string | null): Promise<void>;
+  /**
+   * Stops the local server acknowledging writes at once, keeping its data: REPLICAOF FENCE_HOST.
+   * A server booting read-only after a restart (a replica of BOOT_HOST) is left as it is: it
+   * refuses writes already, and the agent must still see that it restarted. Only ever reaches the
+   * server running now (never one started after the call).
+   */
+  fence(): Promise<void>;
   syncInProgress(): Promise<boolean>;
 }
+
+/** Where a fenced redis replicates from: nothing answers there, so it refuses writes and keeps its data. */
+export const FENCE_HOST = '127.0.0.2';
+/** Where a redis replicates from when it boots (plan.ts): read-only until its agent places it. */
+export const BOOT_HOST = '127.0.0.1';
 
 export interface AgentConfig {
   self: string;
   thresholdMs: number;
   checkIntervalMs: number;
   headTtlMs: number;
+  /** The head's lease: a head unrenewed this long may be replaced (the failover threshold). */
+  leaseTtlMs: number;
+  /** Taken off the lease by the head on its own clock: clock drift, and the time its fence takes. */
+  leaseMarginMs: number;
   /** The run id of the local server when this node last joined (kept across an agent restart). */
   resumeRunId?: string;
   /** Wait until the chain has this many members before joining (keeps the AZ order deterministic). */
@@ -76,14 +130,18 @@ export interface AgentDeps {
   registry: Registry;
   /** Is the redis at this host reachable and answering PING? */
   pingNode(host: string): Promise<boolean>;
+  /** The agent's clock (ms); the lease's deadline is counted on it. */
   wallNow(): number;
   sleep(ms: number): Promise<void>;
+  /** Runs `fn` after `ms`, whatever the agent's loop is doing (the lease's deadline); returns its cancel. */
+  setTimer(fn: () => void, ms: number): () => void;
   emit(type: string, data?: Record<string, unknown>): void;
 }
 
 export type TickResult =
   | 'local-restarted'
   | 'head'
+  | 'fenced'
   | 'healthy'
   | 'suspect'
   | 'deferred'
@@ -103,26 +161,68 @@ interface Watch {
   downSince: number | null;
   /** The withheld event of this episode was emitted. */
   withheldLogged: boolean;
+  /** The withheld event for the head's lease was emitted in this episode. */
+  leaseLogged: boolean;
+}
+
+/** This node is first in the chain record but its redis refuses writes: it holds no lease. */
+interface Fence {
+  since: number;
+  reason: string;
+  /** The lease term it held when it fenced, if any: the same term again means nobody led since. */
+  term: number | null;
+  /** It was taking writes (a head that fenced itself); false: it never got the lease as head. */
+  wasHead: boolean;
+  /** The fence's REPLICAOF, until it has run. */
+  done: Promise<void>;
 }
 
 type Visibility = { ok: true; witness: string | null } | { ok: false; reason: string };
 
-const watchOf = (node: string): Watch => ({ node, seenUp: false, downSince: null, withheldLogged: false });
+const watchOf = (node: string): Watch => ({
+  node,
+  seenUp: false,
+  downSince: null,
+  withheldLogged: false,
+  leaseLogged: false,
+});
 
 export class ChainAgent {
-  /** The node this one replicates from; null while it is the head. */
+  /** The node this one replicates from; null while it heads the chain (fenced or not). */
   master: string | null = null;
   private masterWatch: Watch | null = null;
   private tailWatch: Watch | null = null;
   private deferredLogged = false;
   /** Set while this node is outside the chain record. */
-  private outside: { since: number; withheldLogged: boolean } | null = null;
+  private outside: { since: number; withheldLogged: boolean; released: boolean } | null = null;
+  /** Set while this node heads the chain record without taking writes. */
+  private fenced: Fence | null = null;
+  /** The lease term this node last held. */
+  private term: number | null = null;
+  /** The head's renewal troubles already reported in this episode. */
+  private renewal = { failing: false, unhealthy: false };
+  private readonly lease: LeaseKeeper;
   private stopped = false;
 
   constructor(
     private readonly cfg: AgentConfig,
     private readonly deps: AgentDeps,
-  ) {}
+  ) {
+    this.lease = new LeaseKeeper(
+      { name: LEADER_LEASE, holder: cfg.self, ttlMs: cfg.leaseTtlMs, marginMs: cfg.leaseMarginMs },
+      {
+        registry: deps.registry,
+        now: () => deps.wallNow(),
+        setTimer: deps.setTimer,
+        onLost: (info) => this.leaseLost(info),
+      },
+    );
+  }
+
+  /** Whether this node takes writes now: it heads the chain, unfenced, within its lease. */
+  get leading(): boolean {
+    return this.master === null && this.outside === null && this.fenced === null && this.lease.holds();
+  }
 
   async join(): Promise<void> {
     const { deps, cfg } = this;
@@ -141,16 +241,31 @@ export class ChainAgent {
       if (at >= 0) {
         const predecessor = at === 0 ? null : chain[at - 1]!;
         const sameServer = cfg.resumeRunId !== undefined && (await deps.local.runId()) === cfg.resumeRunId;
-        if (sameServer && (await deps.local.master()) === predecessor) {
+        const local = sameServer ? await deps.local.master() : undefined;
+        if (sameServer && local === predecessor) {
           this.master = predecessor;
-          if (predecessor === null) await this.claimHead();
-          deps.emit('resumed', { master: predecessor, chain });
+          if (predecessor === null) await this.resumeHead();
+          deps.emit('resumed', { master: predecessor, chain, ...(this.fenced ? { fenced: true } : {}) });
+          return;
+        }
+        if (sameServer && at === 0 && local === FENCE_HOST) {
+          // It had fenced itself as the head: it heads the chain, fenced, until it holds the lease again.
+          this.master = null;
+          this.fenced = {
+            since: deps.wallNow(),
+            reason: 'its agent restarted while it was fenced',
+            term: null,
+            wasHead: true,
+            done: Promise.resolve(),
+          };
+          deps.emit('resumed', { master: null, chain, fenced: true });
           return;
         }
       }
     }
     let following: string | undefined;
     let withheldLogged = false;
+    let released = false;
     for (;;) {
       const rec = await deps.registry.get(CHAIN_RECORD);
       const others = decodeChain(rec?.value).filter((n) => n !== cfg.self);
@@ -167,6 +282,12 @@ export class ChainAgent {
           await deps.local.replicaOf(tail);
           following = tail;
         }
+        // A lease this node held in an earlier life goes back now that its redis refuses writes:
+        // the next head need not wait for it to run out.
+        if (!released) {
+          await this.lease.release();
+          released = true;
+        }
         if (!(await deps.pingNode(tail))) {
           if (!withheldLogged)
             deps.emit('join-withheld', { tail, chain: others, reason: 'the tail does not answer PING' });
@@ -174,14 +295,24 @@ export class ChainAgent {
           await deps.sleep(cfg.checkIntervalMs);
           continue;
         }
+      } else {
+        // An empty chain: this node starts it, as its head, with the lease in hand first.
+        const r = await this.lease.renew();
+        if (r.status !== 'held') {
+          if (!withheldLogged) deps.emit('join-withheld', { tail: null, chain: [], reason: refusal(r) });
+          withheldLogged = true;
+          await deps.sleep(cfg.checkIntervalMs);
+          continue;
+        }
+        this.term = r.lease.term;
       }
       const next = [...others, cfg.self];
       if (!(await deps.registry.set(CHAIN_RECORD, encodeChain(next), 0, rec?.version ?? 0))) continue;
       this.master = tail;
       if (tail === null) {
-        await deps.local.replicaOf(null);
-        await this.claimHead();
-        deps.emit('joined-as-head', { chain: next });
+        const took = await this.takeHead();
+        if (took) await this.claimHead();
+        deps.emit('joined-as-head', { chain: next, ...(took ? {} : { fenced: true }) });
       } else {
         deps.emit('joined', { master: tail, chain: next });
       }
@@ -203,10 +334,16 @@ export class ChainAgent {
       await this.attach(predecessor);
       return 'reattached';
     }
+    if (this.fenced) await this.fenced.done;
     // The local server restarted under this agent: it is empty and no longer where the chain
     // says. It leaves the chain (a head hands over to its successor) and rejoins at the tail.
     const local = await deps.local.master();
-    if (local !== undefined && local !== this.master) {
+    if (this.fenced && local === null) {
+      // The fence did not take (its connection failed): again, before anything else.
+      deps.emit('fence-retried', { reason: this.fenced.reason });
+      this.fenced.done = deps.local.fence();
+      await this.fenced.done;
+    } else if (local !== undefined && local !== (this.fenced ? FENCE_HOST : this.master)) {
       deps.emit('local-server-restarted', { expected: this.master, found: local });
       const left = chain.filter((n) => n !== cfg.self);
       if (!(await deps.registry.set(CHAIN_RECORD, encodeChain(left), 0, rec?.version ?? 0))) return 'aborted';
@@ -217,16 +354,16 @@ export class ChainAgent {
     const successor = at === chain.length - 2 ? chain[at + 1]! : null;
     if (successor === null) this.tailWatch = null;
     const now = deps.wallNow();
-    const [masterUp, tailUp] = await Promise.all([
+    const [masterUp, tailUp, localUp] = await Promise.all([
       this.master === null ? true : deps.pingNode(this.master),
       successor === null ? true : deps.pingNode(successor),
+      this.master === null ? deps.local.ping() : true,
     ]);
     let result: TickResult;
     if (this.master === null) {
-      // The head makes sure the record names it (a claim that failed half-way is retried here).
-      const head = (await deps.registry.get(HEAD_RECORD))?.value;
-      if (head !== cfg.self) await this.claimHead();
-      result = 'head';
+      result = await this.lead(localUp);
+      // A fenced head changes nothing in the chain: it may be the one cut off.
+      if (result === 'fenced') return result;
     } else {
       result = await this.checkMaster(chain, masterUp, now);
       if (result === 'failover' || result === 'aborted') return result;
@@ -235,24 +372,160 @@ export class ChainAgent {
     return result;
   }
 
+  /**
+   * The head's part of a check: it renews the lease while its redis answers, fences when another
+   * node holds the lease or the lease lapsed, and resumes once it holds the lease again and the
+   * chain record, read after that, still names it first.
+   */
+  private async lead(localUp: boolean): Promise<TickResult> {
+    const { deps, cfg } = this;
+    if (!localUp) {
+      // Its redis does not answer (a frozen disk, a hang): the lease runs out and the second takes over.
+      if (!this.renewal.unhealthy)
+        deps.emit('lease-renewal-withheld', {
+          reason: 'the local redis does not answer PING',
+          leaseLeftMs: round(this.lease.leftMs()),
+        });
+      this.renewal.unhealthy = true;
+      return this.fenced ? 'fenced' : 'head';
+    }
+    this.renewal.unhealthy = false;
+    const r = await this.lease.renew();
+    if (r.status === 'error') {
+      // The deadline's timer fences this node if no renewal succeeds before it.
+      if (!this.renewal.failing)
+        deps.emit('lease-renewal-failed', { error: r.error, leaseLeftMs: round(this.lease.leftMs()) });
+      this.renewal.failing = true;
+      return this.fenced ? 'fenced' : 'head';
+    }
+    this.renewal.failing = false;
+    if (r.status === 'refused') {
+      // Another node holds the lease: it is taking over and writes the chain record next. No
+      // writes here meanwhile; the next checks follow the chain record.
+      await this.fence(`the lease is held by ${r.holder ?? 'another node'}`, this.fenced?.wasHead ?? true);
+      return 'fenced';
+    }
+    const term = r.lease.term;
+    if (!r.continuous && this.fenced === null) {
+      // Not the term it held, or held past its deadline without the timer firing first (it came
+      // late, or the registry's clock ran ahead): another node may have led meanwhile.
+      await this.fence('the lease lapsed between two renewals', true, { heldTerm: this.term, term });
+    }
+    const fenced = this.fenced;
+    if (fenced) {
+      // Decide afresh, with the lease in hand: a takeover writes the chain record while it holds
+      // the lease, so a chain record read now that still names this node first means nobody took
+      // over (or gave up before REPLICAOF NO ONE).
+      const chain = decodeChain((await deps.registry.get(CHAIN_RECORD))?.value);
+      this.term = term;
+      if (chain[0] !== cfg.self) return 'fenced';
+      if (!(await this.takeHead())) return 'fenced';
+      deps.emit(fenced.wasHead ? 'fence-lifted' : 'became-head', {
+        term,
+        continuous: fenced.term === term,
+        fencedForMs: Math.round(deps.wallNow() - fenced.since),
+        reason: fenced.reason,
+      });
+    }
+    this.term = term;
+    // The head makes sure the record names it (a claim that failed half-way is retried here).
+    const head = (await deps.registry.get(HEAD_RECORD))?.value;
+    if (head !== cfg.self) await this.claimHead();
+    return 'head';
+  }
+
+  /** The lease keeper's deadline passed without a renewal: a head stops taking writes now. */
+  private leaseLost(info: { heldForMs: number; lastRenewedAgoMs: number }): void {
+    // Only the head has writes to stop (a node outside the chain has stepped down already).
+    if (this.master !== null || this.outside !== null) return;
+    void this.fence('no lease renewal before its deadline', true, info);
+  }
+
+  /**
+   * Fences the local redis (LocalRedis.fence): this node stays first in the chain record, taking
+   * no writes, until it holds the lease again. `fenced-self` once the fence has run, for a head
+   * that was taking writes; `head-withheld` for a node that never got the lease.
+   */
+  private fence(reason: string, wasHead: boolean, data: Record<string, unknown> = {}): Promise<void> {
+    const { deps, cfg } = this;
+    if (this.fenced) return this.fenced.done;
+    const since = deps.wallNow();
+    const done = deps.local.fence().then(
+      () => {
+        const info = {
+          reason,
+          ...data,
+          fenceTookMs: Math.round(deps.wallNow() - since),
+          leaseTtlMs: cfg.leaseTtlMs,
+          leaseMarginMs: cfg.leaseMarginMs,
+        };
+        deps.emit(wasHead ? 'fenced-self' : 'head-withheld', info);
+      },
+      (err: unknown) => deps.emit('fence-failed', { reason, error: String(err) }),
+    );
+    this.fenced = { since, reason, term: this.term, wasHead, done };
+    return done;
+  }
+
+  /**
+   * REPLICAOF NO ONE, only while the lease is held: the deadline check and the command leave in
+   * one turn of the event loop, so a fence from the lease's timer can only come after it. When
+   * the lease ran out first, this node is fenced instead (first in the chain, waiting for the
+   * lease); false then.
+   */
+  private async takeHead(): Promise<boolean> {
+    const { deps } = this;
+    await this.fenced?.done;
+    this.master = null;
+    if (!this.lease.holds()) {
+      await this.fence('the lease ran out before it could take writes', false);
+      return false;
+    }
+    const promoted = deps.local.replicaOf(null);
+    this.fenced = null;
+    await promoted;
+    return true;
+  }
+
+  /** Takes the lease back beside a server that kept running as the head; fenced when it cannot. */
+  private async resumeHead(): Promise<void> {
+    const r = await this.lease.renew();
+    if (r.status === 'held') {
+      this.term = r.lease.term;
+      await this.claimHead();
+      return;
+    }
+    await this.fence(`resumed without the lease: ${refusal(r)}`, true);
+  }
+
   /** Replicates from `predecessor` (null: becomes the head) because the chain record says so. */
   private async attach(predecessor: string | null): Promise<void> {
     const { deps } = this;
     const was = this.master;
-    await deps.local.replicaOf(predecessor);
-    this.master = predecessor;
     this.masterWatch = null;
     this.deferredLogged = false;
     if (predecessor === null) {
-      deps.emit('became-head', { previousMaster: was, reason: 'first in the chain' });
-      await this.claimHead();
-    } else {
-      deps.emit(was === null ? 'demoted' : 'reattached', {
-        from: was,
-        to: predecessor,
-        reason: 'chain changed',
-      });
+      // First in the chain because the node before it left: it takes writes only with the lease.
+      this.master = null;
+      const r = await this.lease.renew();
+      if (r.status === 'held') this.term = r.lease.term;
+      else await this.fence(`first in the chain, but ${refusal(r)}`, false);
+      if (r.status === 'held' && (await this.takeHead())) {
+        deps.emit('became-head', { previousMaster: was, reason: 'first in the chain' });
+        await this.claimHead();
+      }
+      return;
     }
+    await this.fenced?.done;
+    await deps.local.replicaOf(predecessor);
+    this.master = predecessor;
+    this.fenced = null;
+    if (was === null) await this.lease.release();
+    deps.emit(was === null ? 'demoted' : 'reattached', {
+      from: was,
+      to: predecessor,
+      reason: 'chain changed',
+    });
   }
 
   private async checkMaster(chain: string[], up: boolean, now: number): Promise<TickResult> {
@@ -265,6 +538,7 @@ export class ChainAgent {
       w.seenUp = true;
       w.downSince = null;
       w.withheldLogged = false;
+      w.leaseLogged = false;
       this.deferredLogged = false;
       return 'healthy';
     }
@@ -285,6 +559,21 @@ export class ChainAgent {
         deps.emit('failover-withheld', { master, downForMs, reason: seen.reason, chain });
       w.withheldLogged = true;
       return 'withheld';
+    }
+    if (chain[0] === master) {
+      // The master is the head: nobody replaces it while its lease runs, whatever link is cut.
+      const lease = await deps.registry.getLease(LEADER_LEASE);
+      if (lease && lease.remainingMs > 0 && lease.holder !== cfg.self) {
+        if (!w.leaseLogged)
+          deps.emit('failover-withheld', {
+            master,
+            downForMs,
+            reason: `the head's lease runs: ${lease.holder} holds it (term ${lease.term}) for ${Math.round(lease.remainingMs)} ms more`,
+            chain,
+          });
+        w.leaseLogged = true;
+        return 'withheld';
+      }
     }
     return this.failover(master, downForMs, seen.witness);
   }
@@ -341,27 +630,47 @@ export class ChainAgent {
 
   private async failover(dead: string, downForMs: number, witness: string | null): Promise<TickResult> {
     const { deps, cfg } = this;
+    let term: number | null = null;
+    const giveUp = async (chain: string[], reason: string): Promise<TickResult> => {
+      if (term !== null) await this.lease.release();
+      deps.emit('failover-aborted', { deadMaster: dead, chain, reason });
+      return 'aborted';
+    };
     for (;;) {
       const rec = await deps.registry.get(CHAIN_RECORD);
       const current = decodeChain(rec?.value);
       const at = current.indexOf(cfg.self);
-      if (at < 1 || current[at - 1] !== dead) {
-        // Someone changed the chain since this check read it: the next check starts afresh.
-        deps.emit('failover-aborted', { deadMaster: dead, chain: current, reason: 'the chain changed' });
-        return 'aborted';
-      }
+      // Someone changed the chain since this check read it: the next check starts afresh.
+      if (at < 1 || current[at - 1] !== dead) return giveUp(current, 'the chain changed');
       const chain = current.filter((n) => n !== dead);
       const newMaster = at === 1 ? null : chain[at - 2]!;
+      if (newMaster === null && term === null) {
+        // The head's successor takes the lease before it writes anything.
+        const r = await this.lease.renew();
+        if (r.status !== 'held') return giveUp(current, refusal(r));
+        term = r.lease.term;
+        this.term = term;
+      }
       if (!(await deps.registry.set(CHAIN_RECORD, encodeChain(chain), 0, rec?.version ?? 0))) continue;
-      deps.emit('failover-decision', { deadMaster: dead, downForMs, newMaster, chain, witness });
-      await deps.local.replicaOf(newMaster);
-      this.master = newMaster;
+      deps.emit('failover-decision', {
+        deadMaster: dead,
+        downForMs,
+        newMaster,
+        chain,
+        witness,
+        ...(term === null ? {} : { leaseTerm: term }),
+      });
       this.masterWatch = null;
       this.deferredLogged = false;
       if (newMaster === null) {
-        deps.emit('became-head', { previousHead: dead });
-        await this.claimHead();
+        // Fenced instead when the lease ran out in between: the next checks take it again.
+        if (await this.takeHead()) {
+          deps.emit('became-head', { previousHead: dead });
+          await this.claimHead();
+        }
       } else {
+        await deps.local.replicaOf(newMaster);
+        this.master = newMaster;
         deps.emit('reattached', { from: dead, to: newMaster });
       }
       return 'failover';
@@ -389,38 +698,61 @@ export class ChainAgent {
 
   /**
    * This node is not in the chain record: others declared it dead while it was frozen or cut
-   * off (or removed it as a dead tail). It stops taking writes at once and rejoins at the tail
-   * once it can reach that tail.
+   * off (or removed it as a dead tail). It stops taking writes at once, gives its lease back and
+   * rejoins at the tail once it can reach that tail.
    */
   private async outsideChain(chain: string[], version: number): Promise<TickResult> {
     const { deps, cfg } = this;
     const now = deps.wallNow();
     if (this.outside === null) {
-      this.outside = { since: now, withheldLogged: false };
+      this.outside = { since: now, withheldLogged: false, released: false };
       this.masterWatch = null;
       this.tailWatch = null;
       deps.emit('removed-from-chain', { chain });
     }
     const tail = chain.at(-1);
     if (tail === undefined) {
-      // Nobody is left in the chain: this node starts it again, as the head.
-      if (!(await deps.registry.set(CHAIN_RECORD, cfg.self, 0, version))) return 'aborted';
-      await deps.local.replicaOf(null);
-      this.master = null;
+      // Nobody is left in the chain: this node starts it again, as the head, with the lease first.
+      const r = await this.lease.renew();
+      if (r.status !== 'held') {
+        if (!this.outside.withheldLogged)
+          deps.emit('rejoin-withheld', { tail: null, chain, reason: refusal(r) });
+        this.outside.withheldLogged = true;
+        return 'rejoin-withheld';
+      }
+      this.term = r.lease.term;
+      if (!(await deps.registry.set(CHAIN_RECORD, cfg.self, 0, version))) {
+        await this.lease.release();
+        return 'aborted';
+      }
       this.outside = null;
-      deps.emit('rejoined', { master: null, chain: [cfg.self] });
-      await this.claimHead();
+      const took = await this.takeHead();
+      deps.emit('rejoined', { master: null, chain: [cfg.self], ...(took ? {} : { fenced: true }) });
+      if (took) await this.claimHead();
       return 'rejoined';
     }
-    if (this.master !== tail) {
+    if (this.master !== tail || this.fenced) {
       const was = this.master;
+      const fenced = this.fenced !== null;
+      await this.fenced?.done;
       await deps.local.replicaOf(tail);
       this.master = tail;
+      this.fenced = null;
       if (was === null) {
-        deps.emit('stepped-down', { replicaOf: tail, chain, reason: 'removed from the chain' });
+        deps.emit('stepped-down', {
+          replicaOf: tail,
+          chain,
+          reason: 'removed from the chain',
+          ...(fenced ? { fenced: true } : {}),
+        });
       } else {
         deps.emit('reattached', { from: was, to: tail, reason: 'outside the chain: follows its tail' });
       }
+    }
+    if (!this.outside.released) {
+      // Its redis refuses writes now: whatever lease it still held goes back at once.
+      await this.lease.release();
+      this.outside.released = true;
     }
     if (!(await deps.pingNode(tail))) {
       if (!this.outside.withheldLogged)
@@ -479,3 +811,14 @@ export class ChainAgent {
     this.stopped = true;
   }
 }
+
+/** Why a lease was not granted, in words. */
+function refusal(
+  r: { status: 'refused'; holder: string | null } | { status: 'error'; error: string },
+): string {
+  return r.status === 'refused'
+    ? `the lease is held by ${r.holder ?? 'another node'}`
+    : `the registry did not grant the lease: ${r.error}`;
+}
+
+const round = (n: number | null): number | null => (n === null ? null : Math.round(n));

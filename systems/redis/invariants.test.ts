@@ -23,6 +23,12 @@ describe('redis chain invariants', () => {
     expect(chainViolations(snap('b', ['b', 'c'], [down('a'), master('b'), replica('c', 'b')]))).toEqual([]);
   });
 
+  it('a head fenced by its agent (no lease): nobody takes writes, and the head of the chain says why', () => {
+    const v = chainViolations(snap('a', ['a', 'b'], [replica('a', '127.0.0.2', false), replica('b', 'a')]));
+    expect(v).toContain('no node answering is a master');
+    expect(v).toContain('a heads the chain but is fenced: its agent holds no lease');
+  });
+
   it('two masters', () => {
     const v = chainViolations(snap('b', ['b', 'c'], [master('a'), master('b'), replica('c', 'b')]));
     expect(v).toContain('2 masters: a, b');

@@ -1,4 +1,5 @@
 import type { SystemState } from '../../core/result.ts';
+import { BOOT_HOST, FENCE_HOST } from './agent.ts';
 
 /**
  * The invariants of a healthy, fully redundant Redis chain, checked on a live state:
@@ -33,9 +34,11 @@ export function chainViolations(t: SystemState): string[] {
       const what =
         n.role === 'master'
           ? 'a standalone master'
-          : n.following === '127.0.0.1'
+          : n.following === BOOT_HOST
             ? 'booting read-only, not placed by its agent yet'
-            : `replicating from ${n.following ?? '?'}`;
+            : n.following === FENCE_HOST
+              ? 'fenced by its agent: it holds no lease'
+              : `replicating from ${n.following ?? '?'}`;
       out.push(`${n.name} is up but outside the chain (${what})`);
     }
   }
@@ -45,7 +48,11 @@ export function chainViolations(t: SystemState): string[] {
       out.push(`${name} is in the chain record but does not answer`);
       return;
     }
-    if (i === 0) return;
+    if (i === 0) {
+      if (n.following === FENCE_HOST)
+        out.push(`${name} heads the chain but is fenced: its agent holds no lease`);
+      return;
+    }
     const want = t.members[i - 1]!;
     if (n.role !== 'replica') out.push(`${name} is a master, the chain says it replicates from ${want}`);
     else if (n.following !== want)

@@ -74,6 +74,7 @@ export function planChain(spec: RedisSpec, ctx: PlanContext): NodePlan[] {
           REDIS_PORT: String(REDIS_PORT),
           REGISTRY_URL: ctx.registryUrl,
           THRESHOLD_MS: String(spec.failoverThresholdMs),
+          LEASE_MARGIN_MS: String(spec.leaseMarginMs),
           CHECK_INTERVAL_MS: String(spec.checkIntervalMs),
           PING_TIMEOUT_MS: String(spec.pingTimeoutMs),
           HEAD_TTL_MS: String(spec.headRecordTtlMs),

@@ -3,6 +3,8 @@ import type { Registry } from '../../core/registry.ts';
 /** Record names the Redis chain uses. */
 export const HEAD_RECORD = 'redis-head';
 export const CHAIN_RECORD = 'redis-chain';
+/** The head's lease (core/registry.ts): whoever holds it, and only it, may take writes. */
+export const LEADER_LEASE = 'redis-leader';
 
 export const encodeChain = (nodes: readonly string[]): string => nodes.join(',');
 export const decodeChain = (value: string | undefined): string[] =>

@@ -7,8 +7,24 @@ export const redisSpec = z
     /** Chain length; nodes go round-robin over the AZs. */
     nodes: z.number().int().min(2).max(12).default(3),
     azs: azList,
-    /** How long an agent's master must be unreachable before the agent acts. */
+    /**
+     * How long an agent's master must be unreachable before the agent acts, and the length of the
+     * head's lease (`redis-leader`), which the head renews every check while its redis answers.
+     * The head's successor takes over only once the lease has run out, and the head's last
+     * renewal comes before its successor starts counting, so a dead head is replaced
+     * `failoverThresholdMs` + a ping timeout + up to a check interval after it died, as without
+     * the lease (then clients wait out `headRecordTtlMs`). A head that cannot renew (cut off from
+     * the registry, its redis hung) stops acknowledging writes `failoverThresholdMs` -
+     * `leaseMarginMs` after its last renewal was sent: that bounds what it can acknowledge that
+     * its successor never gets.
+     */
     failoverThresholdMs: ms(100).default(1000),
+    /**
+     * Taken off the lease by the head on its own clock: clock drift between it and the registry,
+     * and the time its fence (REPLICAOF to a placeholder) takes to run. Must be shorter than the
+     * lease; a larger margin makes a cut-off head fence earlier and no failover later.
+     */
+    leaseMarginMs: ms(10).default(250),
     checkIntervalMs: ms(10).default(100),
     pingTimeoutMs: ms(10).default(250),
     /** TTL of the head record: how long clients may cache it. */
@@ -19,7 +35,11 @@ export const redisSpec = z
      */
     aof: z.enum(['off', 'everysec', 'always']).default('off'),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.leaseMarginMs < s.failoverThresholdMs, {
+    message: 'leaseMarginMs must be shorter than failoverThresholdMs (the lease)',
+    path: ['leaseMarginMs'],
+  });
 export type RedisSpec = z.infer<typeof redisSpec>;
 
 /** A `redis-writer` probe: RPUSH of unique sequential values to the head. */
