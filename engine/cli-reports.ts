@@ -85,6 +85,14 @@ export function collectRuns(runsDir: string): RunInput[] {
 
 function trendCommand(runsDir: string, flags: { out?: string }): number {
   const runs = collectRuns(runsDir);
+  if (runs.length === 0)
+    throw new UsageError(
+      'NO_RUNS',
+      `${resolve(runsDir)} holds no runs (no <scenario>/<run>/ folder with a result.json or meta.json)`,
+      {
+        hint: 'give the folder `chaos run` writes to (--runs-dir, CHAOS_RUNS_DIR, default runs)',
+      },
+    );
   const trends = trendOf(runs);
   const out = prepareOutputFile(flags.out ?? join(runsDir, 'trend.html'), '--out');
   writeTrendHtml(trends, resolve(runsDir), out);
@@ -103,6 +111,14 @@ function trendCommand(runsDir: string, flags: { out?: string }): number {
 function compareCommand(baselinePath: string, runPath: string, flags: RegressionBound): number {
   const baseline = loadRunResult(baselinePath).result;
   const run = loadRunResult(runPath).result;
+  if (baseline.runId === run.runId)
+    throw new UsageError(
+      'COMPARE_SAME_RUN',
+      `both arguments are run ${run.runId}: a run compared with itself shows nothing`,
+      {
+        hint: 'give an earlier run of the same scenario first (ls runs/<scenario>/)',
+      },
+    );
   if (baseline.scenario.name !== run.scenario.name) {
     throw new UsageError(
       'COMPARE_MISMATCH',

@@ -109,7 +109,26 @@ describe('a run folder whose process died', () => {
 
   it('a result.json path is taken as its run folder', () => {
     const dir = mkdtempSync(join(tmpdir(), 'chaos-done-'));
-    writeFileSync(join(dir, 'result.json'), JSON.stringify({ runId: 'x', status: 'completed' }));
+    const ok = { schema: 'chaos-harness/run-result', schemaVersion: 2, runId: 'x', status: 'completed' };
+    writeFileSync(join(dir, 'result.json'), JSON.stringify(ok));
     expect(loadRunResult(join(dir, 'result.json')).result.runId).toBe('x');
+  });
+
+  it('a result that is cut short, foreign or of another version is refused in one line naming which', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chaos-bad-'));
+    const at = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    expect(() => loadRunResult(at('cut.json', '{"schema":"chaos-harness/run-result","schemaVer'))).toThrow(
+      /is not valid JSON \(cut short\?\) at line 1, column \d+/,
+    );
+    expect(() => loadRunResult(at('other.json', '{"schema":"jest-results","schemaVersion":1}'))).toThrow(
+      /is not a run result of this harness \(its schema is "jest-results"/,
+    );
+    expect(() =>
+      loadRunResult(at('v9.json', '{"schema":"chaos-harness/run-result","schemaVersion":9}')),
+    ).toThrow(/schema version 9; this harness reads version 2/);
+    expect(() => loadRunResult(at('empty.json', ''))).toThrow(/the file is empty/);
   });
 });

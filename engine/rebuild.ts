@@ -1,15 +1,58 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import { UsageError } from '../core/errors.ts';
+import { basename, extname, join, resolve } from 'node:path';
+import { UsageError, errorMessage } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
 import type { Op } from '../core/history.ts';
-import type { FaultRecord, PhaseName, RunResult } from '../core/result.ts';
+import {
+  type FaultRecord,
+  type PhaseName,
+  RESULT_SCHEMA,
+  RESULT_SCHEMA_VERSION,
+  type RunResult,
+} from '../core/result.ts';
+import { notTextReason, parseJson } from '../core/text-file.ts';
 import { activeSystems, scenarioSchema } from '../scenarios/schema.ts';
 import { probeOfKind } from '../systems/index.ts';
 import { buildResult } from './result-builder.ts';
 import type { HarnessInfo } from './run-store.ts';
 
-/** A run folder from a path to the folder or to its result.json. */
+/**
+ * A result.json, checked: JSON (a file cut short says where), this harness's schema, and a
+ * version it reads. Anything else is one line saying which of these it is.
+ */
+export function readResultFile(file: string): RunResult {
+  const bytes = readFileSync(file);
+  const hint =
+    'give a run folder as printed by `chaos run`, or its result.json; a run that died can be rebuilt from its folder';
+  const notText = notTextReason(bytes);
+  if (notText) throw new UsageError('RESULT_UNREADABLE', `${file}: ${notText}`, { hint });
+  let r: unknown;
+  try {
+    r = parseJson(bytes.toString('utf8'));
+  } catch (err) {
+    throw new UsageError(
+      'RESULT_UNREADABLE',
+      `${file} is not valid JSON (cut short?) at ${errorMessage(err)}`,
+      { hint },
+    );
+  }
+  const o = (r ?? {}) as { schema?: unknown; schemaVersion?: unknown };
+  if (o.schema !== RESULT_SCHEMA)
+    throw new UsageError(
+      'RESULT_FOREIGN',
+      `${file} is not a run result of this harness (its schema is ${JSON.stringify(o.schema ?? null)}, not "${RESULT_SCHEMA}")`,
+      { hint },
+    );
+  if (o.schemaVersion !== RESULT_SCHEMA_VERSION)
+    throw new UsageError(
+      'RESULT_VERSION',
+      `${file} is a run result of schema version ${JSON.stringify(o.schemaVersion ?? null)}; this harness reads version ${RESULT_SCHEMA_VERSION}`,
+      { hint: 'use the harness version that wrote it (result.harness.version), or run the scenario again' },
+    );
+  return r as RunResult;
+}
+
+/** A run folder from a path to the folder or to a result file in it. */
 export function runDirOf(path: string): string {
   const abs = resolve(path);
   if (!existsSync(abs)) {
@@ -18,7 +61,7 @@ export function runDirOf(path: string): string {
     });
   }
   if (statSync(abs).isDirectory()) return abs;
-  if (basename(abs) === 'result.json') return resolve(abs, '..');
+  if (basename(abs) === 'result.json' || extname(abs) === '.json') return resolve(abs, '..');
   throw new UsageError('NO_RUN', `${abs} is neither a run folder nor a result.json`, {
     hint: 'give a run folder as printed by `chaos run` (runs/<scenario>/<timestamp>-<id>)',
   });
@@ -45,9 +88,9 @@ function jsonLines<T>(file: string): T[] {
  */
 export function loadRunResult(path: string): { result: RunResult; rebuilt: boolean } {
   const dir = runDirOf(path);
-  const resultFile = join(dir, 'result.json');
-  if (existsSync(resultFile))
-    return { result: JSON.parse(readFileSync(resultFile, 'utf8')) as RunResult, rebuilt: false };
+  const given = resolve(path);
+  const resultFile = statSync(given).isDirectory() ? join(dir, 'result.json') : given;
+  if (existsSync(resultFile)) return { result: readResultFile(resultFile), rebuilt: false };
   const metaFile = join(dir, 'meta.json');
   const scenarioFile = join(dir, 'scenario.json');
   if (!existsSync(metaFile) || !existsSync(scenarioFile)) {

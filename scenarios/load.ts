@@ -14,6 +14,7 @@ import {
   type ZodTypeAny,
 } from 'zod';
 import { ScenarioError, UsageError } from '../core/errors.ts';
+import { notTextReason, parseJson } from '../core/text-file.ts';
 import { type Scenario, scenarioSchema } from './schema.ts';
 
 export const BUILTIN_DIR = dirname(fileURLToPath(import.meta.url));
@@ -63,10 +64,16 @@ export function loadScenarioFile(file: string): LoadedScenario {
       hint: 'give a YAML or JSON file inside it, or a built-in name from `chaos list`',
     });
   }
+  const bytes = readFileSync(file);
+  const notText = notTextReason(bytes);
+  if (notText)
+    throw new ScenarioError('SCENARIO_NOT_TEXT', `${file}: ${notText}`, {
+      hint: 'a scenario is a YAML or JSON mapping (name:, stack:, probes:, faults:); `chaos list` names the built-in ones to copy',
+    });
   let raw: unknown;
   try {
-    const text = readFileSync(file, 'utf8');
-    raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
+    const text = bytes.toString('utf8');
+    raw = extname(file) === '.json' ? parseJson(text) : parseYaml(text);
   } catch (err) {
     throw new ScenarioError(
       'SCENARIO_SYNTAX',
@@ -77,6 +84,12 @@ export function loadScenarioFile(file: string): LoadedScenario {
       },
     );
   }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ScenarioError(
+      'SCENARIO_NOT_A_MAPPING',
+      `${file}: a scenario is a mapping of fields (name:, stack:, probes:, faults:), and this file holds ${Array.isArray(raw) ? 'a list' : raw === null ? 'nothing' : `a ${typeof raw}`}`,
+      { hint: 'start from a built-in scenario (`chaos list`, scenarios/*.yaml)' },
+    );
   return { scenario: validateScenario(raw, file), file };
 }
 
