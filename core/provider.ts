@@ -1,6 +1,7 @@
 import type { Clock } from './clock.ts';
+import type { ChaosError } from './errors.ts';
 import type { TimelineEvent } from './events.ts';
-import type { AzDropMode, FaultAction, FreezeMethod, NodeProcess } from './faults.ts';
+import type { AzDropMode, FaultAction, FreezeMethod, GrayParams, NodeProcess } from './faults.ts';
 import type { Registry } from './registry.ts';
 
 /**
@@ -106,6 +107,8 @@ export interface FaultRequest {
   az?: string;
   /** freeze-volume: the method the scenario demands (default: the real one where it can be had). */
   method?: FreezeMethod;
+  /** latency, bandwidth, blackhole, reset, stress, fill-disk: how much (core/faults.ts). */
+  gray?: GrayParams;
 }
 
 export interface ExecResult {
@@ -178,8 +181,25 @@ export interface ImageRef {
   offline: string;
 }
 
+/** One thing a run needs of the machine, checked before anything starts. */
+export interface PreflightCheck {
+  /** What was checked, in a few words (`Docker engine`, `image postgres`). */
+  what: string;
+  ok: boolean;
+  /** What was found: the version, the image chosen, the free space; or what is missing. */
+  detail: string;
+  /** Missing: the error to report (its hint says the command that fixes it). */
+  error?: ChaosError;
+}
+
 export interface Provider {
   readonly name: string;
+  /**
+   * Every check of what a run of these images and faults needs here, without starting or
+   * pulling anything: the engine, the images, the rights, the disk. Each missing thing is one
+   * failed check whose error says how to fix it.
+   */
+  preflight?(images: readonly ImageRef[], faults: readonly FaultAsked[]): Promise<PreflightCheck[]>;
   /** Whether this provider can apply a fault here, and if not, why: asked before anything starts. */
   supports(fault: FaultAsked): { ok: true } | { ok: false; reason: string };
   /**

@@ -16,11 +16,12 @@ import { thawRun, volumeRuns } from '../infra/local/loop-volumes.ts';
 import { LocalProvider, removeHostResources } from '../infra/local/provider.ts';
 import { runsWithRules } from '../infra/local/zones.ts';
 import { formatSummary } from '../reports/summary.ts';
-import { listScenarios, loadScenario } from '../scenarios/load.ts';
+import { listScenarios, loadScenario, parseOverride, readVarsFile } from '../scenarios/load.ts';
 import { allImages, probeOfKind } from '../systems/index.ts';
 import { registerPlanCommand } from './cli-plan.ts';
 import { registerReportCommands, reportFormatOption, reportInFormat } from './cli-reports.ts';
 import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
+import { preflightExitCode, preflightScenario } from './preflight.ts';
 import { consoleReporter } from './progress.ts';
 import { loadRunResult } from './rebuild.ts';
 import { HARNESS_ROOT } from './run-store.ts';
@@ -31,6 +32,9 @@ interface RunFlags {
   runsDir: string;
   keep: boolean;
   quiet: boolean;
+  dryRun: boolean;
+  set: string[];
+  vars?: string;
 }
 
 /** Says, on stderr, which stacks on this engine belong to runs whose process is gone. Best effort. */
@@ -48,11 +52,37 @@ async function noteStaleRuns(): Promise<void> {
 }
 
 async function runCommand(name: string, flags: RunFlags, argv: string[]): Promise<number> {
-  const loaded = loadScenario(name);
+  const overrides = [
+    ...(flags.vars ? readVarsFile(flags.vars) : []),
+    ...flags.set.map((s) => parseOverride(s)),
+  ];
+  const loaded = loadScenario(name, undefined, overrides);
   // Every output location is checked before anything starts, so a run never ends in a write error.
   const runsDir = prepareOutputDir(flags.runsDir, '--runs-dir (or CHAOS_RUNS_DIR)');
   const jsonFile = flags.json ? prepareOutputFile(flags.json, '--json') : undefined;
   const provider = new LocalProvider();
+  // What the run needs here, all of it checked before anything starts: each missing thing is a line.
+  const checks = await preflightScenario(loaded, provider);
+  const failed = checks.filter((c) => !c.ok);
+  if (flags.dryRun) {
+    const width = Math.max(...checks.map((c) => c.what.length));
+    const set = overrides.length ? `, with ${overrides.map(([p, v]) => `${p}=${v}`).join(', ')}` : '';
+    process.stdout.write(
+      `${loaded.scenario.name} (${loaded.file}${set}): ${checks.length - failed.length} of ${checks.length} checks passed; nothing was started\n`,
+    );
+    for (const c of checks)
+      process.stdout.write(
+        `  ${c.ok ? '✔' : '✘'} ${c.what.padEnd(width)}  ${c.ok ? c.detail : formatErrorLine(c.error ?? { code: 'PREFLIGHT', message: c.detail })}\n`,
+      );
+    return failed.length ? preflightExitCode(failed) : EXIT.pass;
+  }
+  if (failed.length) {
+    for (const c of failed)
+      process.stderr.write(
+        `${formatErrorLine(c.error ?? { code: 'PREFLIGHT', message: `${c.what}: ${c.detail}` })}\n`,
+      );
+    return preflightExitCode(failed);
+  }
   const controller = new AbortController();
   let runId: string | undefined;
   let runDir: string | undefined;
@@ -241,6 +271,18 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
     .addOption(new Option('--runs-dir <dir>', 'where run folders go').default('runs').env('CHAOS_RUNS_DIR'))
     .option('--keep', 'leave the stack running after the run, for a look', false)
     .option('-q, --quiet', 'no live progress; only the summary', false)
+    .option(
+      '--dry-run',
+      'check the scenario and what the run needs here (engine, images, rights, disk, k6), start nothing',
+      false,
+    )
+    .option(
+      '--set <path=value>',
+      'set a field of the scenario for this run (probes.0.rateHz=500, faults.0.durationMs=8000); repeatable; the run folder keeps the scenario as run',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .option('--vars <file>', 'a YAML mapping of path: value, set before any --set')
     .action(async (name: string, flags: RunFlags) => setCode(await runCommand(name, flags, argv)));
   program
     .command('list')

@@ -209,3 +209,42 @@ expect: { maxFailoverMs: 3000 }
     expect(dup.message).toMatch(/two probes are named 'a'/);
   });
 });
+
+describe('run-time parameters', () => {
+  it('--set and --vars set fields before validation; later pairs win; mistakes name the path', async () => {
+    const { applyOverrides, parseOverride, readVarsFile } = await import('./load.ts');
+    const raw = {
+      name: 'x',
+      probes: [{ kind: 'redis-writer', rateHz: 100 }],
+      stack: { redis: { nodes: 3 } },
+    };
+    const out = applyOverrides(
+      raw,
+      [
+        parseOverride('probes.0.rateHz=500'),
+        parseOverride('stack.redis.replication=sync'),
+        parseOverride('probes.0.rateHz=600'),
+        parseOverride('faults=[]'),
+      ],
+      'f.yaml',
+    ) as typeof raw & { faults: unknown[] };
+    expect(out.probes[0]!.rateHz).toBe(600);
+    expect((out.stack.redis as Record<string, unknown>).replication).toBe('sync');
+    expect(out.faults).toEqual([]);
+    expect(raw.probes[0]!.rateHz).toBe(100); // the original is untouched
+    expect(() => parseOverride('rateHz')).toThrow(/is not path=value/);
+    expect(() => applyOverrides(raw, [parseOverride('probes.rateHz=1')], 'f.yaml')).toThrow(
+      /probes is a list in f.yaml; index it with a number/,
+    );
+    expect(() => applyOverrides(raw, [parseOverride('probes.5.rateHz=1')], 'f.yaml')).toThrow(
+      /probes has 1 entries/,
+    );
+    expect(() => applyOverrides(raw, [parseOverride('name.x=1')], 'f.yaml')).toThrow(/name is a value/);
+    const vars = file('vars.yaml', 'probes.0.rateHz: 50\nstack.redis.nodes: 4\n');
+    expect(readVarsFile(vars)).toEqual([
+      ['probes.0.rateHz', '50'],
+      ['stack.redis.nodes', '4'],
+    ]);
+    expect(() => readVarsFile(file('list.yaml', '- a\n'))).toThrow(/is not a YAML mapping/);
+  });
+});

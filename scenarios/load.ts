@@ -34,8 +34,106 @@ export function listScenarios(dir = BUILTIN_DIR): LoadedScenario[] {
     .map((f) => loadScenarioFile(join(dir, f)));
 }
 
-/** A scenario by built-in name (`redis-head-kill`) or by path to a file. */
-export function loadScenario(nameOrPath: string, dir = BUILTIN_DIR): LoadedScenario {
+/**
+ * Run-time parameters: `path=value` pairs set into the scenario before it is validated
+ * (`probes.0.rateHz=500`, `faults.0.durationMs=8000`, `stack.pg.replication=sync`). The path is
+ * dot-separated, a number indexes a list; the value is read as YAML (`500` a number, `true` a
+ * boolean, `[a, b]` a list, anything else a string). Later pairs win.
+ */
+export type Overrides = readonly (readonly [path: string, value: string])[];
+
+/** Parses `--set path=value`; `where` names the flag for the error. */
+export function parseOverride(text: string, where = '--set'): readonly [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0)
+    throw new UsageError('BAD_OVERRIDE', `${where} ${JSON.stringify(text)} is not path=value`, {
+      hint: 'for example --set probes.0.rateHz=500 or --set faults.0.durationMs=8000',
+    });
+  return [text.slice(0, eq).trim(), text.slice(eq + 1)] as const;
+}
+
+/** The `path: value` pairs of a --vars file (a YAML mapping). */
+export function readVarsFile(file: string): Overrides {
+  const abs = resolve(file);
+  if (!existsSync(abs))
+    throw new UsageError('VARS_NOT_FOUND', `--vars file ${abs} does not exist`, { hint: 'check the path' });
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(abs, 'utf8'));
+  } catch (err) {
+    throw new UsageError(
+      'VARS_SYNTAX',
+      `--vars ${abs}: cannot parse: ${(err as Error).message.split('\n')[0]}`,
+      {
+        hint: 'a --vars file is a YAML mapping of path: value, e.g. `probes.0.rateHz: 500`',
+      },
+    );
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new UsageError('VARS_NOT_A_MAPPING', `--vars ${abs} is not a YAML mapping of path: value`, {
+      hint: 'for example `probes.0.rateHz: 500` on its own line',
+    });
+  return Object.entries(raw as Record<string, unknown>).map(
+    ([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)] as const,
+  );
+}
+
+/** Sets each override into the raw scenario (a copy); a path that crosses a value is an error. */
+export function applyOverrides(raw: unknown, overrides: Overrides, file: string): unknown {
+  if (!overrides.length) return raw;
+  const out = structuredClone(raw) as Record<string, unknown>;
+  for (const [path, text] of overrides) {
+    const keys = path.split('.');
+    if (keys.some((k) => k === ''))
+      throw new UsageError('BAD_OVERRIDE', `--set ${path}: an empty part in the path`, {
+        hint: 'parts are separated by single dots',
+      });
+    let at: Record<string, unknown> | unknown[] = out;
+    keys.forEach((k, i) => {
+      const last = i === keys.length - 1;
+      const container = at as Record<string, unknown>;
+      if (Array.isArray(at) && !/^\d+$/.test(k))
+        throw new UsageError(
+          'BAD_OVERRIDE',
+          `--set ${path}: ${keys.slice(0, i).join('.')} is a list in ${file}; index it with a number`,
+          {
+            hint: `for example ${keys.slice(0, i).join('.')}.0.${k}`,
+          },
+        );
+      if (Array.isArray(at) && Number(k) > at.length)
+        throw new UsageError(
+          'BAD_OVERRIDE',
+          `--set ${path}: ${keys.slice(0, i).join('.')} has ${at.length} entries in ${file}`,
+          {
+            hint: `indexes go from 0 to ${at.length - 1}`,
+          },
+        );
+      if (last) {
+        container[k] = parseYaml(text) as unknown;
+        return;
+      }
+      const next = container[k];
+      if (next === undefined) container[k] = {};
+      else if (next === null || typeof next !== 'object')
+        throw new UsageError(
+          'BAD_OVERRIDE',
+          `--set ${path}: ${keys.slice(0, i + 1).join('.')} is a value (${JSON.stringify(next)}) in ${file}, not a mapping`,
+          {
+            hint: 'set the value itself, or a field of a mapping',
+          },
+        );
+      at = container[k] as Record<string, unknown>;
+    });
+  }
+  return out;
+}
+
+/** A scenario by built-in name (`redis-head-kill`) or by path to a file, with run-time parameters. */
+export function loadScenario(
+  nameOrPath: string,
+  dir = BUILTIN_DIR,
+  overrides: Overrides = [],
+): LoadedScenario {
   const looksLikePath = nameOrPath.includes('/') || EXTENSIONS.includes(extname(nameOrPath));
   if (looksLikePath) {
     const file = resolve(nameOrPath);
@@ -44,11 +142,11 @@ export function loadScenario(nameOrPath: string, dir = BUILTIN_DIR): LoadedScena
         hint: 'check the path, or give a built-in name from `chaos list`',
       });
     }
-    return loadScenarioFile(file);
+    return loadScenarioFile(file, overrides);
   }
   for (const ext of EXTENSIONS) {
     const file = join(dir, nameOrPath + ext);
-    if (existsSync(file)) return loadScenarioFile(file);
+    if (existsSync(file)) return loadScenarioFile(file, overrides);
   }
   const known = readdirSync(dir)
     .filter((f) => EXTENSIONS.includes(extname(f)))
@@ -58,7 +156,7 @@ export function loadScenario(nameOrPath: string, dir = BUILTIN_DIR): LoadedScena
   });
 }
 
-export function loadScenarioFile(file: string): LoadedScenario {
+export function loadScenarioFile(file: string, overrides: Overrides = []): LoadedScenario {
   if (statSync(file).isDirectory()) {
     throw new UsageError('SCENARIO_IS_A_FOLDER', `${file} is a folder, not a scenario file`, {
       hint: 'give a YAML or JSON file inside it, or a built-in name from `chaos list`',
@@ -90,7 +188,8 @@ export function loadScenarioFile(file: string): LoadedScenario {
       `${file}: a scenario is a mapping of fields (name:, stack:, probes:, faults:), and this file holds ${Array.isArray(raw) ? 'a list' : raw === null ? 'nothing' : `a ${typeof raw}`}`,
       { hint: 'start from a built-in scenario (`chaos list`, scenarios/*.yaml)' },
     );
-  return { scenario: validateScenario(raw, file), file };
+  const label = overrides.length ? `${file} (with ${overrides.map(([p]) => p).join(', ')} set)` : file;
+  return { scenario: validateScenario(applyOverrides(raw, overrides, file), label), file };
 }
 
 export function validateScenario(raw: unknown, file: string): Scenario {

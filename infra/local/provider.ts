@@ -16,6 +16,7 @@ import type {
   ImageRef,
   NodePlan,
   NodeRef,
+  PreflightCheck,
   Provider,
   ProvisionOptions,
   Stack,
@@ -56,6 +57,7 @@ import {
   thawRun,
   thawVolume,
 } from './loop-volumes.ts';
+import { localPreflight } from './preflight.ts';
 import {
   type ZonePlan,
   createZonedNetwork,
@@ -101,6 +103,10 @@ export class LocalProvider implements Provider {
       if (zone) return { ok: false, reason: `${zone}; mode: power needs only Docker` };
     }
     return { ok: true };
+  }
+
+  async preflight(images: readonly ImageRef[], faults: readonly FaultAsked[]): Promise<PreflightCheck[]> {
+    return localPreflight(images, faults, (f) => this.supports(f));
   }
 
   async prepare(images: readonly ImageRef[]): Promise<void> {
