@@ -20,6 +20,7 @@ import { listScenarios, loadScenario, parseOverride, readVarsFile } from '../sce
 import { allImages, probeOfKind } from '../systems/index.ts';
 import { registerPlanCommand } from './cli-plan.ts';
 import { registerReportCommands, reportFormatOption, reportInFormat } from './cli-reports.ts';
+import { registerValidateCommand } from './cli-validate.ts';
 import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
 import { preflightExitCode, preflightScenario } from './preflight.ts';
 import { consoleReporter } from './progress.ts';
@@ -305,6 +306,7 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
     );
   registerReportCommands(program, argv, setCode);
   registerPlanCommand(program, setCode);
+  registerValidateCommand(program, setCode);
   program
     .command('cleanup')
     .description(

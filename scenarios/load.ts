@@ -157,6 +157,13 @@ export function loadScenario(
 }
 
 export function loadScenarioFile(file: string, overrides: Overrides = []): LoadedScenario {
+  const raw = readScenarioRaw(file);
+  const label = overrides.length ? `${file} (with ${overrides.map(([p]) => p).join(', ')} set)` : file;
+  return { scenario: validateScenario(applyOverrides(raw, overrides, file), label), file };
+}
+
+/** A scenario file's content as data: a mapping, or an error saying why it is none. */
+function readScenarioRaw(file: string): Record<string, unknown> {
   if (statSync(file).isDirectory()) {
     throw new UsageError('SCENARIO_IS_A_FOLDER', `${file} is a folder, not a scenario file`, {
       hint: 'give a YAML or JSON file inside it, or a built-in name from `chaos list`',
@@ -188,16 +195,39 @@ export function loadScenarioFile(file: string, overrides: Overrides = []): Loade
       `${file}: a scenario is a mapping of fields (name:, stack:, probes:, faults:), and this file holds ${Array.isArray(raw) ? 'a list' : raw === null ? 'nothing' : `a ${typeof raw}`}`,
       { hint: 'start from a built-in scenario (`chaos list`, scenarios/*.yaml)' },
     );
-  const label = overrides.length ? `${file} (with ${overrides.map(([p]) => p).join(', ')} set)` : file;
-  return { scenario: validateScenario(applyOverrides(raw, overrides, file), label), file };
+  return raw as Record<string, unknown>;
 }
 
 export function validateScenario(raw: unknown, file: string): Scenario {
   const parsed = scenarioSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
+  const lines = problemLines(parsed.error.issues, raw);
+  const shown = lines.slice(0, 3).join('; ');
+  const more = lines.length > 3 ? ` (and ${lines.length - 3} more)` : '';
+  throw new ScenarioError('SCENARIO_INVALID', `${file}: ${shown}${more}`, {
+    hint: 'see scenarios/schema.ts for every field and its meaning',
+  });
+}
+
+/**
+ * Every problem of a scenario file, one sentence each (for `chaos validate`): what cannot be read
+ * at all, or each field the schema refuses. Empty when it is valid.
+ */
+export function scenarioProblems(file: string): string[] {
+  let raw: unknown;
+  try {
+    raw = readScenarioRaw(file);
+  } catch (err) {
+    return [(err as Error).message];
+  }
+  const parsed = scenarioSchema.safeParse(raw);
+  return parsed.success ? [] : problemLines(parsed.error.issues, raw).map((l) => `${file}: ${l}`);
+}
+
+function problemLines(all: readonly ZodIssue[], raw: unknown): string[] {
   // A misspelt field shows up twice: as an unknown key and as a required one missing. Say the
   // unknown key with its suggestion, and drop the "required" issue it explains.
-  const issues = [...parsed.error.issues].sort(
+  const issues = [...all].sort(
     (x, y) => Number(y.code === 'unrecognized_keys') - Number(x.code === 'unrecognized_keys'),
   );
   const explained = new Set<ZodIssue>();
@@ -234,11 +264,7 @@ export function validateScenario(raw: unknown, file: string): Scenario {
       lines.push(describeIssue(issue));
     }
   }
-  const shown = lines.slice(0, 3).join('; ');
-  const more = lines.length > 3 ? ` (and ${lines.length - 3} more)` : '';
-  throw new ScenarioError('SCENARIO_INVALID', `${file}: ${shown}${more}`, {
-    hint: 'see scenarios/schema.ts for every field and its meaning',
-  });
+  return lines;
 }
 
 /** The value of the raw scenario at a path, if there is one. */
