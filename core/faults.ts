@@ -11,8 +11,33 @@ export const FAULT_ACTIONS = [
   'kill-process',
   'freeze-volume',
   'drop-az',
+  'latency',
+  'bandwidth',
+  'blackhole',
+  'reset',
+  'stress',
+  'fill-disk',
 ] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
+
+/**
+ * Gray failures on the network: the node stays up and answers, slowly (latency, bandwidth), never
+ * (blackhole: connections accepted, nothing answered) or by resetting every connection (reset);
+ * on the traffic between the target and the `from` nodes (a replication link), or between every
+ * client and the target (no `from`).
+ */
+export const NETWORK_GRAY_FAULTS = ['latency', 'bandwidth', 'blackhole', 'reset'] as const;
+export type NetworkGrayFault = (typeof NETWORK_GRAY_FAULTS)[number];
+export const isNetworkGray = (action: string): action is NetworkGrayFault =>
+  (NETWORK_GRAY_FAULTS as readonly string[]).includes(action);
+
+/** What `stress` exhausts on the node: its CPU, its memory, or its disk's I/O. */
+export const STRESS_RESOURCES = ['cpu', 'memory', 'io'] as const;
+export type StressResource = (typeof STRESS_RESOURCES)[number];
+
+/** The faults that degrade a node without taking it down (gray failures). */
+export const GRAY_FAULTS = [...NETWORK_GRAY_FAULTS, 'stress', 'fill-disk'] as const;
+export const isGray = (action: string): boolean => (GRAY_FAULTS as readonly string[]).includes(action);
 
 /** Which process of a node `kill-process` hits: its server (redis-server, postgres) or its agent. */
 export const NODE_PROCESSES = ['server', 'agent'] as const;
@@ -98,4 +123,80 @@ export const FAULTS: Record<FaultAction, FaultKind> = {
       note: "network: scope availability-zone on the zone's subnets; power: as the AZ power interruption scenario, aws:ec2:stop-instances (startInstancesAfterDuration, completeIfInstancesTerminated; a graceful OS shutdown, which FIS cannot skip) on the zone's instances, aws:network:disrupt-connectivity scope all on its subnets for the scenario's 2 minutes, and aws:ec2:asg-insufficient-instance-capacity-error on an Auto Scaling group's launches there",
     },
   },
+  latency: {
+    does: 'every reply the target sends to its clients (or to the `from` nodes) is delayed by delayMs (± jitterMs); it keeps answering, slowly',
+    revertible: true,
+    takesDown: false,
+    fis: {
+      action: 'aws:ssm:send-command',
+      note: 'document AWSFIS-Run-Network-Latency (DelayMilliseconds, Interface; tc on the whole interface) for every client without jitter; AWSFIS-Run-Network-Latency-Sources (DelayMilliseconds, JitterMilliseconds, Sources, TrafficType egress) with jitter or `from`',
+    },
+  },
+  bandwidth: {
+    does: 'the traffic between the target and its clients (or the `from` nodes) is held to rateKBps each way',
+    revertible: true,
+    takesDown: false,
+    fis: {
+      action: null,
+      why: 'no FIS action or AWSFIS- document limits bandwidth (its network documents add latency, drop packets or block a port); on AWS it would go through SSM with a tc script of your own',
+    },
+  },
+  blackhole: {
+    does: 'connections to the target are accepted and nothing is ever answered; those open stay open, silent',
+    revertible: true,
+    takesDown: false,
+    fis: {
+      action: 'aws:ssm:send-command',
+      note: "document AWSFIS-Run-Network-Blackhole-Port (Protocol tcp, Port the node's service port, TrafficType ingress), for every client only: it drops the port's packets with iptables, so a new connection is not even accepted (a connect timeout, where the local blackhole accepts and stays silent); it takes no sources, so a `from` link cannot be blackholed",
+    },
+  },
+  reset: {
+    does: 'every connection to the target (from its clients, or from the `from` nodes) is reset (TCP RST) as soon as it is made',
+    revertible: true,
+    takesDown: false,
+    fis: {
+      action: null,
+      why: 'no FIS action or AWSFIS- document resets connections (AWSFIS-Run-Network-Blackhole-Port drops packets, which is a blackhole, not a reset); on AWS it would go through SSM with iptables REJECT --reject-with tcp-reset',
+    },
+  },
+  stress: {
+    does: "stress-ng exhausts the node's CPU, memory or disk I/O from inside it (its cgroup and namespaces) for durationMs; it keeps running, starved",
+    revertible: true,
+    takesDown: false,
+    fis: {
+      action: 'aws:ssm:send-command',
+      note: 'document AWSFIS-Run-CPU-Stress (CPU, LoadPercent), AWSFIS-Run-Memory-Stress (Workers, Percent) or AWSFIS-Run-IO-Stress (Workers, Percent), each with DurationSeconds; stress-ng on the whole instance',
+    },
+  },
+  'fill-disk': {
+    does: "the node's data disk is filled to `percent` of its size (fallocate) until it is reverted",
+    revertible: true,
+    takesDown: false,
+    fis: {
+      action: 'aws:ssm:send-command',
+      note: 'document AWSFIS-Run-Disk-Fill (Percent, DurationSeconds): it fills the root volume, not a data volume of our choosing',
+    },
+  },
 };
+
+/** What a gray fault is given: how much delay, how little bandwidth, how much stress or fill. */
+export interface GrayParams {
+  /** latency: the delay added to each reply, ms. */
+  delayMs?: number;
+  /** latency: up to this much more or less, at random, ms. */
+  jitterMs?: number;
+  /** bandwidth: the rate each way, kB/s (1 kB = 1024 bytes, as toxiproxy counts). */
+  rateKBps?: number;
+  /** stress: what it exhausts. */
+  resource?: StressResource;
+  /** stress: how many stress-ng workers (default 1; for cpu, one per core of the host). */
+  workers?: number;
+  /**
+   * stress cpu: the load each worker puts on its core (default 100); stress memory: the share of
+   * the node's memory to take (of its cgroup limit, or of the host's); fill-disk: how full the
+   * disk is left (default 95).
+   */
+  percent?: number;
+  /** How long it lasts, ms: stress-ng stops by itself then, should the revert never come. */
+  durationMs?: number;
+}

@@ -1,5 +1,5 @@
 import { InfraError, errorMessage } from '../core/errors.ts';
-import { FAULTS, type FaultAction } from '../core/faults.ts';
+import { FAULTS, type FaultAction, type GrayParams, isGray } from '../core/faults.ts';
 import type { NodeRef, Stack } from '../core/provider.ts';
 import type { FaultRecord } from '../core/result.ts';
 import { type ActiveSystem, isStep } from '../scenarios/schema.ts';
@@ -20,6 +20,19 @@ interface PendingRevert {
 }
 
 const label = (r: { index: number }) => `fault #${r.index + 1}`;
+
+/** A gray fault's figures, as the scenario gives them (the provider fills in its defaults). */
+function grayParams(step: FaultStep): GrayParams {
+  const out: GrayParams = {};
+  if (step.delayMs !== undefined) out.delayMs = step.delayMs;
+  if (step.jitterMs !== undefined) out.jitterMs = step.jitterMs;
+  if (step.rateKBps !== undefined) out.rateKBps = step.rateKBps;
+  if (step.resource !== undefined) out.resource = step.resource;
+  if (step.workers !== undefined) out.workers = step.workers;
+  if (step.percent !== undefined) out.percent = step.percent;
+  if (step.durationMs !== undefined) out.durationMs = step.durationMs;
+  return out;
+}
 
 /**
  * Carries out a scenario's fault schedule against a live stack: resolves each fault's target at
@@ -216,6 +229,7 @@ export class FaultInjector {
             ...(step.process ? { process: step.process, signal: step.signal ?? 'SIGKILL' } : {}),
             ...(step.mode ? { mode: step.mode, az: step.target.slice('az:'.length) } : {}),
             ...(step.method ? { method: step.method } : {}),
+            ...(isGray(step.action) ? { gray: grayParams(step) } : {}),
           });
       const record: FaultRecord = {
         ...base,

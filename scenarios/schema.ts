@@ -7,6 +7,8 @@ import {
   FREEZE_METHODS,
   type FaultAction,
   NODE_PROCESSES,
+  STRESS_RESOURCES,
+  isNetworkGray,
 } from '../core/faults.ts';
 import type { NodeRef } from '../core/provider.ts';
 import type { ProbeSpec, SystemDefinition } from '../core/system.ts';
@@ -42,8 +44,27 @@ const faultStep = z
     /** A fault (kill, stop, pause, partition), or a runbook step a system offers (promote). */
     action: z.enum(ACTIONS),
     target,
-    /** partition only: the nodes cut off from the target. */
+    /**
+     * partition: the nodes cut off from the target; latency, bandwidth, blackhole, reset: the
+     * nodes whose traffic with the target is degraded (a replication link); without it, every
+     * client's traffic with the target is.
+     */
     from: target.optional(),
+    /** latency only: the delay added to each reply of the target, ms. */
+    delayMs: z.number().int().min(1).max(60_000).optional(),
+    /** latency only: up to this much more or less, at random, ms (default 0). */
+    jitterMs: z.number().int().min(0).max(60_000).optional(),
+    /** bandwidth only: the rate each way, kB/s. */
+    rateKBps: z.number().int().min(1).max(10_000_000).optional(),
+    /** stress only: what it exhausts, cpu, memory or io. */
+    resource: z.enum(STRESS_RESOURCES).optional(),
+    /** stress only: how many stress-ng workers (default 1; cpu: one per core of the host). */
+    workers: z.number().int().min(1).max(64).optional(),
+    /**
+     * stress cpu: the load of each worker (default 100); stress memory: the share of the node's
+     * memory to take (required); fill-disk: how full its data disk is left (default 95).
+     */
+    percent: z.number().int().min(1).max(100).optional(),
     /** kill-process only: the node's server process (redis-server, postgres) or its agent. */
     process: z.enum(NODE_PROCESSES).optional(),
     /** kill-process only: the signal (default SIGKILL). */
@@ -91,9 +112,56 @@ const faultStep = z
         message: 'a partition needs two different sides: `from` is the target itself',
       });
     }
-    if (step.action !== 'partition' && step.from) {
-      ctx.addIssue({ code: 'custom', path: ['from'], message: '`from` only applies to action: partition' });
+    if (step.action !== 'partition' && !isNetworkGray(step.action) && step.from) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['from'],
+        message: '`from` only applies to action: partition, latency, bandwidth, blackhole, reset',
+      });
     }
+    if (isNetworkGray(step.action) && step.from === step.target)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['from'],
+        message: `a ${step.action} link needs two different sides: \`from\` is the target itself`,
+      });
+    const grayOnly = (
+      field: 'delayMs' | 'jitterMs' | 'rateKBps' | 'resource' | 'workers' | 'percent',
+      actions: string[],
+    ) => {
+      if (step[field] !== undefined && !actions.includes(step.action))
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `\`${field}\` only applies to action: ${actions.join(', ')}`,
+        });
+    };
+    grayOnly('delayMs', ['latency']);
+    grayOnly('jitterMs', ['latency']);
+    grayOnly('rateKBps', ['bandwidth']);
+    grayOnly('resource', ['stress']);
+    grayOnly('workers', ['stress']);
+    grayOnly('percent', ['stress', 'fill-disk']);
+    if (step.action === 'latency' && step.delayMs === undefined)
+      ctx.addIssue({ code: 'custom', path: ['delayMs'], message: 'latency needs `delayMs`: the delay, ms' });
+    if (step.action === 'bandwidth' && step.rateKBps === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rateKBps'],
+        message: 'bandwidth needs `rateKBps`: the rate, kB/s',
+      });
+    if (step.action === 'stress' && !step.resource)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['resource'],
+        message: 'stress needs `resource`: cpu, memory or io',
+      });
+    if (step.action === 'stress' && step.resource === 'memory' && step.percent === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['percent'],
+        message: "stress of memory needs `percent`: the share of the node's memory to take",
+      });
     const only = (field: 'process' | 'signal' | 'mode' | 'method', action: string) => {
       if (step[field] !== undefined && step.action !== action)
         ctx.addIssue({

@@ -6,6 +6,7 @@ import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { REGISTRY_PORT } from '../../agents/registry/protocol.ts';
 import { sleep } from '../../core/clock.ts';
 import { ChaosError, InfraError, InterruptedError, errorMessage } from '../../core/errors.ts';
+import { isNetworkGray } from '../../core/faults.ts';
 import type {
   AppliedFault,
   ContainerPlan,
@@ -47,6 +48,15 @@ import {
   startContainers,
   unpauseContainers,
 } from './faults.ts';
+import {
+  degradeLinks,
+  fillDisk,
+  fillDiskUnsupportedReason,
+  killRunProcesses,
+  networkGrayUnsupportedReason,
+  stressNode,
+  stressUnsupportedReason,
+} from './gray.ts';
 import { type ImageChoice, resolveImages } from './images.ts';
 import {
   type LoopVolume,
@@ -87,7 +97,13 @@ export class LocalProvider implements Provider {
         ? partitionUnsupportedReason()
         : action === 'kill-process'
           ? processKillUnsupportedReason()
-          : undefined;
+          : isNetworkGray(action)
+            ? networkGrayUnsupportedReason(action)
+            : action === 'stress'
+              ? stressUnsupportedReason()
+              : action === 'fill-disk'
+                ? fillDiskUnsupportedReason(loopVolumeUnsupportedReason())
+                : undefined;
     if (reason) return { ok: false, reason };
     if (action === 'freeze-volume' && fault.method === 'fsfreeze') {
       // Demanded: no falling back to the cgroup freezer.
@@ -158,6 +174,8 @@ export class LocalProvider implements Provider {
  * volumes. Call it once the run's containers are gone. Returns what it removed.
  */
 export async function removeHostResources(runId: string): Promise<{ rules: number; volumes: number }> {
+  // The gray faults' proxies and stressors first: a proxy holds its node's namespace.
+  await killRunProcesses(runId);
   const rules = await removeZoneRules(runId);
   const volumes = await removeRunVolumes(runId);
   return { rules, volumes };
@@ -426,8 +444,9 @@ export class LocalStack implements Stack {
    */
   private loopDisks(): boolean {
     return (
-      (this.opts.faults ?? []).some((f) => f.action === 'freeze-volume' && f.method !== 'cgroup') &&
-      loopVolumeUnsupportedReason() === undefined
+      (this.opts.faults ?? []).some(
+        (f) => (f.action === 'freeze-volume' && f.method !== 'cgroup') || f.action === 'fill-disk',
+      ) && loopVolumeUnsupportedReason() === undefined
     );
   }
 
@@ -754,6 +773,59 @@ export class LocalStack implements Stack {
           method: 'docker pause (cgroup freezer: processes stop, sockets stay open)',
           revert: () => unpauseContainers(this.docker, ids),
         };
+      case 'latency':
+      case 'bandwidth':
+      case 'blackhole':
+      case 'reset':
+        return this.degrade(req, req.action);
+      case 'stress': {
+        const n = req.nodes[0]!;
+        const disk = this.disks.get(n.name)?.[0];
+        const applied = await Promise.all(
+          req.nodes.map(async (node) =>
+            stressNode(
+              this.runId,
+              {
+                name: node.name,
+                pid: await this.pidOf(node.name),
+                dataPath: disk ? this.diskPaths.get(disk) : undefined,
+              },
+              req.gray ?? {},
+            ),
+          ),
+        );
+        return {
+          action: 'stress',
+          nodes: names,
+          method: applied.map((a) => a.method).join('; '),
+          revert: async () => {
+            for (const a of applied) await a.revert();
+          },
+        };
+      }
+      case 'fill-disk': {
+        const applied: { method: string; revert: () => Promise<void> }[] = [];
+        for (const node of req.nodes) {
+          const mount = this.diskMounts(node.name)[0];
+          if (!mount)
+            throw new InfraError(
+              'NO_DISK',
+              `${node.name} has no data disk of its own to fill${this.disks.get(node.name)?.length ? ` (its volume is not loop-mounted: ${this.loopFailure ?? loopVolumeUnsupportedReason() ?? 'unknown'})` : ': its system keeps its data inside the container'}`,
+              {
+                hint: 'fill the disk of a node whose system puts its data on a disk (pg; redis with `aof` on)',
+              },
+            );
+          applied.push(await fillDisk(this.runId, node.name, mount, req.gray ?? {}));
+        }
+        return {
+          action: 'fill-disk',
+          nodes: names,
+          method: applied.map((a) => a.method).join('; '),
+          revert: async () => {
+            for (const a of applied) await a.revert();
+          },
+        };
+      }
       case 'partition': {
         const peers = req.peers ?? [];
         const peerIps = (
@@ -774,6 +846,48 @@ export class LocalStack implements Stack {
         };
       }
     }
+  }
+
+  /** The host pid of a node's main process (its network, PID and cgroup namespaces). */
+  private async pidOf(node: string): Promise<number> {
+    const id = this.members.get(node)?.ids[0];
+    const pid = id ? (await this.docker.getContainer(id).inspect()).State.Pid : 0;
+    if (!pid) throw new InfraError('NOT_RUNNING', `${node} is not running`);
+    return pid;
+  }
+
+  /**
+   * latency, bandwidth, blackhole, reset: on the service port of each target for every client,
+   * or, with peers, on the links between the targets and the peers both ways (each side's
+   * service port, for the other side's addresses).
+   */
+  private async degrade(
+    req: FaultRequest,
+    action: 'latency' | 'bandwidth' | 'blackhole' | 'reset',
+  ): Promise<AppliedFault> {
+    const server = async (n: NodeRef) => {
+      const port = Number(Object.keys(this.members.get(n.name)?.ports ?? {})[0]);
+      if (!port) throw new InfraError('NO_PORT', `${n.name} serves no port to degrade`);
+      return { name: n.name, pid: await this.pidOf(n.name), ip: this.address(n.name), port };
+    };
+    const ips = async (nodes: NodeRef[]) => [
+      ...new Set((await Promise.all(this.idsOf(nodes).map((id) => containerIps(this.docker, id)))).flat()),
+    ];
+    const peers = req.peers ?? [];
+    const links = peers.length
+      ? [
+          ...(await Promise.all(
+            req.nodes.map(async (n) => ({ server: await server(n), clients: await ips(peers) })),
+          )),
+          ...(await Promise.all(
+            peers
+              .filter((p) => Object.keys(this.members.get(p.name)?.ports ?? {}).length)
+              .map(async (p) => ({ server: await server(p), clients: await ips(req.nodes) })),
+          )),
+        ]
+      : await Promise.all(req.nodes.map(async (n) => ({ server: await server(n), clients: 'all' as const })));
+    const done = await degradeLinks(this.runId, action, req.gray ?? {}, links);
+    return { action, nodes: req.nodes.map((n) => n.name), ...done };
   }
 
   /**
