@@ -1,6 +1,7 @@
 import { DescribeAvailabilityZonesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { type ChaosError, InfraError, ScenarioError, UsageError, errorMessage } from '../../core/errors.ts';
+import { clientConfig } from './aws-clients.ts';
 import { type AwsConfig, type BlastRadius, describeSources } from './config.ts';
 import { type PlanFault, type PlanNode, zoneName } from './fis-plan.ts';
 
@@ -28,7 +29,7 @@ export interface CallerCheck {
 export interface CheckCallerOptions {
   /** The zones the stack is laid out over, as letters (`['a', 'b', 'c']`), or how many it needs. */
   azs?: readonly string[] | number;
-  /** The clients to use; by default ones for `region` with the SDK's credential chain (and AWS_ENDPOINT_URL). */
+  /** The clients to use; by default ones for `region` (aws-clients.ts: the SDK's credential chain, AWS_ENDPOINT_URL(_STS, _EC2)). */
   sts?: Pick<STSClient, 'send'>;
   ec2?: Pick<EC2Client, 'send'>;
   /** Each call's time limit; default 10 s. */
@@ -62,7 +63,7 @@ export async function checkCaller(
   const bad = regionProblem(config, region);
   if (bad) throw bad;
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const sts = opts.sts ?? new STSClient({ region, maxAttempts: 2 });
+  const sts = opts.sts ?? new STSClient(clientConfig('STS', { region }));
   let identity: { Account?: string | undefined; Arn?: string | undefined };
   try {
     identity = await sts.send(new GetCallerIdentityCommand({}), {
@@ -172,7 +173,7 @@ async function availableZones(
   client: Pick<EC2Client, 'send'> | undefined,
   timeoutMs: number,
 ): Promise<string[]> {
-  const ec2 = client ?? new EC2Client({ region, maxAttempts: 2 });
+  const ec2 = client ?? new EC2Client(clientConfig('EC2', { region }));
   try {
     const out = await ec2.send(new DescribeAvailabilityZonesCommand({}), {
       abortSignal: AbortSignal.timeout(timeoutMs),

@@ -6,8 +6,9 @@ import {
   type ResourceRecordSet,
   Route53Client,
 } from '@aws-sdk/client-route-53';
-import { InfraError, ScenarioError, errorMessage } from '../../core/errors.ts';
+import { InfraError, ScenarioError } from '../../core/errors.ts';
 import type { Lease, Registry, RegistryRecord } from '../../core/registry.ts';
+import { clientConfig } from './aws-clients.ts';
 
 /**
  * The endpoint registry (core/registry.ts) on a private Route 53 hosted zone, for a run on AWS.
@@ -105,8 +106,9 @@ export interface Route53RegistryOptions {
   zoneId: string;
   /** The zone's domain (`run-3f9a1c07.chaos.internal`), without the trailing dot. */
   domain: string;
-  /** The calls; by default Route 53 through the SDK in `region` (the SDK's own retries off). */
+  /** The calls; by default Route 53 through the SDK (its own retries off; AWS_ENDPOINT_URL(_ROUTE_53) honoured). */
   api?: RecordSetApi;
+  /** The SDK client's region (Route 53 is global; default us-east-1). */
   region?: string;
   /** The wall clock leases are written and judged on (epoch ms). */
   wallNow?: () => number;
@@ -184,7 +186,9 @@ export class Route53Registry implements Registry {
     this.api =
       opts.api ??
       route53RecordSets(
-        new Route53Client({ ...(opts.region ? { region: opts.region } : {}), maxAttempts: 1 }),
+        // One attempt per call: the registry retries itself, never a conflict, and judges a
+        // write that timed out by reading the zone.
+        new Route53Client(clientConfig('ROUTE_53', { region: opts.region ?? 'us-east-1', maxAttempts: 1 })),
         opts.zoneId,
       );
     this.wallNow = opts.wallNow ?? (() => Date.now());
