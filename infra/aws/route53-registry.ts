@@ -25,13 +25,14 @@ import { clientConfig } from './aws-clients.ts';
  *   <name>._lease.<domain>     TXT "holder=<holder>" "term=<n>" "expires=<epoch ms>" "ttl=<ms>"
  *                              "w=<write id>", TTL 1 s: a lease (nobody resolves it).
  *
- * **Compare-and-set is one change batch**: DELETE of the exact record sets read (same values, same
- * TTL) and CREATE of the new ones. Route 53 applies a batch whole or not at all, and refuses a
+ * **Compare-and-set is one change batch**: DELETE of the exact TXT read (same values, same TTL)
+ * and CREATE of the new one, with the CNAME UPSERTed (or DELETEd, when the new value is not a
+ * node's name) in the same batch. Route 53 applies a batch whole or not at all, and refuses a
  * DELETE whose values or TTL differ from what the zone holds (InvalidChangeBatch: "... the values
  * provided do not match the current values") and a CREATE of a record set that exists ("... but it
- * already exists"): a writer that read a record before another changed it cannot overwrite it.
- * The version sits in the TXT, so the exact-match DELETE is a version check. `ifVersion: 0` is a
- * CREATE alone. A write without `ifVersion` is the same, from a fresh read, tried again when
+ * already exists"): a writer that read a record before another changed it cannot overwrite it,
+ * nor move its CNAME. The version sits in the TXT, so the exact-match DELETE is a version check.
+ * `ifVersion: 0` is a CREATE of the TXT alone. A write without `ifVersion` is the same, from a fresh read, tried again when
  * another writer got in between. The write id makes each TXT unique, so a write whose answer was
  * lost (a timeout) or refused after a retry is recognised as ours on the next read.
  *
@@ -230,12 +231,14 @@ export class Route53Registry implements Registry {
       if (ifVersion !== undefined && ifVersion !== version) return undefined;
       const record: RegistryRecord = { name, value, ttlMs, version: version + 1 };
       const writeId = this.writeId();
+      const [txt, cname] = this.recordSets(record, ttl, writeId);
+      const [oldTxt, oldCname] = cur?.sets ?? [];
+      // The TXT's exact DELETE (or its CREATE) is the condition; the CNAME follows in the batch.
       const changes: Change[] = [
-        ...(cur?.sets ?? []).map((s) => ({ Action: 'DELETE' as const, ResourceRecordSet: s })),
-        ...this.recordSets(record, ttl, writeId).map((s) => ({
-          Action: 'CREATE' as const,
-          ResourceRecordSet: s,
-        })),
+        ...(oldTxt ? [{ Action: 'DELETE' as const, ResourceRecordSet: oldTxt }] : []),
+        ...(oldCname && !cname ? [{ Action: 'DELETE' as const, ResourceRecordSet: oldCname }] : []),
+        { Action: 'CREATE', ResourceRecordSet: txt! },
+        ...(cname ? [{ Action: 'UPSERT' as const, ResourceRecordSet: cname }] : []),
       ];
       const outcome = await this.write(`set ${name}`, changes, async () => {
         return (await this.readRecord(name))?.writeId === writeId;
