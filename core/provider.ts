@@ -177,9 +177,21 @@ export interface ImageRef {
   env: string;
   /** The official image, where a registry can be reached. */
   official: string;
-  /** The image docker/build-images.sh builds from Debian's packages. */
-  offline: string;
+  /** The image docker/build-images.sh builds from Debian's packages; absent when `officialOnly`. */
+  offline?: string;
+  /**
+   * Why no image of it can be built offline (its server is in no Debian package): an official-only
+   * image. docker/build-images.sh and `chaos list --images` skip it, saying so; a run that needs
+   * it and cannot have it says how to get it (`docker pull <official>`, or the variable `env`).
+   */
+  officialOnly?: string;
 }
+
+/**
+ * The error code of a run that needs an official-only image this machine cannot have: what a game
+ * day skips a scenario for, saying why, rather than fail the suite.
+ */
+export const OFFICIAL_IMAGE_MISSING = 'OFFICIAL_IMAGE_MISSING';
 
 /** One thing a run needs of the machine, checked before anything starts. */
 export interface PreflightCheck {

@@ -3,6 +3,7 @@ import { ChaosError, InfraError, UsageError, errorMessage } from '../../core/err
 import { FAULTS } from '../../core/faults.ts';
 import type { FaultAsked, ImageRef, PreflightCheck } from '../../core/provider.ts';
 import { assertDockerReachable, dockerClient } from './docker.ts';
+import { officialImageMissing } from './images.ts';
 import { loopVolumeUnsupportedReason } from './loop-volumes.ts';
 
 /** Below this much free space where Docker keeps its data, a run may fail half-way. */
@@ -42,7 +43,7 @@ export async function localPreflight(
     for (const ref of images) {
       // An image named in the environment must be that one; otherwise the official, then the offline build.
       const fromEnv = process.env[ref.env];
-      const candidates = fromEnv ? [fromEnv] : [ref.official, ref.offline];
+      const candidates = fromEnv ? [fromEnv] : [ref.official, ...(ref.offline ? [ref.offline] : [])];
       let found: string | undefined;
       for (const c of candidates) {
         if (
@@ -65,15 +66,19 @@ export async function localPreflight(
               what: `image ${ref.name}`,
               ok: false,
               detail: `none of ${candidates.join(', ')} is on this engine`,
-              error: new UsageError(
-                'IMAGE_MISSING',
-                `image ${ref.name}: none of ${candidates.join(', ')} is on this Docker engine`,
-                {
-                  hint: process.env[ref.env]
-                    ? `fix or unset ${ref.env}`
-                    : `bash docker/build-images.sh (builds ${ref.offline} from Debian's packages), or docker pull ${ref.official}`,
-                },
-              ),
+              // An official-only image has no offline build: only a pull (or the variable) gets it.
+              error:
+                ref.officialOnly && !process.env[ref.env]
+                  ? officialImageMissing(ref, false)
+                  : new UsageError(
+                      'IMAGE_MISSING',
+                      `image ${ref.name}: none of ${candidates.join(', ')} is on this Docker engine`,
+                      {
+                        hint: process.env[ref.env]
+                          ? `fix or unset ${ref.env}`
+                          : `bash docker/build-images.sh (builds ${ref.offline} from Debian's packages), or docker pull ${ref.official}`,
+                      },
+                    ),
             },
       );
     }
