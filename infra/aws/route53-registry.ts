@@ -53,10 +53,14 @@ import { clientConfig } from './aws-clients.ts';
  * without it, budget the NTP error you can vouch for. A release writes the lease as run out now
  * (keeping its term, so terms never repeat, as the local registry does) rather than deleting it.
  *
- * Every call has a timeout (`callTimeoutMs`). Throttling (`Throttling`, `PriorRequestNotComplete`:
- * Route 53 allows five API requests per second per account, and one change at a time per zone)
- * is retried with exponential backoff and jitter; a conflict is never retried by a conditional
- * write: it is the answer. Reads are retried on timeouts and server errors too.
+ * Every call has a timeout (`callTimeoutMs`). Throttling (`Throttling`: Route 53 limits API
+ * requests per account, every caller of the account together: five a second for years, a bucket
+ * of 50 refilled at 10 a second in its current "Throttling for Amazon Route 53 API requests";
+ * `PriorRequestNotComplete`: a change to a zone still being processed) is retried with
+ * exponential backoff and jitter; a conflict is never retried by a conditional write: it is the
+ * answer. Reads are retried on timeouts and server errors too. Each set, renewal or release is
+ * two requests (a read and a change): leaders that renew every 200 ms, as the local defaults
+ * do, would spend the account's whole budget; on AWS renew every few seconds.
  *
  * The API's ListResourceRecordSets sees a change as soon as ChangeResourceRecordSets accepts it;
  * DNS resolvers in the VPC see it once it is INSYNC (usually within a minute) and their cache
@@ -495,7 +499,7 @@ export class Route53Registry implements Registry {
               `Route 53 ${op}: still throttled after ${attempt} attempts (${errorName(err)})`,
               {
                 cause: err,
-                hint: 'Route 53 allows 5 requests per second per account: renew leases less often',
+                hint: 'Route 53 limits API requests per account (5 to 10 a second, shared): renew leases less often',
               },
             );
           throw err;
