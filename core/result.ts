@@ -153,6 +153,63 @@ export interface LeadershipChange {
   fault: number | null;
 }
 
+/**
+ * A probe's operations in one phase of a fault (checker/gray.ts), by invocation: latency of the
+ * acknowledged ones, and the others counted apart: timeouts (no answer in time) and errors (an
+ * answer that was an error, or a lost connection).
+ */
+export interface PhaseLatency {
+  from: number;
+  /** Exclusive; null: to the end of the history. */
+  to: number | null;
+  operations: number;
+  ok: number;
+  timeouts: number;
+  errors: number;
+  latencyMs: { p50: number; p99: number; max: number } | null;
+}
+
+/** Latency before, during and after one fault, for one probe: a gray failure's figure. */
+export interface FaultLatency {
+  /** The fault's index (0-based, as `faults[].index`). */
+  fault: number;
+  /** From the end of the fault before (its revert) or the steady state's start, to this injection. */
+  before: PhaseLatency;
+  /** From the applied instant to the revert (or the next fault, or the end). */
+  during: PhaseLatency;
+  /** From the revert to the next fault's injection (or the end); null when it was never reverted. */
+  after: PhaseLatency | null;
+}
+
+/**
+ * Each node's replication lag over time, as the system's observation reads it (NodeState.lag:
+ * bytes of WAL for Postgres, bytes of the replication stream for the Redis chain), sampled by the
+ * convergence watcher from the first fault on.
+ */
+export interface LagSeries {
+  /** The unit of every value (`bytes`). */
+  unit: string;
+  pollIntervalMs: number;
+  /** Every node that ever had a lag, in name order. */
+  nodes: string[];
+  /** One sample per observation: its time and one value per node (null: no lag read then). */
+  samples: { t: number; lag: (number | null)[] }[];
+}
+
+/**
+ * A leader change while no node of the system was down (no kill, stop, pause, zone loss or
+ * killed server process in force): the old leader was alive, and only slow, cut off or starved.
+ */
+export interface FalseFailover {
+  t: number;
+  from: string | null;
+  to: string;
+  /** The fault window it fell in, or null. */
+  fault: number | null;
+  /** The faults in force at that moment (their indexes and actions), none of which took a node down. */
+  during: string[];
+}
+
 export interface ProbeStats {
   attempted: number;
   ok: number;
@@ -328,6 +385,8 @@ export interface ProbeResult extends ProbeStats {
   resolution: { intervalMs: number; timeoutMs: number };
   /** Availability figures per measured fault. */
   windows: WindowFigures[];
+  /** Latency before, during and after each applied fault (absent in results before it was kept). */
+  latencyByFault?: FaultLatency[];
   writes: WriteFigures | null;
   /**
    * Writes acknowledged by a former leader (split-brain evidence); null when the leader record's
@@ -358,6 +417,10 @@ export interface SystemResult {
   before: SystemState | null;
   after: SystemState | null;
   leadership: LeadershipChange[];
+  /** Leader changes while none of its nodes was down (absent in results before it was kept). */
+  falseFailovers?: FalseFailover[];
+  /** Each node's replication lag over time, where the system reads one. */
+  lag?: LagSeries | null;
   actions: SystemAction[];
   convergence: ConvergenceFigures | null;
 }

@@ -16,6 +16,8 @@ export class ConvergenceWatcher {
   private streakStart: number | null = null;
   private stopped = false;
   private loop: Promise<void> | undefined;
+  /** Each node's replication lag at every observation that read one (NodeState.lag). */
+  readonly lagSamples: { t: number; lag: Record<string, number> }[] = [];
 
   constructor(
     private readonly clock: Clock,
@@ -42,6 +44,12 @@ export class ConvergenceWatcher {
       violations = [`the topology could not be read: ${errorMessage(err)}`];
     }
     const t = this.clock.now();
+    if (snapshot) {
+      const lag: Record<string, number> = {};
+      for (const n of snapshot.nodes)
+        if (typeof n.lag === 'number' && Number.isFinite(n.lag)) lag[n.name] = n.lag;
+      if (Object.keys(lag).length) this.lagSamples.push({ t, lag });
+    }
     if (violations.length === 0) this.streakStart ??= t;
     else this.streakStart = null;
     this.last = { t, snapshot, violations };

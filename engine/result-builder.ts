@@ -1,4 +1,5 @@
 import { judgeLeaderChangeCount, judgeLeadership } from '../checker/expectations.ts';
+import { falseFailovers, latencyByFault } from '../checker/gray.ts';
 import { check } from '../checker/index.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
 import { leadershipChanges } from '../checker/leadership.ts';
@@ -7,7 +8,7 @@ import { type FaultWindow, measurementWindows, windowAt } from '../checker/windo
 import type { ChaosError } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
 import type { Op } from '../core/history.ts';
-import type { ClientSettings, ProbeDelivery, SystemState } from '../core/result.ts';
+import type { ClientSettings, LagSeries, ProbeDelivery, SystemState } from '../core/result.ts';
 import {
   type FaultRecord,
   type PhaseRecord,
@@ -21,6 +22,7 @@ import {
 } from '../core/result.ts';
 import { type ProbeSpecOf, type Scenario, expectationsFor } from '../scenarios/schema.ts';
 import { systemNamed } from '../systems/index.ts';
+import { POLL_INTERVAL_MS } from './convergence.ts';
 import type { HarnessInfo } from './run-store.ts';
 
 export interface ReadBackOutcome {
@@ -54,6 +56,8 @@ export interface RunRecord {
     before: SystemState | null;
     after: SystemState | null;
     convergence: ConvergenceFigures | null;
+    /** Each node's replication lag as the convergence watcher read it (engine/convergence.ts). */
+    lagSamples?: readonly { t: number; lag: Record<string, number> }[];
   }[];
   durationMs: number;
   storeError?: string;
@@ -120,6 +124,7 @@ export function buildResult(r: RunRecord): RunResult {
         timeoutMs: p.settings.commandTimeoutMs,
       },
       windows: checked.windows,
+      latencyByFault: latencyByFault(r.history, p.name, r.faults, r.steady?.from ?? 0),
       writes: checked.writes,
       ...(checked.writesByFormerLeader !== undefined
         ? { writesByFormerLeader: checked.writesByFormerLeader }
@@ -133,13 +138,19 @@ export function buildResult(r: RunRecord): RunResult {
   const systems: SystemResult[] = r.systems.map((s) => {
     const def = systemNamed(s.name);
     const nodes = new Set([...(s.before?.nodes ?? []), ...(s.after?.nodes ?? [])].map((n) => n.name));
+    const leadership = def ? leadershipChanges(r.events, def.leadership, windows) : [];
+    const spec = (r.scenario.stack as Record<string, unknown>)[s.name];
+    // A lease outlives its holder's death by up to one threshold, and the takeover follows it.
+    const threshold = def?.failoverThresholdMs?.(spec as never) ?? 0;
     return {
       name: s.name,
       kind: s.kind,
       ...(def ? { leadershipRecord: def.leadership.record } : {}),
       before: s.before,
       after: s.after,
-      leadership: def ? leadershipChanges(r.events, def.leadership, windows) : [],
+      leadership,
+      falseFailovers: falseFailovers(leadership, r.faults, nodes, 2 * threshold),
+      lag: lagSeries(s.lagSamples ?? []),
       actions: systemActions(r.events, windows, new Set(def?.decisions ?? []), nodes, s.name),
       convergence: s.convergence,
     };
@@ -221,6 +232,18 @@ function leaderRecordOf(r: RunRecord, system: string) {
   );
   const leads = Boolean(state?.before?.leader ?? state?.after?.leader);
   return seen || leads ? { system, record, events: r.events } : undefined;
+}
+
+/** The lag samples as a series: one column per node that ever had a lag; null when none had. */
+function lagSeries(samples: readonly { t: number; lag: Record<string, number> }[]): LagSeries | null {
+  const nodes = [...new Set(samples.flatMap((s) => Object.keys(s.lag)))].sort();
+  if (!nodes.length) return null;
+  return {
+    unit: 'bytes',
+    pollIntervalMs: POLL_INTERVAL_MS,
+    nodes,
+    samples: samples.map((s) => ({ t: s.t, lag: nodes.map((n) => s.lag[n] ?? null) })),
+  };
 }
 
 /** A fault record with how long applying it took, where both instants are known. */

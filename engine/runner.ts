@@ -200,6 +200,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
           before: game.before.get(s.def.name) ?? null,
           after: game.after.get(s.def.name) ?? null,
           convergence: game.convergence.get(s.def.name) ?? null,
+          lagSamples: game.watchers.get(s.def.name)?.lagSamples ?? [],
         })),
         durationMs: 0,
       }),

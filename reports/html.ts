@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProbeResult, RunResult } from '../core/result.ts';
+import type { PhaseLatency, ProbeResult, RunResult } from '../core/result.ts';
 import {
   type ReportFormat,
   type ReportInput,
@@ -16,7 +16,14 @@ import {
   outcomeOf,
   titleOf,
 } from './format.ts';
-import { type ProbeChart, historyFileOf, latencyFromHistory, timelineOf } from './timeline.ts';
+import {
+  type LagChart,
+  type ProbeChart,
+  historyFileOf,
+  lagChartsOf,
+  latencyFromHistory,
+  timelineOf,
+} from './timeline.ts';
 
 /**
  * The HTML report: one self-contained file (uPlot, its stylesheet, the page's script and the
@@ -332,9 +339,15 @@ function systemsTable(r: RunResult): string {
               : ''
           }`
         : '<span class="muted">not observed</span>';
-    return `<tr><td>${esc(s.name)} <span class="muted">${esc(s.kind)}</span></td><td>${state(s.before)}</td><td>${state(s.after)}</td><td>${s.leadership.length}</td></tr>`;
+    const falsely = (s.falseFailovers ?? [])
+      .map(
+        (f) =>
+          `${esc(f.from ?? '?')} → ${esc(f.to)} at ${(f.t / 1000).toFixed(3)} s${f.during.length ? ` (during ${esc(f.during.join(', '))})` : ''}`,
+      )
+      .join('<br>');
+    return `<tr><td>${esc(s.name)} <span class="muted">${esc(s.kind)}</span></td><td>${state(s.before)}</td><td>${state(s.after)}</td><td>${s.leadership.length}</td><td data-figure="false-failovers" class="${falsely ? 'bad' : 'muted'}">${falsely || 'none'}</td></tr>`;
   });
-  return `<h3>Systems</h3><table><tr><th>system</th><th>before</th><th>after</th><th>leader changes</th></tr>${rows.join('')}</table>`;
+  return `<h3>Systems</h3><table><tr><th>system</th><th>before</th><th>after</th><th>leader changes</th><th>false failovers <span class="muted">(a leader change while no node was down)</span></th></tr>${rows.join('')}</table>`;
 }
 
 const NOTABLE_SOURCES = /^(fault|registry|agent:|harness)/;
@@ -353,7 +366,32 @@ function eventsTable(r: RunResult): string {
 
 interface RunSection {
   html: string;
-  data: { id: string; charts: ProbeChart[] };
+  data: { id: string; charts: ProbeChart[]; lags: LagChart[] };
+}
+
+/** Latency before, during and after each fault, per probe, with timeouts and errors apart. */
+function latencyTable(r: RunResult): string {
+  const rows = r.probes.flatMap((p) =>
+    (p.latencyByFault ?? []).map((l) => {
+      const cell = (x: PhaseLatency | null) => {
+        if (!x) return '<td class="muted" colspan="5">not reverted</td>';
+        const v = (n: number | undefined) =>
+          n === undefined ? '—' : n < 10 ? n.toFixed(2) : String(Math.round(n));
+        return `<td class="num">${v(x.latencyMs?.p50)}</td><td class="num">${v(x.latencyMs?.p99)}</td><td class="num">${v(x.latencyMs?.max)}</td><td class="num${x.timeouts ? ' bad' : ''}">${x.timeouts}</td><td class="num${x.errors ? ' bad' : ''}">${x.errors}</td>`;
+      };
+      const f = r.faults.find((x) => x.index === l.fault);
+      return `<tr data-probe="${esc(p.name)}" data-fault="${l.fault}"><td>${esc(p.name)}</td><td>${faultLabel(l.fault)} ${esc(f ? `${f.action} ${f.target}` : '')}</td>${cell(l.before)}${cell(l.during)}${cell(l.after)}</tr>`;
+    }),
+  );
+  if (!rows.length) return '';
+  const head = (label: string) => `<th colspan="5">${label}</th>`;
+  const sub =
+    '<th class="num">p50</th><th class="num">p99</th><th class="num">max</th><th class="num">timeouts</th><th class="num">errors</th>';
+  return `<h3>Latency by fault</h3><p class="muted">Acknowledged writes, ms, by invocation: before the fault (from the previous revert), while it was applied, after its revert; timeouts (no answer in time) and errors counted apart.</p><table class="latency-by-fault"><tr><th rowspan="2">probe</th><th rowspan="2">fault</th>${head('before')}${head('during')}${head('after')}</tr><tr>${sub}${sub}${sub}</tr>${rows.join('')}</table>`;
+}
+
+function lagBlock(c: LagChart): string {
+  return `<div class="chart lag" id="${esc(c.id)}" data-system="${esc(c.system)}"><h4>replication lag ${esc(c.system)} <span class="muted">${esc(c.unit)} behind, per node, as its observation reads it, from the first fault on</span></h4></div>`;
 }
 
 function runSection(run: RunInput, index: number, linkBase: string | null): RunSection {
@@ -361,6 +399,7 @@ function runSection(run: RunInput, index: number, linkBase: string | null): RunS
   const id = `run${index}-${r.runId.replace(/[^a-z0-9]/gi, '')}`;
   const latency = run.dir ? latencyFromHistory(historyFileOf(r, run.dir), r.probes) : null;
   const charts = timelineOf(r, latency, id);
+  const lags = lagChartsOf(r, id);
   const banners: string[] = [];
   if (r.status === 'incomplete')
     banners.push(
@@ -389,14 +428,16 @@ function runSection(run: RunInput, index: number, linkBase: string | null): RunS
 ${banners.join('\n')}
 <div class="figures">${figuresOf(r).map(figureCard).join('')}</div>
 ${r.probes.map((p, i) => chartBlock(charts[i]!, p)).join('\n')}
+${lags.map(lagBlock).join('\n')}
 ${expectationsTable(r)}
+${latencyTable(r)}
 ${lostWrites(r)}
 ${clientSettings(r)}
 ${faultsTable(r)}
 ${systemsTable(r)}
 ${eventsTable(r)}
 </section>`;
-  return { html, data: { id, charts } };
+  return { html, data: { id, charts, lags } };
 }
 
 function suiteHeader(input: ReportInput, sections: RunSection[], linkBase: string | null): string {

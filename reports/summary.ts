@@ -1,8 +1,11 @@
 import pc from 'picocolors';
 import { formatErrorLine } from '../core/errors.ts';
+import { FAULTS, type FaultAction } from '../core/faults.ts';
 import type {
   AvailabilityFigures,
+  FaultLatency,
   FaultRecord,
+  PhaseLatency,
   ProbeResult,
   RunResult,
   SystemResult,
@@ -98,7 +101,8 @@ function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
     return;
   }
   const window = probes.some((p) => p.windows.some((w) => w.fault === f.index));
-  const revertible = ['stop', 'pause', 'partition'].includes(f.action);
+  const revertible =
+    f.action in FAULTS && FAULTS[f.action as FaultAction].revertible && f.action !== 'drop-az';
   const reverted =
     r.status === 'incomplete' && revertible && f.tReverted === undefined
       ? c.yellow(', never reverted: the process died (the node may still be stopped or paused)')
@@ -120,15 +124,18 @@ function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
     if (!w) continue;
     if (probes.length > 1) lines(row, `probe ${p.name}`, p.system);
     availabilityRows(w.availability, p, row, c, ended);
+    const l = p.latencyByFault?.find((x) => x.fault === f.index);
+    if (l) latencyRows(l, row, c);
   }
   if (!window) return;
   for (const system of systems) {
     const moves = system.leadership.filter((l) => l.fault === f.index);
     const label = systems.length > 1 ? `${system.name} leader` : 'leader';
     for (const m of moves) {
+      const falsely = system.falseFailovers?.some((x) => x.t === m.t && x.to === m.to);
       row(
-        label,
-        `${m.from ?? '?'} -> ${m.to}`,
+        falsely ? `${label} (false failover)` : label,
+        `${m.from ?? '?'} -> ${m.to}${falsely ? c.yellow(' while every node was up') : ''}`,
         `${m.promotedAt === null ? 'no promotion event' : `promoted ${plus(m.promotedAt, applied)}`}, ${system.leadershipRecord ?? 'endpoint'} record moved ${plus(m.t, applied)}`,
         4,
       );
@@ -195,6 +202,35 @@ function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: C
   stallRow(a, row, res);
 }
 
+/** `p50 101 / p99 140 / max 212 ms (212 ok, 3 timeouts, 1 error)` */
+function phaseText(p: PhaseLatency | null): string {
+  if (!p) return '—';
+  const l = p.latencyMs;
+  const lat = l
+    ? `p50 ${Math.round(l.p50)} / p99 ${Math.round(l.p99)} / max ${Math.round(l.max)} ms`
+    : 'no ok write';
+  const bad = [
+    p.timeouts ? `${p.timeouts} timeouts` : '',
+    p.errors ? `${p.errors} error${p.errors > 1 ? 's' : ''}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `${lat}${bad ? ` (${bad})` : ''}`;
+}
+
+/** Latency before, during and after the fault: what a gray failure costs when nothing fails. */
+function latencyRows(l: FaultLatency, row: Row, c: Colors): void {
+  row(
+    'latency',
+    `before  ${phaseText(l.before)}`,
+    'acknowledged writes, by invocation; timeouts and errors apart',
+    4,
+  );
+  const during = phaseText(l.during);
+  row('', `during  ${l.during.timeouts || l.during.errors ? c.yellow(during) : during}`, '', 4);
+  row('', `after   ${phaseText(l.after)}`, l.after ? '' : 'not reverted', 4);
+}
+
 /** The longest stretch without an acknowledgement: what a freeze that fails nothing costs. */
 function stallRow(a: AvailabilityFigures, row: Row, res: string): void {
   if (a.longestStallMs === null) return;
@@ -219,6 +255,23 @@ function systemSection(s: SystemResult, row: Row, c: Colors, ended: boolean): vo
         .join('; '),
     );
   }
+  if (s.lag) {
+    const peaks = s.lag.nodes.map((n, i) => {
+      const values = s.lag!.samples.map((x) => x.lag[i]).filter((v): v is number => v !== null);
+      return `${n} ${values.length ? Math.max(...values) : '—'}`;
+    });
+    row(
+      '',
+      `lag max ${peaks.join(', ')} ${s.lag.unit}`,
+      `replication lag read every ${s.lag.pollIntervalMs} ms from the first fault on (in result.json)`,
+    );
+  }
+  for (const f of s.falseFailovers ?? [])
+    row(
+      '',
+      c.yellow(`false failover: ${f.from ?? '?'} -> ${f.to} while no node was down`),
+      f.during.length ? `during ${f.during.join(', ')}` : 'no fault in force',
+    );
   const conv = s.convergence;
   if (conv && !ended && !conv.converged) {
     row('', c.yellow('full redundancy not seen to its end (the run stopped)'));

@@ -271,6 +271,62 @@ function probeChart(r: RunResult, p: ProbeResult, latency: LatencyBuckets | null
   };
 }
 
+/** A system's replication lag over time, one line per node, with the faults' windows laid over it. */
+export interface LagChart {
+  id: string;
+  system: string;
+  unit: string;
+  /** Sample times, seconds. */
+  x: number[];
+  nodes: string[];
+  /** One column per node, as `nodes`. */
+  values: (number | null)[][];
+  bands: Band[];
+  markers: Marker[];
+}
+
+/** The lag charts of a run: one per system whose observation read a lag. */
+export function lagChartsOf(r: RunResult, idPrefix: string): LagChart[] {
+  return r.systems.flatMap((sys, i) => {
+    const lag = sys.lag;
+    if (!lag || lag.samples.length < 2) return [];
+    const x = lag.samples.map((p) => s(p.t));
+    const first = x[0]!;
+    const end = x.at(-1)!;
+    const bands: Band[] = r.faults
+      .filter((f) => f.status === 'applied')
+      .map((f) => ({
+        kind: 'fault' as const,
+        from: s(f.tInject),
+        to: f.tReverted === undefined ? end : s(f.tReverted),
+        open: f.tReverted === undefined,
+        label: `${faultLabel(f.index)} ${f.action} ${f.target}`,
+        fault: f.index,
+      }))
+      .filter((b) => b.to >= first && b.from <= end);
+    const markers: Marker[] = sys.leadership
+      .map((l) => ({
+        kind: 'record' as const,
+        t: s(l.t),
+        label: `${sys.leadershipRecord ?? 'record'} -> ${l.to}`,
+        ...(l.fault === null ? {} : { fault: l.fault }),
+      }))
+      .filter((m) => m.t >= first && m.t <= end);
+    return [
+      {
+        id: `${idPrefix}-lag${i}`,
+        system: sys.name,
+        unit: lag.unit,
+        x,
+        nodes: lag.nodes,
+        values: lag.nodes.map((_, n) => lag.samples.map((p) => p.lag[n] ?? null)),
+        bands,
+        markers,
+      },
+    ];
+  });
+}
+
 /** The history file of a run folder, where its probes wrote. */
 export function historyFileOf(r: RunResult, dir: string): string {
   return join(dir, r.probes[0]?.historyFile ?? 'history.jsonl');

@@ -2,6 +2,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
+import { runsWithProcesses } from './gray.ts';
 import { hostUnsupportedReason, toolMissing } from './host.ts';
 
 const run = promisify(execFile);
@@ -165,9 +166,12 @@ export async function cutZone(runId: string, cidr: string): Promise<() => Promis
   return revert;
 }
 
-/** The run ids that have rules on this host. */
+/**
+ * The run ids that have rules on this host, or processes of gray faults (a proxy or a stressor
+ * left behind by a run that died: it holds its node's namespace).
+ */
 export async function runsWithRules(): Promise<string[]> {
-  const ids = new Set<string>();
+  const ids = new Set<string>(runsWithProcesses());
   for (const chain of ['DOCKER-USER', 'INPUT', 'OUTPUT']) {
     const { stdout } = await run('iptables', ['-w', '-S', chain]).catch(() => ({ stdout: '' }));
     for (const m of stdout.matchAll(/chaos-harness:run=([\w.-]+)/g)) ids.add(m[1]!);

@@ -151,7 +151,45 @@
     );
   }
 
+  const LAG_COLORS = ['#0969da', '#8250df', '#bf3989', '#1a7f37', '#bc4c00', '#57606a'];
+  function lagChart(chart, host, width, sync) {
+    const line = (label, i) => ({
+      label,
+      stroke: LAG_COLORS[i % LAG_COLORS.length],
+      width: 1.5,
+      points: { show: false },
+      scale: 'lag',
+      spanGaps: false,
+      value: (u, v) => (v == null ? '—' : `${Math.round(v)} ${chart.unit}`),
+    });
+    return new uPlot(
+      {
+        width,
+        height: 200,
+        cursor: { sync: { key: sync } },
+        scales: { x: { time: false }, lag: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] } },
+        axes: [{ values: seconds }, { scale: 'lag', label: `lag, ${chart.unit}`, size: 70 }],
+        series: [
+          { label: 't', value: (u, v) => (v == null ? '—' : `${v.toFixed(2)} s`) },
+          ...chart.nodes.map((n, i) => line(n, i)),
+        ],
+        plugins: [overlay(chart, false)],
+      },
+      [chart.x, ...chart.values],
+      host,
+    );
+  }
+
   for (const run of data.runs) {
+    for (const chart of run.lags || []) {
+      const host = document.getElementById(chart.id);
+      if (!host || chart.x.length < 2) continue;
+      const el = document.createElement('div');
+      el.className = 'lag-plot';
+      host.appendChild(el);
+      charts.push([host, lagChart(chart, el, Math.max(320, host.clientWidth), run.id)]);
+      host.dataset.drawn = 'true';
+    }
     for (const chart of run.charts) {
       const host = document.getElementById(chart.id);
       if (!host || chart.x.length < 2) continue;

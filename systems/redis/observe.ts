@@ -41,7 +41,11 @@ async function nodeState(stack: Stack, node: NodeRef): Promise<NodeState> {
       reachable: true,
       role: replica ? 'replica' : 'master',
       ...(replica
-        ? { following: field('master_host') ?? '', linkUp: field('master_link_status') === 'up' }
+        ? {
+            following: field('master_host') ?? '',
+            linkUp: field('master_link_status') === 'up',
+            lag: Number(field('slave_read_repl_offset') ?? 0) - Number(field('slave_repl_offset') ?? 0),
+          }
         : {}),
     };
   } catch {

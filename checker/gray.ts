@@ -1,0 +1,138 @@
+import { FAULTS, type FaultAction } from '../core/faults.ts';
+import type { Op } from '../core/history.ts';
+import type {
+  FalseFailover,
+  FaultLatency,
+  FaultRecord,
+  LeadershipChange,
+  PhaseLatency,
+} from '../core/result.ts';
+
+/**
+ * Figures for gray failures, where the node never goes down and the question is how slow and
+ * how wrong the stack became: latency before, during and after each fault, and leader changes
+ * made while every node was up.
+ */
+
+/** An operation that got no answer in time (a timeout), as the probes word it. */
+export function isTimeout(o: Pick<Op, 'outcome' | 'error'>): boolean {
+  return o.outcome !== 'ok' && /time(d)?[ -]?out|timeout/i.test(o.error ?? '');
+}
+
+const pick = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+/** A probe's writes invoked in [from, to): latency of the acknowledged, the rest counted by kind. */
+export function phaseLatency(
+  history: readonly Op[],
+  probe: string,
+  from: number,
+  to: number | null,
+): PhaseLatency {
+  let ok = 0;
+  let timeouts = 0;
+  let errors = 0;
+  const lat: number[] = [];
+  for (const o of history) {
+    if (o.probe !== probe || o.op !== 'write' || o.cutByProbe) continue;
+    if (o.tInvoke < from || (to !== null && o.tInvoke >= to)) continue;
+    if (o.outcome === 'ok') {
+      ok++;
+      lat.push(o.tComplete - o.tInvoke);
+    } else if (isTimeout(o)) timeouts++;
+    else errors++;
+  }
+  lat.sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return {
+    from,
+    to,
+    operations: ok + timeouts + errors,
+    ok,
+    timeouts,
+    errors,
+    latencyMs: lat.length
+      ? { p50: round(pick(lat, 0.5)), p99: round(pick(lat, 0.99)), max: round(lat.at(-1)!) }
+      : null,
+  };
+}
+
+/**
+ * Latency before, during and after each applied fault: before runs from the previous fault's
+ * revert (or its injection, or `start`) to this injection; during from the applied instant to the
+ * revert (or the next injection, or the end); after from the revert to the next injection (or the
+ * end). Operations are placed by their invocation.
+ */
+export function latencyByFault(
+  history: readonly Op[],
+  probe: string,
+  faults: readonly FaultRecord[],
+  start: number,
+): FaultLatency[] {
+  const applied = faults
+    .filter((f) => f.status === 'applied')
+    .slice()
+    .sort((a, b) => a.tInject - b.tInject);
+  return applied.map((f, i) => {
+    const prev = applied[i - 1];
+    const next = applied[i + 1];
+    const beforeFrom = prev ? (prev.tReverted ?? prev.tInject) : start;
+    const nextAt = next ? next.tInject : null;
+    const appliedAt = f.tApplied ?? f.tInject;
+    const reverted = f.tReverted;
+    const duringTo = reverted ?? nextAt;
+    return {
+      fault: f.index,
+      before: phaseLatency(history, probe, Math.min(beforeFrom, f.tInject), f.tInject),
+      during: phaseLatency(history, probe, appliedAt, duringTo),
+      after: reverted === undefined ? null : phaseLatency(history, probe, reverted, nextAt),
+    };
+  });
+}
+
+/** Whether a fault takes a node down while it lasts (its server killed counts: a leader must move). */
+function takesDown(action: string): boolean {
+  if (action === 'kill-process') return true;
+  return action in FAULTS && FAULTS[action as FaultAction].takesDown;
+}
+
+/**
+ * Leader changes of a system made while none of its nodes was down: no kill, stop, pause, zone
+ * loss or killed server process on one of `nodes` in force (applied and not yet reverted; a kill
+ * lasts for good). A kill-process's server comes back by itself: it holds for `settleMs` after
+ * it.
+ */
+export function falseFailovers(
+  changes: readonly LeadershipChange[],
+  faults: readonly FaultRecord[],
+  nodes: ReadonlySet<string>,
+  settleMs = 0,
+): FalseFailover[] {
+  const out: FalseFailover[] = [];
+  for (const c of changes) {
+    const inForce = faults.filter((f) => {
+      if (f.status !== 'applied') return false;
+      const at = f.tApplied ?? f.tInject;
+      if (f.tInject > c.t) return false;
+      const until =
+        f.action === 'kill'
+          ? Number.POSITIVE_INFINITY
+          : f.action === 'kill-process'
+            ? at + settleMs
+            : (f.tReverted ?? Number.POSITIVE_INFINITY);
+      return c.t < until + (f.action === 'kill-process' ? 0 : settleMs);
+    });
+    // The system's nodes: as observed, and the two sides of the change itself.
+    const own = new Set([...nodes, c.to, ...(c.from ? [c.from] : [])]);
+    const down = inForce.some((f) => takesDown(f.action) && f.nodes.some((n) => own.has(n)));
+    if (down) continue;
+    out.push({
+      t: c.t,
+      from: c.from,
+      to: c.to,
+      fault: c.fault,
+      during: inForce.map((f) => `#${f.index + 1} ${f.action}`),
+    });
+  }
+  return out;
+}
