@@ -10,7 +10,9 @@
 # Images produced (the harness finds them by itself when the official ones are absent): the
 # base chaos-local/debian:bookworm (debootstrap | docker import), and for every image a system
 # registers (`chaos list --images`), its offline build from docker/<name>/Dockerfile; and k6,
-# built with Go where it is missing.
+# built with Go where it is missing. An image registered as official only (mongo: mongod is in
+# no Debian package) has no Dockerfile: it is pulled where a registry answers, else skipped with
+# a line saying so (its scenarios then say how to get it).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 force=0; offline=0; if_docker=0
@@ -48,8 +50,30 @@ if [ -z "${K6_BIN:-}" ] && ! command -v k6 >/dev/null 2>&1 \
   fi
 fi
 
-mapfile -t images < <(node "$here/../bin/chaos.js" list --images)
-[ "${#images[@]}" -gt 0 ] || { log "could not list the images (is npm ci done?)"; exit 3; }
+mapfile -t rows < <(node "$here/../bin/chaos.js" list --images)
+[ "${#rows[@]}" -gt 0 ] || { log "could not list the images (is npm ci done?)"; exit 3; }
+# `name official offline` a line; an official-only image is a comment: `# name official official only: why`.
+images=(); official_only=()
+for row in "${rows[@]}"; do
+  case "$row" in
+    '#'*) official_only+=("${row#\# }") ;;
+    *) images+=("$row") ;;
+  esac
+done
+[ "${#images[@]}" -gt 0 ] || { log "no image to build in the list (chaos list --images)"; exit 3; }
+
+# Official-only images: pulled where a registry answers (not with --offline), never built, and
+# never a reason to fail: without one, only the scenarios that need it cannot run, and say so.
+for row in ${official_only[@]+"${official_only[@]}"}; do
+  name="$(echo "$row" | cut -d' ' -f1)"; official="$(echo "$row" | cut -d' ' -f2)"
+  if have_image "$official"; then
+    log "$official present ($name is official only)"
+  elif [ "$offline" = 0 ] && timeout 120 docker pull -q "$official" >/dev/null 2>&1; then
+    log "pulled $official ($name is official only)"
+  else
+    log "skipped $name, no offline build: $(echo "$row" | cut -d' ' -f3-)"
+  fi
+done
 all_present() { # all_present COLUMN (2 official, 3 offline)
   for row in "${images[@]}"; do have_image "$(echo "$row" | cut -d' ' -f"$1")" || return 1; done
 }

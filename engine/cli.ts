@@ -26,7 +26,7 @@ import { preflightExitCode, preflightScenario } from './preflight.ts';
 import { consoleReporter } from './progress.ts';
 import { loadRunResult } from './rebuild.ts';
 import { HARNESS_ROOT } from './run-store.ts';
-import { runScenario } from './runner.ts';
+import { imagesFor, runScenario } from './runner.ts';
 
 interface RunFlags {
   json?: string;
@@ -159,15 +159,26 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
 
 function listCommand(flags: { json: boolean; images: boolean }): number {
   if (flags.images) {
-    // For docker/build-images.sh: one image a line, `name official offline`.
-    for (const i of allImages()) process.stdout.write(`${i.name} ${i.official} ${i.offline}\n`);
+    // For docker/build-images.sh: one image a line, `name official offline`; an official-only
+    // image (no offline build) is a comment line saying so, `# name official official only: why`.
+    for (const i of allImages())
+      process.stdout.write(
+        i.offline
+          ? `${i.name} ${i.official} ${i.offline}\n`
+          : `# ${i.name} ${i.official} official only: ${i.officialOnly ?? 'no offline build'}; docker pull ${i.official}, or set ${i.env}\n`,
+      );
     return 0;
   }
   const all = listScenarios();
+  const officialOnly = (s: (typeof all)[number]['scenario']) => imagesFor(s).filter((i) => !i.offline);
   if (flags.json) {
     process.stdout.write(
       `${JSON.stringify(
-        all.map((l) => ({ ...l.scenario, file: l.file })),
+        all.map((l) => ({
+          ...l.scenario,
+          file: l.file,
+          needsOfficialImages: officialOnly(l.scenario).map((i) => i.official),
+        })),
         null,
         2,
       )}\n`,
@@ -178,7 +189,13 @@ function listCommand(flags: { json: boolean; images: boolean }): number {
   for (const { scenario } of all) {
     const faults = scenario.faults.map((f) => `${f.action} ${f.target}`).join(', ');
     const about = scenario.description.trim().split(/(?<=\.)\s/)[0] ?? '';
-    const needs = [...new Set(scenario.probes.map((p) => probeOfKind(p.kind)?.probe.needs).filter(Boolean))];
+    const needs = [
+      ...new Set(scenario.probes.map((p) => probeOfKind(p.kind)?.probe.needs).filter(Boolean)),
+      // No offline build of these: only the official image, or the one its variable names.
+      ...officialOnly(scenario).map(
+        (i) => `the official ${i.official} image (docker pull ${i.official}, or ${i.env})`,
+      ),
+    ];
     process.stdout.write(
       `${scenario.name.padEnd(width)}  ${faults}  ${about}${needs.length ? ` [needs ${needs.join(', ')}]` : ''}\n`,
     );
