@@ -35,6 +35,14 @@ export function planInput(loaded: LoadedScenario): PlanInput {
     signal: f.signal,
     mode: f.mode,
     method: f.method,
+    ...{
+      delayMs: f.delayMs,
+      jitterMs: f.jitterMs,
+      rateKBps: f.rateKBps,
+      resource: f.resource,
+      workers: f.workers,
+      percent: f.percent,
+    },
     durationMs: f.aws?.durationMs ?? f.durationMs,
     ...(f.aws?.durationMs !== undefined ? { localDurationMs: f.durationMs } : {}),
     ...(isStep(f.action) ? { step: true } : {}),
@@ -84,6 +92,7 @@ function paperNodes({ def, spec }: ActiveSystem): PlanNode[] {
     return {
       ...ref,
       serverProcess: p?.main.process,
+      port: p?.main.ports?.[0],
       agentProcess: agent ? basename(agent) : undefined,
       disks: containers
         .flatMap((c) => c.volumes ?? [])

@@ -834,3 +834,116 @@ describe('headings', () => {
     expect(headingOf(f, undefined)).toBe('#2 kill-process kv:head process agent signal SIGTERM at +1500 ms');
   });
 });
+
+describe('gray faults on AWS: send-command with the AWSFIS- document that does the same, or why none does', () => {
+  const doc = (e: PlanEntry) => {
+    const [a] = Object.values(templateOf(e).actions!);
+    expect(a!.actionId).toBe('aws:ssm:send-command');
+    return {
+      arn: a!.parameters!.documentArn,
+      params: JSON.parse(a!.parameters!.documentParameters!) as Record<string, string>,
+      duration: a!.parameters!.duration,
+    };
+  };
+  const long = { durationMs: 60_000 };
+
+  it('latency to every client: AWSFIS-Run-Network-Latency with the delay; with jitter, -Sources ALL', () => {
+    expect(doc(only([fault('latency', { ...long, delayMs: 150 })]))).toEqual({
+      arn: 'arn:aws:ssm:us-east-1::document/AWSFIS-Run-Network-Latency',
+      params: { DelayMilliseconds: '150', Interface: 'eth0', DurationSeconds: '60' },
+      duration: 'PT1M',
+    });
+    expect(doc(only([fault('latency', { ...long, delayMs: 150, jitterMs: 20 })])).params).toEqual({
+      DelayMilliseconds: '150',
+      JitterMilliseconds: '20',
+      Sources: 'ALL',
+      TrafficType: 'egress',
+      DurationSeconds: '60',
+    });
+  });
+
+  it('latency on a link: AWSFIS-Run-Network-Latency-Sources, the peers as its Sources', () => {
+    const e = only([
+      fault('latency', {
+        ...long,
+        delayMs: 300,
+        from: 'node:kv-b',
+        resolvedFrom: { kind: 'nodes', nodes: [KV[1]!] },
+      }),
+    ]);
+    const d = doc(e);
+    expect(d.arn).toBe('arn:aws:ssm:us-east-1::document/AWSFIS-Run-Network-Latency-Sources');
+    expect(d.params).toMatchObject({
+      Sources: '<the private IPv4 addresses of kv-b>',
+      TrafficType: 'egress',
+    });
+    expect(e.notes.join('\n')).toMatch(/only node:kv-a's side/);
+  });
+
+  it('blackhole to every client: AWSFIS-Run-Network-Blackhole-Port on the service port, saying it refuses where ours accepts', () => {
+    const kv = KV.map((n) => ({ ...n, port: 6379 }));
+    const e = only([fault('blackhole', { ...long, resolved: { kind: 'nodes', nodes: [kv[0]!] } })]);
+    expect(doc(e)).toMatchObject({
+      arn: 'arn:aws:ssm:us-east-1::document/AWSFIS-Run-Network-Blackhole-Port',
+      params: { Protocol: 'tcp', Port: '6379', TrafficType: 'ingress', DurationSeconds: '60' },
+    });
+    expect(e.notes.join('\n')).toMatch(/not even accepted/);
+  });
+
+  it('refuses what no document does: bandwidth, reset, a blackholed link', () => {
+    expect(refusalOf(only([fault('bandwidth', { ...long, rateKBps: 64 })])).reason).toMatch(
+      /FIS cannot limit bandwidth: no FIS action or AWSFIS- document limits bandwidth/,
+    );
+    expect(refusalOf(only([fault('reset', long)])).reason).toMatch(/FIS cannot reset connections/);
+    expect(
+      refusalOf(
+        only([
+          fault('blackhole', {
+            ...long,
+            from: 'node:kv-b',
+            resolvedFrom: { kind: 'nodes', nodes: [KV[1]!] },
+          }),
+        ]),
+      ).reason,
+    ).toMatch(/takes a protocol and a port, no sources/);
+  });
+
+  it('stress: the CPU, memory or IO document with its own parameters', () => {
+    expect(doc(only([fault('stress', { ...long, resource: 'cpu', percent: 80 })]))).toMatchObject({
+      arn: 'arn:aws:ssm:us-east-1::document/AWSFIS-Run-CPU-Stress',
+      params: { CPU: '0', LoadPercent: '80', DurationSeconds: '60' },
+    });
+    expect(
+      doc(only([fault('stress', { ...long, resource: 'memory', percent: 50, workers: 2 })])),
+    ).toMatchObject({
+      arn: 'arn:aws:ssm:us-east-1::document/AWSFIS-Run-Memory-Stress',
+      params: { Workers: '2', Percent: '50', DurationSeconds: '60' },
+    });
+    expect(doc(only([fault('stress', { ...long, resource: 'io' })]))).toMatchObject({
+      arn: 'arn:aws:ssm:us-east-1::document/AWSFIS-Run-IO-Stress',
+      params: { Workers: '1', DurationSeconds: '60' },
+    });
+  });
+
+  it('fill-disk: AWSFIS-Run-Disk-Fill, saying it fills the root volume', () => {
+    const e = only([
+      fault('fill-disk', {
+        ...long,
+        percent: 90,
+        target: 'node:sql-a',
+        resolved: { kind: 'nodes', nodes: [SQL[0]!] },
+      }),
+    ]);
+    expect(doc(e)).toMatchObject({
+      arn: 'arn:aws:ssm:us-east-1::document/AWSFIS-Run-Disk-Fill',
+      params: { Percent: '90', DurationSeconds: '60' },
+    });
+    expect(e.notes.join('\n')).toMatch(/root volume/);
+  });
+
+  it('a gray fault shorter than a minute is refused with the duration FIS needs', () => {
+    const r = refusalOf(only([fault('latency', { delayMs: 100, durationMs: 4000 })]));
+    expect(r.reason).toMatch(/aws:ssm:send-command is PT1M at least/);
+    expect(r.hint).toMatch(/aws: \{ durationMs: 60000 \}/);
+  });
+});

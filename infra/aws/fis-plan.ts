@@ -3,7 +3,13 @@ import type {
   CreateExperimentTemplateRequest,
   CreateExperimentTemplateTargetInput,
 } from '@aws-sdk/client-fis';
-import { type AzDropMode, FAULTS, type FaultAction, type FreezeMethod } from '../../core/faults.ts';
+import {
+  type AzDropMode,
+  FAULTS,
+  type FaultAction,
+  type FreezeMethod,
+  type StressResource,
+} from '../../core/faults.ts';
 import type { NodeRef } from '../../core/provider.ts';
 
 /**
@@ -93,6 +99,32 @@ export const FIS_LIMITS = {
    */
   killProcessSignals: ['SIGTERM', 'SIGKILL'],
   /**
+   * The pre-configured documents for gray failures ("Pre-configured AWS FIS SSM documents",
+   * https://docs.aws.amazon.com/fis/latest/userguide/actions-ssm-agent.html), with the
+   * parameters each documents: AWSFIS-Run-Network-Latency (Interface, default eth0;
+   * DelayMilliseconds, default 200; DurationSeconds), AWSFIS-Run-Network-Latency-Sources
+   * (Interface; DelayMilliseconds; JitterMilliseconds, default 10; FlowsPercent; Sources,
+   * required: IPv4 addresses or CIDR blocks, domain names, AZ names or ids, ALL, DYNAMODB, S3;
+   * TrafficType ingress or egress, default ingress; DurationSeconds), AWSFIS-Run-Network-Blackhole-Port
+   * (Protocol tcp or udp; Port; TrafficType ingress or egress, default ingress; DurationSeconds:
+   * it drops the port's packets with iptables), AWSFIS-Run-CPU-Stress (CPU, default 0: all;
+   * LoadPercent, default 100; DurationSeconds), AWSFIS-Run-Memory-Stress (Workers, default 1;
+   * Percent, required; DurationSeconds), AWSFIS-Run-IO-Stress (Workers, default 1; Percent of
+   * the free space, default 80; DurationSeconds), AWSFIS-Run-Disk-Fill (Percent, default 95, of
+   * the root volume; DurationSeconds), each with InstallDependencies (default True). None limits
+   * bandwidth or resets connections; the packet-loss documents (LossPercent) lose packets, which
+   * is neither.
+   */
+  grayDocuments: {
+    latency: 'AWSFIS-Run-Network-Latency',
+    latencySources: 'AWSFIS-Run-Network-Latency-Sources',
+    blackholePort: 'AWSFIS-Run-Network-Blackhole-Port',
+    cpu: 'AWSFIS-Run-CPU-Stress',
+    memory: 'AWSFIS-Run-Memory-Stress',
+    io: 'AWSFIS-Run-IO-Stress',
+    diskFill: 'AWSFIS-Run-Disk-Fill',
+  },
+  /**
    * The API model (botocore data/fis/2020-12-01/service-2.json): a description is at most 512
    * characters; action and target names and parameter names at most 64; an action parameter value
    * at most 1024 characters. Their patterns ("[\S]+") are not anchored (the model anchors where it
@@ -113,6 +145,8 @@ export interface PlanNode extends NodeRef {
   agentProcess?: string | undefined;
   /** The names of its own data disks (EBS volumes on AWS), for freeze-volume. */
   disks: string[];
+  /** Its service port, for the network gray faults (blackhole). */
+  port?: number | undefined;
 }
 
 /** A fault's target, resolved on paper. */
@@ -135,6 +169,13 @@ export interface PlanFault {
   signal?: string | undefined;
   mode?: AzDropMode | undefined;
   method?: FreezeMethod | undefined;
+  /** The gray faults' figures (latency, bandwidth, stress, fill-disk), as the scenario gives them. */
+  delayMs?: number | undefined;
+  jitterMs?: number | undefined;
+  rateKBps?: number | undefined;
+  resource?: StressResource | undefined;
+  workers?: number | undefined;
+  percent?: number | undefined;
   /** On AWS: the fault's `aws.durationMs` where it gives one, else its `durationMs`. */
   durationMs?: number | undefined;
   /** The local duration, where the scenario gives AWS another one. */
@@ -281,6 +322,11 @@ export function headingOf(f: PlanFault, revertAfterMs: number | undefined): stri
   if (f.signal) parts.push('signal', f.signal);
   if (f.mode) parts.push('mode', f.mode);
   if (f.method) parts.push('method', f.method);
+  if (f.delayMs !== undefined)
+    parts.push('delay', `${f.delayMs} ms${f.jitterMs ? ` ± ${f.jitterMs} ms` : ''}`);
+  if (f.rateKBps !== undefined) parts.push('rate', `${f.rateKBps} kB/s`);
+  if (f.resource) parts.push('resource', f.resource);
+  if (f.percent !== undefined) parts.push('percent', String(f.percent));
   parts.push('at', `+${f.at} ms`);
   if (f.durationMs !== undefined)
     parts.push(
@@ -653,9 +699,147 @@ function outcomeOf(
       return freezeVolume(f, revert!, groups(), input, opts, notes);
     case 'drop-az':
       return dropAz(f, revert!, input, opts, notes);
+    case 'latency':
+    case 'bandwidth':
+    case 'blackhole':
+    case 'reset':
+    case 'stress':
+    case 'fill-disk':
+      return grayFault(f, revert!, groups(), input, opts, notes);
     default:
       return refuse(`'${f.action}' has no AWS mapping in this harness`, 'see core/faults.ts');
   }
+}
+
+/**
+ * A gray fault as aws:ssm:send-command with the AWSFIS- document that does the same on an
+ * instance, or a refusal that says which part FIS has no document for.
+ */
+function grayFault(
+  f: PlanFault,
+  d: number,
+  groups: Group[],
+  input: PlanInput,
+  opts: PlanOptions,
+  notes: string[],
+): Outcome {
+  const docs = FIS_LIMITS.grayDocuments;
+  const why = (a: FaultAction) => (FAULTS[a].fis as { why?: string }).why ?? '';
+  if (f.action === 'bandwidth')
+    return refuse(
+      `FIS cannot limit bandwidth: ${why('bandwidth')}`,
+      'on AWS use latency (AWSFIS-Run-Network-Latency) for a slow link, or keep bandwidth for the local provider',
+    );
+  if (f.action === 'reset')
+    return refuse(
+      `FIS cannot reset connections: ${why('reset')}`,
+      'on AWS use blackhole (AWSFIS-Run-Network-Blackhole-Port: the port goes silent) or kill-process, or keep reset for the local provider',
+    );
+  if (f.action === 'blackhole' && f.from)
+    return refuse(
+      `FIS cannot blackhole one link: ${docs.blackholePort} takes a protocol and a port, no sources, so it would silence ${f.target}'s port for every client, not only ${f.from}`,
+      'drop `from` (every client), or on AWS cut a zone off (drop-az mode network), or keep the link fault for the local provider',
+    );
+  if (!groups.length) return noNodes(f, opts.region);
+  const problem = durationProblem(d, FIS_LIMITS.sendCommand, 'the duration of aws:ssm:send-command');
+  if (problem) return refuse(problem.reason, problem.hint);
+  const seconds = String(d / SECOND);
+  let document: string;
+  let parameters: Record<string, string>;
+  switch (f.action) {
+    case 'latency': {
+      const peers = f.resolvedFrom ? nodesOf(f.resolvedFrom) : [];
+      if (!f.from && !f.jitterMs) {
+        document = docs.latency;
+        parameters = {
+          DelayMilliseconds: String(f.delayMs ?? 200),
+          Interface: 'eth0',
+          DurationSeconds: seconds,
+        };
+        notes.push(
+          `${docs.latency} delays everything the instance sends on eth0 (tc), its replication and its calls to the registry too, where the local fault delays only the replies of its service port`,
+        );
+      } else {
+        document = docs.latencySources;
+        parameters = {
+          DelayMilliseconds: String(f.delayMs ?? 200),
+          JitterMilliseconds: String(f.jitterMs ?? 0),
+          Sources: f.from ? `<the private IPv4 addresses of ${peers.map((n) => n.name).join(', ')}>` : 'ALL',
+          TrafficType: 'egress',
+          DurationSeconds: seconds,
+        };
+        notes.push(
+          f.from
+            ? `${docs.latencySources} delays what the instance sends to the Sources (tc, egress): the runner puts the private addresses of ${f.from} (${peers.map((n) => n.name).join(', ') || 'no node on paper'}) there at injection; the local fault delays the replies on both sides' service ports of the link, FIS only ${f.target}'s side`
+            : `${docs.latencySources} with Sources ALL, for the jitter that ${docs.latency} does not take`,
+        );
+      }
+      break;
+    }
+    case 'blackhole': {
+      const ports = [...new Set(nodesOf(f.resolved).map((n) => n.port))];
+      if (ports.some((p) => p === undefined) || ports.length !== 1)
+        return refuse(
+          `${f.target} has ${ports.length > 1 ? 'several service ports' : 'no service port'} in its plan: ${docs.blackholePort} takes one port`,
+          'target nodes of one system',
+        );
+      document = docs.blackholePort;
+      parameters = {
+        Protocol: 'tcp',
+        Port: String(ports[0]),
+        TrafficType: 'ingress',
+        DurationSeconds: seconds,
+      };
+      notes.push(
+        `${docs.blackholePort} drops the port's packets (iptables): a new connection is not even accepted (the client's connect times out), where the local blackhole accepts it and never answers; open connections go silent in both`,
+      );
+      break;
+    }
+    case 'stress': {
+      const r = f.resource ?? 'cpu';
+      document = docs[r];
+      parameters =
+        r === 'cpu'
+          ? {
+              CPU: String(f.workers ?? 0),
+              LoadPercent: String(f.percent ?? 100),
+              DurationSeconds: seconds,
+            }
+          : r === 'memory'
+            ? { Workers: String(f.workers ?? 1), Percent: String(f.percent ?? 10), DurationSeconds: seconds }
+            : { Workers: String(f.workers ?? 1), DurationSeconds: seconds };
+      notes.push(
+        `${document} runs stress-ng on the whole instance, where the local fault runs it in the node's cgroup (sharing the node's part of the machine)${r === 'io' ? `; ${docs.io} fills Percent (default 80) of the free space of the root volume with its files, not the data disk` : ''}`,
+      );
+      break;
+    }
+    default: {
+      document = docs.diskFill;
+      parameters = { Percent: String(f.percent ?? 95), DurationSeconds: seconds };
+      notes.push(
+        `${docs.diskFill} fills the instance's root volume, where the local fault fills the node's data disk: a data directory on its own EBS volume is not filled on AWS; FIS may not be able to cancel it if the disk reaches 100 %`,
+      );
+    }
+  }
+  const targets: Record<string, CreateExperimentTemplateTargetInput> = {};
+  const actions: Record<string, CreateExperimentTemplateActionInput> = {};
+  for (const g of groups) {
+    targets[g.name] = instanceTarget(g, opts.region);
+    actions[`${f.action}-${g.name}`] = {
+      actionId: 'aws:ssm:send-command',
+      description: `${f.action} on ${g.nodes.map((n) => n.name).join(', ')} for ${d} ms`,
+      parameters: {
+        documentArn: `arn:${partitionOf(opts.region)}:ssm:${opts.region}::document/${document}`,
+        documentParameters: JSON.stringify(parameters),
+        duration: isoDuration(d),
+      },
+      targets: { Instances: g.name },
+    };
+  }
+  notes.push(
+    `${document} installs its dependencies unless InstallDependencies is False (Amazon Linux, Ubuntu, RHEL 8 and 9, CentOS 9 only): the instances need SSM Agent, an instance profile for Systems Manager and their package repositories; the action's duration and DurationSeconds are both ${isoDuration(d)}`,
+  );
+  return { kind: 'fis-template', template: template(f, input, opts, targets, actions) };
 }
 
 function noNodes(f: PlanFault, region: string): Outcome {
