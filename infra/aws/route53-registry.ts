@@ -36,10 +36,10 @@ import { clientConfig } from './aws-clients.ts';
  * another writer got in between. The write id makes each TXT unique, so a write whose answer was
  * lost (a timeout) or refused after a retry is recognised as ours on the next read.
  *
- * TTLs are whole seconds: a record's `ttlMs` is 0 (not cached: the chain's membership record) or a
- * multiple of 1000 that is at least 1000; anything else is refused with a ScenarioError (the
- * plan, `chaos plan --provider aws`, is where such a scenario should be refused before anything
- * is created).
+ * TTLs are whole seconds: a record's `ttlMs` is 0 (not cached: the chain's membership record, set
+ * by its agent with 0) or a multiple of 1000 that is at least 1000; anything else is refused with
+ * a ScenarioError. `chaos validate --provider aws` refuses a scenario whose `...TtlMs` fields
+ * are not such before anything is created; this is the last line.
  *
  * **Leases** are the same compare-and-set on one TXT record. Route 53 has no clock of its own that
  * a caller can use, so a lease's expiry is written as the wall-clock time (epoch ms) of the
@@ -150,7 +150,7 @@ export function dnsTtlSeconds(name: string, ttlMs: number): number {
       'REGISTRY_TTL',
       `registry record ${name}: a TTL of ${ttlMs} ms cannot be a Route 53 TTL, which is whole seconds (0, or at least 1000 ms)`,
       {
-        hint: 'give the record a TTL in whole seconds on AWS (chaos plan --provider aws refuses such a scenario before anything is created)',
+        hint: 'give the record a TTL in whole seconds on AWS (chaos validate --provider aws finds such a scenario before anything is created)',
       },
     );
   return ttlMs / 1000;
