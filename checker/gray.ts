@@ -61,7 +61,8 @@ export function phaseLatency(
  * Latency before, during and after each applied fault: before runs from the previous fault's
  * revert (or its injection, or `start`) to this injection; during from the applied instant to the
  * revert (or the next injection, or the end); after from the revert to the next injection (or the
- * end). Operations are placed by their invocation.
+ * end). What is invoked while the revert runs (from when it fell due to when it was done) is in
+ * neither. Operations are placed by their invocation.
  */
 export function latencyByFault(
   history: readonly Op[],
@@ -80,7 +81,10 @@ export function latencyByFault(
     const nextAt = next ? next.tInject : null;
     const appliedAt = f.tApplied ?? f.tInject;
     const reverted = f.tReverted;
-    const duringTo = reverted ?? nextAt;
+    // While the revert runs (from when it fell due) the fault is going: neither during nor after.
+    const revertStart =
+      reverted !== undefined && f.tRevertDue !== undefined ? Math.min(f.tRevertDue, reverted) : reverted;
+    const duringTo = revertStart ?? nextAt;
     return {
       fault: f.index,
       before: phaseLatency(history, probe, Math.min(beforeFrom, f.tInject), f.tInject),

@@ -151,7 +151,7 @@ export const FAULTS: Record<FaultAction, FaultKind> = {
     },
   },
   reset: {
-    does: 'every connection to the target (from its clients, or from the `from` nodes) is reset (TCP RST) as soon as it is made',
+    does: 'every packet to the target (from its clients, or from the `from` nodes) is answered with a TCP reset: open connections break, new ones are refused',
     revertible: true,
     takesDown: false,
     fis: {

@@ -17,6 +17,8 @@ interface PendingRevert {
   due: number;
   record: FaultRecord;
   revert: () => Promise<void>;
+  /** Hold the probes' writes while it is reverted too (the step's quiesceProbes). */
+  quiesce: boolean;
 }
 
 const label = (r: { index: number }) => `fault #${r.index + 1}`;
@@ -103,6 +105,8 @@ export class FaultInjector {
   private async revertOne(p: PendingRevert): Promise<InfraError | undefined> {
     this.pending.splice(this.pending.indexOf(p), 1);
     const { record } = p;
+    // A revert that resets connections (a gray fault's proxy going away) finds no write in flight.
+    if (p.quiesce) await Promise.all(this.probes.map((q) => q.pause()));
     try {
       await p.revert();
       record.tReverted = this.run.clock.now();
@@ -132,6 +136,8 @@ export class FaultInjector {
           cause: err,
         },
       );
+    } finally {
+      if (p.quiesce) for (const q of this.probes) q.resume();
     }
   }
 
@@ -261,6 +267,7 @@ export class FaultInjector {
           due: record.tRevertDue ?? Number.POSITIVE_INFINITY,
           record,
           revert: applied.revert,
+          quiesce: step.quiesceProbes,
         });
       }
     } finally {

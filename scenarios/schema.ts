@@ -86,7 +86,11 @@ const faultStep = z
       .object({ durationMs: ms(1).optional() })
       .strict()
       .optional(),
-    /** Hold the probes' writes while the fault is applied, so its boundary in the history is sharp. */
+    /**
+     * Hold the probes' writes while the fault is applied (and while it is reverted), so its
+     * boundaries in the history are sharp: a gray network fault resets the open connections at
+     * both, which must not catch a write in flight.
+     */
     quiesceProbes: z.boolean().default(false),
     /**
      * Every fault is measured in its own window (from its injection to the next measured

@@ -96,7 +96,7 @@ export function networkGrayUnsupportedReason(action: string): string | undefined
     toolMissing(what, 'iptables', 'iptables') ??
     toolMissing(what, 'ss', 'iproute2');
   if (tool) return tool;
-  if (!findToxiproxy())
+  if (action !== 'reset' && !findToxiproxy())
     return `${what} needs toxiproxy's server (TOXIPROXY_BIN, toxiproxy-server on the PATH, or Go's bin folder): ${TOXIPROXY_INSTALL}`;
   return undefined;
 }
@@ -284,7 +284,8 @@ export function toxicsFor(action: NetworkGrayFault, p: GrayParams): object[] {
         attributes: { timeout: 0 },
       }));
     case 'reset':
-      return [{ name: 'reset', type: 'reset_peer', stream: 'upstream', attributes: { timeout: 0 } }];
+      // Not a proxy's: the kernel answers every packet with an RST (resetLinks).
+      return [];
   }
 }
 
@@ -297,7 +298,7 @@ function describe(action: NetworkGrayFault, p: GrayParams): string {
     case 'blackhole':
       return 'connections accepted, nothing answered';
     case 'reset':
-      return 'every connection reset (RST) as it is made';
+      return 'every packet answered with an RST';
   }
 }
 
@@ -322,6 +323,7 @@ export async function degradeLinks(
   params: GrayParams,
   links: GrayLink[],
 ): Promise<{ method: string; revert: () => Promise<void> }> {
+  if (action === 'reset') return resetLinks(runId, links);
   const bin = findToxiproxy();
   if (!bin)
     throw new InfraError('NO_TOXIPROXY', `a ${action} fault needs toxiproxy's server`, {
@@ -442,6 +444,64 @@ export async function degradeLinks(
     .join('; ');
   return {
     method: `toxiproxy ${action} (${describe(action, params)}) in the node's network namespace, iptables nat REDIRECT to it (${where}); ${reset} established connections reset so their clients reconnect through it; at the revert the toxics and the rule go, the proxied connections are reset and the proxy killed`,
+    revert,
+  };
+}
+
+/**
+ * Resets every connection of the chosen clients to the service port: an iptables REJECT with a
+ * TCP reset in the namespace's INPUT, which answers every packet, of the connections already open
+ * as of new ones (a new connection is refused), until the revert removes it. No proxy.
+ */
+export async function resetLinks(
+  runId: string,
+  links: GrayLink[],
+): Promise<{ method: string; revert: () => Promise<void> }> {
+  const added: { pid: number; rule: string[] }[] = [];
+  const revert = async () => {
+    const errors: string[] = [];
+    for (const a of added.splice(0).reverse())
+      await nsIptables(a.pid, ['-D', ...a.rule]).catch((err: Error) => {
+        if (existsSync(`/proc/${a.pid}`)) errors.push(errorMessage(err).split('\n')[0]!);
+      });
+    if (errors.length) throw new Error(`the reset rules could not all be removed: ${errors[0]}`);
+  };
+  try {
+    for (const { server, clients } of links)
+      for (const src of clients === 'all' ? [undefined] : clients) {
+        const rule = [
+          'INPUT',
+          '-p',
+          'tcp',
+          '--dport',
+          String(server.port),
+          '!',
+          '-i',
+          'lo',
+          ...(src ? ['-s', src] : []),
+          '-m',
+          'comment',
+          '--comment',
+          tag(runId),
+          '-j',
+          'REJECT',
+          '--reject-with',
+          'tcp-reset',
+        ];
+        await nsIptables(server.pid, ['-I', ...rule]);
+        added.push({ pid: server.pid, rule });
+      }
+  } catch (err) {
+    await revert().catch(() => {});
+    throw err;
+  }
+  const where = links
+    .map(
+      (l) => `${l.server.name}:${l.server.port}${l.clients === 'all' ? '' : ` from ${l.clients.join(', ')}`}`,
+    )
+    .join('; ');
+  return {
+    method: `iptables REJECT --reject-with tcp-reset in the node's network namespace (${where}): every packet of an open connection is answered with an RST, a new connection is refused; the revert removes the rule`,
     revert,
   };
 }
