@@ -410,6 +410,16 @@ describe('renderTemplate', () => {
     expect(text).toContain("disk 'data' '/dev/sdf' 20");
   });
 
+  it('runs a node of no zone (a regional proxy) as a group of one over every zone, and says so', () => {
+    const proxy: NodePlan = { ...kv('a', 9), name: 'kv-proxy', az: '-' };
+    const t = renderTemplate({ ...INPUT, plan: { ...PLAN, nodes: [...PLAN.nodes, proxy] } });
+    expect(t.Resources.AsgKvProxy!.Properties).toMatchObject({
+      MaxSize: '1',
+      VPCZoneIdentifier: [{ Ref: 'SubnetA' }, { Ref: 'SubnetB' }, { Ref: 'SubnetC' }],
+    });
+    expect(t.Metadata.ChaosHarness.notes.join('\n')).toMatch(/kv-proxy is in no zone/);
+  });
+
   it('has the outputs a provider needs', () => {
     expect(Object.keys(T.Outputs).sort()).toEqual(
       [

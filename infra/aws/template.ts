@@ -541,8 +541,10 @@ export function renderTemplate(input: TemplateInput): CfnTemplate {
     );
   const singles = plan.nodes.filter((n) => n !== lbNode && !poolNames.has(n.name));
   const instanceNodes = [...singles, ...pool];
+  /** In no zone (`-`): a regional service, as the local provider places it outside every zone. */
+  const regional = (n: NodePlan) => !/^[a-z]$/.test(n.az);
   for (const n of instanceNodes)
-    if (!input.azs.includes(n.az))
+    if (!regional(n) && !input.azs.includes(n.az))
       refuse(
         'AWS_ZONE',
         `node ${n.name} is in zone '${n.az}', which is not one of the stack's (${input.azs.join(', ')})`,
@@ -923,7 +925,8 @@ export function renderTemplate(input: TemplateInput): CfnTemplate {
         MinSize: '1',
         MaxSize: '1',
         DesiredCapacity: '1',
-        VPCZoneIdentifier: [ref(subnetId(n.az))],
+        // A regional node's group spans every zone: lost with its zone, it is launched in another.
+        VPCZoneIdentifier: regional(n) ? input.azs.map((az) => ref(subnetId(az))) : [ref(subnetId(n.az))],
         LaunchTemplate: {
           LaunchTemplateId: ref(`LaunchTemplate${id}`),
           Version: getAtt(`LaunchTemplate${id}`, 'LatestVersionNumber'),
@@ -1076,6 +1079,10 @@ export function renderTemplate(input: TemplateInput): CfnTemplate {
       `${pool.map((n) => n.name).join(', ')} are one Auto Scaling group of ${heads}; each head is named ${prefix}-<zone letter>-<instance id> at boot.`,
     );
   }
+  for (const n of singles.filter(regional))
+    notes.push(
+      `${n.name} is in no zone: an Auto Scaling group of one over every zone of the stack runs it (locally it outlives any zone's loss; here it is launched again in another zone). Its instance is in some zone: zone faults must leave it out by name.`,
+    );
   notes.push(
     'Single-node groups replace a stopped instance (EC2 health checks): suspend HealthCheck, ReplaceUnhealthy and AZRebalance on them after creation, or a stop fault becomes a replacement with a blank disk.',
   );
