@@ -59,4 +59,12 @@ describe.skipIf(!actionlint)(`the nightly GitHub Actions workflow${missing}`, ()
     expect(text).toContain('actions/upload-artifact@v4');
     expect(existsSync(join(ROOT, 'scenarios/suites/nightly.yaml'))).toBe(true);
   });
+
+  it('finds k6 under sudo: built for the runner, named by K6_BIN, passed through sudo to every step that runs scenarios', () => {
+    const text = readFileSync(WORKFLOW, 'utf8');
+    expect(text).toContain('go install go.k6.io/k6@v1.8.1');
+    expect(text).toMatch(/K6_BIN=\$\(go env GOPATH\)\/bin\/k6" >> "\$GITHUB_ENV"/);
+    const gameday = text.split('\n').find((l) => l.includes('bin/chaos.js gameday'))!;
+    expect(gameday).toMatch(/sudo --preserve-env=[^ ]*K6_BIN/);
+  });
 });
