@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { azList, ms, probeName } from '../../core/durations.ts';
+
+/**
+ * `stack.sentinel`: Redis with Sentinel. A master and replicas spread round-robin over the AZs,
+ * a Sentinel beside the first data node of every AZ (one per AZ, as Redis's documentation lays
+ * out its basic three-box setup), and HAProxy in front following whichever node answers
+ * `role:master`. With `monitor: seed` the Sentinels give way to the source material's monitor
+ * pair instead (see seed.ts).
+ */
+export const sentinelSpec = z
+  .object({
+    /** Data nodes (Redis servers); the first is the first master. */
+    nodes: z.number().int().min(2).max(12).default(3),
+    azs: azList,
+    /** Who fails over: Redis Sentinel (the default), or the source material's monitor pair. */
+    monitor: z.enum(['sentinel', 'seed']).default('sentinel'),
+    /** Sentinels that must agree a master is down before a failover (`sentinel monitor ... <quorum>`). */
+    quorum: z.number().int().min(1).max(6).default(2),
+    /**
+     * `down-after-milliseconds`: how long a master must not answer a Sentinel's PING before that
+     * Sentinel holds it down (SDOWN); a quorum of them makes it objectively down (ODOWN). In the
+     * seed's monitor, the time its three PINGs span.
+     */
+    downAfterMs: ms(100).default(5000),
+    /**
+     * `failover-timeout`: a failover not finished in this long is abandoned; the same master is
+     * not failed over again within twice this; a replica left pointing at a wrong master is
+     * repointed only after it.
+     */
+    failoverTimeoutMs: ms(1000).default(60_000),
+    /**
+     * `min-replicas-to-write`: a master refuses writes (NOREPLICAS) unless this many replicas
+     * acknowledged the stream within `minReplicasMaxLagMs`. 0 (the default) never refuses.
+     */
+    minReplicasToWrite: z.number().int().min(0).max(11).default(0),
+    /** `min-replicas-max-lag`, which Redis counts in whole seconds. */
+    minReplicasMaxLagMs: ms(1000)
+      .refine((v) => v % 1000 === 0, { message: 'whole seconds (Redis counts this lag in seconds)' })
+      .default(10_000),
+    /** HAProxy's health check of each data node (`role:master`): `inter`, `fall`, `rise`. */
+    proxy: z
+      .object({
+        checkIntervalMs: ms(50).default(1000),
+        fall: z.number().int().min(1).max(10).default(3),
+        rise: z.number().int().min(1).max(10).default(2),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .refine((s) => s.nodes >= s.azs.length, {
+    message: 'at least one data node per AZ: each AZ has a Sentinel beside its first node',
+    path: ['nodes'],
+  })
+  .refine((s) => s.monitor !== 'sentinel' || s.quorum <= s.azs.length, {
+    message: 'the quorum cannot be more than the Sentinels (one per AZ)',
+    path: ['quorum'],
+  })
+  .refine((s) => s.minReplicasToWrite < s.nodes, {
+    message: 'minReplicasToWrite must be fewer than the replicas (nodes - 1), or no write is ever taken',
+    path: ['minReplicasToWrite'],
+  });
+export type SentinelSpec = z.infer<typeof sentinelSpec>;
+
+/** A `sentinel-writer` probe: RPUSH of unique sequential values to the master. */
+export const sentinelWriterSpec = z
+  .object({
+    kind: z.literal('sentinel-writer'),
+    name: probeName,
+    /**
+     * How it finds the master: through HAProxy (`proxy`, a plain client of one address), or with
+     * ioredis's own Sentinel support (`sentinels`: it asks the Sentinels for the master, checks
+     * its role, and reconnects when a Sentinel announces `+switch-master`).
+     */
+    via: z.enum(['proxy', 'sentinels']).default('proxy'),
+    /** Writes per second over all in-flight slots; 0 means as fast as the slots can go. */
+    rateHz: z.number().min(0).max(100_000).default(200),
+    /** Writes in flight at once, each slot its own connection and process in the history. */
+    concurrency: z.number().int().min(1).max(64).default(1),
+    commandTimeoutMs: ms(10).default(500),
+    connectTimeoutMs: ms(10).default(500),
+    /** Pause after a failed write before the next (and ioredis's reconnect delay). */
+    retryBackoffMs: ms().default(20),
+  })
+  .strict();
+export type SentinelWriterProbeSpec = z.infer<typeof sentinelWriterSpec>;
