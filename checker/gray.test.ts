@@ -44,16 +44,18 @@ describe('latency by fault', () => {
       w(6, 300, 102),
       w(7, 400, 500, 'unknown', 'Command timed out'),
       w(8, 450, 3, 'fail', 'READONLY You can’t write against a read only replica.'),
-      w(9, 500, 140),
+      w(9, 440, 140),
+      w(12, 590, 60), // in flight when the revert began (due at 600): it saw the fault go
       w(10, 650, 1),
       w(11, 700, 2),
     ];
-    const [l] = latencyByFault(history, 'writes', [fault(0, 'latency', 200, 600)], 0);
+    const [l] = latencyByFault(history, 'writes', [{ ...fault(0, 'latency', 200, 620), tRevertDue: 600 }], 0);
     expect(l!.fault).toBe(0);
     expect(l!.before).toMatchObject({ from: 0, to: 200, ok: 3, timeouts: 0, errors: 0 });
     expect(l!.during).toMatchObject({ from: 210, to: 600, operations: 5, ok: 3, timeouts: 1, errors: 1 });
+    // Invoked while the revert ran (600-620): neither during nor after.
     expect(l!.during.latencyMs).toEqual({ p50: 102, p99: 140, max: 140 });
-    expect(l!.after).toMatchObject({ from: 600, to: null, ok: 2, latencyMs: { p50: 2, p99: 2, max: 2 } });
+    expect(l!.after).toMatchObject({ from: 620, to: null, ok: 2, latencyMs: { p50: 2, p99: 2, max: 2 } });
   });
 
   it('runs each before from the previous revert; a fault never reverted has no after', () => {

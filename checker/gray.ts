@@ -28,6 +28,8 @@ export function phaseLatency(
   probe: string,
   from: number,
   to: number | null,
+  /** Leave out what was acknowledged after this (a write in flight when the fault went away). */
+  completedBy: number | null = null,
 ): PhaseLatency {
   let ok = 0;
   let timeouts = 0;
@@ -36,6 +38,8 @@ export function phaseLatency(
   for (const o of history) {
     if (o.probe !== probe || o.op !== 'write' || o.cutByProbe) continue;
     if (o.tInvoke < from || (to !== null && o.tInvoke >= to)) continue;
+    // Acknowledged once the fault was going: its latency is neither the fault's nor the after's.
+    if (completedBy !== null && o.outcome === 'ok' && o.tComplete > completedBy) continue;
     if (o.outcome === 'ok') {
       ok++;
       lat.push(o.tComplete - o.tInvoke);
@@ -62,7 +66,7 @@ export function phaseLatency(
  * revert (or its injection, or `start`) to this injection; during from the applied instant to the
  * revert (or the next injection, or the end); after from the revert to the next injection (or the
  * end). What is invoked while the revert runs (from when it fell due to when it was done) is in
- * neither. Operations are placed by their invocation.
+ * neither, and neither is a write still in flight when the revert began (it saw the fault go). Operations are placed by their invocation.
  */
 export function latencyByFault(
   history: readonly Op[],
@@ -88,7 +92,7 @@ export function latencyByFault(
     return {
       fault: f.index,
       before: phaseLatency(history, probe, Math.min(beforeFrom, f.tInject), f.tInject),
-      during: phaseLatency(history, probe, appliedAt, duringTo),
+      during: phaseLatency(history, probe, appliedAt, duringTo, revertStart ?? null),
       after: reverted === undefined ? null : phaseLatency(history, probe, reverted, nextAt),
     };
   });

@@ -105,10 +105,12 @@ export class FaultInjector {
   private async revertOne(p: PendingRevert): Promise<InfraError | undefined> {
     this.pending.splice(this.pending.indexOf(p), 1);
     const { record } = p;
-    // A revert that resets connections (a gray fault's proxy going away) finds no write in flight.
-    if (p.quiesce) await Promise.all(this.probes.map((q) => q.pause()));
+    // No new write while a revert resets connections (a gray fault's proxy going away); the
+    // writes in flight finish while it runs (it lets what the proxy holds through first).
+    const paused = p.quiesce ? Promise.all(this.probes.map((q) => q.pause())) : undefined;
     try {
       await p.revert();
+      await paused;
       record.tReverted = this.run.clock.now();
       for (const n of record.nodes) if (this.down.get(n)?.index === record.index) this.down.delete(n);
       this.run.emit({

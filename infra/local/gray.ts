@@ -362,9 +362,9 @@ export async function degradeLinks(
           // The namespace is gone with its node: so is the rule.
           if (existsSync(`/proc/${a.pid}`)) errors.push(errorMessage(err).split('\n')[0]!);
         });
-    // Replies held back by the toxics drain; then the proxied connections are reset, so their
-    // clients reconnect directly.
-    await sleep((params.delayMs ?? 0) + (params.jitterMs ?? 0) + 50);
+    // A toxic that goes lets what it holds through at once; then the proxied connections are
+    // reset, so their clients reconnect directly.
+    await sleep(100);
     for (const a of all) {
       await killConnections(a.pid, `( sport = :${a.listen} )`).catch(() => 0);
       a.proxy.kill('SIGKILL');
