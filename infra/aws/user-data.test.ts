@@ -327,6 +327,9 @@ describe('renderUserData', () => {
     expect(boot).toContain('docker start "$name"');
     expect(boot).toContain('docker restart -t 5 "$name"');
     expect(boot).toContain('docker rename "$name.new" "$name"');
+    // Started again, all of a node's containers start before any is awaited: the server waits for its agent.
+    expect(boot).toContain('LATER+=("$name" "$ready" "$flags")');
+    expect(boot).toContain('while [ $# -gt 0 ]; do ready "$1" "$2" "$3"; shift 3; done');
   });
 
   it('in a pool, makes the node name at boot and writes it wherever the plan had its own', () => {
