@@ -71,7 +71,7 @@ for row in ${official_only[@]+"${official_only[@]}"}; do
   elif [ "$offline" = 0 ] && timeout 120 docker pull -q "$official" >/dev/null 2>&1; then
     log "pulled $official ($name is official only)"
   else
-    log "skipped $name, no offline build: $(echo "$row" | cut -d' ' -f3-)"
+    log "skipped $name ($official): $(echo "$row" | cut -d' ' -f3-)"
   fi
 done
 all_present() { # all_present COLUMN (2 official, 3 offline)
