@@ -9,6 +9,7 @@ import {
   type CfnTemplate,
   type HealthCheckProfile,
   type TemplateInput,
+  awsImages,
   fisStatements,
   renderTemplate,
   templateAssets,
@@ -464,6 +465,22 @@ describe('renderTemplate', () => {
     expect(toJson(renderTemplate(INPUT))).toBe(toJson(T));
     expect(JSON.parse(toJson(T))).toEqual(T);
     expect(parse(toYaml(T))).toEqual(JSON.parse(toJson(T)));
+  });
+
+  it('pulls the official images on AWS, or what their variables say', () => {
+    const refs = [
+      { name: 'kv', env: 'CHAOS_IMAGE_KV', official: 'redis:7', offline: 'chaos-local/redis:7' },
+      {
+        name: 'node',
+        env: 'CHAOS_IMAGE_NODE',
+        official: 'node:20-bookworm-slim',
+        offline: 'chaos-local/node:lts',
+      },
+    ];
+    expect(awsImages(refs, { CHAOS_IMAGE_KV: 'registry.example.com/redis:7.2' })).toEqual({
+      kv: 'registry.example.com/redis:7.2',
+      node: 'node:20-bookworm-slim',
+    });
   });
 
   it("lists the assets the instances fetch: not the load balancer node's", () => {

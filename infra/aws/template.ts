@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { ScenarioError, UsageError } from '../../core/errors.ts';
-import type { NodePlan, StackPlan } from '../../core/provider.ts';
+import type { ImageRef, NodePlan, StackPlan } from '../../core/provider.ts';
 import { zonePlan } from '../local/zones.ts';
 import { TAGS, partitionOf, zoneName } from './fis-plan.ts';
 import {
@@ -1143,6 +1143,18 @@ export function renderTemplate(input: TemplateInput): CfnTemplate {
     Resources: R,
     Outputs: outputs,
   };
+}
+
+/**
+ * The image references the nodes pull on AWS: each logical image's official one (a registry
+ * name such as `redis:7`), or what its environment variable says (`CHAOS_IMAGE_REDIS`). The
+ * offline images docker/build-images.sh builds exist on one machine only: never these.
+ */
+export function awsImages(
+  refs: readonly ImageRef[],
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  return Object.fromEntries(refs.map((r) => [r.name, env[r.env] || r.official]));
 }
 
 /** The assets a template's nodes fetch at boot (the load balancer node has none: the ALB is it). */

@@ -10,7 +10,7 @@ import type { PlanContext } from '../../core/system.ts';
 import { planInput } from '../../engine/aws-plan.ts';
 import { imagesFor } from '../../engine/runner.ts';
 import { ROLE_ARN_PLACEHOLDER, planFaults } from '../../infra/aws/fis-plan.ts';
-import { type TemplateInput, renderTemplate, toJson, toYaml } from '../../infra/aws/template.ts';
+import { type TemplateInput, awsImages, renderTemplate, toJson, toYaml } from '../../infra/aws/template.ts';
 import { type LoadedScenario, listScenarios } from '../../scenarios/load.ts';
 import { activeSystems } from '../../scenarios/schema.ts';
 import { LB_NODE } from '../../systems/web/layout.ts';
@@ -93,7 +93,7 @@ function inputOf(loaded: LoadedScenario): TemplateInput {
     region: REGION,
     zonesInRegion: ZONES,
     azs: [...new Set(nodes.map((n) => n.az).filter((az) => /^[a-z]$/.test(az)))].sort(),
-    images: Object.fromEntries(imagesFor(s).map((i) => [i.name, i.official])),
+    images: awsImages(imagesFor(s), {}),
     fisActions,
     ...(web
       ? {
