@@ -65,8 +65,23 @@ describe('latency by fault', () => {
     expect(a!.during).toMatchObject({ from: 110, to: 300, ok: 1 });
     expect(a!.after).toMatchObject({ from: 300, to: 400, ok: 1 });
     expect(b!.before).toMatchObject({ from: 300, to: 400, ok: 1 });
+    // (the first fault had been reverted at 300)
     expect(b!.during).toMatchObject({ from: 410, to: null, ok: 1 });
     expect(b!.after).toBeNull();
+  });
+
+  it('a fault overlapped by the next one: its during ends where that one begins, and it has no after', () => {
+    const history = [w(1, 0, 1), w(2, 150, 300), w(3, 450, 1), w(4, 700, 1)];
+    const [a, b] = latencyByFault(
+      history,
+      'writes',
+      [fault(0, 'latency', 100, 800), fault(1, 'kill', 400)],
+      0,
+    );
+    expect(a!.during).toMatchObject({ from: 110, to: 400, ok: 1, latencyMs: { p50: 300 } });
+    expect(a!.after).toBeNull();
+    expect(b!.before).toMatchObject({ from: 110, to: 400, ok: 1 });
+    expect(b!.during).toMatchObject({ from: 410, ok: 2 });
   });
 
   it('has no latency figure where nothing was acknowledged', () => {

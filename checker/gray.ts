@@ -65,7 +65,7 @@ export function phaseLatency(
  * Latency before, during and after each applied fault: before runs from the previous fault's
  * revert (or its injection, or `start`) to this injection; during from the applied instant to the
  * revert (or the next injection, or the end); after from the revert to the next injection (or the
- * end). What is invoked while the revert runs (from when it fell due to when it was done) is in
+ * end). A fault that the next one begins before its revert has no after: its during ends there. What is invoked while the revert runs (from when it fell due to when it was done) is in
  * neither, and neither is a write still in flight when the revert began (it saw the fault go). Operations are placed by their invocation.
  */
 export function latencyByFault(
@@ -81,19 +81,26 @@ export function latencyByFault(
   return applied.map((f, i) => {
     const prev = applied[i - 1];
     const next = applied[i + 1];
-    const beforeFrom = prev ? (prev.tReverted ?? prev.tInject) : start;
+    // Before: since the previous fault's revert, or, if it still held, since it was applied.
+    const beforeFrom = !prev
+      ? start
+      : prev.tReverted !== undefined && prev.tReverted <= f.tInject
+        ? prev.tReverted
+        : (prev.tApplied ?? prev.tInject);
     const nextAt = next ? next.tInject : null;
     const appliedAt = f.tApplied ?? f.tInject;
     const reverted = f.tReverted;
     // While the revert runs (from when it fell due) the fault is going: neither during nor after.
     const revertStart =
       reverted !== undefined && f.tRevertDue !== undefined ? Math.min(f.tRevertDue, reverted) : reverted;
-    const duringTo = revertStart ?? nextAt;
+    // Overlapped by the next fault: during ends where that one begins, and there is no after.
+    const overlapped = nextAt !== null && (revertStart === undefined || nextAt < revertStart);
+    const duringTo = overlapped ? nextAt : (revertStart ?? nextAt);
     return {
       fault: f.index,
       before: phaseLatency(history, probe, Math.min(beforeFrom, f.tInject), f.tInject),
-      during: phaseLatency(history, probe, appliedAt, duringTo, revertStart ?? null),
-      after: reverted === undefined ? null : phaseLatency(history, probe, reverted, nextAt),
+      during: phaseLatency(history, probe, appliedAt, duringTo, overlapped ? null : (revertStart ?? null)),
+      after: reverted === undefined || overlapped ? null : phaseLatency(history, probe, reverted, nextAt),
     };
   });
 }

@@ -177,7 +177,10 @@ export interface FaultLatency {
   before: PhaseLatency;
   /** From the applied instant to the revert (or the next fault, or the end). */
   during: PhaseLatency;
-  /** From the revert to the next fault's injection (or the end); null when it was never reverted. */
+  /**
+   * From the revert to the next fault's injection (or the end); null when it was never reverted,
+   * or when the next fault began before its revert (its `during` ends there).
+   */
   after: PhaseLatency | null;
 }
 

@@ -125,7 +125,7 @@ function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
     if (probes.length > 1) lines(row, `probe ${p.name}`, p.system);
     availabilityRows(w.availability, p, row, c, ended);
     const l = p.latencyByFault?.find((x) => x.fault === f.index);
-    if (l) latencyRows(l, row, c);
+    if (l) latencyRows(l, row, c, f.tReverted !== undefined);
   }
   if (!window) return;
   for (const system of systems) {
@@ -219,7 +219,7 @@ function phaseText(p: PhaseLatency | null): string {
 }
 
 /** Latency before, during and after the fault: what a gray failure costs when nothing fails. */
-function latencyRows(l: FaultLatency, row: Row, c: Colors): void {
+function latencyRows(l: FaultLatency, row: Row, c: Colors, reverted: boolean): void {
   row(
     'latency',
     `before  ${phaseText(l.before)}`,
@@ -228,7 +228,12 @@ function latencyRows(l: FaultLatency, row: Row, c: Colors): void {
   );
   const during = phaseText(l.during);
   row('', `during  ${l.during.timeouts || l.during.errors ? c.yellow(during) : during}`, '', 4);
-  row('', `after   ${phaseText(l.after)}`, l.after ? '' : 'not reverted', 4);
+  row(
+    '',
+    `after   ${phaseText(l.after)}`,
+    l.after ? '' : reverted ? 'the next fault began before its revert' : 'not reverted',
+    4,
+  );
 }
 
 /** The longest stretch without an acknowledgement: what a freeze that fails nothing costs. */

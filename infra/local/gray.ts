@@ -346,9 +346,10 @@ export async function degradeLinks(
     const all = applied.splice(0).reverse();
     // The toxics first: what is in flight through the proxies completes at once, so the reset
     // below finds (almost) no request waiting for its reply.
+    // (A node that died meanwhile has no network left: its proxy is only killed.)
     await Promise.all(
       all.flatMap((a) =>
-        toxics.map((t) =>
+        (existsSync(`/proc/${a.pid}`) ? toxics : []).map((t) =>
           fetch(`${a.base}/proxies/${a.name}/toxics/${t.name}`, {
             method: 'DELETE',
             signal: AbortSignal.timeout(2000),
