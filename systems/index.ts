@@ -1,5 +1,6 @@
 import type { ProbeDefinition, SystemDefinition } from '../core/system.ts';
 import { mongoReplicaSet } from './mongo/index.ts';
+import { patroni } from './patroni/index.ts';
 import { postgres } from './pg/index.ts';
 import { redisChain } from './redis/index.ts';
 import { sentinel } from './sentinel/index.ts';
@@ -10,7 +11,14 @@ import { web } from './web/index.ts';
  * the scenario schema, the target resolver, the runner, `chaos list` and the images script read
  * this list.
  */
-export const SYSTEMS: readonly SystemDefinition[] = [redisChain, postgres, web, sentinel, mongoReplicaSet];
+export const SYSTEMS: readonly SystemDefinition[] = [
+  redisChain,
+  postgres,
+  web,
+  sentinel,
+  patroni,
+  mongoReplicaSet,
+];
 
 export function systemNamed(name: string): SystemDefinition | undefined {
   return SYSTEMS.find((s) => s.name === name);
