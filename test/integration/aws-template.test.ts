@@ -1,8 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REGISTRY_PORT } from '../../agents/registry/protocol.ts';
 import type { ChaosError } from '../../core/errors.ts';
 import type { ContainerPlan, NodePlan, StackPlan } from '../../core/provider.ts';
@@ -10,7 +11,14 @@ import type { PlanContext } from '../../core/system.ts';
 import { planInput } from '../../engine/aws-plan.ts';
 import { imagesFor } from '../../engine/runner.ts';
 import { ROLE_ARN_PLACEHOLDER, planFaults } from '../../infra/aws/fis-plan.ts';
-import { type TemplateInput, awsImages, renderTemplate, toJson, toYaml } from '../../infra/aws/template.ts';
+import {
+  FIS_ACTION_PERMISSIONS,
+  type TemplateInput,
+  awsImages,
+  renderTemplate,
+  toJson,
+  toYaml,
+} from '../../infra/aws/template.ts';
 import { type LoadedScenario, listScenarios } from '../../scenarios/load.ts';
 import { activeSystems } from '../../scenarios/schema.ts';
 import { LB_NODE } from '../../systems/web/layout.ts';
@@ -39,6 +47,8 @@ function onPath(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 const haveLint = onPath('cfn-lint');
+const haveMoto = onPath('moto_server');
+const motoSkip = haveMoto ? '' : " (skipped: moto_server is not on PATH; pip install 'moto[server]>=5.2.3')";
 const lintSkip = haveLint ? '' : " (skipped: cfn-lint is not on PATH; pip install 'moto[server]' cfn-lint)";
 
 /** The endpoint registry's container, as the runner plans it (the template does not start it). */
@@ -76,14 +86,7 @@ function inputOf(loaded: LoadedScenario): TemplateInput {
     nodes,
     sharedVolumes: systems.flatMap((x) => x.def.sharedVolumes ?? []),
   };
-  const fisActions = planFaults(planInput(loaded), {
-    region: REGION,
-    runId: RUN_ID,
-    roleArn: ROLE_ARN_PLACEHOLDER,
-    stopAlarmArns: [],
-  }).flatMap((e) =>
-    e.kind === 'fis-template' ? Object.values(e.template.actions ?? {}).map((a) => a.actionId!) : [],
-  );
+  const fisActions = fisActionsOf(loaded);
   const web = systems.find((x) => x.def.name === 'web');
   return {
     plan,
@@ -106,6 +109,29 @@ function inputOf(loaded: LoadedScenario): TemplateInput {
         }
       : {}),
   };
+}
+
+/**
+ * The FIS actions a scenario's faults become in `chaos plan`. Where the plan itself cannot be
+ * made (a system whose paper plan fails), the FIS role gets every action the template knows, and
+ * the test says so: the template is linted either way.
+ */
+function fisActionsOf(loaded: LoadedScenario): string[] {
+  try {
+    return planFaults(planInput(loaded), {
+      region: REGION,
+      runId: RUN_ID,
+      roleArn: ROLE_ARN_PLACEHOLDER,
+      stopAlarmArns: [],
+    }).flatMap((e) =>
+      e.kind === 'fis-template' ? Object.values(e.template.actions ?? {}).map((a) => a.actionId!) : [],
+    );
+  } catch (err) {
+    console.warn(
+      `${loaded.scenario.name}: chaos plan failed (${(err as Error).message}); the FIS role gets every action`,
+    );
+    return [...FIS_ACTION_PERMISSIONS];
+  }
 }
 
 /** What the refusals' hints say to do, done: each TTL at a whole second, the ALB's own defaults. */
@@ -195,5 +221,149 @@ describe('the AWS template of every built-in scenario', () => {
     );
     expect(`${r.stdout}${r.stderr}`).toBe('');
     expect(r.status).toBe(0);
+  });
+});
+
+/** A template's policy document with its intrinsics resolved as CloudFormation would in an account. */
+function resolved(doc: unknown): unknown {
+  const values: Record<string, string> = {
+    'AWS::AccountId': '123456789012',
+    'AWS::Region': REGION,
+    AssetsBucket: 'chaos-assets-123456789012',
+    HostedZone: 'Z0123456789ABCDEFGHIJ',
+  };
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (typeof o['Fn::Sub'] === 'string')
+        return o['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (_, k: string) => values[k] ?? `?${k}`);
+      if (typeof o.Ref === 'string') return values[o.Ref] ?? `?${o.Ref}`;
+      return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, walk(x)]));
+    }
+    return v;
+  };
+  return walk(doc);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createServer();
+    srv.on('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => done(port));
+    });
+  });
+}
+
+/**
+ * The policy documents on IAM's own grammar, on moto's IAM (which refuses a malformed document
+ * as IAM does: an action without its service, a bad condition operator, an effect other than
+ * Allow or Deny). The operator's policy as a managed policy; every role of every template as a
+ * role with its trust policy and its inline policy, its intrinsics resolved as in an account.
+ */
+describe.skipIf(!haveMoto)(`the policies on IAM's grammar (moto)${motoSkip}`, () => {
+  let moto: ChildProcess | undefined;
+  let url = '';
+  let log = '';
+
+  beforeAll(async () => {
+    const port = await freePort();
+    moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    moto.stdout?.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
+    moto.stderr?.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
+    url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await fetch(`${url}/moto-api/`);
+        break;
+      } catch {
+        if (Date.now() > deadline || moto.exitCode !== null)
+          throw new Error(`moto_server did not answer: ${log.slice(-500)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  });
+
+  afterAll(async () => {
+    if (moto && moto.exitCode === null) {
+      const exited = new Promise((r) => moto!.once('exit', r));
+      moto.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (moto.exitCode === null) moto.kill('SIGKILL');
+    }
+  });
+
+  /** One call of IAM's query API; the XML it answers, or the error. */
+  async function iam(params: Record<string, string>): Promise<{ ok: boolean; text: string }> {
+    const r = await fetch(`${url}/`, {
+      method: 'POST',
+      body: new URLSearchParams({ Version: '2010-05-08', ...params }),
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization:
+          'AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0',
+      },
+    });
+    return { ok: r.ok, text: await r.text() };
+  }
+
+  it("takes the operator's policy, and refuses a malformed one", async () => {
+    const doc = readFileSync(resolve(import.meta.dirname, '../../infra/aws/iam-policy.json'), 'utf8');
+    const created = await iam({ Action: 'CreatePolicy', PolicyName: 'chaos-operator', PolicyDocument: doc });
+    expect(created.text).toContain('<PolicyName>chaos-operator</PolicyName>');
+    const bad = JSON.parse(doc);
+    bad.Statement[0].Action = ['ec2 DescribeInstances'];
+    const refused = await iam({
+      Action: 'CreatePolicy',
+      PolicyName: 'bad',
+      PolicyDocument: JSON.stringify(bad),
+    });
+    expect(refused.ok).toBe(false);
+    expect(refused.text).toContain('MalformedPolicyDocument');
+  });
+
+  it('takes every role of every template: its trust policy and its inline policies', async () => {
+    let roles = 0;
+    for (const r of rendered) {
+      const t = renderTemplate(r.input);
+      for (const [id, res] of Object.entries(t.Resources)) {
+        if (res.Type !== 'AWS::IAM::Role') continue;
+        const name = `${r.name}-${id}`.slice(0, 64);
+        const role = await iam({
+          Action: 'CreateRole',
+          RoleName: name,
+          Path: res.Properties.Path,
+          AssumeRolePolicyDocument: JSON.stringify(resolved(res.Properties.AssumeRolePolicyDocument)),
+        });
+        expect({ role: name, answer: role.text.slice(0, 300) }).toMatchObject({
+          answer: expect.stringContaining('<CreateRoleResult>'),
+        });
+        for (const p of res.Properties.Policies ?? []) {
+          const put = await iam({
+            Action: 'PutRolePolicy',
+            RoleName: name,
+            PolicyName: p.PolicyName,
+            PolicyDocument: JSON.stringify(resolved(p.PolicyDocument)),
+          });
+          expect({
+            role: name,
+            policy: p.PolicyName,
+            ok: put.ok,
+            answer: put.ok ? '' : put.text.slice(0, 300),
+          }).toMatchObject({ ok: true });
+        }
+        roles++;
+      }
+    }
+    expect(roles).toBe(rendered.length * 2);
   });
 });
