@@ -128,3 +128,42 @@ describe('the HTML report', () => {
     expect(html).toContain('Expectations not judged: the run did not finish');
   });
 });
+
+describe('gray failures in the HTML report', () => {
+  it('shows latency before, during and after each fault, the lag per node, and a false failover', () => {
+    const r = syntheticRun();
+    const phase = (p50: number, timeouts = 0) => ({
+      from: 0,
+      to: null,
+      operations: 10 + timeouts,
+      ok: 10,
+      timeouts,
+      errors: 0,
+      latencyMs: { p50, p99: p50 * 2, max: p50 * 3 },
+    });
+    r.probes[0]!.latencyByFault = [{ fault: 0, before: phase(1), during: phase(103, 2), after: phase(1.5) }];
+    r.systems[0]!.lag = {
+      unit: 'bytes',
+      pollIntervalMs: 250,
+      nodes: ['redis-b', 'redis-c'],
+      samples: [
+        { t: 2000, lag: [0, 0] },
+        { t: 2250, lag: [4096, null] },
+        { t: 2500, lag: [0, 0] },
+      ],
+    };
+    r.systems[0]!.falseFailovers = [
+      { t: 3000, from: 'redis-a', to: 'redis-b', fault: 0, during: ['#1 latency'] },
+    ];
+    const html = renderHtml({ runs: [{ result: r, dir: null }] });
+    expect(html).toMatch(/<h3>Latency by fault<\/h3>/);
+    expect(html).toMatch(
+      /<tr data-probe="writes" data-fault="0"><td>writes<\/td><td>fault #1 [^<]*<\/td><td class="num">1\.00<\/td>.*<td class="num">103<\/td><td class="num">206<\/td><td class="num">309<\/td><td class="num bad">2<\/td>/,
+    );
+    expect(html).toMatch(/data-system="redis"><h4>replication lag redis/);
+    expect(html).toMatch(/"lags":\[\{"id":"[^"]+-lag0","system":"redis","unit":"bytes","x":\[2,2\.25,2\.5\]/);
+    expect(html).toMatch(
+      /data-figure="false-failovers" class="bad">redis-a → redis-b at 3\.000 s \(during #1 latency\)/,
+    );
+  });
+});

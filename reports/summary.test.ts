@@ -308,3 +308,45 @@ describe('summary', () => {
     expect(exitCodeOfRun(err('infra'))).toBe(3);
   });
 });
+
+describe('summary of a gray fault', () => {
+  it('gives latency before, during and after it, and names a leader change while every node was up', () => {
+    const latency: FaultRecord = {
+      index: 0,
+      action: 'latency',
+      target: 'redis:head',
+      nodes: ['redis-a'],
+      status: 'applied',
+      method: 'toxiproxy latency (100 ms on every reply)',
+      tInject: 120,
+      tApplied: 130,
+      tRevertDue: 1120,
+      tReverted: 1130,
+      measured: true,
+    };
+    const r = buildResult(
+      record({
+        faults: [latency],
+        history: [
+          w(1, 0, 1, 'ok', 'redis-a'),
+          w(2, 100, 101, 'ok', 'redis-a'),
+          w(3, 200, 301, 'ok', 'redis-a'),
+          w(4, 400, 503, 'ok', 'redis-a'),
+          w(5, 600, 1100, 'unknown', 'redis-a'),
+          w(6, 1200, 1201, 'ok', 'redis-b'),
+          w(7, 1300, 1302, 'ok', 'redis-b'),
+        ].map((o) => (o.outcome === 'unknown' ? { ...o, error: 'Command timed out' } : o)),
+        events: [promoted(890, 'redis-b'), moved(900, 'redis-a', 'redis-b')],
+      }),
+    );
+    const text = summary(r);
+    expect(text).toMatch(/latency +before +p50 1 \/ p99 1 \/ max 1 ms/);
+    expect(text).toMatch(/during +p50 103 \/ p99 103 \/ max 103 ms \(1 timeout\)/);
+    expect(text).toMatch(/after +p50 2 \/ p99 2 \/ max 2 ms/);
+    expect(text).toMatch(/leader \(false failover\) redis-a -> redis-b while every node was up/);
+    expect(text).toMatch(/false failover: redis-a -> redis-b while no node was down +during #1 latency/);
+    expect(r.systems[0]!.falseFailovers).toEqual([
+      { t: 900, from: 'redis-a', to: 'redis-b', fault: 0, during: ['#1 latency'] },
+    ]);
+  });
+});

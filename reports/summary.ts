@@ -210,7 +210,7 @@ function phaseText(p: PhaseLatency | null): string {
     ? `p50 ${Math.round(l.p50)} / p99 ${Math.round(l.p99)} / max ${Math.round(l.max)} ms`
     : 'no ok write';
   const bad = [
-    p.timeouts ? `${p.timeouts} timeouts` : '',
+    p.timeouts ? `${p.timeouts} timeout${p.timeouts > 1 ? 's' : ''}` : '',
     p.errors ? `${p.errors} error${p.errors > 1 ? 's' : ''}` : '',
   ]
     .filter(Boolean)
