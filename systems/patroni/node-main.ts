@@ -7,8 +7,9 @@
  * that user, and passes Patroni's output (and Postgres's, which Patroni's children write to the
  * same pipes) to the container's output unchanged. Each of Patroni's decisions (log.ts) is also
  * an event line, stamped with Patroni's own time. Patroni is not started again if it exits, as
- * Patroni's own systemd unit has `Restart=no` (an exit is an event; Postgres, if it still runs,
- * runs on unmanaged).
+ * Debian's per-cluster unit `patroni@.service` has it (`Restart=no`: "we want to manually
+ * inspect database on failure"); the exit is an event, and Postgres, if it still runs, runs on
+ * unmanaged.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
