@@ -76,21 +76,26 @@ export const patroni: SystemDefinition<PatroniSpec> = {
   leadership: { record: LEADER_RECORD, promotedType: 'promoted-self' },
   decisions: [...DECISION_TYPES, 'patroni-started', 'patroni-exited'],
   controllers: (_spec, ctx) => {
-    const mirror = new LeaderKeyMirror({
-      registry: ctx.stack.registry(),
-      members: () =>
-        ctx.stack
-          .nodes()
-          .filter((n) => isEtcdNode(n.name))
-          .flatMap((n) => {
-            try {
-              return [ctx.stack.endpoint(n.name, ETCD_CLIENT_PORT)];
-            } catch {
-              return [];
-            }
-          }),
-      emit: ctx.emit,
-    });
-    return [{ name: 'leader-key-mirror', start: () => mirror.start(), stop: () => mirror.stop() }];
+    // Made when it starts: a controller is also made on paper (engine/aws-plan.ts) to read its name.
+    let mirror: LeaderKeyMirror | undefined;
+    const start = () => {
+      mirror ??= new LeaderKeyMirror({
+        registry: ctx.stack.registry(),
+        members: () =>
+          ctx.stack
+            .nodes()
+            .filter((n) => isEtcdNode(n.name))
+            .flatMap((n) => {
+              try {
+                return [ctx.stack.endpoint(n.name, ETCD_CLIENT_PORT)];
+              } catch {
+                return [];
+              }
+            }),
+        emit: ctx.emit,
+      });
+      mirror.start();
+    };
+    return [{ name: 'leader-key-mirror', start, stop: async () => mirror?.stop() }];
   },
 };
