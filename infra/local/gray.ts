@@ -218,6 +218,16 @@ async function killConnections(pid: number, filter: string): Promise<number> {
   return Math.max(0, stdout.trim().split('\n').length - 1);
 }
 
+/** How many TCP connections in a namespace an `ss` filter names. */
+async function countConnections(pid: number, filter: string): Promise<number> {
+  const { stdout } = await run(
+    'nsenter',
+    ['-t', String(pid), '-n', 'ss', '-H', '-t', '-n', 'state', 'established', filter],
+    { timeout: 15_000 },
+  );
+  return stdout.trim() ? stdout.trim().split('\n').length : 0;
+}
+
 /** One node whose service a network fault degrades. */
 export interface GrayServer {
   name: string;
@@ -341,6 +351,7 @@ export async function degradeLinks(
     name: string;
   }[] = [];
   let reset = 0;
+  let stayed = 0;
   const revert = async () => {
     const errors: string[] = [];
     const all = applied.splice(0).reverse();
@@ -433,6 +444,8 @@ export async function degradeLinks(
       // Established connections keep their old path (conntrack): reset them, so their clients
       // reconnect, through the proxy.
       reset += await killConnections(server.pid, connectionsTo(server.port, clients));
+      // A kernel without sock_diag's destroy (CONFIG_INET_DIAG_DESTROY) leaves them open.
+      stayed += await countConnections(server.pid, connectionsTo(server.port, clients));
     }
   } catch (err) {
     await revert().catch(() => {});
@@ -444,7 +457,7 @@ export async function degradeLinks(
     )
     .join('; ');
   return {
-    method: `toxiproxy ${action} (${describe(action, params)}) in the node's network namespace, iptables nat REDIRECT to it (${where}); ${reset} established connections reset so their clients reconnect through it; at the revert the toxics and the rule go, the proxied connections are reset and the proxy killed`,
+    method: `toxiproxy ${action} (${describe(action, params)}) in the node's network namespace, iptables nat REDIRECT to it (${where}); ${reset} established connections reset so their clients reconnect through it${stayed ? ` (${stayed} could not be: this kernel cannot destroy sockets, so they keep their direct path until their clients reconnect)` : ''}; at the revert the toxics and the rule go, the proxied connections are reset and the proxy killed`,
     revert,
   };
 }
