@@ -14,6 +14,12 @@ export interface NodeState {
   linkUp?: boolean;
   /** How far behind its source it is, in the system's unit (bytes of WAL), when it can say. */
   lag?: number;
+  /**
+   * Its position in the replication stream (bytes), where the system reads one (Redis's
+   * `master_repl_offset`): the leader's minus a node's is how far behind the leader the node is,
+   * what a failover to it would lose.
+   */
+  offset?: number;
 }
 
 /** A system's live state: who leads (as its endpoint record names it), its members in order. */
@@ -185,9 +191,10 @@ export interface FaultLatency {
 }
 
 /**
- * Each node's replication lag over time, as the system's observation reads it (NodeState.lag:
- * bytes of WAL for Postgres, bytes of the replication stream for the Redis chain), sampled by the
- * convergence watcher from the first fault on.
+ * Each node's replication lag over time, sampled by the convergence watcher from the first fault
+ * on: what the system's observation reads (NodeState.lag: Postgres's WAL received but not yet
+ * replayed), or, where it reads replication offsets (the Redis chain), how far behind the leader
+ * each node is (the leader's offset minus the node's), in bytes.
  */
 export interface LagSeries {
   /** The unit of every value (`bytes`). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MonotonicClock, sleep } from '../core/clock.ts';
-import type { SystemState } from '../core/result.ts';
-import { ConvergenceWatcher } from './convergence.ts';
+import type { NodeState, SystemState } from '../core/result.ts';
+import { ConvergenceWatcher, lagOf } from './convergence.ts';
 
 const whole: SystemState = { leader: 'a', members: ['a', 'b'], nodes: [] };
 const broken: SystemState = { leader: 'a', members: ['a'], nodes: [] };
@@ -37,5 +37,37 @@ describe('convergence watcher', () => {
     await w.stop();
     expect(c.converged).toBe(false);
     expect(c.violations[0]).toMatch(/not seen whole for 1000 ms after the last fault or revert/);
+  });
+});
+
+describe('replication lag in a snapshot', () => {
+  const node = (name: string, extra: Partial<NodeState> = {}): NodeState => ({
+    name,
+    az: 'a',
+    reachable: true,
+    ...extra,
+  });
+  it('takes the lag a node reports, or how far its offset is behind the leader’s', () => {
+    expect(
+      lagOf({
+        leader: 'redis-a',
+        members: ['redis-a', 'redis-b', 'redis-c'],
+        nodes: [
+          node('redis-a', { offset: 10_000 }),
+          node('redis-b', { offset: 7_000 }),
+          node('redis-c', { offset: 10_200 }), // read a moment later than the head: not ahead
+          node('redis-d', { offset: 1, reachable: false }),
+        ],
+      }),
+    ).toEqual({ 'redis-b': 3000, 'redis-c': 0 });
+    expect(
+      lagOf({
+        leader: 'pg-a',
+        members: ['pg-a', 'pg-b'],
+        nodes: [node('pg-a'), node('pg-b', { lag: 168 })],
+      }),
+    ).toEqual({ 'pg-b': 168 });
+    // No leader offset: nothing to compare with.
+    expect(lagOf({ leader: null, members: [], nodes: [node('redis-b', { offset: 5 })] })).toEqual({});
   });
 });

@@ -6,6 +6,26 @@ import type { SystemState } from '../core/result.ts';
 export const POLL_INTERVAL_MS = 250;
 
 /**
+ * Each node's replication lag in a snapshot: the lag it reports, or, where the system reads
+ * replication offsets, how far behind the leader it is (the leader's offset minus its own).
+ */
+export function lagOf(state: SystemState): Record<string, number> {
+  const out: Record<string, number> = {};
+  const lead = state.nodes.find((n) => n.name === state.leader)?.offset;
+  for (const n of state.nodes) {
+    if (typeof n.lag === 'number' && Number.isFinite(n.lag)) out[n.name] = n.lag;
+    else if (
+      n.name !== state.leader &&
+      n.reachable &&
+      typeof n.offset === 'number' &&
+      typeof lead === 'number'
+    )
+      out[n.name] = Math.max(0, lead - n.offset);
+  }
+  return out;
+}
+
+/**
  * Watches a system's live topology from the first fault on, and says when it regained full
  * redundancy: the start of the last unbroken run of snapshots in which its invariants held.
  * Polled every POLL_INTERVAL_MS, which is the resolution of that moment.
@@ -45,9 +65,7 @@ export class ConvergenceWatcher {
     }
     const t = this.clock.now();
     if (snapshot) {
-      const lag: Record<string, number> = {};
-      for (const n of snapshot.nodes)
-        if (typeof n.lag === 'number' && Number.isFinite(n.lag)) lag[n.name] = n.lag;
+      const lag = lagOf(snapshot);
       if (Object.keys(lag).length) this.lagSamples.push({ t, lag });
     }
     if (violations.length === 0) this.streakStart ??= t;

@@ -40,12 +40,9 @@ async function nodeState(stack: Stack, node: NodeRef): Promise<NodeState> {
       az: node.az,
       reachable: true,
       role: replica ? 'replica' : 'master',
+      ...(field('master_repl_offset') ? { offset: Number(field('master_repl_offset')) } : {}),
       ...(replica
-        ? {
-            following: field('master_host') ?? '',
-            linkUp: field('master_link_status') === 'up',
-            lag: Number(field('slave_read_repl_offset') ?? 0) - Number(field('slave_repl_offset') ?? 0),
-          }
+        ? { following: field('master_host') ?? '', linkUp: field('master_link_status') === 'up' }
         : {}),
     };
   } catch {
