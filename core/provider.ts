@@ -99,6 +99,8 @@ export interface FaultRequest {
   nodes: NodeRef[];
   /** partition: the nodes cut off from `nodes`. */
   peers?: NodeRef[];
+  /** partition: cut `nodes` off from the endpoint registry as well. */
+  registry?: boolean;
   /** kill-process: which process, and the signal. */
   process?: NodeProcess;
   signal?: string;

@@ -234,6 +234,7 @@ export class FaultInjector {
             action: step.action as FaultAction,
             nodes: target.nodes,
             ...(peerNodes ? { peers: peerNodes } : {}),
+            ...(step.registry ? { registry: true } : {}),
             ...(step.process ? { process: step.process, signal: step.signal ?? 'SIGKILL' } : {}),
             ...(step.mode ? { mode: step.mode, az: step.target.slice('az:'.length) } : {}),
             ...(step.method ? { method: step.method } : {}),

@@ -50,6 +50,11 @@ const faultStep = z
      * client's traffic with the target is.
      */
     from: target.optional(),
+    /**
+     * partition only: cut the target off from the endpoint registry too (where leaders renew
+     * their leases: Patroni's DCS), not only from `from`. Its clients still reach it.
+     */
+    registry: z.boolean().optional(),
     /** latency only: the delay added to each reply of the target, ms. */
     delayMs: z.number().int().min(1).max(60_000).optional(),
     /** latency only: up to this much more or less, at random, ms (default 0). */
@@ -116,6 +121,13 @@ const faultStep = z
         message: 'a partition needs two different sides: `from` is the target itself',
       });
     }
+    if (step.registry !== undefined && step.action !== 'partition')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['registry'],
+        message:
+          '`registry` only applies to action: partition (cut the target off from the endpoint registry too)',
+      });
     if (step.action !== 'partition' && !isNetworkGray(step.action) && step.from) {
       ctx.addIssue({
         code: 'custom',

@@ -208,6 +208,8 @@ export class LocalStack implements Stack {
   private readonly logs: ContainerLog[] = [];
   private readonly logsById = new Map<string, ContainerLog>();
   private registryEndpoint: Endpoint | undefined;
+  /** The registry's container: a partition may cut a node off from it (`registry: true`). */
+  private registryId: string | undefined;
   private readonly networkName: string;
   private torn = false;
   /** The network's zones (set once the network exists) and each node's fixed address. */
@@ -547,6 +549,7 @@ export class LocalStack implements Stack {
     const registry = (async () => {
       const c = await this.startContainer(registryNode, plan.registry, `chaos-${this.runId}-registry`);
       this.registryEndpoint = { host: c.getHost(), port: c.getMappedPort(REGISTRY_PORT) };
+      this.registryId = c.getId();
     })();
     // Each node: its main container once the nodes it comes after are up, then its sidecars
     // (agents, which talk to the registry) once the registry is up too. Nodes go in parallel,
@@ -828,9 +831,8 @@ export class LocalStack implements Stack {
       }
       case 'partition': {
         const peers = req.peers ?? [];
-        const peerIps = (
-          await Promise.all(this.idsOf(peers).map((id) => containerIps(this.docker, id)))
-        ).flat();
+        const peerIds = [...this.idsOf(peers), ...(req.registry && this.registryId ? [this.registryId] : [])];
+        const peerIps = (await Promise.all(peerIds.map((id) => containerIps(this.docker, id)))).flat();
         const reverts = await Promise.all(
           req.nodes.map((n) =>
             partition(this.docker, this.members.get(n.name)!.ids[0]!, [...new Set(peerIps)]),
@@ -839,7 +841,7 @@ export class LocalStack implements Stack {
         return {
           action: 'partition',
           nodes: names,
-          method: `iptables DROP both ways in the nodes' network namespaces, against ${peers.map((p) => p.name).join(', ')}`,
+          method: `iptables DROP both ways in the nodes' network namespaces, against ${[...peers.map((p) => p.name), ...(req.registry ? ['the registry'] : [])].join(', ')}`,
           revert: async () => {
             for (const r of reverts) await r();
           },

@@ -1,50 +1,12 @@
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ProvisionOptions, StackPlan } from '../../core/provider.ts';
 import type { RunResult } from '../../core/result.ts';
 import { runScenario } from '../../engine/runner.ts';
-import { dockerClient } from '../../infra/local/docker.ts';
-import { containerIps, partition, partitionUnsupportedReason } from '../../infra/local/faults.ts';
+import { partitionUnsupportedReason } from '../../infra/local/faults.ts';
 import { LocalProvider } from '../../infra/local/provider.ts';
 import { loadScenario } from '../../scenarios/load.ts';
 import { leftovers, readHistory, ready, skipReason, tempRunsDir } from './docker.ts';
 
 const noPartition = ready.ok ? partitionUnsupportedReason() : undefined;
-
-/**
- * The local provider, with the registry added to every partition: a scenario cannot name the
- * registry (it is no node of a system), so this is how the head is cut off from its replicas AND
- * the registry, and not from its clients (they come through the host's mapped ports).
- */
-class RegistryCutProvider extends LocalProvider {
-  override async provision(plan: StackPlan, opts: ProvisionOptions) {
-    const stack = await super.provision(plan, opts);
-    const inject = stack.inject.bind(stack);
-    stack.inject = async (req) => {
-      if (req.action !== 'partition') return inject(req);
-      const docker = dockerClient();
-      const cutRegistry = async () => {
-        const ips = await containerIps(docker, `chaos-${opts.runId}-registry`);
-        return Promise.all(req.nodes.map((n) => partition(docker, `chaos-${opts.runId}-${n.name}`, ips)));
-      };
-      // The registry first: the head's last renewal comes before it loses its replicas.
-      const reverts = await cutRegistry();
-      const applied = await inject(req).catch(async (err) => {
-        for (const r of reverts) await r();
-        throw err;
-      });
-      return {
-        ...applied,
-        method: `${applied.method}, and against the registry (added by redis-head-partition.test.ts)`,
-        revert: async () => {
-          await applied.revert?.();
-          for (const r of reverts) await r();
-        },
-      };
-    };
-    return stack;
-  }
-}
 
 const fromAgent = (r: RunResult, node: string, type: string) =>
   r.timeline.filter((e) => e.source === `agent:${node}` && e.type === type && e.t > r.faults[0]!.tInject);
@@ -77,16 +39,15 @@ describe.skipIf(!ready.ok || noPartition !== undefined)(
 
     it('the head cut off from its replicas and the registry fences itself by lease - margin after its last renewal: the loss is bounded and declared, one move, never two heads', async () => {
       const r = await runScenario({
-        loaded: loadScenario(join(import.meta.dirname, '../fixtures/redis-head-isolated.yaml')),
-        provider: new RegistryCutProvider(),
+        loaded: loadScenario('redis-head-isolated'),
+        provider: new LocalProvider(),
         runsDir: tempRunsDir(),
       });
       expect(r.error).toBeUndefined();
       expect(r.verdict, JSON.stringify(r.expectations)).toBe('pass');
       const [cut] = r.faults;
-      expect(cut!.method).toMatch(/against the registry/);
-      const spec = loadScenario(join(import.meta.dirname, '../fixtures/redis-head-isolated.yaml')).scenario
-        .stack.redis!;
+      expect(cut!.method).toMatch(/against redis-b, redis-c, the registry/);
+      const spec = loadScenario('redis-head-isolated').scenario.stack.redis!;
       const deadlineMs = spec.failoverThresholdMs - spec.leaseMarginMs;
 
       // The old head fenced itself, once, from its lease's timer: its last renewal was sent before
