@@ -117,6 +117,8 @@ describe('a fault that FIS can do becomes a CreateExperimentTemplate input', () 
       expect.objectContaining({ actionId: 'aws:ec2:terminate-instances', targets: { Instances: 'kv-a' } }),
     ]);
     expect(t.tags).toEqual({ ...RUN, 'chaos:fault': '1' });
+    // As the provider sends it: an empty target fails the experiment, never skipped.
+    expect(t.experimentOptions).toEqual({ emptyTargetResolutionMode: 'fail' });
     expect(e.heading).toBe('#1 kill kv:head at +0 ms');
     expect(e.notes.join('\n')).toMatch(
       /resolved live at injection; on paper it is kv-a.*re-resolves it at injection.*no zone filter/,

@@ -590,6 +590,9 @@ function template(
       : [{ source: 'none' }],
     targets,
     actions,
+    // What the provider sends (experiments.ts): a target that selects nothing fails the
+    // experiment rather than being skipped, so a fault that hit nothing is never measured.
+    experimentOptions: { emptyTargetResolutionMode: 'fail' },
     tags: {
       ...scopeOf(input, opts),
       'chaos:fault': String(f.index),
