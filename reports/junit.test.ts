@@ -46,15 +46,75 @@ function nightly(): ReportInput {
 }
 
 describe('JUnit XML', () => {
-  it('has one testcase per run and Ant counts of failed and broken ones', () => {
-    const xml = junitXml(nightly());
-    expect(xml.match(/<testcase /g)).toHaveLength(4);
+  it('has one testsuite per run, one testcase per expectation, and Ant counts of failed and broken ones', () => {
+    const input = nightly();
+    const xml = junitXml(input);
+    const suites = [
+      ...xml.matchAll(/<testsuite name="([^"]*)" tests="(\d+)" failures="(\d+)" errors="(\d+)"/g),
+    ];
+    expect(suites.map((m) => m[1])).toEqual([
+      'redis-head-kill',
+      'redis-head-pause',
+      'pg-primary-kill',
+      'redis-az-power',
+    ]);
+    // a run: `run completes`, then each expectation judged, then each figure compared with the baseline
+    const judged = input.runs[0]!.result.expectations.length;
+    expect(judged).toBeGreaterThan(4);
+    expect(suites.map((m) => m.slice(2).map(Number))).toEqual([
+      [1 + judged, 0, 0],
+      [1 + judged, 2, 0],
+      [1, 0, 1], // not judged: only the run, in error
+      [1 + judged + 1, 1, 0],
+    ]);
+    const tests = 1 + judged + (1 + judged) + 1 + (2 + judged);
     expect(xml).toMatch(
-      /<testsuites name="nightly" tests="4" failures="2" errors="1" skipped="0" time="61.000">/,
+      new RegExp(
+        `<testsuites name="nightly" tests="${tests}" failures="3" errors="1" skipped="0" time="61.000">`,
+      ),
     );
     expect(xml).toMatch(
-      /<testsuite name="nightly" tests="4" failures="2" errors="1"[^>]* timestamp="2026-11-20T02:00:00"/,
+      /<testsuite name="redis-head-kill" [^>]* time="10.000" timestamp="2026-11-20T02:00:00" hostname="[^"]+" id="0" package="chaos.nightly">/,
     );
+    const head = xml.slice(
+      xml.indexOf('<testsuite name="redis-head-kill"'),
+      xml.indexOf('<testsuite name="redis-head-pause"'),
+    );
+    const names = [...head.matchAll(/<testcase name="([^"]*)" classname="([^"]*)"/g)].map((m) => [
+      m[1],
+      m[2],
+    ]);
+    expect(names).toEqual(
+      [
+        'run completes',
+        ...input.runs[0]!.result.expectations.map(
+          (e) => `${e.scope.fault === undefined ? '' : `fault #${e.scope.fault + 1} `}${e.name}`,
+        ),
+      ].map((n) => [n, 'chaos.nightly.redis-head-kill']),
+    );
+    expect(names.map((n) => n[0])).toContain('fault #1 failover time');
+    // a passing expectation says what was measured against what
+    expect(head).toMatch(
+      /<testcase name="fault #1 failover time"[\s\S]*?<property name="threshold" value="3000"\/>[\s\S]*?<system-out>measured: \d+ ms\nexpected: &lt;= 3000 ms<\/system-out>/,
+    );
+    // the run's own case carries the summary
+    expect(head).toMatch(
+      /<testcase name="run completes" classname="chaos.nightly.redis-head-kill" time="10.000">/,
+    );
+    expect(head).toContain('<system-out>redis-head-kill  PASS  run abcd1234');
+  });
+
+  it('names whose expectation it is when a run has several probes, and keeps names unique', () => {
+    const r = syntheticRun();
+    r.probes.push({ ...r.probes[0]!, name: 'reads' });
+    r.expectations.push({ ...r.expectations[0]!, scope: { fault: 0, probe: 'reads' } });
+    r.expectations.push({ ...r.expectations[0]! });
+    const xml = junitXml({ runs: [{ result: r, dir: null }] });
+    const names = [...xml.matchAll(/<testcase name="([^"]*)"/g)].map((m) => m[1]);
+    expect(names).toContain('fault #1 recovered (writes)');
+    expect(names).toContain('fault #1 recovered (reads)');
+    expect(names).toContain('fault #1 recovered (writes) #2');
+    expect(new Set(names).size).toBe(names.length);
   });
 
   it('carries one failure per broken expectation, with the measured figure and the bound', () => {
@@ -87,6 +147,15 @@ describe('JUnit XML', () => {
     expect(xml).toContain(
       '<failure message="regression: fault #1 (writes) failover time 1.00 s -&gt; 1.50 s, +50 %, above the 25 % regression bound" type="regression">',
     );
+    expect(xml).toContain(
+      '<testcase name="no regression: fault #1 (writes) failover time" classname="chaos.nightly.redis-az-power"',
+    );
+    // a broken run is not judged: its expectations are no test cases
+    const pg = xml.slice(
+      xml.indexOf('<testsuite name="pg-primary-kill"'),
+      xml.indexOf('<testsuite name="redis-az-power"'),
+    );
+    expect(pg.match(/<testcase /g)).toHaveLength(1);
   });
 
   it('lists the scenarios an interrupted suite never ran as skipped', () => {
@@ -103,8 +172,10 @@ describe('JUnit XML', () => {
       ],
     };
     const xml = junitXml(input);
-    expect(xml).toMatch(/tests="5" failures="2" errors="1" skipped="1"/);
-    expect(xml).toContain('<skipped message="not run: the suite was interrupted before it"/>');
+    expect(xml).toMatch(/<testsuites name="nightly" tests="\d+" failures="3" errors="1" skipped="1"/);
+    expect(xml).toMatch(
+      /<testsuite name="stack-head-kill" tests="1" failures="0" errors="0" skipped="1"[^>]*>[\s\S]*?<testcase name="run completes" classname="chaos.nightly.stack-head-kill" time="0.000">\s*<skipped message="not run: the suite was interrupted before it"\/>/,
+    );
   });
 
   it('escapes what XML cannot hold and drops control characters', () => {
