@@ -18,6 +18,17 @@ import { runsWithRules } from '../infra/local/zones.ts';
 import { formatSummary } from '../reports/summary.ts';
 import { listScenarios, loadScenario, parseOverride, readVarsFile } from '../scenarios/load.ts';
 import { allImages, probeOfKind } from '../systems/index.ts';
+import {
+  type AwsFlags,
+  addAwsOptions,
+  awsCleanupCommand,
+  awsProviderFor,
+  confirmCreation,
+  planLines,
+  registerInfraCommands,
+  stackPlanFor,
+  withAwsDurations,
+} from './cli-infra.ts';
 import { registerPlanCommand } from './cli-plan.ts';
 import { registerReportCommands, reportFormatOption, reportInFormat } from './cli-reports.ts';
 import { registerValidateCommand } from './cli-validate.ts';
@@ -28,7 +39,8 @@ import { loadRunResult } from './rebuild.ts';
 import { HARNESS_ROOT } from './run-store.ts';
 import { imagesFor, runScenario } from './runner.ts';
 
-interface RunFlags {
+interface RunFlags extends Partial<AwsFlags> {
+  provider: string;
   json?: string;
   runsDir: string;
   keep: boolean;
@@ -57,11 +69,23 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
     ...(flags.vars ? readVarsFile(flags.vars) : []),
     ...flags.set.map((s) => parseOverride(s)),
   ];
-  const loaded = loadScenario(name, undefined, overrides);
+  const aws = flags.provider === 'aws';
+  // On AWS a fault lasts its aws.durationMs where it gives one (FIS's minimums): the run reverts it then.
+  const loaded = aws
+    ? withAwsDurations(loadScenario(name, undefined, overrides))
+    : loadScenario(name, undefined, overrides);
   // Every output location is checked before anything starts, so a run never ends in a write error.
   const runsDir = prepareOutputDir(flags.runsDir, '--runs-dir (or CHAOS_RUNS_DIR)');
   const jsonFile = flags.json ? prepareOutputFile(flags.json, '--json') : undefined;
-  const provider = new LocalProvider();
+  const awsFlags = { allowAccount: [], allowRegion: [], yes: false, probeFrom: 'vpc', ...flags } as AwsFlags;
+  const awsProvider = aws
+    ? awsProviderFor(loaded, awsFlags, {
+        existing: flags.stack !== undefined,
+        lifetime: 'run',
+        log: flags.quiet ? undefined : (line) => process.stderr.write(`  aws: ${line}\n`),
+      })
+    : undefined;
+  const provider = awsProvider ?? new LocalProvider();
   // What the run needs here, all of it checked before anything starts: each missing thing is a line.
   const checks = await preflightScenario(loaded, provider);
   const failed = checks.filter((c) => !c.ok);
@@ -83,6 +107,15 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
         `${formatErrorLine(c.error ?? { code: 'PREFLIGHT', message: `${c.what}: ${c.detail}` })}\n`,
       );
     return preflightExitCode(failed);
+  }
+  if (awsProvider && flags.stack === undefined) {
+    // What the run creates, where, for how long and at what cost; asked for unless --yes.
+    const account = /account (\d{12})/.exec(checks[0]?.detail ?? '')?.[1] ?? '?';
+    const plan = await stackPlanFor(loaded, 'plan');
+    process.stderr.write(
+      `${planLines({ command: 'chaos run', loaded, provider: awsProvider, account, stackName: awsProvider.stackNameFor(loaded.scenario.name, '<run id>'), plan, mode: 'run' }).join('\n')}\n`,
+    );
+    await confirmCreation('chaos run --provider aws', awsFlags.yes);
   }
   const controller = new AbortController();
   let runId: string | undefined;
@@ -116,8 +149,20 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
   try {
-    await noteStaleRuns();
+    if (!aws) await noteStaleRuns();
     const progress = flags.quiet ? {} : consoleReporter();
+    // On AWS the probes' outcomes also go to CloudWatch, where the FIS stop alarm watches them.
+    let seen = { ok: 0, fail: 0, unknown: 0 };
+    const feed = (p: { ok: number; fail: number; unknown: number }) => {
+      const stack = runId ? awsProvider?.stackOf(runId) : undefined;
+      if (stack)
+        stack.recordOutcomes({
+          ok: p.ok - seen.ok,
+          fail: p.fail - seen.fail,
+          unknown: p.unknown - seen.unknown,
+        });
+      seen = { ok: p.ok, fail: p.fail, unknown: p.unknown };
+    };
     const result = await runScenario({
       loaded,
       provider,
@@ -134,6 +179,10 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
           runDir = info.runDir;
           progress.runStart?.(info);
         },
+        progress: (p) => {
+          progress.progress?.(p);
+          if (awsProvider) feed(p);
+        },
       },
     });
     if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
@@ -146,7 +195,9 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
     }
     if (flags.keep)
       process.stderr.write(
-        `--keep: the stack of run ${result.runId} is still running; \`chaos cleanup --run ${result.runId}\` removes it\n`,
+        awsProvider
+          ? `--keep: the stack of run ${result.runId} is still up; \`chaos infra down ${awsProvider.stackOf(result.runId)?.stackName ?? awsProvider.stackNameFor(loaded.scenario.name, result.runId)}\` removes it\n`
+          : `--keep: the stack of run ${result.runId} is still running; \`chaos cleanup --run ${result.runId}\` removes it\n`,
       );
     return exitCodeOfRun(result);
   } finally {
@@ -214,6 +265,8 @@ function reportCommand(path: string): number {
   return exitCodeOfRun(result);
 }
 
+type CleanupFlags = { run?: string; all: boolean; dryRun: boolean; provider: string } & Partial<AwsFlags>;
+
 /**
  * Removes what runs left behind: one run's (`--run`), every stale run's (the default: runs whose
  * harness process is gone, so a run going on beside is never touched), or everything (`--all`).
@@ -280,7 +333,7 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
     .allowExcessArguments(false)
     // Commander's own two-line message is replaced by one `error[CODE]` line (main() below).
     .configureOutput({ outputError: () => {} });
-  program
+  const run = program
     .command('run')
     .description('run a scenario: a built-in name (see `chaos list`) or a path to a YAML/JSON file')
     .argument('<scenario>', 'scenario name or file')
@@ -301,7 +354,13 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
       [] as string[],
     )
     .option('--vars <file>', 'a YAML mapping of path: value, set before any --set')
-    .action(async (name: string, flags: RunFlags) => setCode(await runCommand(name, flags, argv)));
+    .addOption(
+      new Option('--provider <name>', 'where the stack runs: local (Docker) or aws (CloudFormation, FIS)')
+        .default('local')
+        .choices(['local', 'aws']),
+    );
+  addAwsOptions(run, { stack: true, confirm: true, reach: true });
+  run.action(async (name: string, flags: RunFlags) => setCode(await runCommand(name, flags, argv)));
   program
     .command('list')
     .description('list the built-in scenarios')
@@ -324,7 +383,7 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
   registerReportCommands(program, argv, setCode);
   registerPlanCommand(program, setCode);
   registerValidateCommand(program, setCode);
-  program
+  const cleanup = program
     .command('cleanup')
     .description(
       'remove what runs left behind (found by label): by default the runs whose harness process is gone',
@@ -333,9 +392,20 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
     .option('--run <id>', 'only this run')
     .option('--all', 'every container and network of the harness, also of runs going on now', false)
     .option('--dry-run', 'only count them', false)
-    .action(async (flags: { run?: string; all: boolean; dryRun: boolean }) =>
-      setCode(await cleanupCommand(flags)),
+    .addOption(
+      new Option('--provider <name>', 'local (Docker) or aws (by the chaos:run tag)')
+        .default('local')
+        .choices(['local', 'aws']),
     );
+  addAwsOptions(cleanup);
+  cleanup.action(async (flags: CleanupFlags) =>
+    setCode(
+      flags.provider === 'aws'
+        ? await awsCleanupCommand({ allowAccount: [], allowRegion: [], ...flags })
+        : await cleanupCommand(flags),
+    ),
+  );
+  registerInfraCommands(program, setCode);
   return program;
 }
 
