@@ -66,5 +66,9 @@ describe.skipIf(!actionlint)(`the nightly GitHub Actions workflow${missing}`, ()
     expect(text).toMatch(/K6_BIN=\$\(go env GOPATH\)\/bin\/k6" >> "\$GITHUB_ENV"/);
     const gameday = text.split('\n').find((l) => l.includes('bin/chaos.js gameday'))!;
     expect(gameday).toMatch(/sudo --preserve-env=[^ ]*K6_BIN/);
+    // The gray faults' tools, found the same way.
+    expect(text).toContain('go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0');
+    expect(text).toMatch(/apt-get install -y -qq stress-ng/);
+    expect(gameday).toMatch(/sudo --preserve-env=[^ ]*TOXIPROXY_BIN/);
   });
 });
