@@ -50,6 +50,19 @@ if [ -z "${K6_BIN:-}" ] && ! command -v k6 >/dev/null 2>&1 \
   fi
 fi
 
+# toxiproxy's server, for the gray network faults (latency, bandwidth, blackhole): found as
+# TOXIPROXY_BIN, toxiproxy-server on the PATH, or Go's bin folder; built with Go where missing
+# (`go install` names it `server`). Without it those faults' scenarios and tests say how to get it.
+if [ -z "${TOXIPROXY_BIN:-}" ] && ! command -v toxiproxy-server >/dev/null 2>&1 \
+  && ! { command -v go >/dev/null 2>&1 && "$(go env GOPATH)/bin/server" -version 2>/dev/null | grep -q toxiproxy; }; then
+  if command -v go >/dev/null 2>&1; then
+    log "building toxiproxy v2.5.0 with Go (go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0)"
+    go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0 || log "toxiproxy could not be built: the gray network faults will say so"
+  else
+    log "no toxiproxy and no Go: the gray network faults need it (go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0, or set TOXIPROXY_BIN)"
+  fi
+fi
+
 mapfile -t rows < <(node "$here/../bin/chaos.js" list --images)
 [ "${#rows[@]}" -gt 0 ] || { log "could not list the images (is npm ci done?)"; exit 3; }
 # `name official offline` a line; an official-only image is a comment: `# name official official only: why`.
