@@ -5,18 +5,12 @@ import type { SystemDefinition } from '../../core/system.ts';
 import { PROXY_PORT, SENTINEL_PORT } from './config.ts';
 import { sentinelViolations } from './invariants.ts';
 import { PROXY_NODE, sentinelLayout } from './layout.ts';
-import {
-  addressBook,
-  agreedMaster,
-  askSentinels,
-  awaitSentinel,
-  observeSentinel,
-  sentinelNodes,
-  sentinelRecords,
-} from './observe.ts';
+import { addressBook, awaitSentinel, observeSentinel, sentinelNodes, sentinelRecords } from './observe.ts';
 import { planSentinel } from './plan.ts';
 import { SentinelWriterProbe, probeKey, sentinelWriterSettings } from './probe.ts';
 import { SENTINEL_ROLES, resolveSentinelRole } from './roles.ts';
+import { awaitSeed, observeSeed, seedViolations } from './seed-observe.ts';
+import { planSeed, seedLauncher } from './seed-plan.ts';
 import { type SentinelSpec, type SentinelWriterProbeSpec, sentinelSpec, sentinelWriterSpec } from './spec.ts';
 import { MASTER_RECORD } from './watch.ts';
 
@@ -36,8 +30,10 @@ function probeDeps(stack: Stack) {
         return undefined;
       }
     },
+    // The master a majority of the Sentinels hands out, or, with no Sentinel (the seed's
+    // monitor), the one its configuration names.
     master: async () => {
-      const node = agreedMaster(await askSentinels(stack));
+      const node = (await sentinelRecords(stack)).leader;
       return node ? { node, endpoint: stack.endpoint(node) } : undefined;
     },
   };
@@ -45,7 +41,8 @@ function probeDeps(stack: Stack) {
 
 /**
  * Redis with Sentinel: a master and replicas over the AZs, a Sentinel beside the first node of
- * each AZ, HAProxy in front following `role:master`. There is no endpoint record of the
+ * each AZ, HAProxy in front following `role:master`; or, with `monitor: seed`, the source
+ * material's master/slave pair behind two monitor hosts (seed.ts). There is no endpoint record of the
  * harness's making here: clients find the master through HAProxy or the Sentinels. The leader
  * record (`sentinel-master`) is a mirror the Sentinels' watchers keep in the registry, moved on
  * every `+switch-master` (watch.ts): the history `one leader at a time` and the leadership
@@ -56,7 +53,7 @@ export const sentinel: SystemDefinition<SentinelSpec> = {
   name: 'sentinel',
   kind: 'redis-sentinel',
   description:
-    'Redis master and replicas over the AZs, a Sentinel beside the first node of each AZ (quorum 2), HAProxy in front following role:master',
+    "Redis master and replicas over the AZs, a Sentinel beside the first node of each AZ (quorum 2), HAProxy in front following role:master; or, with monitor: seed, the source material's monitor pair",
   spec: sentinelSpec,
   failoverThresholdMs: (spec) => spec.downAfterMs,
   probes: [
@@ -85,13 +82,21 @@ export const sentinel: SystemDefinition<SentinelSpec> = {
     },
     NODE_IMAGE,
   ],
-  agents: { 'sentinel-watch': fileURLToPath(new URL('./watch-main.ts', import.meta.url)) },
+  agents: {
+    'sentinel-watch': fileURLToPath(new URL('./watch-main.ts', import.meta.url)),
+    'sentinel-seed-monitor': fileURLToPath(new URL('./seed-main.ts', import.meta.url)),
+  },
   layout: sentinelLayout,
-  plan: planSentinel,
-  awaitReady: awaitSentinel,
-  observe: (stack) => observeSentinel(stack),
+  plan: (spec, ctx) => (spec.monitor === 'seed' ? planSeed(spec, ctx) : planSentinel(spec, ctx)),
+  awaitReady: (stack, spec, signal) =>
+    spec.monitor === 'seed' ? awaitSeed(stack, signal) : awaitSentinel(stack, spec, signal),
+  observe: (stack, spec) => (spec.monitor === 'seed' ? observeSeed(stack) : observeSentinel(stack)),
+  // With Sentinel, what a majority of them hands out; with the seed's monitor (no Sentinel
+  // answers), the leader record its watchers write.
   records: sentinelRecords,
-  invariants: sentinelViolations,
+  invariants: (state, spec) =>
+    spec.monitor === 'seed' ? seedViolations(state) : sentinelViolations(state, spec),
+  controllers: (spec, ctx) => (spec.monitor === 'seed' ? [seedLauncher(spec, ctx)] : []),
   resolve: resolveSentinelRole,
   leadership: { record: MASTER_RECORD, promotedType: '+promoted-slave' },
   decisions: [
@@ -112,6 +117,16 @@ export const sentinel: SystemDefinition<SentinelSpec> = {
     '-failover-abort-no-good-slave',
     '+reboot',
     '+tilt',
+    // the seed's monitor
+    'failover-decision',
+    'failover-waiting',
+    'failover-impossible',
+    'failover-conflict',
+    'failover-lease-lost',
+    'proxy-repointed',
+    'replacement-requested',
+    'replacement-attached',
+    'replacement-failed',
     'agent-crashed',
     'agent-stuck',
     'agent-exited',

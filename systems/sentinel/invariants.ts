@@ -1,5 +1,5 @@
 import type { SystemState } from '../../core/result.ts';
-import { PROXY_NODE } from './layout.ts';
+import { PROXY_NODE, isDataNode } from './layout.ts';
 import type { SentinelSpec } from './spec.ts';
 import type { SentinelNodeState } from './state.ts';
 
@@ -19,7 +19,7 @@ import type { SentinelNodeState } from './state.ts';
 export function sentinelViolations(t: SystemState, _spec?: SentinelSpec): string[] {
   const out: string[] = [];
   const nodes = t.nodes as SentinelNodeState[];
-  const data = nodes.filter((n) => n.name !== PROXY_NODE);
+  const data = nodes.filter((n) => isDataNode(n.name));
   const up = data.filter((n) => n.reachable);
   const masters = up.filter((n) => n.role === 'master');
   const leader = t.leader;

@@ -29,10 +29,31 @@ export function sentinelHosts(count: number, azs: readonly string[]): NodeRef[] 
   return dataNodes(count, azs).filter((n) => n.index < azs.length);
 }
 
-export function proxyNode(spec: Pick<SentinelSpec, 'nodes'>): NodeRef {
-  return { name: PROXY_NODE, system: SYSTEM, az: PROXY_AZ, index: spec.nodes };
+/**
+ * The seed's monitor hosts (`monitor: seed`): two, in the first two AZs, each HAProxy relaying to
+ * the master and a watcher (the source material's Monit and failover script).
+ */
+export function monitorNodes(spec: Pick<SentinelSpec, 'nodes' | 'azs' | 'monitor'>): NodeRef[] {
+  if (spec.monitor !== 'seed') return [];
+  return spec.azs.slice(0, 2).map((az, i) => ({
+    name: `sentinel-mon-${az}`,
+    system: SYSTEM,
+    az,
+    index: spec.nodes + i,
+  }));
 }
 
+/**
+ * The client's entry: HAProxy following `role:master` with Sentinel; with the seed's monitor, the
+ * load balancer in front of the two monitor hosts (the source material's ELB).
+ */
+export function proxyNode(spec: Pick<SentinelSpec, 'nodes' | 'azs' | 'monitor'>): NodeRef {
+  return { name: PROXY_NODE, system: SYSTEM, az: PROXY_AZ, index: spec.nodes + monitorNodes(spec).length };
+}
+
+/** Whether a node of the system holds data (not the proxy, not a monitor host). */
+export const isDataNode = (name: string) => name !== PROXY_NODE && !name.startsWith('sentinel-mon-');
+
 export function sentinelLayout(spec: SentinelSpec): NodeRef[] {
-  return [...dataNodes(spec.nodes, spec.azs), proxyNode(spec)];
+  return [...dataNodes(spec.nodes, spec.azs), ...monitorNodes(spec), proxyNode(spec)];
 }

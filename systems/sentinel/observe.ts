@@ -6,7 +6,7 @@ import type { SystemState } from '../../core/result.ts';
 import { HaproxyRuntime } from '../web/haproxy-runtime.ts';
 import { MASTER_NAME, PROXY_BACKEND, PROXY_RUNTIME_PORT, REDIS_PORT, SENTINEL_PORT } from './config.ts';
 import { sentinelViolations } from './invariants.ts';
-import { PROXY_NODE, SYSTEM } from './layout.ts';
+import { PROXY_NODE, SYSTEM, isDataNode } from './layout.ts';
 import type { SentinelSpec } from './spec.ts';
 import { type SentinelNodeState, type SentinelState, parseReplication, quorumMaster } from './state.ts';
 import { MASTER_RECORD } from './watch.ts';
@@ -42,11 +42,16 @@ async function ask<T>(ep: Endpoint, run: (c: Redis) => Promise<T>, timeoutMs = 3
   }
 }
 
-/** The system's data nodes and its proxy, as the stack has them now. */
-export function systemNodes(stack: Stack): { data: NodeRef[]; proxy: NodeRef | undefined } {
+/** The system's data nodes, the seed's monitor hosts and the proxy, as the stack has them now. */
+export function systemNodes(stack: Stack): {
+  data: NodeRef[];
+  monitors: NodeRef[];
+  proxy: NodeRef | undefined;
+} {
   const nodes = stack.nodes().filter((n) => n.system === SYSTEM);
   return {
-    data: nodes.filter((n) => n.name !== PROXY_NODE),
+    data: nodes.filter((n) => isDataNode(n.name)),
+    monitors: nodes.filter((n) => !isDataNode(n.name) && n.name !== PROXY_NODE),
     proxy: nodes.find((n) => n.name === PROXY_NODE),
   };
 }
@@ -214,7 +219,7 @@ async function sentinelView(stack: Stack, node: string): Promise<Record<string, 
  * Whether a write on the master reaches every replica now (after a diskless sync the master may
  * hold the stream back until the replica's first ACK: writes taken then would be lost by a kill).
  */
-async function carriesAWrite(stack: Stack, master: string, replicas: string[]): Promise<boolean> {
+export async function carriesAWrite(stack: Stack, master: string, replicas: string[]): Promise<boolean> {
   const key = 'chaos:formed';
   const value = String(Math.random());
   const clients = [master, ...replicas].map((n) => quickClient(stack.endpoint(n, REDIS_PORT), 500));

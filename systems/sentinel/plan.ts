@@ -20,7 +20,11 @@ import type { SentinelSpec } from './spec.ts';
 export const PROXY_READY_LOG = /Loading success|New worker/;
 
 /** A data node's Redis server, from its redis.conf (which Sentinel rewrites in place). */
-function redisServer(spec: SentinelSpec, replicaOf: string | undefined, extraPorts: number[]): ContainerPlan {
+export function redisServer(
+  spec: SentinelSpec,
+  replicaOf: string | undefined,
+  extraPorts: number[],
+): ContainerPlan {
   return {
     image: 'redis',
     part: 'redis',

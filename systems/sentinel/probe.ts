@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions, ReplyError } from 'ioredis';
 import type { Clock } from '../../core/clock.ts';
+import { ScenarioError } from '../../core/errors.ts';
 import type { History, Op, Outcome } from '../../core/history.ts';
 import type { Endpoint } from '../../core/provider.ts';
 import type { ClientSettings } from '../../core/result.ts';
@@ -133,6 +134,12 @@ export class SentinelWriterProbe implements Probe {
    */
   async prepare(): Promise<void> {
     if (this.spec.via !== 'sentinels') return;
+    if (this.deps.sentinels().length === 0)
+      throw new ScenarioError(
+        'NO_SENTINELS',
+        `probe ${this.name} writes via: sentinels, but this stack runs no Sentinel (stack.sentinel.monitor: seed)`,
+        { hint: 'write via: proxy, or run the stack with monitor: sentinel' },
+      );
     await Promise.all(
       Array.from({ length: this.spec.concurrency }, async (_, slot) => {
         const c = this.sentinelClient(slot);

@@ -49,8 +49,12 @@ export const sentinelSpec = z
       .default({}),
   })
   .strict()
-  .refine((s) => s.nodes >= s.azs.length, {
+  .refine((s) => s.monitor !== 'sentinel' || s.nodes >= s.azs.length, {
     message: 'at least one data node per AZ: each AZ has a Sentinel beside its first node',
+    path: ['nodes'],
+  })
+  .refine((s) => s.monitor !== 'seed' || (s.nodes === 2 && s.azs.length >= 2), {
+    message: "the seed's monitor runs a master and one slave (nodes: 2) over two AZs at least",
     path: ['nodes'],
   })
   .refine((s) => s.monitor !== 'sentinel' || s.quorum <= s.azs.length, {

@@ -8,11 +8,14 @@ import type { NodeState, SystemState } from '../../core/result.ts';
  * - `sentinel`: what the Sentinel beside a data node says (absent where none runs): whether it
  *   answered, and the master it hands out for `mymaster` (by node name; null when it named
  *   an address no node has);
- * - `routesTo`: on the proxy, the servers HAProxy has UP, to which it sends new connections.
+ * - `routesTo`: on the proxy, the servers HAProxy has UP, to which it sends new connections;
+ * - `configured` (`monitor: seed`): the node's part in the seed's shared configuration.
  */
 export interface SentinelNodeState extends NodeState {
   sentinel?: { answers: boolean; master: string | null };
   routesTo?: string[];
+  /** With the seed's monitor: the node's part in the shared configuration. */
+  configured?: 'master' | 'slave';
 }
 
 export interface SentinelState extends SystemState {

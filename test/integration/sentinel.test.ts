@@ -271,3 +271,77 @@ describe.skipIf(!ready.ok || noPartition !== undefined)(
     }, 180_000);
   },
 );
+
+describe.skipIf(!ready.ok)(
+  `sentinel with monitor: seed, the source material's monitor pair${skipReason}`,
+  () => {
+    it('sentinel-seed-master-kill: one watcher promotes the slave under the lease, both HAProxies follow, a replacement slave joins; nothing lost', async () => {
+      const loaded = loadScenario('sentinel-seed-master-kill');
+      const r = await runScenario({ loaded, provider: new LocalProvider(), runsDir: tempRunsDir() });
+      expect(r.error).toBeUndefined();
+      expect(r.verdict, JSON.stringify(r.expectations.filter((e) => e.verdict !== 'pass'))).toBe('pass');
+      const s = system(r);
+      const [fault] = r.faults;
+      expect(s.leadership.map((l) => [l.from, l.to])).toEqual([['sentinel-a', 'sentinel-b']]);
+      // One promotion, by one of the two watchers; three failed PINGs before it.
+      const promotions = events(r, '+promoted-slave');
+      expect(promotions).toHaveLength(1);
+      const by = promotions[0]!.source;
+      expect(['agent:sentinel-mon-a', 'agent:sentinel-mon-b']).toContain(by);
+      const misses = r.timeline.filter(
+        (e) => e.source === by && e.type === 'ping-failed' && e.t > fault!.tInject,
+      );
+      expect(misses.slice(0, 3).map((e) => e.data?.misses)).toEqual([1, 2, 3]);
+      expect(s.leadership[0]!.promotedAt).toBe(promotions[0]!.t);
+      // The launcher's replacement is the configured slave, replicating from the new master.
+      const launched = r.timeline.find((e) => e.source === 'controller:sentinel' && e.type === 'launched');
+      expect(launched?.node).toMatch(/^sentinel-[a-c]-r1$/);
+      expect(s.after!.nodes.find((n) => n.name === launched!.node)).toMatchObject({
+        role: 'replica',
+        following: 'sentinel-b',
+        linkUp: true,
+        configured: 'slave',
+      });
+      for (const mon of ['sentinel-mon-a', 'sentinel-mon-b'])
+        expect(s.after!.nodes.find((n) => n.name === mon)).toMatchObject({ following: 'sentinel-b' });
+      expect(s.convergence).toMatchObject({ converged: true, violations: [] });
+      const downAfterMs = loaded.scenario.stack.sentinel!.downAfterMs;
+      const a = probe(r, 'via-proxy').windows[0]!.availability;
+      expect(a.failoverMs!).toBeGreaterThanOrEqual(downAfterMs - (fault!.applyLagMs ?? 0));
+      expect(a.failoverMs!).toBeLessThanOrEqual(downAfterMs + 3000);
+      expect(probe(r, 'via-proxy').writes!.lost).toBe(0);
+      expect(await leftovers(r.runId)).toEqual({ containers: 0, networks: 0 });
+    }, 180_000);
+
+    it('sentinel-seed-az-power: the monitor left fails over alone; the old master comes back a master of its own, for good', async () => {
+      const r = await runScenario({
+        loaded: loadScenario('sentinel-seed-az-power'),
+        provider: new LocalProvider(),
+        runsDir: tempRunsDir(),
+      });
+      expect(r.error).toBeUndefined();
+      expect(r.verdict, JSON.stringify(r.expectations.filter((e) => e.verdict !== 'pass'))).toBe('pass');
+      const s = system(r);
+      expect(r.faults[0]).toMatchObject({ action: 'drop-az', nodes: ['sentinel-a', 'sentinel-mon-a'] });
+      expect(events(r, '+promoted-slave').map((e) => e.source)).toEqual(['agent:sentinel-mon-b']);
+      // The replacement went to a zone with power.
+      const launched = r.timeline.find((e) => e.source === 'controller:sentinel' && e.type === 'launched');
+      expect(launched?.node).toMatch(/^sentinel-[bc]-r1$/);
+      // Nothing of the seed takes the old master back: declared, and seen.
+      expect(s.convergence?.converged).toBe(false);
+      expect(s.convergence?.violations).toContain('2 masters: sentinel-a, sentinel-b');
+      expect(s.after!.nodes.find((n) => n.name === 'sentinel-a')).toMatchObject({
+        reachable: true,
+        role: 'master',
+      });
+      // The returning monitor's HAProxy was repointed to the configured master.
+      expect(s.after!.nodes.find((n) => n.name === 'sentinel-mon-a')).toMatchObject({
+        reachable: true,
+        following: 'sentinel-b',
+      });
+      expect(probe(r, 'via-proxy').writes!.lost).toBe(0);
+      expect(probe(r, 'via-proxy').writesByFormerLeader?.count).toBe(0);
+      expect(await leftovers(r.runId)).toEqual({ containers: 0, networks: 0 });
+    }, 180_000);
+  },
+);
