@@ -30,6 +30,7 @@ export async function main(): Promise<void> {
     registry: new HttpRegistry(config.registryUrl, t),
     now: () => performance.now(),
     emit,
+    pgPoolSize: PG_POOL_SIZE,
     pgPool: (node) => {
       const pool = new pg.Pool({
         host: node,
@@ -64,6 +65,9 @@ export async function main(): Promise<void> {
     },
   });
 
+  // The clients opened (and the table made) before the head says it is ready, within the
+  // backend timeout: the first requests then pay for neither.
+  await head.warm(t);
   const server = serveHead(head, (err) => emit('head-error', { error: errorText(err) }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

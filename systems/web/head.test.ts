@@ -30,9 +30,10 @@ import {
 /**
  * ok: applied and acknowledged; refuse: the connection is refused (nothing sent); readonly: an
  * error reply before anything is applied; timeout: applied, then the client's timeout runs out;
- * lost: the connection drops after sending; shutdown: the server ends the session (Postgres 57P01).
+ * lost: the connection drops after sending; shutdown: the server ends the session (Postgres 57P01);
+ * full (Postgres): every connection of the pool stayed busy until the checkout's timeout.
  */
-type Mode = 'ok' | 'refuse' | 'readonly' | 'timeout' | 'lost' | 'shutdown';
+type Mode = 'ok' | 'refuse' | 'readonly' | 'timeout' | 'lost' | 'shutdown' | 'full';
 
 function dbError(code: string, message: string): pg.DatabaseError {
   const err = new pg.DatabaseError(message, message.length, 'error');
@@ -82,6 +83,7 @@ class FakePg {
         if (record.ended) throw new Error('Cannot use a pool after calling end on the pool');
         const s = this.server(node);
         if (s.mode === 'refuse') throw refused(node, 5432);
+        if (s.mode === 'full') throw new Error('timeout exceeded when trying to connect');
         record.checkouts++;
         return this.client(node);
       },
@@ -630,6 +632,43 @@ describe('web head: finding the leaders', () => {
     expect((await w.write(2)).status).toBe(200);
     await settle();
     expect(w.pg.pools.map((p) => p.ended)).toEqual([true, false]);
+  });
+
+  it('a request that timed out waiting for a busy pool is a 503 that keeps the pool', async () => {
+    const w = world(['pg']);
+    await w.leaders();
+    expect((await w.write(1)).status).toBe(200);
+    w.pg.server('pg-a').mode = 'full';
+    expect((await w.write(2)).status).toBe(503);
+    w.pg.server('pg-a').mode = 'ok';
+    expect((await w.write(3)).status).toBe(200);
+    await settle();
+    expect(w.pg.pools.map((p) => p.ended)).toEqual([false]);
+    expect(w.pg.inserts()).toHaveLength(2);
+  });
+
+  it('warm() opens the clients and makes the table before any request, within its bound', async () => {
+    const w = world();
+    await w.leaders();
+    await w.head.warm(1000);
+    expect(w.pg.pools).toHaveLength(1);
+    expect(w.pg.creates('pg-a')).toHaveLength(1);
+    expect(w.redis.clients).toHaveLength(1);
+    expect((await w.write(1)).status).toBe(200);
+    expect(w.pg.pools).toHaveLength(1);
+    expect(w.redis.clients).toHaveLength(1);
+    expect(w.events).toEqual([]);
+  });
+
+  it('warm() with a backend unreachable changes nothing the first request sees', async () => {
+    const w = world();
+    await w.leaders();
+    w.pg.server('pg-a').mode = 'refuse';
+    await w.head.warm(1000);
+    expect(w.events).toEqual([]);
+    w.pg.server('pg-a').mode = 'ok';
+    expect((await w.write(1)).status).toBe(200);
+    expect(w.pg.inserts('pg-a')).toHaveLength(1);
   });
 });
 

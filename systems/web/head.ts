@@ -185,6 +185,8 @@ export interface LeaderDriver<C> {
   healthy(client: C): boolean;
   /** Closes a client, letting what is in flight on it finish. */
   close(client: C): void;
+  /** Whether an operation's failure leaves the client sound, so it is kept (default: never). */
+  keeps?(err: unknown): boolean;
 }
 
 /** The node an operation that failed was going to (set by `Leader.use`). */
@@ -266,7 +268,7 @@ export class Leader<C> {
     try {
       return await op(client, node);
     } catch (err) {
-      this.retire(entry);
+      if (!this.driver.keeps?.(err)) this.retire(entry);
       throw err;
     }
   }
@@ -334,6 +336,11 @@ export interface Backend {
   has(seq: number): Promise<boolean>;
   /** A failure of the above: `fail` when certainly not applied, `unknown` when it may have been. */
   classify(err: unknown): Failure;
+  /**
+   * Opens the leader's client(s) ahead of the first request and does what the first write would
+   * do once (the table); rejects on any failure, which changes nothing a request then sees.
+   */
+  warm(): Promise<void>;
   close(): void;
 }
 
@@ -382,6 +389,15 @@ async function withPgClient<T>(pool: PgPoolLike, op: (client: PgClientLike) => P
   }
 }
 
+/** The message pg-pool gives a checkout that timed out waiting for a busy pool's connection. */
+const POOL_FULL = 'timeout exceeded when trying to connect';
+
+/** Whether a failure is a checkout that timed out with every connection of the pool busy. */
+export function poolWasFull(err: NotSent): boolean {
+  const cause = err.cause;
+  return cause instanceof Error && cause.message === POOL_FULL;
+}
+
 /** `CREATE TABLE IF NOT EXISTS` racing another session's: the table is there either way. */
 export function isCreateRace(err: unknown): boolean {
   const code = codeOf(err);
@@ -395,13 +411,22 @@ export class PgBackend implements Backend {
   /** Per primary: its table's creation, done (or going on) once. */
   private readonly tables = new Map<string, Promise<void>>();
 
-  constructor(deps: BackendDeps & { pool: (node: string) => PgPoolLike }) {
+  private readonly poolSize: number;
+
+  constructor(deps: BackendDeps & { pool: (node: string) => PgPoolLike; poolSize?: number }) {
+    this.poolSize = deps.poolSize ?? 1;
     this.leader = new Leader(
       WRITER_RECORD,
       {
         open: async (node) => deps.pool(node),
         // The pool replaces a connection that broke by itself.
         healthy: () => true,
+        // A request that waited its whole timeout for one of the pool's connections, all busy:
+        // the pool and its connections are sound. Ending it would close every connection and
+        // make each next request connect afresh (a Postgres backend forked per connect), which
+        // under load made more such timeouts: measured at 400/s on 2 cores, the tier answered
+        // 19 requests of 3869 and did not come back (README, Benchmark).
+        keeps: (err) => err instanceof NotSent && poolWasFull(err),
         close: (pool) => {
           pool.end().catch(noop);
         },
@@ -460,6 +485,22 @@ export class PgBackend implements Backend {
 
   classify(err: unknown): Failure {
     return err instanceof NotSent ? 'fail' : classifyPgFailure(err, true);
+  }
+
+  /**
+   * The pool's `poolSize` connections opened at once (each held until the table exists), so that
+   * the first requests find the pool full and the table made: without this, the first second
+   * of load paid for the pool's connects (a Postgres backend forked per connection) and the
+   * CREATE TABLE, up to 1 s per request at 200/s on 2 cores (README, Benchmark).
+   */
+  async warm(): Promise<void> {
+    await this.leader.use((pool, node) =>
+      Promise.all(
+        Array.from({ length: this.poolSize }, () =>
+          withPgClient(pool, (client) => this.ensureTable(node, client)),
+        ),
+      ),
+    );
   }
 
   close(): void {
@@ -548,6 +589,11 @@ export class RedisBackend implements Backend {
 
   classify(err: unknown): Failure {
     return err instanceof NotSent ? 'fail' : classifyFailure(err, true);
+  }
+
+  /** The connection to the head, opened ahead of the first request. */
+  async warm(): Promise<void> {
+    await this.leader.use(async () => {});
   }
 
   close(): void {
@@ -650,6 +696,21 @@ export class WebHead {
     for (const b of this.backends) b.close();
   }
 
+  /**
+   * Every backend's client opened (and the Postgres table made) before the first request, for
+   * at most `boundMs`; a backend not reachable yet is left to the first request, as before.
+   */
+  async warm(boundMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled(this.backends.map((b) => b.warm())),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, boundMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
   private async read<T>(
     op: string,
     run: (b: Backend) => Promise<T>,
@@ -688,6 +749,8 @@ export interface HeadDeps {
   now: () => number;
   emit: Emit;
   pgPool: (node: string) => PgPoolLike;
+  /** The pool's size: how many connections `warm()` opens. */
+  pgPoolSize?: number;
   redis: (node: string) => RedisLike;
 }
 
@@ -704,7 +767,11 @@ export function createHead(config: Pick<HeadConfig, 'backends' | 'timeoutMs'>, d
   const backends = config.backends.map(
     (name): Backend =>
       name === 'pg'
-        ? new PgBackend({ ...base('pg'), pool: deps.pgPool })
+        ? new PgBackend({
+            ...base('pg'),
+            pool: deps.pgPool,
+            ...(deps.pgPoolSize ? { poolSize: deps.pgPoolSize } : {}),
+          })
         : new RedisBackend({ ...base('redis'), client: deps.redis, closeGraceMs: config.timeoutMs }),
   );
   return new WebHead(backends, events);
