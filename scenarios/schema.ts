@@ -30,7 +30,10 @@ export type { FaultAction };
 export const TARGET_PATTERN = /^[a-z][a-z0-9]*:[a-z0-9][a-z0-9-]*$/;
 const target = z
   .string()
-  .regex(TARGET_PATTERN, 'a target is <system>:<role> (redis:head, pg:primary), node:NAME or az:LETTER');
+  .regex(TARGET_PATTERN, 'a target is <system>:<role> (redis:head, pg:primary), node:NAME or az:LETTER')
+  .describe(
+    'What it hits, resolved against the live stack at the moment of injection: <system>:<role> (redis:head, pg:primary), node:NAME or az:LETTER.',
+  );
 
 /** Runbook steps the systems offer (`promote`), scheduled like faults. */
 export const STEP_ACTIONS = [...new Set(SYSTEMS.flatMap((s) => Object.keys(s.steps ?? {})))];
@@ -39,73 +42,133 @@ export const isStep = (action: string) => !(FAULT_ACTIONS as readonly string[]).
 
 const faultStep = z
   .object({
-    /** Milliseconds after the steady state ends. */
-    at: ms().default(0),
-    /** A fault (kill, stop, pause, partition), or a runbook step a system offers (promote). */
-    action: z.enum(ACTIONS),
+    at: ms().default(0).describe('When to inject it, in ms after the steady state ends.'),
+    action: z
+      .enum(ACTIONS)
+      .describe(
+        'The fault to inject (kill, stop, pause, partition...), or a runbook step a system offers (promote).',
+      ),
     target,
-    /**
-     * partition: the nodes cut off from the target; latency, bandwidth, blackhole, reset: the
-     * nodes whose traffic with the target is degraded (a replication link); without it, every
-     * client's traffic with the target is.
-     */
-    from: target.optional(),
+    from: target
+      .optional()
+      .describe(
+        "partition: the nodes cut off from the target; latency, bandwidth, blackhole, reset: the other end of the degraded link (without it, every client's traffic with the target is degraded).",
+      ),
     /**
      * partition only: cut the target off from the endpoint registry too (where leaders renew
      * their leases: Patroni's DCS), not only from `from`. Its clients still reach it.
      */
-    registry: z.boolean().optional(),
-    /** latency only: the delay added to each reply of the target, ms. */
-    delayMs: z.number().int().min(1).max(60_000).optional(),
-    /** latency only: up to this much more or less, at random, ms (default 0). */
-    jitterMs: z.number().int().min(0).max(60_000).optional(),
-    /** bandwidth only: the rate each way, kB/s. */
-    rateKBps: z.number().int().min(1).max(10_000_000).optional(),
-    /** stress only: what it exhausts, cpu, memory or io. */
-    resource: z.enum(STRESS_RESOURCES).optional(),
-    /** stress only: how many stress-ng workers (default 1; cpu: one per core of the host). */
-    workers: z.number().int().min(1).max(64).optional(),
-    /**
-     * stress cpu: the load of each worker (default 100); stress memory: the share of the node's
-     * memory to take (required); fill-disk: how full its data disk is left (default 95).
-     */
-    percent: z.number().int().min(1).max(100).optional(),
-    /** kill-process only: the node's server process (redis-server, postgres) or its agent. */
-    process: z.enum(NODE_PROCESSES).optional(),
-    /** kill-process only: the signal (default SIGKILL). */
-    signal: z.enum(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGABRT']).optional(),
-    /** drop-az only: cut off but running (network, the dangerous case) or powered off (power). */
-    mode: z.enum(AZ_DROP_MODES).optional(),
-    /** freeze-volume only: demand a method; by default the real freeze where it can be had. */
-    method: z.enum(FREEZE_METHODS).optional(),
-    /**
-     * Revert the fault this long after its injection (pause, stop, partition); kill is never
-     * reverted. Without it a revertible fault is reverted when the observe window ends.
-     */
-    durationMs: ms(1).optional(),
-    /**
-     * What differs on AWS (`chaos plan --provider aws`): FIS's actions last whole seconds, most
-     * of them a minute at least, where the local stack heals in seconds.
-     */
+    registry: z
+      .boolean()
+      .optional()
+      .describe(
+        'partition only: cut the target off from the endpoint registry too, where leaders renew their leases (its clients still reach it).',
+      ),
+    delayMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(60_000)
+      .optional()
+      .describe('latency only (required): the delay added to each reply of the target, in ms.'),
+    jitterMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .optional()
+      .describe('latency only: up to this much more or less delay, at random, in ms (default 0).'),
+    rateKBps: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .optional()
+      .describe('bandwidth only (required): the rate allowed each way, in kB/s.'),
+    resource: z
+      .enum(STRESS_RESOURCES)
+      .optional()
+      .describe("stress only (required): what it exhausts, the node's cpu, memory or io."),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('stress only: how many stress-ng workers (default 1; for cpu, one per core of the host).'),
+    percent: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe(
+        "stress cpu: each worker's load (default 100); stress memory: the share of the node's memory to take (required); fill-disk: how full its data disk is left (default 95).",
+      ),
+    process: z
+      .enum(NODE_PROCESSES)
+      .optional()
+      .describe(
+        "kill-process only (required): the node's server process (redis-server, postgres...) or its agent.",
+      ),
+    signal: z
+      .enum(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGABRT'])
+      .optional()
+      .describe('kill-process only: the signal the process is sent (default SIGKILL).'),
+    mode: z
+      .enum(AZ_DROP_MODES)
+      .optional()
+      .describe(
+        'drop-az only (required): the zone cut off but running (network, the dangerous case) or every node of it powered off (power).',
+      ),
+    method: z
+      .enum(FREEZE_METHODS)
+      .optional()
+      .describe(
+        'freeze-volume only: demand a method (fsfreeze or cgroup); by default the real file-system freeze where it can be had.',
+      ),
+    durationMs: ms(1)
+      .optional()
+      .describe(
+        'Revert the fault this long after its injection, in ms (never for kill or kill-process); without it a revertible fault is reverted when the observe window ends.',
+      ),
     aws: z
-      .object({ durationMs: ms(1).optional() })
+      .object({
+        durationMs: ms(1)
+          .optional()
+          .describe("The fault's duration on AWS, in ms, in place of `durationMs` (which it needs too)."),
+      })
       .strict()
-      .optional(),
+      .optional()
+      .describe(
+        "What differs on AWS (chaos plan --provider aws), where FIS's actions last whole seconds, most of them a minute at least.",
+      ),
     /**
      * Hold the probes' writes while the fault is applied (and while it is reverted), so its
      * boundaries in the history are sharp: a gray network fault resets the open connections at
      * both, which must not catch a write in flight.
      */
-    quiesceProbes: z.boolean().default(false),
+    quiesceProbes: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Hold the probes' writes while the fault is applied and while it is reverted, so its boundaries in the history are sharp.",
+      ),
     /**
      * Every fault is measured in its own window (from its injection to the next measured
      * fault's). `false` folds this fault into the window of the fault before it, or, for a
      * first fault, makes it a preparation that is not measured at all (a partition that sets
      * up a kill). A runbook step is not measured on its own unless this says so.
      */
-    measure: z.boolean().optional(),
+    measure: z
+      .boolean()
+      .optional()
+      .describe(
+        'Whether it is measured in a window of its own: false folds a fault into the window before it (a first fault becomes an unmeasured preparation); a runbook step is measured only when true.',
+      ),
   })
   .strict()
+  .describe('One fault or runbook step: what to do, to which target, when, and for how long.')
   .superRefine((step, ctx) => {
     if (step.action === 'partition' && !step.from) {
       ctx.addIssue({
@@ -221,29 +284,43 @@ const faultStep = z
   });
 
 const expectFields = {
-  /** Every measured fault's window ends with writes succeeding again, stably. */
-  recovered: z.boolean(),
-  /** Per measured fault. */
-  maxFailoverMs: ms(),
-  /** Per measured fault. */
-  maxUnavailabilityMs: ms(),
+  recovered: z.boolean().describe("Every measured fault's window ends with writes succeeding again, stably."),
+  maxFailoverMs: ms().describe(
+    'The longest failover allowed per measured fault, in ms: from the fault to the first successful write that no failure follows.',
+  ),
+  maxUnavailabilityMs: ms().describe(
+    'The longest unavailability allowed per measured fault, in ms: from the first failed write to the first success after the last failure.',
+  ),
   /**
    * At most this many lost acknowledged writes (default 0: any loss fails the run). For a
    * scenario that expects loss, say how much: a bound here, or `lostWrites`.
    */
-  maxLostWrites: z.number().int().min(0),
-  /** Exactly this many lost acknowledged writes, or `any` (loss expected, not judged). */
-  lostWrites: z.union([z.number().int().min(0), z.literal('any')]),
+  maxLostWrites: z
+    .number()
+    .int()
+    .min(0)
+    .describe(
+      'At most this many lost acknowledged writes (default 0: any loss fails the run); give this or lostWrites, not both.',
+    ),
+  lostWrites: z
+    .union([z.number().int().min(0), z.literal('any')])
+    .describe(
+      'Exactly this many lost acknowledged writes, or any (loss expected, not judged); give this or maxLostWrites, not both.',
+    ),
   /**
    * At most this many writes the client was told failed that turn up in the read-back anyway
    * (default 0: a client that trusts its errors must not be wrong about one), or `any`.
    */
-  failedButPresent: z.union([z.number().int().min(0), z.literal('any')]),
-  /**
-   * At most this many writes acknowledged by a former leader, a node after its system's leader
-   * record had moved away from it (split-brain evidence; default 0), or `any`.
-   */
-  writesByFormerLeader: z.union([z.number().int().min(0), z.literal('any')]),
+  failedButPresent: z
+    .union([z.number().int().min(0), z.literal('any')])
+    .describe(
+      'At most this many writes the client was told failed that turn up in the read-back anyway (default 0), or any.',
+    ),
+  writesByFormerLeader: z
+    .union([z.number().int().min(0), z.literal('any')])
+    .describe(
+      "At most this many writes acknowledged by a former leader after its system's leader record moved away from it (split-brain evidence; default 0), or any.",
+    ),
 };
 const oneLossBound = (e: { maxLostWrites?: unknown; lostWrites?: unknown }, ctx: z.RefinementCtx) => {
   if (e.maxLostWrites !== undefined && e.lostWrites !== undefined) {
@@ -267,7 +344,8 @@ const probeExpect = z
     writesByFormerLeader: expectFields.writesByFormerLeader.optional(),
   })
   .strict()
-  .superRefine(oneLossBound);
+  .superRefine(oneLossBound)
+  .describe("This probe's own expectations, over the scenario's expect (the same fields).");
 
 const probeKinds = SYSTEMS.flatMap((s) =>
   s.probes.map((p) => p.spec.extend({ expect: probeExpect.optional() })),
@@ -278,47 +356,85 @@ const probe = z.discriminatedUnion(
 );
 
 const stack = z
-  .object(Object.fromEntries(SYSTEMS.map((s) => [s.name, s.spec.optional()])) as Record<string, z.ZodTypeAny>)
+  .object(
+    Object.fromEntries(
+      SYSTEMS.map((s) => [s.name, s.spec.optional().describe(s.spec.description ?? s.description)]),
+    ) as Record<string, z.ZodTypeAny>,
+  )
   .strict()
+  .describe(
+    'The systems to bring up, one key per system (at least one); a probe or target names a system of it.',
+  )
   .refine((st) => Object.values(st).some((v) => v !== undefined), {
     message: `the stack needs at least one system: ${SYSTEMS.map((s) => s.name).join(', ')}`,
   });
 
 const scenarioObject = z
   .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
-    description: z.string().default(''),
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes')
+      .describe("The scenario's name in results and reports: lower-case letters, digits and dashes."),
+    description: z
+      .string()
+      .default('')
+      .describe('What the scenario breaks and what it should show, in prose, for the reports.'),
     stack,
-    probes: z.array(probe).min(1).max(16),
+    probes: z
+      .array(probe)
+      .min(1)
+      .max(16)
+      .describe('The clients that write to the stack throughout the run (1 to 16), each judged on its own.'),
     steadyState: z
       .object({
-        /** 0 skips the steady-state check; otherwise long enough for 20 writes at least. */
-        durationMs: ms().default(2000),
-        /** Below this share of ok writes before any fault, the run aborts: the stack was not healthy. */
-        minSuccessRatio: z.number().min(0).max(1).default(0.99),
+        durationMs: ms()
+          .default(2000)
+          .describe(
+            'How long the probes write before the first fault, in ms, to show the stack healthy: 0 skips the check, otherwise long enough for 20 writes of each probe.',
+          ),
+        minSuccessRatio: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.99)
+          .describe(
+            'The share of ok writes (0 to 1) the steady state needs; below it the run aborts, the stack was not healthy.',
+          ),
       })
       .strict()
-      .default({}),
-    faults: z.array(faultStep).min(1).max(50),
-    /** How long to watch after the last fault is injected (extended to the last due revert). */
-    observeMs: ms().default(5000),
+      .default({})
+      .describe('The check, before any fault, that the stack is healthy.'),
+    faults: z
+      .array(faultStep)
+      .min(1)
+      .max(50)
+      .describe('The faults and runbook steps to inject (1 to 50), each at its own time.'),
+    observeMs: ms()
+      .default(5000)
+      .describe(
+        'How long to watch after the last fault is injected, in ms (extended to the last due revert).',
+      ),
     recovery: z
       .object({
-        /**
-         * After the observe window ends, how much longer to wait for every measured fault's
-         * recovery (a stable success) before giving up: the run then fails, never recovered.
-         */
-        timeoutMs: ms(100).default(20_000),
-        /** A recovery is stable once writes have succeeded without a failure for this long. */
-        stableMs: ms().default(1000),
-        /**
-         * After recovery, how long to wait for every system to regain full redundancy (every
-         * node that is up back in the topology, one leader) before judging it.
-         */
-        convergenceTimeoutMs: ms(0).default(30_000),
+        timeoutMs: ms(100)
+          .default(20_000)
+          .describe(
+            "After the observe window, how much longer to wait (ms) for every measured fault's recovery before the run fails as never recovered.",
+          ),
+        stableMs: ms()
+          .default(1000)
+          .describe(
+            'A recovery is stable once writes have succeeded without a failure for this long, in ms.',
+          ),
+        convergenceTimeoutMs: ms(0)
+          .default(30_000)
+          .describe(
+            'After recovery, how long to wait (ms) for every system to regain full redundancy (every node that is up back in the topology, one leader) before judging it.',
+          ),
       })
       .strict()
-      .default({}),
+      .default({})
+      .describe('How long the run waits for the stack to recover and to regain full redundancy.'),
     /**
      * The run's own stop condition: when a probe's failure ratio (failed and unknown writes over
      * the last second) stays above `maxFailureRatio` for `forMs`, the run halts (status
@@ -327,12 +443,22 @@ const scenarioObject = z
      */
     abort: z
       .object({
-        maxFailureRatio: z.number().min(0).max(1),
-        forMs: ms(250),
+        maxFailureRatio: z
+          .number()
+          .min(0)
+          .max(1)
+          .describe(
+            "The probe's failure ratio (0 to 1: failed and unknown writes over the last second) above which the run may halt.",
+          ),
+        forMs: ms(250).describe(
+          'How long, in ms, the failure ratio must stay above maxFailureRatio before the run halts.',
+        ),
       })
       .strict()
-      .optional(),
-    /** For every probe (a probe's own `expect` overrides), and for every system. */
+      .optional()
+      .describe(
+        "The run's own stop condition: a probe failing above maxFailureRatio for forMs halts the run (status halted, exit 3) with every fault reverted; absent, it never halts.",
+      ),
     expect: z
       .object({
         recovered: expectFields.recovered.default(true),
@@ -342,12 +468,17 @@ const scenarioObject = z
         lostWrites: expectFields.lostWrites.optional(),
         failedButPresent: expectFields.failedButPresent.optional(),
         writesByFormerLeader: expectFields.writesByFormerLeader.optional(),
-        /** After recovery every system regains full redundancy, and its invariants hold. */
-        converged: z.boolean().default(true),
-        /** From the last fault's injection to full redundancy. */
-        maxTimeToFullRedundancyMs: ms().optional(),
-        /** No split brain: a system's leader changes at most once per fault in a window. */
-        oneLeaderChangePerFault: z.boolean().default(true),
+        converged: z
+          .boolean()
+          .default(true)
+          .describe('After recovery every system regains full redundancy, and its invariants hold.'),
+        maxTimeToFullRedundancyMs: ms()
+          .optional()
+          .describe("The longest allowed from the last fault's injection to full redundancy, in ms."),
+        oneLeaderChangePerFault: z
+          .boolean()
+          .default(true)
+          .describe("No split brain: a system's leader changes at most once per fault in a window."),
         /**
          * Exactly this many leader changes over the run: 0 for a fault the stack must ride out
          * without a failover (a short freeze), 1 for one it must not. A number holds for every
@@ -355,13 +486,22 @@ const scenarioObject = z
          */
         leaderChanges: z
           .union([z.number().int().min(0).max(50), z.record(z.string(), z.number().int().min(0).max(50))])
-          .optional(),
+          .optional()
+          .describe(
+            'Exactly this many leader changes over the run: a number for every system of the stack, or one per system ({ redis: 1, pg: 0 }).',
+          ),
       })
       .strict()
       .default({})
-      .superRefine(oneLossBound),
+      .superRefine(oneLossBound)
+      .describe(
+        "What the run must show to pass, for every probe (a probe's own expect overrides) and every system.",
+      ),
   })
   .strict()
+  .describe(
+    'A chaos scenario: the stack to bring up, the probes that write to it, the faults to inject on a schedule, and what the run must show.',
+  )
   .superRefine((s, ctx) => {
     const systems = activeSystems(s);
     const issue = (path: (string | number)[], message: string) =>

@@ -15,64 +15,89 @@ const seconds = (min: number, fallback: number) =>
  * whose REST API answers `OPTIONS /primary` with 200.
  *
  * The Patroni settings are its dynamic configuration (`bootstrap.dcs` in patroni.yml, rendered
- * per node by config.ts), given here in ms and bytes; Patroni's own name is in each comment.
+ * per node by config.ts), given here in ms and bytes; Patroni's own name is in each field's description.
  */
 export const patroniSpec = z
   .object({
-    /** Postgres + Patroni nodes (`patroni-a` bootstraps the cluster and leads at first). */
-    nodes: z.number().int().min(2).max(5).default(3),
-    /**
-     * etcd members, one per AZ in turn, each on its own node (`etcd-a`...): an odd number, so a
-     * majority survives the loss of one AZ.
-     */
+    nodes: z
+      .number()
+      .int()
+      .min(2)
+      .max(5)
+      .default(3)
+      .describe(
+        'Postgres + Patroni nodes, round-robin over the AZs (patroni-a bootstraps the cluster and leads at first).',
+      ),
     etcdMembers: z
       .number()
       .int()
       .min(1)
       .max(5)
       .refine((n) => n % 2 === 1, { message: 'an odd number of etcd members (1, 3 or 5)' })
-      .default(3),
+      .default(3)
+      .describe(
+        'etcd members, one per AZ in turn, each on a node of its own (etcd-a...): an odd number, so a majority survives the loss of one AZ.',
+      ),
     azs: azList,
     /**
      * `ttl`: how long the leader key lives unless the leader renews it (once a loop); a dead
      * leader is replaced when its key runs out. Patroni's default 30 s; its documentation gives
      * 20 s as the least (3.0, the version here, does not enforce it).
      */
-    ttlMs: seconds(2, 30),
-    /** `loop_wait`: how long each Patroni sleeps between two runs of its HA loop (default 10 s). */
-    loopWaitMs: seconds(1, 10),
-    /**
-     * `retry_timeout`: how long Patroni retries etcd and Postgres operations before it gives up;
-     * a leader that cannot reach etcd this long demotes itself (default 10 s).
-     */
-    retryTimeoutMs: seconds(1, 10),
-    /**
-     * `maximum_lag_on_failover`: a replica further behind than this many bytes of WAL does not
-     * take part in the leader race (default 1 MiB); also the lag full redundancy allows.
-     */
-    maximumLagOnFailoverBytes: z.number().int().min(0).default(1_048_576),
-    /**
-     * `synchronous_mode`: the leader names one replica synchronous (`synchronous_standby_names`)
-     * and only that replica may take over, so an acknowledged commit is never lost on failover.
-     */
-    synchronousMode: z.boolean().default(false),
-    /**
-     * `synchronous_mode_strict`: with no synchronous replica left, commits wait rather than go
-     * on asynchronously (availability given up for durability).
-     */
-    synchronousModeStrict: z.boolean().default(false),
-    /** HAProxy in front: Patroni's documented health check, every `checkIntervalMs`. */
+    ttlMs: seconds(2, 30).describe(
+      "Patroni's ttl, in ms (whole seconds): how long the leader key lives unless the leader renews it; a dead leader is replaced when it runs out.",
+    ),
+    loopWaitMs: seconds(1, 10).describe(
+      "Patroni's loop_wait, in ms (whole seconds): how long each Patroni sleeps between two runs of its HA loop.",
+    ),
+    retryTimeoutMs: seconds(1, 10).describe(
+      "Patroni's retry_timeout, in ms (whole seconds): how long it retries etcd and Postgres operations; a leader that cannot reach etcd this long demotes itself.",
+    ),
+    maximumLagOnFailoverBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1_048_576)
+      .describe(
+        "Patroni's maximum_lag_on_failover, in bytes of WAL: a replica further behind takes no part in the leader race (also the lag full redundancy allows).",
+      ),
+    synchronousMode: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Patroni's synchronous_mode: the leader names one replica synchronous and only it may take over, so an acknowledged commit is never lost on failover.",
+      ),
+    synchronousModeStrict: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Patroni's synchronous_mode_strict: with no synchronous replica left, commits wait rather than go on asynchronously (needs synchronousMode).",
+      ),
     haproxy: z
       .object({
-        /** `inter`: one `OPTIONS /primary` to each member's REST API every this many ms (3 s in Patroni's example). */
-        checkIntervalMs: ms(100).default(3000),
-        /** `fall`: failed checks that take a server out (3). */
-        fall: z.number().int().min(1).max(20).default(3),
-        /** `rise`: passed checks that put it back (2). */
-        rise: z.number().int().min(1).max(20).default(2),
+        checkIntervalMs: ms(100)
+          .default(3000)
+          .describe(
+            "HAProxy's inter, in ms: one OPTIONS /primary to each member's REST API this often (3 s in Patroni's example).",
+          ),
+        fall: z
+          .number()
+          .int()
+          .min(1)
+          .max(20)
+          .default(3)
+          .describe("HAProxy's fall: failed checks in a row that take a server out."),
+        rise: z
+          .number()
+          .int()
+          .min(1)
+          .max(20)
+          .default(2)
+          .describe("HAProxy's rise: passed checks in a row that put it back."),
       })
       .strict()
-      .default({}),
+      .default({})
+      .describe("HAProxy in front of the members, on Patroni's documented health check."),
   })
   .strict()
   .refine((s) => s.loopWaitMs + 2 * s.retryTimeoutMs <= s.ttlMs, {
@@ -83,7 +108,10 @@ export const patroniSpec = z
   .refine((s) => !s.synchronousModeStrict || s.synchronousMode, {
     message: 'synchronousModeStrict needs synchronousMode: true',
     path: ['synchronousModeStrict'],
-  });
+  })
+  .describe(
+    'Postgres 15 under Patroni over the AZs, an etcd cluster on nodes of its own, and HAProxy in front routing to the member whose REST API says it is the primary.',
+  );
 export type PatroniSpec = z.infer<typeof patroniSpec>;
 
 /**
@@ -96,8 +124,18 @@ export type PatroniSpec = z.infer<typeof patroniSpec>;
 export const patroniWriterSpec = pgWriterSpec
   .omit({ kind: true })
   .extend({
-    kind: z.literal('patroni-writer'),
-    via: z.enum(['haproxy', 'multi-host']).default('haproxy'),
+    kind: z
+      .literal('patroni-writer')
+      .describe("The pg-writer's INSERTs of unique ids in autocommit, to the Patroni cluster's primary."),
+    via: z
+      .enum(['haproxy', 'multi-host'])
+      .default('haproxy')
+      .describe(
+        "How it finds the primary: through HAProxy's frontend (haproxy), or as libpq's host=a,b,c target_session_attrs=read-write (multi-host).",
+      ),
   })
+  .describe(
+    "A patroni-writer probe: the pg-writer's INSERTs, routed the way a client of Patroni finds the primary.",
+  )
   .strict();
 export type PatroniWriterProbeSpec = z.infer<typeof patroniWriterSpec>;

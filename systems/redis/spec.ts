@@ -4,8 +4,13 @@ import { azList, ms, probeName } from '../../core/durations.ts';
 /** `stack.redis`: a self-healing chain of Redis nodes, each with a chain agent beside it. */
 export const redisSpec = z
   .object({
-    /** Chain length; nodes go round-robin over the AZs. */
-    nodes: z.number().int().min(2).max(12).default(3),
+    nodes: z
+      .number()
+      .int()
+      .min(2)
+      .max(12)
+      .default(3)
+      .describe('How many Redis nodes in the chain, spread round-robin over the AZs.'),
     azs: azList,
     /**
      * How long an agent's master must be unreachable before the agent acts, and the length of the
@@ -18,46 +23,79 @@ export const redisSpec = z
      * `leaseMarginMs` after its last renewal was sent: that bounds what it can acknowledge that
      * its successor never gets.
      */
-    failoverThresholdMs: ms(100).default(1000),
+    failoverThresholdMs: ms(100)
+      .default(1000)
+      .describe(
+        "How long (ms) an agent's master must be unreachable before the agent acts, and the length of the head's lease.",
+      ),
     /**
      * Taken off the lease by the head on its own clock: clock drift between it and the registry,
      * and the time its fence (REPLICAOF to a placeholder) takes to run. Must be shorter than the
      * lease; a larger margin makes a cut-off head fence earlier and no failover later.
      */
-    leaseMarginMs: ms(10).default(250),
-    checkIntervalMs: ms(10).default(100),
-    pingTimeoutMs: ms(10).default(250),
-    /** TTL of the head record: how long clients may cache it. */
-    headRecordTtlMs: ms().default(500),
-    /**
-     * The append-only file: `off` (the default: memory only), or on the node's disk with fsync
-     * once a second (`everysec`) or before every reply (`always`, so a frozen disk stalls writes).
-     */
-    aof: z.enum(['off', 'everysec', 'always']).default('off'),
+    leaseMarginMs: ms(10)
+      .default(250)
+      .describe(
+        'Taken off the lease (ms) by the head on its own clock, for clock drift and the time its fence takes; shorter than failoverThresholdMs.',
+      ),
+    checkIntervalMs: ms(10)
+      .default(100)
+      .describe('How often (ms) each agent checks its master, and the head renews its lease.'),
+    pingTimeoutMs: ms(10)
+      .default(250)
+      .describe(
+        "How long (ms) an agent waits for a node's PING reply before it counts the node unreachable.",
+      ),
+    headRecordTtlMs: ms()
+      .default(500)
+      .describe('TTL of the head record (ms): how long clients may cache it.'),
+    aof: z
+      .enum(['off', 'everysec', 'always'])
+      .default('off')
+      .describe(
+        "The append-only file: off (memory only), or on the node's disk with fsync once a second (everysec) or before every reply (always, so a frozen disk stalls writes).",
+      ),
   })
   .strict()
   .refine((s) => s.leaseMarginMs < s.failoverThresholdMs, {
     message: 'leaseMarginMs must be shorter than failoverThresholdMs (the lease)',
     path: ['leaseMarginMs'],
-  });
+  })
+  .describe(
+    'A self-healing chain of Redis nodes, each with a chain agent beside it; the head takes the writes.',
+  );
 export type RedisSpec = z.infer<typeof redisSpec>;
 
 /** A `redis-writer` probe: RPUSH of unique sequential values to the head. */
 export const redisWriterSpec = z
   .object({
-    kind: z.literal('redis-writer'),
+    kind: z.literal('redis-writer').describe("RPUSHes unique sequential values to the Redis chain's head."),
     name: probeName,
-    /** Writes per second over all in-flight slots; 0 means as fast as the slots can go. */
-    rateHz: z.number().min(0).max(100_000).default(200),
-    /**
-     * Writes in flight at once, each slot its own connection and its own process in the
-     * history (as Jepsen's workers). One keeps the history strictly sequential.
-     */
-    concurrency: z.number().int().min(1).max(64).default(1),
-    commandTimeoutMs: ms(10).default(500),
-    connectTimeoutMs: ms(10).default(500),
-    /** Pause after a failed write before the next, so a dead node is not hammered. */
-    retryBackoffMs: ms().default(20),
+    rateHz: z
+      .number()
+      .min(0)
+      .max(100_000)
+      .default(200)
+      .describe('Writes per second (Hz) over all in-flight slots; 0 means as fast as the slots can go.'),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe(
+        'Writes in flight at once, each slot its own connection and process in the history; 1 keeps the history strictly sequential.',
+      ),
+    commandTimeoutMs: ms(10)
+      .default(500)
+      .describe('How long (ms) a sent write waits for its reply; then its outcome is unknown.'),
+    connectTimeoutMs: ms(10)
+      .default(500)
+      .describe('How long (ms) a connection to the head may take before the write fails, unsent.'),
+    retryBackoffMs: ms()
+      .default(20)
+      .describe('Pause (ms) after a failed write before the next, so a dead node is not hammered.'),
   })
+  .describe("A redis-writer probe: RPUSH of unique sequential values to the chain's head.")
   .strict();
 export type RedisWriterProbeSpec = z.infer<typeof redisWriterSpec>;
