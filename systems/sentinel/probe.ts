@@ -46,6 +46,8 @@ export interface SentinelWriterDeps {
   nodeAt(ip: string): string | undefined;
   /** The master now (a quorum of Sentinels), as a client outside reaches it: for the read-back. */
   master(): Promise<{ node: string; endpoint: Endpoint } | undefined>;
+  /** The master set's name the Sentinels know (default `mymaster`): a stack attached to may name it otherwise. */
+  masterName?: string;
 }
 
 /**
@@ -70,7 +72,11 @@ export function serverAddress(clientInfo: string): string | undefined {
 }
 
 /** The settings a probe of this spec writes with (also for rebuilding a dead run's result). */
-export function sentinelWriterSettings(spec: SentinelWriterProbeSpec, key: string): ClientSettings {
+export function sentinelWriterSettings(
+  spec: SentinelWriterProbeSpec,
+  key: string,
+  masterName = MASTER_NAME,
+): ClientSettings {
   const common = {
     connectTimeoutMs: spec.connectTimeoutMs,
     commandTimeoutMs: spec.commandTimeoutMs,
@@ -84,7 +90,7 @@ export function sentinelWriterSettings(spec: SentinelWriterProbeSpec, key: strin
   };
   if (spec.via === 'proxy') return { library: 'ioredis 5 (via HAProxy)', ...common, autoReconnect: false };
   return {
-    library: `ioredis 5 (Sentinel: name ${MASTER_NAME}, failoverDetector, reconnect on READONLY)`,
+    library: `ioredis 5 (Sentinel: name ${masterName}, failoverDetector, reconnect on READONLY)`,
     ...common,
     autoReconnect: true,
     reconnectDelayMs: reconnectDelay(spec),
@@ -125,7 +131,7 @@ export class SentinelWriterProbe implements Probe {
   }
 
   settings(): ClientSettings {
-    return sentinelWriterSettings(this.spec, this.deps.key);
+    return sentinelWriterSettings(this.spec, this.deps.key, this.deps.masterName);
   }
 
   /**
@@ -259,7 +265,7 @@ export class SentinelWriterProbe implements Probe {
       return mapped ? { host: mapped.endpoint.host, port: mapped.endpoint.port } : null;
     };
     c.redis = new Redis({
-      ...sentinelOptions(this.spec, this.deps.sentinels()),
+      ...sentinelOptions(this.spec, this.deps.sentinels(), this.deps.masterName),
       natMap,
     });
     c.redis.on('error', () => {});
@@ -354,10 +360,14 @@ function plainOptions(
 }
 
 /** ioredis's Sentinel support as the probe uses it (see the class's comment). */
-export function sentinelOptions(spec: SentinelWriterProbeSpec, sentinels: Endpoint[]): RedisOptions {
+export function sentinelOptions(
+  spec: SentinelWriterProbeSpec,
+  sentinels: Endpoint[],
+  masterName = MASTER_NAME,
+): RedisOptions {
   return {
     sentinels: sentinels.map((s) => ({ host: s.host, port: s.port })),
-    name: MASTER_NAME,
+    name: masterName,
     lazyConnect: true,
     connectTimeout: spec.connectTimeoutMs,
     commandTimeout: spec.commandTimeoutMs,
