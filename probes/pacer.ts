@@ -20,13 +20,17 @@ export class Pacer {
     this.next = clock.now();
   }
 
-  async take(): Promise<void> {
-    if (this.periodMs === 0) return;
+  /**
+   * Waits for the next start; undefined when it may go at once (no rate, or less than a
+   * millisecond away), so that a slot at full speed does not pay for a promise per operation.
+   */
+  take(): Promise<void> | undefined {
+    if (this.periodMs === 0) return undefined;
     const now = this.clock.now();
     if (now - this.next > this.maxLagMs) this.next = now;
     const at = this.next;
     this.next += this.periodMs;
     const wait = at - now;
-    if (wait >= 1) await sleep(wait);
+    return wait >= 1 ? sleep(wait) : undefined;
   }
 }

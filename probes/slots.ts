@@ -72,7 +72,8 @@ export class Slots {
 
   private async run(slot: number): Promise<void> {
     while (!this.stopped) {
-      await this.pacer.take();
+      const wait = this.pacer.take();
+      if (wait) await wait;
       // The gate is checked right before the operation, with no await in between: a pause()
       // that returned is never followed by an operation until resume().
       while (this.gate && !this.stopped) await this.gate.promise;

@@ -117,9 +117,18 @@ export class RedisWriterProbe implements Probe {
     let node: string | undefined;
     let sent = false;
     try {
-      node = await this.resolver.resolve(HEAD_RECORD);
+      node = this.cachedHead();
+      if (node === undefined) {
+        node = await this.resolver.resolve(HEAD_RECORD);
+        this.lastHead = node;
+      }
       if (!node) throw new Error('no head record in the registry');
-      const redis = await this.connect(slot, node);
+      const current = this.clients.get(slot);
+      // The slot's connection when it is to that node and open; else connect (see connect()).
+      const redis =
+        current?.node === node && current.redis.status === 'ready'
+          ? current.redis
+          : await this.connect(slot, node);
       sent = true;
       await redis.rpush(this.deps.key, String(seq));
       this.record({ op: 'write', seq, process: slot, tInvoke, outcome: 'ok', node });
@@ -138,6 +147,18 @@ export class RedisWriterProbe implements Probe {
       return false;
     }
   }
+
+  /**
+   * The resolver's answer while its TTL lasts, without a promise: what `resolve()` would give
+   * then (the same cache), on the path every write takes. Undefined once it ran out.
+   */
+  private cachedHead(): string | undefined {
+    const expires = this.resolver.expiresAt(HEAD_RECORD);
+    if (expires === undefined || expires <= this.deps.clock.now()) return undefined;
+    return this.lastHead;
+  }
+
+  private lastHead: string | undefined;
 
   private record(o: {
     op: Op['op'];
