@@ -545,6 +545,72 @@ describe.skipIf(!haveMoto)(`the AWS provider on moto${motoSkip}`, () => {
     expect((await anything()).stacks).toBe(0);
   });
 
+  it('chaos run --stack on a stack kept up: --dry-run lists the AWS checks; the run stops in one line (this host is not in its VPC), removes only its own things, and the stack stays for infra down', async () => {
+    const up = await chaos([
+      'infra',
+      'up',
+      scenarioFile,
+      '--aws-config',
+      allowed,
+      '--yes',
+      '--stack',
+      'chaos-kept-on-moto',
+    ]);
+    expect(up.code).toBe(0);
+    const runId = /\(run ([0-9a-f]{8})\)/.exec(up.stdout)![1]!;
+    const dry = await chaos([
+      'run',
+      scenarioFile,
+      '--provider',
+      'aws',
+      '--aws-config',
+      allowed,
+      '--stack',
+      'chaos-kept-on-moto',
+      '--dry-run',
+    ]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/checks passed; nothing was started/);
+    expect(dry.stdout).toMatch(
+      /✔ AWS account and region +account 123456789012 .*us-east-1: zones us-east-1a, us-east-1b, us-east-1c/,
+    );
+    expect(dry.stdout).toMatch(
+      /✔ harness reach +inside the VPC of chaos-kept-on-moto: checked once its nodes are found/,
+    );
+    expect(dry.stdout).toMatch(/✔ FIS experiments +\+0 ms: #1, #2/);
+    const r = await chaos([
+      'run',
+      scenarioFile,
+      '--provider',
+      'aws',
+      '--aws-config',
+      allowed,
+      '--stack',
+      'chaos-kept-on-moto',
+      '--runs-dir',
+      join(dir, 'runs'),
+    ]);
+    expect(r.code).toBe(3);
+    const lines = errorLines(r.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^error\[HARNESS_OUTSIDE_VPC\]: pg-a is at 10\.\d+\.1\.\d+ in the stack's VPC \(vpc-\w+, 10\.\d+\.0\.0\/16\), and this host has no address in it: the systems' readiness and the probes cannot reach the nodes from here \(run the harness on a probe host in the VPC \(security group sg-\w+\)/,
+    );
+    // The run's own alarm is gone; the stack it ran on is not.
+    expect(
+      (await clients.cw.send(new DescribeAlarmsCommand({ AlarmNames: [`chaos-${runId}-probe-failures`] })))
+        .MetricAlarms,
+    ).toEqual([]);
+    expect((await chaos(['infra', 'status'])).stdout).toMatch(
+      /chaos-kept-on-moto +\w+ +aws-provider-moto +CREATE_COMPLETE/,
+    );
+    const down = await chaos(['infra', 'down', 'chaos-kept-on-moto', '--aws-config', allowed]);
+    expect(down.code).toBe(0);
+    expect(await leftoversOf(clients, { runId, bucket: `chaos-assets-${MOTO_ACCOUNT}-${REGION}` })).toEqual(
+      [],
+    );
+  });
+
   it('a full chaos run --provider aws stops where the systems would get ready, in one line, and leaves nothing tagged with the run', async () => {
     // Reached from outside (the nodes' public addresses, opened to 127.0.0.1/32): moto gives
     // its instances none, so the provider refuses to hand out an address before any packet goes
