@@ -18,7 +18,7 @@
  *    request's end in k6 and its record in the history at each rate.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,14 @@ const report = (what: string, value: string, target: string, ok: boolean) => {
   process.stderr.write(`  ${what}: ${value}\n`);
 };
 
+/** The probe's share of redis-benchmark's rate that each row must reach (issue 16). */
+const REDIS_SHARE = 0.8;
+
+/**
+ * The probe against one Redis next to `redis-benchmark -c N -P 1 -t set` on the same server,
+ * through the same mapped port, for N = 1 and 4: each measured twice, one after the other, and
+ * the better of each kept (the machine is shared: a neighbour's burst lands on either).
+ */
 async function probeVsRedisBenchmark(): Promise<void> {
   const docker = dockerClient();
   const image = (await resolveImage(docker, redisChain.images.find((i) => i.name === 'redis')!)).image;
@@ -80,61 +88,80 @@ async function probeVsRedisBenchmark(): Promise<void> {
     .start();
   try {
     const port = redis.getMappedPort(6379);
-    const seconds = 5;
-    const clock = new MonotonicClock();
-    const history = new History();
-    const registry = new MemoryRegistry();
-    await registry.set(HEAD_RECORD, 'bench', 60_000);
-    const probe = new RedisWriterProbe(
-      {
-        kind: 'redis-writer',
-        name: 'bench',
-        concurrency: 1,
-        rateHz: 0,
-        commandTimeoutMs: 1000,
-        connectTimeoutMs: 1000,
-        retryBackoffMs: 20,
-      },
-      { clock, history, registry, endpoint: () => ({ host: '127.0.0.1', port }), key: 'bench' },
-    );
-    probe.start();
-    await sleep(seconds * 1000);
-    await probe.stop();
-    const stats = probeStats(history.all(), 'bench');
-
-    let rb: number;
-    let how: string;
-    const args = ['-c', '1', '-P', '1', '-t', 'set', '-n', '100000', '-q'];
-    try {
-      const { stdout } = await run('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), ...args]);
-      rb = parseRate(stdout);
-      how = 'host, same mapped port';
-    } catch {
-      const { stdout } = await run('docker', ['exec', redis.getId(), 'redis-benchmark', ...args]);
-      rb = parseRate(stdout);
-      how = 'inside the container (install redis-tools for a like-for-like figure)';
+    for (const concurrency of [1, 4]) {
+      let best: ReturnType<typeof probeStats> | undefined;
+      let rb = 0;
+      let how = '';
+      for (let round = 0; round < 2; round++) {
+        const stats = await probeRun(port, concurrency, 3);
+        if (!best || stats.okPerSec > best.okPerSec) best = stats;
+        const got = await redisBenchmark(redis.getId(), port, concurrency);
+        if (got.rate > rb) rb = got.rate;
+        how = got.how;
+      }
+      const stats = best!;
+      const what = `${concurrency} client${concurrency > 1 ? 's' : ''}, 1 in flight each`;
+      report(`probe write rate (${what})`, `${Math.round(stats.okPerSec)} writes/s`, '(best of 2)', true);
+      report(
+        `redis-benchmark -c ${concurrency} -P 1 -t set (${how})`,
+        `${Math.round(rb)} requests/s`,
+        '(best of 2)',
+        true,
+      );
+      report(
+        `probe / redis-benchmark, ${concurrency} client${concurrency > 1 ? 's' : ''}`,
+        `${((100 * stats.okPerSec) / rb).toFixed(0)}%`,
+        `>= ${REDIS_SHARE * 100}%`,
+        stats.okPerSec >= REDIS_SHARE * rb,
+      );
+      report(
+        `probe latency p50 / p99, ${concurrency} client${concurrency > 1 ? 's' : ''}`,
+        `${stats.latencyMs?.p50.toFixed(3)} / ${stats.latencyMs?.p99.toFixed(3)} ms`,
+        '(reference)',
+        true,
+      );
     }
-    report(
-      'probe write rate (1 client, 1 in flight)',
-      `${Math.round(stats.okPerSec)} writes/s`,
-      '>= 50% of redis-benchmark',
-      stats.okPerSec >= rb / 2,
-    );
-    report(`redis-benchmark -c 1 -P 1 -t set (${how})`, `${Math.round(rb)} requests/s`, '(reference)', true);
-    report(
-      'probe / redis-benchmark',
-      `${((100 * stats.okPerSec) / rb).toFixed(0)}%`,
-      '>= 50%',
-      stats.okPerSec >= rb / 2,
-    );
-    report(
-      'probe latency p50 / p99',
-      `${stats.latencyMs?.p50.toFixed(3)} / ${stats.latencyMs?.p99.toFixed(3)} ms`,
-      '(reference)',
-      true,
-    );
   } finally {
     await removeByLabel(docker, benchId);
+  }
+}
+
+/** The Redis probe at full speed (no rate) with `concurrency` slots for `seconds`. */
+async function probeRun(port: number, concurrency: number, seconds: number) {
+  const clock = new MonotonicClock();
+  const history = new History();
+  const registry = new MemoryRegistry();
+  await registry.set(HEAD_RECORD, 'bench', 60_000);
+  const probe = new RedisWriterProbe(
+    {
+      kind: 'redis-writer',
+      name: 'bench',
+      concurrency,
+      rateHz: 0,
+      commandTimeoutMs: 1000,
+      connectTimeoutMs: 1000,
+      retryBackoffMs: 20,
+    },
+    { clock, history, registry, endpoint: () => ({ host: '127.0.0.1', port }), key: 'bench' },
+  );
+  probe.start();
+  await sleep(seconds * 1000);
+  await probe.stop();
+  return probeStats(history.all(), 'bench');
+}
+
+/** redis-benchmark on the host through the mapped port, or in the container when it is missing. */
+async function redisBenchmark(container: string, port: number, clients: number) {
+  const args = ['-c', String(clients), '-P', '1', '-t', 'set', '-n', String(30_000 * clients), '-q'];
+  try {
+    const { stdout } = await run('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), ...args]);
+    return { rate: parseRate(stdout), how: 'host, same mapped port' };
+  } catch {
+    const { stdout } = await run('docker', ['exec', container, 'redis-benchmark', ...args]);
+    return {
+      rate: parseRate(stdout),
+      how: 'inside the container (install redis-tools for a like-for-like figure)',
+    };
   }
 }
 
@@ -355,7 +382,31 @@ async function scaling(): Promise<void> {
   );
 }
 
-/** One no-fault measurement of the web tier under k6 at `rateHz` for `seconds`. */
+/** The first seconds of the steady state, left out of the web tier's figures (see k6WebTier). */
+const WEB_WARMUP_S = 2;
+
+/** The web tier's figures over the steady state less its first WEB_WARMUP_S, from history.jsonl. */
+function webWindow(r: { runDir: string; phases: { name: string; tStart: number; tEnd: number }[] }) {
+  const ss = r.phases.find((x) => x.name === 'steady-state')!;
+  const from = ss.tStart + WEB_WARMUP_S * 1000;
+  const ops = readFileSync(join(r.runDir, 'history.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Op)
+    .filter((o) => o.op === 'write' && o.tInvoke >= from && o.tInvoke < ss.tEnd);
+  const ok = ops.filter((o) => o.outcome === 'ok');
+  const lat = ok.map((o) => o.tComplete - o.tInvoke).sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * (lat.length - 1)))] ?? Number.NaN;
+  return {
+    attempted: ops.length,
+    ok: ok.length,
+    sentHz: (ops.length * 1000) / (ss.tEnd - from),
+    p50: q(0.5),
+    p99: q(0.99),
+  };
+}
+
+/** One no-fault measurement of the web tier under k6 at `rateHz` for `seconds` after a warm-up. */
 async function webTierAt(rateHz: number, seconds: number) {
   const loaded = {
     file: `(bench web at ${rateHz}/s)`,
@@ -364,7 +415,7 @@ async function webTierAt(rateHz: number, seconds: number) {
       stack: { web: { heads: 3, backends: ['pg'] }, pg: { nodes: 2 } },
       probes: [{ kind: 'k6-http', name: 'http', rateHz, timeoutMs: 1000 }],
       // Only the steady state is measured; the fault after it just ends the run quickly.
-      steadyState: { durationMs: seconds * 1000, minSuccessRatio: 0 },
+      steadyState: { durationMs: (WEB_WARMUP_S + seconds) * 1000, minSuccessRatio: 0 },
       faults: [{ action: 'kill', target: 'web:head' }],
       observeMs: 0,
       recovery: { stableMs: 0, timeoutMs: 5000, convergenceTimeoutMs: 1000 },
@@ -376,21 +427,31 @@ async function webTierAt(rateHz: number, seconds: number) {
   if (r.status !== 'completed' || !p)
     throw new Error(`the web tier at ${rateHz}/s did not complete: ${r.error?.message}`);
   const s = p.steadyState;
+  const w = webWindow(r);
   const sustained =
-    p.rate.achievedHz >= 0.95 * rateHz && s.ok >= 0.99 * s.attempted && (p.delivery?.notStarted ?? 0) === 0;
-  return { p, s, sustained };
+    w.sentHz >= 0.95 * rateHz && w.ok >= 0.99 * w.attempted && (p.delivery?.notStarted ?? 0) === 0;
+  return { p, s, w, sustained };
 }
+
+/** The web tier's target (issue 16): this rate sustained with its p99 under this, no fault. */
+const WEB_TARGET = { rateHz: 1000, p99Ms: 50 };
 
 async function k6WebTier(): Promise<void> {
   const seconds = 10;
   let best: number | null = null;
-  for (const rateHz of [100, 200, 400, 800]) {
-    const { p, s, sustained } = await webTierAt(rateHz, seconds);
+  for (const rateHz of [100, 250, 500, WEB_TARGET.rateHz]) {
+    const { p, s, w, sustained } = await webTierAt(rateHz, seconds);
     const d = p.delivery;
     report(
       `k6 -> web tier at ${rateHz}/s for ${seconds} s, no fault`,
-      `${p.rate.achievedHz.toFixed(0)}/s sent, ${s.ok} of ${s.attempted} ok; p50 ${s.latencyMs?.p50.toFixed(1)} ms, p99 ${s.latencyMs?.p99.toFixed(1)} ms${d?.notStarted ? `; ${d.notStarted} not started` : ''}`,
+      `${w.sentHz.toFixed(0)}/s sent, ${w.ok} of ${w.attempted} ok; p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms${d?.notStarted ? `; ${d.notStarted} not started` : ''}`,
       sustained ? '(sustained)' : '(not sustained)',
+      true,
+    );
+    report(
+      `  the same with its first ${WEB_WARMUP_S} s (k6's start)`,
+      `${s.ok} of ${s.attempted} ok; p50 ${s.latencyMs?.p50.toFixed(1)} ms, p99 ${s.latencyMs?.p99.toFixed(1)} ms`,
+      '(reference)',
       true,
     );
     report(
@@ -399,6 +460,15 @@ async function k6WebTier(): Promise<void> {
       rateHz === 100 ? '< 500 ms p99' : '(reference)',
       rateHz !== 100 || (d?.p99Ms ?? Number.POSITIVE_INFINITY) < 500,
     );
+    if (rateHz === WEB_TARGET.rateHz) {
+      const p99 = Number.isNaN(w.p99) ? Number.POSITIVE_INFINITY : w.p99;
+      report(
+        `web tier at ${rateHz}/s: sustained, p99`,
+        `${sustained ? 'sustained' : 'not sustained'}, p99 ${p99.toFixed(1)} ms`,
+        `sustained, p99 < ${WEB_TARGET.p99Ms} ms`,
+        sustained && p99 < WEB_TARGET.p99Ms,
+      );
+    }
     if (!sustained) break;
     best = rateHz;
   }
