@@ -648,7 +648,10 @@ export class AwsStack implements Stack {
     const start = injection.faults.find((x) => x.fault === f.index)?.tStarted ?? injection.tStarted;
     const plannedEnd = start + duration;
     const { clock } = this.ctx;
-    const early = this.ctx.signal?.aborted || clock.now() < plannedEnd - 2000;
+    // The runner reverts `duration` after its injection, which came before StartExperiment: a
+    // revert from then on is on time (FIS ends the actions itself, initMs later); one before it
+    // (an abort, an error) is early.
+    const early = this.ctx.signal?.aborted || clock.now() < injection.tStartCall + duration - 2000;
     const over = exp.finished().then(
       () => undefined,
       (err: unknown) => err,
