@@ -1,8 +1,10 @@
 // Draws the charts of a chaos-harness report with uPlot (inlined beside this script). The data
 // comes from the page's JSON block: per probe, operations per bucket and latency per bucket,
-// plus the bands (fault windows, unavailability) and markers (failover, detection, agent
-// decisions, endpoint-record moves) that are laid over the plot as elements, one per thing
-// shown, each with its time in data attributes.
+// plus the bands (fault windows to the probe's recovery, the time a fault was in force,
+// unavailability, the longest stall) and markers (applied, failover, detection, agent
+// decisions, endpoint-record moves, full redundancy) that are laid over the plot as elements,
+// one per thing shown, each with its time in data attributes. Times are seconds from the run's
+// origin (its first fault's applied instant), negative before it.
 /* global uPlot */
 (() => {
   const data = JSON.parse(document.getElementById('chaos-data').textContent);
@@ -42,7 +44,8 @@
       band.dataset.from = String(b.from);
       band.dataset.to = String(b.to);
       band.dataset.fault = String(b.fault);
-      if (labels) {
+      // the fault's window and the outage carry their words; the rest say theirs on hover
+      if (labels && (b.kind === 'fault' || b.kind === 'unavailable')) {
         const tag = document.createElement('span');
         tag.className = 'band-label';
         tag.textContent = b.label;
@@ -59,7 +62,8 @@
       mark.dataset.t = String(m.t);
       if (m.value !== undefined) mark.dataset.value = String(m.value);
       if (m.fault !== undefined) mark.dataset.fault = String(m.fault);
-      mark.title = `${m.label} (at ${m.t.toFixed(3)} s)`;
+      mark.title = `${m.label} (at ${signed(m.t, 3)} s)${m.note ? `\n${m.note}` : ''}`;
+      if (m.note) mark.classList.add('noted');
       el.appendChild(mark);
       if (!labels) continue;
       const tag = document.createElement('span');
@@ -82,7 +86,10 @@
     return { hooks: { ready: [draw], setSize: [draw], setScale: [(u, key) => key === 'x' && draw(u)] } };
   }
 
-  const seconds = (u, vals) => vals.map((v) => `${+v.toFixed(2)} s`);
+  const signed = (v, digits) => `${v < 0 ? '−' : v > 0 ? '+' : ''}${Math.abs(v).toFixed(digits)}`;
+  const seconds = (u, vals) =>
+    vals.map((v) => `${v < 0 ? '−' : v > 0 ? '+' : ''}${+Math.abs(v).toFixed(2)} s`);
+  const tValue = (u, v) => (v == null ? '—' : `${signed(v, 2)} s`);
 
   function opsChart(chart, host, width, sync) {
     const stepped = uPlot.paths.stepped({ align: 1 });
@@ -103,11 +110,11 @@
         cursor: { sync: { key: sync } },
         scales: { x: { time: false }, ops: { range: (u, lo, hi) => [0, Math.max(10, hi * 1.1)] } },
         axes: [
-          { values: seconds, label: 'seconds since the run started' },
+          { values: seconds, label: `seconds from ${chart.originLabel}` },
           { scale: 'ops', label: 'writes per second', size: 60 },
         ],
         series: [
-          { label: 't', value: (u, v) => (v == null ? '—' : `${v.toFixed(2)} s`) },
+          { label: 't', value: tValue },
           line('ok', COLORS.ok, 'rgba(26,127,55,0.12)'),
           line('fail', COLORS.fail, 'rgba(207,34,46,0.25)'),
           line('unknown', COLORS.unknown, 'rgba(191,135,0,0.25)'),
@@ -139,7 +146,7 @@
         scales: { x: { time: false }, ms: { distr: 3 } },
         axes: [{ values: seconds }, { scale: 'ms', label: 'ok latency, ms', size: 60 }],
         series: [
-          { label: 't', value: (u, v) => (v == null ? '—' : `${v.toFixed(2)} s`) },
+          { label: 't', value: tValue },
           line('p50', COLORS.p50),
           line('p99', COLORS.p99),
           line('max', COLORS.max),
@@ -169,10 +176,7 @@
         cursor: { sync: { key: sync } },
         scales: { x: { time: false }, lag: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] } },
         axes: [{ values: seconds }, { scale: 'lag', label: `lag, ${chart.unit}`, size: 70 }],
-        series: [
-          { label: 't', value: (u, v) => (v == null ? '—' : `${v.toFixed(2)} s`) },
-          ...chart.nodes.map((n, i) => line(n, i)),
-        ],
+        series: [{ label: 't', value: tValue }, ...chart.nodes.map((n, i) => line(n, i))],
         plugins: [overlay(chart, false)],
       },
       [chart.x, ...chart.values],
@@ -181,6 +185,8 @@
   }
 
   for (const run of data.runs) {
+    for (const chart of [...(run.lags || []), ...run.charts])
+      chart.originLabel = run.originLabel || 'the run started';
     for (const chart of run.lags || []) {
       const host = document.getElementById(chart.id);
       if (!host || chart.x.length < 2) continue;
