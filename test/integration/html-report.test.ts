@@ -92,9 +92,11 @@ describe.skipIf(!ready.ok || Boolean(chromiumMissing))(
       expect(top!.y).toBeLessThan(chart!.y);
     });
 
-    it('draws the timeline with the fault window and the failover marker where result.json puts them', async () => {
+    it('draws the timeline from the fault applied, its window ending where the probe recovered', async () => {
       const fault = result.faults[0]!;
       const a = result.probes[0]!.windows[0]!.availability;
+      const origin = fault.tApplied!; // every time on the page counts from here
+      expect(await page.locator('.origin').first().getAttribute('data-origin')).toBe(String(origin));
       const drawn = await page.evaluate(() => {
         const host = document.querySelector('.chart')!;
         const over = host.querySelector('.ops .u-over') as HTMLElement;
@@ -109,6 +111,7 @@ describe.skipIf(!ready.ok || Boolean(chromiumMissing))(
           const o = over.getBoundingClientRect();
           return {
             left: r.left - o.left,
+            right: r.right - o.left,
             width: r.width,
             height: r.height,
             data: { ...(el as HTMLElement).dataset },
@@ -119,7 +122,9 @@ describe.skipIf(!ready.ok || Boolean(chromiumMissing))(
           inked,
           fault: box(over.querySelector('.band.fault')),
           unavailable: box(over.querySelector('.band.unavailable')),
+          stall: box(over.querySelector('.band.stall')),
           failover: box(over.querySelector('.marker.failover')),
+          applied: box(over.querySelector('.marker.applied')),
           record: box(over.querySelector('.marker.record')),
           decisions: over.querySelectorAll('.marker.decision').length,
           failoverLabel: over.querySelector('.marker.failover .tag')?.textContent,
@@ -127,19 +132,68 @@ describe.skipIf(!ready.ok || Boolean(chromiumMissing))(
       });
       expect(drawn.inked).toBeGreaterThan(2000); // uPlot drew the series
       const series = result.probes[0]!.series;
-      const x0 = series.start / 1000;
-      const x1 = (series.start + series.counts.length * series.bucketMs) / 1000;
-      const at = (t: number) => ((t - x0) / (x1 - x0)) * drawn.width;
-      expect(Number(drawn.fault!.data.from)).toBe(fault.tInject / 1000);
-      expect(drawn.fault!.width).toBeGreaterThan(20);
-      expect(Math.abs(drawn.fault!.left - at(fault.tInject / 1000))).toBeLessThan(3);
+      const sec = (t: number) => Math.round(t - origin) / 1000;
+      const x0 = sec(series.start);
+      const x1 = sec(series.start + series.counts.length * series.bucketMs);
+      const at = (t: number) => ((sec(t) - x0) / (x1 - x0)) * drawn.width;
+      const data = await page.evaluate(() => JSON.parse(document.getElementById('chaos-data')!.textContent!));
+      expect(data.runs[0]).toMatchObject({ origin, originLabel: 'fault #1 applied' });
+      // the fault's window: from its injection to the probe's stable success, not to the chart's end
+      expect(Number(drawn.fault!.data.from)).toBe(sec(fault.tInject));
+      expect(Number(drawn.fault!.data.to)).toBe(sec(a.recoveredAt!));
+      expect(Math.abs(drawn.fault!.left - at(fault.tInject))).toBeLessThan(3);
+      expect(Math.abs(drawn.fault!.right - at(a.recoveredAt!))).toBeLessThan(3);
+      expect(drawn.fault!.right).toBeLessThan(drawn.width - 20);
+      expect(Math.abs(drawn.failover!.left - drawn.fault!.right)).toBeLessThan(3);
       expect(Number(drawn.failover!.data.value)).toBe(a.failoverMs);
-      expect(Math.abs(drawn.failover!.left - at((a.faultAt + a.failoverMs!) / 1000))).toBeLessThan(3);
+      expect(Math.abs(drawn.failover!.left - at(a.faultAt + a.failoverMs!))).toBeLessThan(3);
       expect(drawn.failover!.height).toBeGreaterThan(100);
-      expect(drawn.failoverLabel).toBe(`failover ${Math.round(a.failoverMs!)} ms`);
+      expect(drawn.failoverLabel).toBe(`failover ${Math.round(a.failoverMs!)} ms after fault #1 applied`);
+      expect(Math.abs(drawn.applied!.left - at(origin))).toBeLessThan(3);
       expect(drawn.unavailable!.width).toBeGreaterThan(5);
       expect(drawn.record).not.toBeNull();
       expect(drawn.decisions).toBeGreaterThan(0);
+      // the stall, where the history puts it
+      expect(drawn.stall).not.toBeNull();
+      expect(
+        Math.abs(drawn.stall!.right - drawn.stall!.left - (at(origin + a.longestStallMs!) - at(origin))),
+      ).toBeLessThan(3);
+    });
+
+    it('has a stall card with the longest stretch with no write acknowledged', async () => {
+      const a = result.probes[0]!.windows[0]!.availability;
+      const card = page.locator('[data-figure="stall"]').first();
+      expect(Number(await card.getAttribute('data-value'))).toBe(a.longestStallMs);
+      expect(await card.locator('.value').textContent()).toBe(`${Math.round(a.longestStallMs!)} ms`);
+      expect(await card.locator('.label').textContent()).toBe('fault #1 longest stall');
+      const note = (await card.locator('.note').textContent()) ?? '';
+      expect(note).toMatch(
+        /^the longest stretch with no write acknowledged, after fault #1 was applied: [+−]\d+\.\d{3} s -> \+\d+\.\d{3} s/,
+      );
+      expect(await card.isVisible()).toBe(true);
+      const lag = page.locator('[data-figure="apply-lag"]').first();
+      const f = result.faults[0]!;
+      expect(Number(await lag.getAttribute('data-value'))).toBe(f.applyLagMs);
+    });
+
+    it('embeds the scenario as run, folded until asked for', async () => {
+      const block = page.locator('details[data-section="scenario"]');
+      expect(await block.count()).toBe(1);
+      const code = block.locator('pre code');
+      expect(await code.isVisible()).toBe(false);
+      await block.locator('summary').click();
+      expect(await code.isVisible()).toBe(true);
+      const text = (await code.textContent()) ?? '';
+      expect(text).toMatch(/^name: redis-quick$/m);
+      expect(text).toMatch(/^observeMs: 1500$/m);
+      expect(text).toMatch(/^faults:\n {2}- [\s\S]*^ {4}action: kill$/m);
+      expect(text).toMatch(/^ {4}target: redis:head$/m);
+      // and each node's log is a link into the run folder, relative to the page
+      const logs = await page
+        .locator('[data-section="logs"] ul.logs a')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('href')));
+      expect(logs.filter((h) => h!.startsWith('logs/redis-a.')).length).toBeGreaterThan(0);
+      await block.locator('summary').click();
     });
 
     it('opens offline and saves a screenshot a person can look at', async () => {
