@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { extname, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../core/errors.ts';
 import { DEFAULT_REGION, RUN_ID_PLACEHOLDER, planFaults, roleArnPlaceholder } from '../infra/aws/fis-plan.ts';
-import { loadScenarioFile, scenarioProblems } from '../scenarios/load.ts';
+import { isScenarioFileName, loadScenarioFile, scenarioProblems } from '../scenarios/load.ts';
 import { activeSystems } from '../scenarios/schema.ts';
 import { planInput } from './aws-plan.ts';
 
@@ -13,8 +13,6 @@ import { planInput } from './aws-plan.ts';
  * `--provider aws` what AWS cannot carry out (a fault FIS refuses, a record TTL under a second).
  * One line per problem; exit 2 if there is any.
  */
-const EXTENSIONS = ['.yaml', '.yml', '.json'];
-
 export function scenarioFiles(paths: readonly string[]): string[] {
   const files: string[] = [];
   for (const p of paths) {
@@ -26,7 +24,7 @@ export function scenarioFiles(paths: readonly string[]): string[] {
     if (statSync(abs).isDirectory())
       files.push(
         ...readdirSync(abs)
-          .filter((f) => EXTENSIONS.includes(extname(f)))
+          .filter(isScenarioFileName)
           .sort()
           .map((f) => join(abs, f)),
       );

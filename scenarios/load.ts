@@ -20,6 +20,10 @@ import { type Scenario, scenarioSchema } from './schema.ts';
 export const BUILTIN_DIR = dirname(fileURLToPath(import.meta.url));
 const EXTENSIONS = ['.yaml', '.yml', '.json'];
 
+/** A scenario file by its name: YAML or JSON, but not the JSON Schema beside them (scenario.schema.json). */
+export const isScenarioFileName = (f: string) =>
+  EXTENSIONS.includes(extname(f)) && !f.endsWith('.schema.json');
+
 export interface LoadedScenario {
   scenario: Scenario;
   /** The file it came from. */
@@ -29,7 +33,7 @@ export interface LoadedScenario {
 /** The built-in scenarios: every YAML or JSON file in scenarios/. */
 export function listScenarios(dir = BUILTIN_DIR): LoadedScenario[] {
   return readdirSync(dir)
-    .filter((f) => EXTENSIONS.includes(extname(f)))
+    .filter(isScenarioFileName)
     .sort()
     .map((f) => loadScenarioFile(join(dir, f)));
 }
@@ -149,7 +153,7 @@ export function loadScenario(
     if (existsSync(file)) return loadScenarioFile(file, overrides);
   }
   const known = readdirSync(dir)
-    .filter((f) => EXTENSIONS.includes(extname(f)))
+    .filter(isScenarioFileName)
     .map((f) => basename(f, extname(f)));
   throw new UsageError('UNKNOWN_SCENARIO', `unknown scenario '${nameOrPath}'; known: ${known.join(', ')}`, {
     hint: 'run `chaos list`, or give a path to a scenario file',
@@ -205,7 +209,7 @@ export function validateScenario(raw: unknown, file: string): Scenario {
   const shown = lines.slice(0, 3).join('; ');
   const more = lines.length > 3 ? ` (and ${lines.length - 3} more)` : '';
   throw new ScenarioError('SCENARIO_INVALID', `${file}: ${shown}${more}`, {
-    hint: 'see scenarios/schema.ts for every field and its meaning',
+    hint: 'see docs/scenarios.md for every field and its meaning (`chaos schema` for editors)',
   });
 }
 
