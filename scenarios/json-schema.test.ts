@@ -1,5 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -240,4 +240,16 @@ describe('the field reference page', () => {
     expect(errorsOf(raw)).toEqual([]);
     expect(validateScenario(raw, 'the worked example').name).toBe('my-redis-head-kill');
   });
+});
+
+describe('the first line of every scenario file', () => {
+  it.each(SCENARIO_FILES.map((f) => [f.slice(ROOT.length + 1), f]))(
+    '%s points an editor at scenarios/scenario.schema.json',
+    (_, file) => {
+      const first = readFileSync(file, 'utf8').split('\n')[0] ?? '';
+      const m = /^# yaml-language-server: \$schema=(\S+)$/.exec(first);
+      expect(m, `${file}: its first line should be # yaml-language-server: $schema=<path>`).not.toBeNull();
+      expect(resolve(dirname(file), m![1]!)).toBe(SCHEMA_FILE);
+    },
+  );
 });
