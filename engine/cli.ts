@@ -31,6 +31,7 @@ import {
 } from './cli-infra.ts';
 import { registerPlanCommand } from './cli-plan.ts';
 import { registerReportCommands, reportFormatOption, reportInFormat } from './cli-reports.ts';
+import { registerSchemaCommand } from './cli-schema.ts';
 import { registerValidateCommand } from './cli-validate.ts';
 import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
 import { preflightExitCode, preflightScenario } from './preflight.ts';
@@ -383,6 +384,7 @@ export function buildProgram(argv: string[], setCode: (code: number) => void): C
   registerReportCommands(program, argv, setCode);
   registerPlanCommand(program, setCode);
   registerValidateCommand(program, setCode);
+  registerSchemaCommand(program, setCode);
   const cleanup = program
     .command('cleanup')
     .description(
