@@ -58,7 +58,7 @@ import {
 import type { S3Client } from '@aws-sdk/client-s3';
 import { sleep } from '../../core/clock.ts';
 import { MonotonicClock } from '../../core/clock.ts';
-import { errorMessage } from '../../core/errors.ts';
+import { InfraError, errorMessage } from '../../core/errors.ts';
 import { deletePrefix, listPrefix, s3Client } from './assets.ts';
 import { type AwsClients, awsClients, awsErrorParts, clientConfig } from './aws-clients.ts';
 import {
@@ -263,7 +263,12 @@ async function zonesOf(
 ): Promise<string[]> {
   const out = new Set<string>();
   if (zoneId) out.add(zoneId.replace(/^\/hostedzone\//, ''));
-  for (const z of await harnessZones(r53))
+  // Listing every zone needs route53:ListHostedZones; without it, the zone named by id is enough.
+  const all = await harnessZones(r53).catch((err) => {
+    if (zoneId && denied(err)) return [];
+    throw err;
+  });
+  for (const z of all)
     if (
       z.runId === runId ||
       z.name.endsWith(`-${runId}.chaos.internal`) ||
@@ -523,12 +528,30 @@ async function removeLeftovers(
   });
   await step(report, 'VPC', async () => removeVpcs(ec2, runId, log));
   await step(report, 'CloudWatch Logs', async () => {
-    const prefix = `/chaos/${runId}`;
-    const groups =
-      (await c.logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: prefix }))).logGroups ?? [];
+    const groups = await runLogGroups(c.logs, runId);
     for (const g of groups) await c.logs.send(new DeleteLogGroupCommand({ logGroupName: g.logGroupName! }));
     return groups.map((g) => `log group ${g.logGroupName}`);
   });
+}
+
+/** An AWS error that says the caller may not do it. */
+function denied(err: unknown): boolean {
+  if (err instanceof InfraError) return err.code === 'AWS_ACCESS_DENIED';
+  const p = awsErrorParts(err);
+  return /AccessDenied|UnauthorizedOperation|Forbidden/i.test(p.code) || p.status === 403;
+}
+
+/** The run's log groups (`/chaos/<run>...`); none where the caller may not list them. */
+async function runLogGroups(logs: CloudWatchLogsClient, runId: string) {
+  try {
+    return (
+      (await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: `/chaos/${runId}` }))).logGroups ??
+      []
+    );
+  } catch (err) {
+    if (denied(err)) return [];
+    throw err;
+  }
 }
 
 /** The run's VPCs with what they hold: gateways, subnets, route tables, ACLs, groups; then DHCP options. */
@@ -609,8 +632,12 @@ export async function leftoversOf(c: RunClients, ref: RunRef): Promise<string[]>
     ...loadBalancers.map((a) => `load-balancer ${a}`),
     ...targetGroups.map((a) => `target-group ${a}`),
   );
-  for (const s of await listHarnessStacks(c.cf))
-    if (s.runId === runId) out.push(`stack ${s.name} (${s.status})`);
+  // ListStacks may be denied (it takes no resource): the stack's own deletion was waited for by id.
+  const stacks = await listHarnessStacks(c.cf).catch((err) => {
+    if (denied(err)) return [];
+    throw err;
+  });
+  for (const s of stacks) if (s.runId === runId) out.push(`stack ${s.name} (${s.status})`);
   for (const id of await runTemplateIds(c.fis, runId)) out.push(`experiment-template ${id}`);
   out.push(...(await runningExperiments(c.fis, runId)).map((id) => `experiment ${id} (not ended)`));
   const alarm = stopAlarmName(runId);
@@ -625,9 +652,7 @@ export async function leftoversOf(c: RunClients, ref: RunRef): Promise<string[]>
   }
   if (ref.bucket)
     for (const k of await listPrefix(c.s3, ref.bucket, runId)) out.push(`s3://${ref.bucket}/${k}`);
-  const groups = (await c.logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: `/chaos/${runId}` })))
-    .logGroups;
-  for (const g of groups ?? []) out.push(`log-group ${g.logGroupName}`);
+  for (const g of await runLogGroups(c.logs, runId)) out.push(`log-group ${g.logGroupName}`);
   return out;
 }
 
