@@ -61,6 +61,27 @@ describe('the timeline of a run', () => {
     expect(chart!.markers.find((m) => m.kind === 'revert')).toMatchObject({ t: 2.989, value: 3004 });
   });
 
+  it("shades a fault measured in another's window over its own span, to its revert", () => {
+    const r = syntheticRun();
+    r.faults.push({
+      ...r.faults[0]!,
+      index: 1,
+      action: 'partition',
+      target: 'node:redis-c',
+      nodes: ['redis-c'],
+      tInject: 2500,
+      tApplied: 2510,
+      tReverted: 4500,
+      measured: false,
+    });
+    const [chart] = timelineOf(r, null, 'x');
+    const band = chart!.bands.find((b) => b.kind === 'fault' && b.fault === 1)!;
+    expect(band).toMatchObject({ from: 0.5, to: 2.5, open: false });
+    expect(band.label).toBe(
+      'fault #2 partition node:redis-c -> redis-c, in force 2.00 s (reverted), not measured on its own',
+    );
+  });
+
   it('leaves a window that never recovered open to the end of the chart', () => {
     const r = syntheticRun({ failoverMs: 9000 });
     const [chart] = timelineOf(r, null, 'x');

@@ -335,7 +335,8 @@ interface WindowEnd {
 
 function windowEnd(r: RunResult, fault: number, a: AvailabilityFigures | undefined): WindowEnd {
   const f = r.faults.find((x) => x.index === fault)!;
-  if (!a) return { at: f.tApplied ?? f.tInject, why: 'not measured' };
+  // a fault measured in another's window: its own span, to its revert
+  if (!a) return { at: f.tReverted ?? f.tApplied ?? f.tInject, why: 'not measured' };
   if (!a.outage) return { at: a.faultAt, why: 'no outage' };
   if (a.recoveredAt !== null) return { at: a.recoveredAt, why: 'recovered' };
   return { at: a.until, why: 'not recovered' };

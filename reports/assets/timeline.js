@@ -34,6 +34,7 @@
     const { min, max } = u.scales.x;
     const pos = (t) => u.valToPos(Math.min(Math.max(t, min), max), 'x');
     const width = u.over.clientWidth;
+    let faultRow = 0;
     for (const b of chart.bands) {
       const band = document.createElement('div');
       band.className = `band ${b.kind}${b.open ? ' open' : ''}`;
@@ -49,6 +50,8 @@
         const tag = document.createElement('span');
         tag.className = 'band-label';
         tag.textContent = b.label;
+        // several faults' words one above the other, not on top of each other
+        if (b.kind === 'fault') tag.style.bottom = `${8 + 15 * faultRow++}px`;
         band.appendChild(tag);
       }
       el.appendChild(band);
