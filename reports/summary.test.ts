@@ -340,9 +340,9 @@ describe('summary of a gray fault', () => {
       }),
     );
     const text = summary(r);
-    expect(text).toMatch(/latency +before +p50 1 \/ p99 1 \/ max 1 ms/);
+    expect(text).toMatch(/latency +before +p50 1.0 \/ p99 1.0 \/ max 1.0 ms/);
     expect(text).toMatch(/during +p50 103 \/ p99 103 \/ max 103 ms \(1 timeout\)/);
-    expect(text).toMatch(/after +p50 2 \/ p99 2 \/ max 2 ms/);
+    expect(text).toMatch(/after +p50 2.0 \/ p99 2.0 \/ max 2.0 ms/);
     expect(text).toMatch(/leader \(false failover\) redis-a -> redis-b while every node was up/);
     expect(text).toMatch(/false failover: redis-a -> redis-b while no node was down +during #1 latency/);
     expect(r.systems[0]!.falseFailovers).toEqual([

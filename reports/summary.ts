@@ -202,12 +202,17 @@ function availabilityRows(a: AvailabilityFigures, p: ProbeResult, row: Row, c: C
   stallRow(a, row, res);
 }
 
+/** A latency as people read it: 0.42, 6.1, 101 (a sub-millisecond figure is no 0). */
+function latencyMs(v: number): string {
+  return v < 1 ? v.toFixed(2) : v < 10 ? v.toFixed(1) : String(Math.round(v));
+}
+
 /** `p50 101 / p99 140 / max 212 ms (212 ok, 3 timeouts, 1 error)` */
 function phaseText(p: PhaseLatency | null): string {
   if (!p) return '—';
   const l = p.latencyMs;
   const lat = l
-    ? `p50 ${Math.round(l.p50)} / p99 ${Math.round(l.p99)} / max ${Math.round(l.max)} ms`
+    ? `p50 ${latencyMs(l.p50)} / p99 ${latencyMs(l.p99)} / max ${latencyMs(l.max)} ms`
     : 'no ok write';
   const bad = [
     p.timeouts ? `${p.timeouts} timeout${p.timeouts > 1 ? 's' : ''}` : '',
