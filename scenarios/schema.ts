@@ -13,6 +13,7 @@ import {
 import type { NodeRef } from '../core/provider.ts';
 import type { ProbeSpec, SystemDefinition } from '../core/system.ts';
 import { SYSTEMS, systemNamed } from '../systems/index.ts';
+import { attachProblems, attachSpec } from './attach.ts';
 
 /**
  * The scenario format: stack + probes + fault schedule + expectations. Files are YAML or JSON;
@@ -361,12 +362,13 @@ const stack = z
       SYSTEMS.map((s) => [s.name, s.spec.optional().describe(s.spec.description ?? s.description)]),
     ) as Record<string, z.ZodTypeAny>,
   )
+  .extend({ attach: attachSpec.optional() })
   .strict()
   .describe(
     'The systems to bring up, one key per system (at least one); a probe or target names a system of it.',
   )
   .refine((st) => Object.values(st).some((v) => v !== undefined), {
-    message: `the stack needs at least one system: ${SYSTEMS.map((s) => s.name).join(', ')}`,
+    message: `the stack needs at least one system: ${SYSTEMS.map((s) => s.name).join(', ')}, or attach`,
   });
 
 const scenarioObject = z
@@ -506,6 +508,9 @@ const scenarioObject = z
     const systems = activeSystems(s);
     const issue = (path: (string | number)[], message: string) =>
       ctx.addIssue({ code: 'custom', path, message });
+    // A stack attached to: its probes and targets are checked against what it can be (attach.ts).
+    const attached = s.stack.attach !== undefined;
+    for (const p of attachProblems(s)) issue(p.path, p.message);
     const afterLastFault = s.observeMs + s.recovery.timeoutMs;
     const changes = s.expect.leaderChanges;
     if (changes !== undefined && typeof changes === 'object')
@@ -536,7 +541,7 @@ const scenarioObject = z
         issue(['probes', i, 'name'], `two probes are named '${p.name}'; give each its own name`);
       names.add(p.name as string);
       const system = SYSTEMS.find((x) => x.probes.some((d) => d.kind === p.kind))!;
-      if (!systems.some((x) => x.def === system))
+      if (!attached && !systems.some((x) => x.def === system))
         issue(
           ['probes', i, 'kind'],
           `a ${p.kind} probe needs stack.${system.name}, which this scenario has not`,
@@ -553,6 +558,7 @@ const scenarioObject = z
       }
     });
     s.faults.forEach((f, i) => {
+      if (attached) return;
       if (isStep(f.action)) {
         const [kind, arg] = f.target.split(':');
         const offers = systems.filter((x) => x.def.steps?.[f.action]);
