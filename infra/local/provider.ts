@@ -24,6 +24,7 @@ import type {
   StackPlan,
 } from '../../core/provider.ts';
 import type { Registry } from '../../core/registry.ts';
+import { attachedRun } from './attach.ts';
 import { ContainerLog } from './container-logs.ts';
 import {
   LABEL_AZ,
@@ -159,6 +160,9 @@ export class LocalProvider implements Provider {
   }
 
   async forceTeardown(runId: string): Promise<void> {
+    // A stack attached to: undo what the run did to the user's containers; nothing is removed.
+    const attached = attachedRun(runId);
+    if (attached) return attached.forceTeardown();
     const stack = this.stacks.get(runId);
     if (stack) await stack.forceTeardown();
     else {
