@@ -1,10 +1,13 @@
 import { ChaosError, InfraError, errorMessage } from '../core/errors.ts';
 import type { FaultAction } from '../core/faults.ts';
 import type { PreflightCheck, Provider } from '../core/provider.ts';
+import { attachPreflight } from '../infra/local/attach.ts';
+import { dockerClient } from '../infra/local/docker.ts';
 import type { LoadedScenario } from '../scenarios/load.ts';
 import { isStep } from '../scenarios/schema.ts';
 import { probeOfKind } from '../systems/index.ts';
-import { imagesFor } from './runner.ts';
+import { attachGroups } from './attach.ts';
+import { attachOf, imagesFor } from './runner.ts';
 
 /**
  * Everything a run of this scenario needs on this machine, checked before anything is started:
@@ -28,6 +31,10 @@ export async function preflightScenario(
           ? { what: `fault ${f.action}`, ok: true, detail: 'supported' }
           : { what: `fault ${f.action}`, ok: false, detail: s.reason };
       });
+  // A stack attached to: each selector names running containers (a selector that matches none is a line).
+  const attach = attachOf(scenario);
+  if (attach && provider.name === 'local' && checks.every((c) => c.ok || c.what !== 'Docker engine'))
+    checks.push(...(await attachPreflight(dockerClient(), attachGroups(attach))));
   for (const kind of new Set(scenario.probes.map((p) => p.kind))) {
     const def = probeOfKind(kind)?.probe;
     if (!def?.preflight) continue;

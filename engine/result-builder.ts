@@ -141,7 +141,8 @@ export function buildResult(r: RunRecord): RunResult {
     const leadership = def ? leadershipChanges(r.events, def.leadership, windows) : [];
     const spec = (r.scenario.stack as Record<string, unknown>)[s.name];
     // A lease outlives its holder's death by up to one threshold, and the takeover follows it.
-    const threshold = def?.failoverThresholdMs?.(spec as never) ?? 0;
+    // (A stack attached to has no spec of the built system's: its threshold is not the harness's.)
+    const threshold = spec === undefined ? 0 : (def?.failoverThresholdMs?.(spec as never) ?? 0);
     return {
       name: s.name,
       kind: s.kind,

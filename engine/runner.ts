@@ -13,10 +13,14 @@ import type { ContainerPlan, ImageRef, Provider, Stack } from '../core/provider.
 import type { PhaseName, PhaseRecord, RunResult, RunStatus } from '../core/result.ts';
 import type { SystemState } from '../core/result.ts';
 import type { Controller, PlanContext, Probe } from '../core/system.ts';
+import { attachStack } from '../infra/local/attach.ts';
+import { dockerClient } from '../infra/local/docker.ts';
+import type { AttachSpec } from '../scenarios/attach.ts';
 import type { LoadedScenario } from '../scenarios/load.ts';
 import { type ActiveSystem, type Scenario, activeSystems, isStep } from '../scenarios/schema.ts';
 import { probeOfKind } from '../systems/index.ts';
 import { AbortGuard, describeBreach } from './abort-guard.ts';
+import { attachGroups, attachNotes, attachedSystems, checkAttachedTargets } from './attach.ts';
 import { ConvergenceWatcher } from './convergence.ts';
 import { FaultInjector } from './fault-injector.ts';
 import { type ReadBackOutcome, buildResult } from './result-builder.ts';
@@ -84,6 +88,8 @@ export function preflight(loaded: LoadedScenario, provider: Provider): void {
 
 /** The images a scenario's stack needs: its systems', and the node image the registry runs on. */
 export function imagesFor(scenario: Scenario): ImageRef[] {
+  // A stack attached to runs the user's images; the harness starts nothing.
+  if (attachOf(scenario)) return [];
   const byName = new Map<string, ImageRef>();
   for (const { def } of activeSystems(scenario)) for (const i of def.images) byName.set(i.name, i);
   byName.set(NODE_IMAGE.name, NODE_IMAGE);
@@ -123,9 +129,11 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
   // Docker answers, images are there: checked before the run folder exists, so a machine that
   // cannot run anything gets one line and no folder. Not under the time limit (pulls are bounded).
   await provider.prepare(imagesFor(scenario));
-  const bundle = await bundleAgents(
-    Object.assign({}, ...activeSystems(scenario).map((s) => s.def.agents)) as Record<string, string>,
-  );
+  const bundle = attachOf(scenario)
+    ? ''
+    : await bundleAgents(
+        Object.assign({}, ...activeSystems(scenario).map((s) => s.def.agents)) as Record<string, string>,
+      );
 
   const runId = randomBytes(4).toString('hex');
   opts.onRunId?.(runId);
@@ -234,6 +242,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
       });
     run.close();
   }
+  result.warnings.push(...attachNotes(game.stack, game.systems));
   const storeError =
     run.storeError ??
     (game.history.writeError ? `history.jsonl: ${game.history.writeError.message}` : undefined);
@@ -270,7 +279,8 @@ class GameDay {
     private readonly bundle: { source: string; target: string },
   ) {
     this.history = new History(run.store.path('history.jsonl'));
-    this.systems = activeSystems(loaded.scenario);
+    const attach = attachOf(loaded.scenario);
+    this.systems = attach ? attachedSystems(attach) : activeSystems(loaded.scenario);
   }
 
   get faults() {
@@ -289,7 +299,11 @@ class GameDay {
     this.startControllers(stack);
     for (const s of this.systems) this.before.set(s.def.name, await s.def.observe(stack, s.spec));
     this.probes = scenario.probes.map((spec) =>
-      probeOfKind(spec.kind)!.probe.create(spec, {
+      // An attached system's own probe of the kind first (it knows how that stack is reached).
+      (
+        this.systems.flatMap((s) => s.def.probes).find((p) => p.kind === spec.kind) ??
+        probeOfKind(spec.kind)!.probe
+      ).create(spec, {
         runId: this.runId,
         clock: run.clock,
         history: this.history,
@@ -395,6 +409,8 @@ class GameDay {
   /** The registry and every system's nodes, then each system formed (replication up, records written). */
   private async provision(): Promise<Stack> {
     const { run, scenario } = this;
+    const attach = attachOf(scenario);
+    if (attach) return this.attach(attach);
     const ctx = this.planContext();
     const stack = await this.provider.provision(
       {
@@ -419,6 +435,28 @@ class GameDay {
     await Promise.all(this.systems.map((s) => s.def.awaitReady(stack, s.spec, run.signal)));
     return stack;
   }
+  /** A stack the user runs: found and attached to, nothing started; then each system whole. */
+  private async attach(attach: AttachSpec): Promise<Stack> {
+    const { run, scenario } = this;
+    if (this.provider.name !== 'local')
+      throw new ScenarioError(
+        'ATTACH_LOCAL_ONLY',
+        `${this.loaded.file}: stack.attach finds containers on the local Docker engine; the ${this.provider.name} provider cannot attach`,
+        { hint: 'run it with the local provider' },
+      );
+    const stack = await attachStack(dockerClient(), attachGroups(attach), {
+      runId: this.runId,
+      scenarioName: scenario.name,
+      clock: run.clock,
+      onEvent: run.emit,
+      signal: run.signal,
+    });
+    this.stack = stack;
+    checkAttachedTargets(this.loaded.file, scenario.faults, stack);
+    await Promise.all(this.systems.map((s) => s.def.awaitReady(stack, s.spec, run.signal)));
+    return stack;
+  }
+
   private async steadyState(): Promise<void> {
     const { run, scenario } = this;
     const from = run.clock.now();
@@ -565,4 +603,9 @@ class GameDay {
       if (state) this.after.set(s.def.name, state);
     }
   }
+}
+
+/** The stack a scenario attaches to instead of building one, if it does. */
+export function attachOf(scenario: Pick<Scenario, 'stack'>): AttachSpec | undefined {
+  return (scenario.stack as { attach?: AttachSpec }).attach;
 }

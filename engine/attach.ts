@@ -1,0 +1,415 @@
+import { sleep } from '../core/clock.ts';
+import { InfraError, InterruptedError, ScenarioError } from '../core/errors.ts';
+import type { Endpoint, NodeRef, Stack } from '../core/provider.ts';
+import type { SystemState } from '../core/result.ts';
+import type { Controller, SystemDefinition } from '../core/system.ts';
+import { type AttachGroup, type AttachedStack, describeSelector } from '../infra/local/attach.ts';
+import {
+  type AttachSpec,
+  SENTINEL_ATTACH_ROLES,
+  type SentinelAttachSpec,
+  sentinelAttachSpec,
+} from '../scenarios/attach.ts';
+import type { ActiveSystem } from '../scenarios/schema.ts';
+import { sentinel as builtSentinel } from '../systems/sentinel/index.ts';
+import { sentinelViolations } from '../systems/sentinel/invariants.ts';
+import { agreedMaster, quickClient } from '../systems/sentinel/observe.ts';
+import { SentinelWriterProbe, probeKey, sentinelWriterSettings } from '../systems/sentinel/probe.ts';
+import { type SentinelWriterProbeSpec, sentinelWriterSpec } from '../systems/sentinel/spec.ts';
+import { type SentinelNodeState, parseReplication } from '../systems/sentinel/state.ts';
+import { MASTER_RECORD, SentinelWatch } from '../systems/sentinel/watch.ts';
+
+/**
+ * The systems of a stack the harness attaches to (`stack.attach`), as the runner uses every system:
+ * observe, invariants, records, roles, probes, a watcher. They are the built systems' own parts
+ * where those fit a stack laid out by someone else (Sentinel's invariants, its probe, its events
+ * and leader record); what differs is how the nodes are found: by asking each container what it
+ * runs, not by the harness's names.
+ */
+
+/** What a scenario's `stack.attach` asks the provider to find. */
+export function attachGroups(attach: AttachSpec): AttachGroup[] {
+  const out: AttachGroup[] = [];
+  if (attach.sentinel)
+    out.push({
+      system: 'sentinel',
+      select: attach.sentinel.select,
+      azLabel: attach.sentinel.azLabel,
+      endpoints: attach.sentinel.endpoints,
+    });
+  return out;
+}
+
+export function attachedSystems(attach: AttachSpec): ActiveSystem[] {
+  return attach.sentinel ? [{ def: attachedSentinel(attach.sentinel), spec: attach.sentinel }] : [];
+}
+
+/** How an attached stack's convergence is judged, and what it left as it was: the result's notes. */
+export function attachNotes(stack: Stack | undefined, systems: readonly ActiveSystem[]): string[] {
+  if (!stack || !('attached' in stack)) return [];
+  const a = stack as AttachedStack;
+  const out = systems.map(
+    (s) =>
+      `attached ${s.def.name} stack (${describeSelector((s.spec as SentinelAttachSpec).select)}): convergence judged by its invariants (one master, every replica linked to it, every Sentinel handing it out), and by the probes`,
+  );
+  for (const n of a.killed)
+    out.push(
+      `${n} was killed and stays stopped: the harness does not restart a container it did not create (docker start ${n})`,
+    );
+  for (const what of a.held()) out.push(`could not undo on the user's stack: ${what}`);
+  return out;
+}
+
+/** One Redis reply, or undefined when the node did not answer in time. */
+async function ask<T>(
+  ep: Endpoint,
+  run: (c: ReturnType<typeof quickClient>) => Promise<T>,
+): Promise<T | undefined> {
+  const c = quickClient(ep, 500);
+  try {
+    await c.connect();
+    return await run(c);
+  } catch {
+    return undefined;
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** Which containers hold data and which run a Sentinel, found once by asking each. */
+interface Layout {
+  data: string[];
+  sentinels: string[];
+  /** Containers that run a Sentinel and no data node. */
+  sentinelOnly: string[];
+}
+
+/**
+ * A user's Redis with Sentinel. Its nodes are the containers the selector found; a container is a
+ * data node when it answers `ROLE` on `port`, a Sentinel when it answers `redis_mode:sentinel` on
+ * `sentinelPort` (both, where a Sentinel runs beside a data node). Who leads: the master a majority
+ * of the Sentinels hands out for `masterName`. The leader's history: a watcher subscribed to every
+ * Sentinel mirrors `+switch-master` into the record `sentinel-master`, as the built stack's do.
+ */
+export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<SentinelAttachSpec> {
+  let layout: Layout | undefined;
+  const nodesOf = (stack: Stack) => stack.nodes().filter((n) => n.system === 'sentinel');
+
+  /** Addresses (and names) to node names: what the Sentinels and INFO answer with. */
+  const book = (stack: Stack) => {
+    const out = new Map<string, string>();
+    for (const n of nodesOf(stack)) {
+      out.set(n.name, n.name);
+      try {
+        out.set(stack.address(n.name), n.name);
+      } catch {}
+    }
+    return out;
+  };
+
+  async function findLayout(stack: Stack): Promise<Layout> {
+    const nodes = nodesOf(stack);
+    const answers = await Promise.all(
+      nodes.map(async (n) => {
+        const [role, info] = await Promise.all([
+          ask(stack.endpoint(n.name, spec.port), (c) => c.call('ROLE') as Promise<unknown[]>),
+          ask(stack.endpoint(n.name, spec.sentinelPort), (c) => c.info('server')),
+        ]);
+        return {
+          name: n.name,
+          data: Array.isArray(role) && (role[0] === 'master' || role[0] === 'slave'),
+          sentinel: typeof info === 'string' && /redis_mode:sentinel/.test(info),
+        };
+      }),
+    );
+    const data = answers.filter((a) => a.data).map((a) => a.name);
+    const sentinels = answers.filter((a) => a.sentinel).map((a) => a.name);
+    return { data, sentinels, sentinelOnly: sentinels.filter((s) => !data.includes(s)) };
+  }
+
+  const known = (): Layout => {
+    if (!layout) throw new InfraError('NOT_ATTACHED', 'the attached Sentinel stack was not looked at yet');
+    return layout;
+  };
+
+  async function sentinelAnswers(stack: Stack): Promise<Map<string, string | null | undefined>> {
+    const names = book(stack);
+    const entries = await Promise.all(
+      known().sentinels.map(async (n) => {
+        const addr = (await ask(stack.endpoint(n, spec.sentinelPort), (c) =>
+          c.call('SENTINEL', 'get-master-addr-by-name', spec.masterName),
+        )) as [string, string] | null | undefined;
+        if (addr === undefined) return [n, undefined] as const;
+        return [n, addr ? (names.get(addr[0]) ?? null) : null] as const;
+      }),
+    );
+    return new Map(entries);
+  }
+
+  async function records(stack: Stack): Promise<Pick<SystemState, 'leader' | 'members'>> {
+    const leader = agreedMaster(await sentinelAnswers(stack));
+    return { leader, members: [...(leader ? [leader] : []), ...known().data.filter((n) => n !== leader)] };
+  }
+
+  async function observe(stack: Stack): Promise<SystemState> {
+    const { data, sentinels } = known();
+    const names = book(stack);
+    const nodes = new Map(nodesOf(stack).map((n) => [n.name, n]));
+    const [answers, replication] = await Promise.all([
+      sentinelAnswers(stack),
+      Promise.all(
+        data.map(async (n) => {
+          const info = await ask(stack.endpoint(n, spec.port), (c) => c.info('replication'));
+          return [n, info === undefined ? undefined : parseReplication(info)] as const;
+        }),
+      ),
+    ]);
+    const leader = agreedMaster(answers);
+    const leaderOffset = replication.find(([n]) => n === leader)?.[1]?.offset;
+    const sentinelOf = (n: string) =>
+      sentinels.includes(n)
+        ? { sentinel: { answers: answers.get(n) !== undefined, master: answers.get(n) ?? null } }
+        : {};
+    const states: SentinelNodeState[] = replication.map(([n, r]) => {
+      const az = nodes.get(n)?.az ?? 'a';
+      if (!r) return { name: n, az, reachable: false, ...sentinelOf(n) };
+      if (r.role === 'master') return { name: n, az, reachable: true, role: 'master', ...sentinelOf(n) };
+      const following = r.masterHost ? (names.get(r.masterHost) ?? r.masterHost) : '';
+      const lag =
+        following === leader && leaderOffset !== undefined && r.offset !== undefined
+          ? Math.max(0, leaderOffset - r.offset)
+          : undefined;
+      return {
+        name: n,
+        az,
+        reachable: true,
+        role: 'replica',
+        following,
+        linkUp: r.linkUp ?? false,
+        ...(lag === undefined ? {} : { lag }),
+        ...sentinelOf(n),
+      };
+    });
+    for (const n of known().sentinelOnly)
+      states.push({
+        name: n,
+        az: nodes.get(n)?.az ?? 'a',
+        reachable: answers.get(n) !== undefined,
+        role: 'sentinel',
+        ...sentinelOf(n),
+      });
+    const replicas = states.filter((s) => s.reachable && s.role === 'replica' && s.following === leader);
+    // The Sentinels of their own that hand the master out are in the topology too (as a proxy is).
+    const agreeing = states.filter(
+      (s) => s.role === 'sentinel' && s.reachable && s.sentinel?.master === leader,
+    );
+    return {
+      leader,
+      members: leader ? [leader, ...replicas.map((s) => s.name), ...agreeing.map((s) => s.name)] : [],
+      nodes: states,
+    };
+  }
+
+  /** Sentinel's invariants on the data nodes, and every Sentinel container that answers agreeing. */
+  function invariants(state: SystemState): string[] {
+    const nodes = state.nodes as SentinelNodeState[];
+    const out = sentinelViolations({ ...state, nodes: nodes.filter((n) => n.role !== 'sentinel') });
+    for (const n of nodes) {
+      if (n.role !== 'sentinel' || !n.reachable || !n.sentinel) continue;
+      if (state.leader !== null && n.sentinel.master !== state.leader)
+        out.push(
+          `the Sentinel ${n.name} hands out ${n.sentinel.master ?? 'no master it can name'}, not ${state.leader}`,
+        );
+    }
+    return out;
+  }
+
+  async function awaitReady(stack: Stack, _spec: SentinelAttachSpec, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    const where = `the attached Sentinel stack (${describeSelector(spec.select)})`;
+    let why: string[] = [];
+    for (;;) {
+      if (signal?.aborted) throw new InterruptedError(String(signal.reason));
+      layout = await findLayout(stack);
+      if (layout.data.length === 0)
+        why = [`no container answers ROLE on port ${spec.port}: no data node (stack.attach.sentinel.port)`];
+      else if (layout.sentinels.length === 0)
+        why = [
+          `no container answers as a Sentinel on port ${spec.sentinelPort} (stack.attach.sentinel.sentinelPort)`,
+        ];
+      else {
+        const answers = await sentinelAnswers(stack);
+        why = [...answers.values()].every((a) => a === null)
+          ? [`no Sentinel hands out a master named '${spec.masterName}' (stack.attach.sentinel.masterName)`]
+          : invariants(await observe(stack));
+      }
+      if (why.length === 0) return;
+      if (Date.now() > deadline)
+        throw new InfraError(
+          'ATTACHED_NOT_WHOLE',
+          `${where} is not whole before any fault, so nothing it shows could be judged: ${why.join('; ')}`,
+          { hint: 'fix the stack first (docker logs of its containers); the harness changed nothing in it' },
+        );
+      await sleep(500, signal);
+    }
+  }
+
+  /** A watcher on every Sentinel: its events on the timeline, `+switch-master` into the leader record. */
+  function watcher(ctx: Parameters<NonNullable<SystemDefinition['controllers']>>[1]): Controller {
+    const subs: ReturnType<typeof quickClient>[] = [];
+    const decisions = new Set(builtSentinel.decisions);
+    const { stack } = ctx;
+    return {
+      name: 'sentinel-watch',
+      start() {
+        const names = book(stack);
+        for (const n of known().sentinels) {
+          const watch = new SentinelWatch(n, {
+            emit: (type, data) => {
+              if (decisions.has(type)) ctx.emit(type, typeof data?.node === 'string' ? data.node : n, data);
+            },
+            registry: stack.registry(),
+            nameOf: (ip) => names.get(ip),
+            sleep,
+          });
+          const ep = stack.endpoint(n, spec.sentinelPort);
+          const sub = quickClient(ep, 1000);
+          sub.options.retryStrategy = () => 200;
+          sub.options.maxRetriesPerRequest = null;
+          sub.on('pmessage', (_p: string, channel: string, message: string) => {
+            // Sentinel's events about this master set only (a Sentinel may watch several).
+            if (!message.includes(` ${spec.masterName} `) && !message.startsWith(`${spec.masterName} `))
+              return;
+            watch.onEvent(channel, message);
+          });
+          sub.connect().then(
+            () => sub.psubscribe('*'),
+            () => {},
+          );
+          subs.push(sub);
+        }
+        void records(stack).then((r) => {
+          if (r.leader) void stack.registry().set(MASTER_RECORD, r.leader, 1000, 0);
+        });
+      },
+      async stop() {
+        for (const s of subs) s.disconnect();
+        // The probes' keys are the harness's own: taken out of the user's Redis (read back already).
+        const { leader } = await records(stack).catch(() => ({ leader: null }));
+        if (!leader) return;
+        const removed = await ask(stack.endpoint(leader, spec.port), async (c) => {
+          let n = 0;
+          let cursor = '0';
+          do {
+            const [next, keys] = await c.scan(cursor, 'MATCH', `chaos:${ctx.plan.runId}:*`, 'COUNT', 1000);
+            cursor = next;
+            if (keys.length) n += await c.del(...keys);
+          } while (cursor !== '0');
+          return n;
+        });
+        ctx.emit('probe-keys-removed', leader, {
+          keys: removed ?? null,
+          pattern: `chaos:${ctx.plan.runId}:*`,
+        });
+      },
+    };
+  }
+
+  return {
+    name: 'sentinel',
+    kind: 'redis-sentinel (attached)',
+    description:
+      "a user's Redis with Sentinel, attached to: the master a majority of the Sentinels hands out",
+    spec: sentinelAttachSpec,
+    probes: [
+      {
+        kind: 'sentinel-writer',
+        spec: sentinelWriterSpec,
+        create: (p, deps) => {
+          const { stack } = deps;
+          const nodeAt = (ip: string) => book(stack).get(ip);
+          return new SentinelWriterProbe(p as SentinelWriterProbeSpec, {
+            clock: deps.clock,
+            history: deps.history,
+            key: probeKey(deps.runId, p.name),
+            masterName: spec.masterName,
+            proxy: () => {
+              throw new InfraError('NO_PROXY', 'an attached Sentinel stack has no proxy of the harness');
+            },
+            sentinels: () => known().sentinels.map((n) => stack.endpoint(n, spec.sentinelPort)),
+            nodeAt,
+            nat: (ip, port) => {
+              const node = nodeAt(ip);
+              return node ? { node, endpoint: stack.endpoint(node, port) } : undefined;
+            },
+            master: async () => {
+              const { leader } = await records(stack);
+              return leader ? { node: leader, endpoint: stack.endpoint(leader, spec.port) } : undefined;
+            },
+          });
+        },
+        settings: (p, runId) =>
+          sentinelWriterSettings(p as SentinelWriterProbeSpec, probeKey(runId, p.name), spec.masterName),
+      },
+    ],
+    roles: SENTINEL_ATTACH_ROLES,
+    images: [],
+    agents: {},
+    layout: () => [],
+    plan: () => [],
+    awaitReady,
+    observe: (stack) => observe(stack),
+    records,
+    invariants: (state) => invariants(state),
+    resolve: (role, state, nodes: readonly NodeRef[], random) => {
+      const { data, sentinelOnly } = known();
+      const dataNodes = nodes.filter((n) => data.includes(n.name));
+      const members = state.members.filter((m) => data.includes(m));
+      switch (role) {
+        case 'master':
+          return dataNodes.filter((n) => n.name === state.leader);
+        case 'replica':
+          return dataNodes.filter(
+            (n) => n.name !== state.leader && (members.length === 0 || members.includes(n.name)),
+          );
+        case 'any': {
+          const pool = members.length ? dataNodes.filter((n) => members.includes(n.name)) : dataNodes;
+          return pool.length ? [pool[Math.floor(random() * pool.length)]!] : [];
+        }
+        case 'sentinel':
+          return nodes.filter((n) => sentinelOnly.includes(n.name));
+        default:
+          return [];
+      }
+    },
+    leadership: builtSentinel.leadership,
+    decisions: builtSentinel.decisions,
+    controllers: (_s, ctx) => [watcher(ctx)],
+  };
+}
+
+/**
+ * `node:` and `az:` targets of an attached scenario, checked once the containers are found (they
+ * are not known before): a name no container has is one line, before any fault.
+ */
+export function checkAttachedTargets(
+  file: string,
+  faults: readonly { target: string; from?: string | undefined }[],
+  stack: Stack,
+): void {
+  const nodes = stack.nodes();
+  faults.forEach((f, i) => {
+    for (const sel of [f.target, f.from]) {
+      if (!sel) continue;
+      const [kind, arg] = sel.split(':') as [string, string];
+      const missing =
+        (kind === 'node' && !nodes.some((n) => n.name === arg)) ||
+        (kind === 'az' && !nodes.some((n) => n.az === arg));
+      if (missing)
+        throw new ScenarioError(
+          'TARGET_NOT_ATTACHED',
+          `${file}: faults[${i}]: ${sel} names no ${kind === 'node' ? 'container' : 'AZ'} of the attached stack (${kind === 'node' ? nodes.map((n) => n.name).join(', ') : [...new Set(nodes.map((n) => n.az))].join(', ')})`,
+        );
+    }
+  });
+}
