@@ -169,32 +169,7 @@ describe('the JSON Schema of scenarios', () => {
   });
 
   it('describes every field, but those listed here as not described yet', () => {
-    // systems/sentinel/spec.ts is its author's, and the k6-http probe's spec is in
-    // systems/web/probe.ts: their fields' descriptions are still to be written there.
-    const notYet = new Set([
-      'stack.sentinel.nodes',
-      'stack.sentinel.monitor',
-      'stack.sentinel.quorum',
-      'stack.sentinel.downAfterMs',
-      'stack.sentinel.failoverTimeoutMs',
-      'stack.sentinel.minReplicasToWrite',
-      'stack.sentinel.minReplicasMaxLagMs',
-      'stack.sentinel.proxy',
-      'stack.sentinel.proxy.checkIntervalMs',
-      'stack.sentinel.proxy.fall',
-      'stack.sentinel.proxy.rise',
-      'probes.k6-http.kind',
-      'probes.k6-http.rateHz',
-      'probes.k6-http.timeoutMs',
-      'probes.k6-http.readRatio',
-      'probes.sentinel-writer.kind',
-      'probes.sentinel-writer.via',
-      'probes.sentinel-writer.rateHz',
-      'probes.sentinel-writer.concurrency',
-      'probes.sentinel-writer.commandTimeoutMs',
-      'probes.sentinel-writer.connectTimeoutMs',
-      'probes.sentinel-writer.retryBackoffMs',
-    ]);
+    const notYet = new Set<string>([]);
     const rows = fieldRows(schema);
     const probes = (schema.properties?.probes as JsonSchema).items?.oneOf ?? [];
     for (const p of probes) rows.push(...fieldRows(p, `probes.${p.properties?.kind?.const}.`, ['expect']));

@@ -11,42 +11,97 @@ import { azList, ms, probeName } from '../../core/durations.ts';
 export const sentinelSpec = z
   .object({
     /** Data nodes (Redis servers); the first is the first master. */
-    nodes: z.number().int().min(2).max(12).default(3),
+    nodes: z
+      .number()
+      .int()
+      .min(2)
+      .max(12)
+      .default(3)
+      .describe(
+        'Data nodes (Redis servers), spread round-robin over the AZs; the first is the first master.',
+      ),
     azs: azList,
     /** Who fails over: Redis Sentinel (the default), or the source material's monitor pair. */
-    monitor: z.enum(['sentinel', 'seed']).default('sentinel'),
+    monitor: z
+      .enum(['sentinel', 'seed'])
+      .default('sentinel')
+      .describe(
+        "Who fails over: Redis Sentinel (a Sentinel per AZ), or seed: the source material's monitor pair (HAProxy and a watcher on two hosts).",
+      ),
     /** Sentinels that must agree a master is down before a failover (`sentinel monitor ... <quorum>`). */
-    quorum: z.number().int().min(1).max(6).default(2),
+    quorum: z
+      .number()
+      .int()
+      .min(1)
+      .max(6)
+      .default(2)
+      .describe(
+        'Sentinels that must agree a master is down before a failover (sentinel monitor ... <quorum>).',
+      ),
     /**
      * `down-after-milliseconds`: how long a master must not answer a Sentinel's PING before that
      * Sentinel holds it down (SDOWN); a quorum of them makes it objectively down (ODOWN). In the
      * seed's monitor, the time its three PINGs span.
      */
-    downAfterMs: ms(100).default(5000),
+    downAfterMs: ms(100)
+      .default(5000)
+      .describe(
+        "down-after-milliseconds: how long (ms) a master must not answer a Sentinel's PING before it is held down; the failover time starts from it.",
+      ),
     /**
      * `failover-timeout`: a failover not finished in this long is abandoned; the same master is
      * not failed over again within twice this; a replica left pointing at a wrong master is
      * repointed only after it.
      */
-    failoverTimeoutMs: ms(1000).default(60_000),
+    failoverTimeoutMs: ms(1000)
+      .default(60_000)
+      .describe(
+        'failover-timeout (ms): a failover not done in this long is abandoned, and the same master is not failed over again within twice this.',
+      ),
     /**
      * `min-replicas-to-write`: a master refuses writes (NOREPLICAS) unless this many replicas
      * acknowledged the stream within `minReplicasMaxLagMs`. 0 (the default) never refuses.
      */
-    minReplicasToWrite: z.number().int().min(0).max(11).default(0),
+    minReplicasToWrite: z
+      .number()
+      .int()
+      .min(0)
+      .max(11)
+      .default(0)
+      .describe(
+        'min-replicas-to-write: the master refuses writes unless this many replicas acknowledged the stream within minReplicasMaxLagMs; 0 never refuses.',
+      ),
     /** `min-replicas-max-lag`, which Redis counts in whole seconds. */
     minReplicasMaxLagMs: ms(1000)
       .refine((v) => v % 1000 === 0, { message: 'whole seconds (Redis counts this lag in seconds)' })
-      .default(10_000),
+      .default(10_000)
+      .describe(
+        'min-replicas-max-lag (ms, whole seconds): how recent a replica acknowledgement must be to count for minReplicasToWrite.',
+      ),
     /** HAProxy's health check of each data node (`role:master`): `inter`, `fall`, `rise`. */
     proxy: z
       .object({
-        checkIntervalMs: ms(50).default(1000),
-        fall: z.number().int().min(1).max(10).default(3),
-        rise: z.number().int().min(1).max(10).default(2),
+        checkIntervalMs: ms(50)
+          .default(1000)
+          .describe("HAProxy's inter (ms): how often it checks each node for role:master."),
+        fall: z
+          .number()
+          .int()
+          .min(1)
+          .max(10)
+          .default(3)
+          .describe('Failed checks in a row before HAProxy takes a node out.'),
+        rise: z
+          .number()
+          .int()
+          .min(1)
+          .max(10)
+          .default(2)
+          .describe('Passed checks in a row before HAProxy puts a node (the new master) in.'),
       })
       .strict()
-      .default({}),
+      .default({})
+      .describe("HAProxy's health check of each data node (a TCP check on role:master)."),
   })
   .strict()
   .refine((s) => s.monitor !== 'sentinel' || s.nodes >= s.azs.length, {
@@ -70,22 +125,46 @@ export type SentinelSpec = z.infer<typeof sentinelSpec>;
 /** A `sentinel-writer` probe: RPUSH of unique sequential values to the master. */
 export const sentinelWriterSpec = z
   .object({
-    kind: z.literal('sentinel-writer'),
+    kind: z
+      .literal('sentinel-writer')
+      .describe('RPUSH of unique sequential values to the master, through HAProxy or the Sentinels.'),
     name: probeName,
     /**
      * How it finds the master: through HAProxy (`proxy`, a plain client of one address), or with
      * ioredis's own Sentinel support (`sentinels`: it asks the Sentinels for the master, checks
      * its role, and reconnects when a Sentinel announces `+switch-master`).
      */
-    via: z.enum(['proxy', 'sentinels']).default('proxy'),
+    via: z
+      .enum(['proxy', 'sentinels'])
+      .default('proxy')
+      .describe(
+        "How it finds the master: through HAProxy (proxy), or with ioredis's own Sentinel support (sentinels).",
+      ),
     /** Writes per second over all in-flight slots; 0 means as fast as the slots can go. */
-    rateHz: z.number().min(0).max(100_000).default(200),
+    rateHz: z
+      .number()
+      .min(0)
+      .max(100_000)
+      .default(200)
+      .describe('Writes per second (Hz) over all in-flight slots; 0 means as fast as the slots can go.'),
     /** Writes in flight at once, each slot its own connection and process in the history. */
-    concurrency: z.number().int().min(1).max(64).default(1),
-    commandTimeoutMs: ms(10).default(500),
-    connectTimeoutMs: ms(10).default(500),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe('Writes in flight at once, each slot its own connection and process in the history.'),
+    commandTimeoutMs: ms(10)
+      .default(500)
+      .describe('A write not answered in this long (ms) is unknown: it may or may not have been applied.'),
+    connectTimeoutMs: ms(10)
+      .default(500)
+      .describe('How long (ms) a connection may take before the write fails, unsent.'),
     /** Pause after a failed write before the next (and ioredis's reconnect delay). */
-    retryBackoffMs: ms().default(20),
+    retryBackoffMs: ms()
+      .default(20)
+      .describe("Pause (ms) after a failed write before the next, and ioredis's reconnect delay."),
   })
   .strict();
 export type SentinelWriterProbeSpec = z.infer<typeof sentinelWriterSpec>;

@@ -12,14 +12,28 @@ import { LB_NODE } from './layout.ts';
 /** A `k6-http` probe: k6 at a constant arrival rate against the load balancer, every request in the history. */
 export const k6HttpSpec = z
   .object({
-    kind: z.literal('k6-http'),
+    kind: z
+      .literal('k6-http')
+      .describe('k6 at a constant arrival rate against the load balancer, every request in the history.'),
     name: probeName,
     /** Requests per second, held while the service is down (k6's constant-arrival-rate). */
-    rateHz: z.number().min(1).max(5000).default(100),
+    rateHz: z
+      .number()
+      .min(1)
+      .max(5000)
+      .default(100)
+      .describe("Requests per second (Hz), held while the service is down (k6's constant-arrival-rate)."),
     /** Per request: connect, send, wait and receive. */
-    timeoutMs: ms(10).default(1000),
+    timeoutMs: ms(10)
+      .default(1000)
+      .describe('Per request (ms): connect, send, wait and receive; a request past it is unknown.'),
     /** The share of reads (GET); the rest are writes (POST) read back end to end after recovery. */
-    readRatio: z.number().min(0).max(1).default(0),
+    readRatio: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .describe('The share of reads (GET); the rest are writes (POST), read back end to end after recovery.'),
   })
   .strict();
 export type K6HttpProbeSpec = z.infer<typeof k6HttpSpec>;
