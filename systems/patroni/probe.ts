@@ -4,6 +4,7 @@ import type { History, Outcome } from '../../core/history.ts';
 import type { Stack } from '../../core/provider.ts';
 import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
+import { recordOp } from '../../probes/record.ts';
 import { Slots } from '../../probes/slots.ts';
 import { endClient } from '../pg/client.ts';
 import { classifyPgFailure, pgWriterSettings } from '../pg/probe.ts';
@@ -207,22 +208,15 @@ export class PatroniWriterProbe implements Probe {
     node?: string,
     err?: unknown,
   ) {
-    this.deps.history.record({
+    recordOp(this.deps.history, this.deps.clock, {
       probe: this.name,
       op: 'write',
       seq,
       process,
       tInvoke,
-      tComplete: this.deps.clock.now(),
       outcome,
-      ...(node ? { node } : {}),
-      ...(err === undefined
-        ? {}
-        : {
-            error: String((err as Error)?.message ?? err)
-              .split('\n')[0]!
-              .slice(0, 200),
-          }),
+      node,
+      err,
     });
   }
 

@@ -6,6 +6,7 @@ import type { Endpoint } from '../../core/provider.ts';
 import type { Registry } from '../../core/registry.ts';
 import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
+import { recordOp } from '../../probes/record.ts';
 import { Slots } from '../../probes/slots.ts';
 import { endClient } from './client.ts';
 import { WRITER_RECORD } from './records.ts';
@@ -179,22 +180,15 @@ export class PgWriterProbe implements Probe {
     node?: string,
     err?: unknown,
   ) {
-    this.deps.history.record({
+    recordOp(this.deps.history, this.deps.clock, {
       probe: this.name,
       op: 'write',
       seq,
       process,
       tInvoke,
-      tComplete: this.deps.clock.now(),
       outcome,
-      ...(node ? { node } : {}),
-      ...(err === undefined
-        ? {}
-        : {
-            error: String((err as Error)?.message ?? err)
-              .split('\n')[0]!
-              .slice(0, 200),
-          }),
+      node,
+      err,
     });
   }
 

@@ -6,6 +6,7 @@ import type { Endpoint } from '../../core/provider.ts';
 import type { Registry } from '../../core/registry.ts';
 import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
+import { recordOp } from '../../probes/record.ts';
 import { Slots } from '../../probes/slots.ts';
 import { HEAD_RECORD } from './records.ts';
 import type { RedisWriterProbeSpec } from './spec.ts';
@@ -169,17 +170,7 @@ export class RedisWriterProbe implements Probe {
     node?: string | undefined;
     err?: unknown;
   }): void {
-    this.deps.history.record({
-      probe: this.name,
-      op: o.op,
-      seq: o.seq,
-      process: o.process,
-      tInvoke: o.tInvoke,
-      tComplete: this.deps.clock.now(),
-      outcome: o.outcome,
-      ...(o.node ? { node: o.node } : {}),
-      ...(o.err === undefined ? {} : { error: shortError(o.err) }),
-    });
+    recordOp(this.deps.history, this.deps.clock, { probe: this.name, ...o });
   }
 
   private async connect(slot: number, node: string): Promise<Redis> {
@@ -243,9 +234,4 @@ function newClient(ep: Endpoint, connectTimeoutMs: number, commandTimeoutMs: num
   });
   redis.on('error', () => {}); // every error is seen, and recorded, where the command fails
   return redis;
-}
-
-function shortError(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0]!.slice(0, 200);
 }

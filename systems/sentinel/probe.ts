@@ -5,6 +5,7 @@ import type { History, Op, Outcome } from '../../core/history.ts';
 import type { Endpoint } from '../../core/provider.ts';
 import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
+import { recordOp } from '../../probes/record.ts';
 import { Slots } from '../../probes/slots.ts';
 import { MASTER_NAME, SENTINEL_PORT } from './config.ts';
 import { SYSTEM } from './layout.ts';
@@ -295,17 +296,7 @@ export class SentinelWriterProbe implements Probe {
     node?: string | undefined;
     err?: unknown;
   }): void {
-    this.deps.history.record({
-      probe: this.name,
-      op: o.op,
-      seq: o.seq,
-      process: o.process,
-      tInvoke: o.tInvoke,
-      tComplete: this.deps.clock.now(),
-      outcome: o.outcome,
-      ...(o.node ? { node: o.node } : {}),
-      ...(o.err === undefined ? {} : { error: shortError(o.err) }),
-    });
+    recordOp(this.deps.history, this.deps.clock, { probe: this.name, ...o });
   }
 
   /**
@@ -399,9 +390,4 @@ function quietFailoverDetector(redis: Redis): void {
   };
   for (const s of internals.connector?.failoverDetector?.sentinels ?? [])
     if (s.client && s.client.listenerCount('error') === 0) s.client.on('error', () => {});
-}
-
-function shortError(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0]!.slice(0, 200);
 }
