@@ -124,7 +124,7 @@ export const FAULTS: Record<FaultAction, FaultKind> = {
     },
   },
   latency: {
-    does: 'every reply the target sends to its clients (or to the `from` nodes) is delayed by delayMs (± jitterMs); it keeps answering, slowly',
+    does: 'every reply the target sends to its clients (or to the `from` nodes) is delayed by delayMs (± jitterMs); it keeps answering, slowly. Open connections are reset when it begins and ends, so clients reconnect through the delay (set quiesceProbes)',
     revertible: true,
     takesDown: false,
     fis: {

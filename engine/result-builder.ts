@@ -107,7 +107,7 @@ export function buildResult(r: RunRecord): RunResult {
     const shortfall = requestedHz !== null && steadyStats.attempted > 0 && achievedHz < 0.9 * requestedHz;
     if (shortfall) {
       warnings.push(
-        `probe ${p.name}: asked for ${requestedHz} writes/s, made ${achievedHz.toFixed(0)}/s before any fault (${Math.round((achievedHz / requestedHz!) * 100)} %): figures are coarser than asked; raise the probe's concurrency, unless the machine's cores are busy`,
+        `probe ${p.name}: asked for ${requestedHz} writes/s, made ${achievedHz.toFixed(0)}/s before any fault (${Math.round((achievedHz / requestedHz!) * 100)} %): figures are coarser than asked; ${'concurrency' in spec ? "raise the probe's concurrency, unless the machine's cores are busy" : "the machine's cores are busy: lower rateHz, or run fewer things beside it"}`,
       );
     }
     return {

@@ -153,7 +153,7 @@ const faultStep = z
       .boolean()
       .default(false)
       .describe(
-        "Hold the probes' writes while the fault is applied and while it is reverted, so its boundaries in the history are sharp.",
+        "Hold the probes' writes while the fault is applied and while it is reverted, so its boundaries in the history are sharp; set it for the gray network faults (latency, bandwidth, blackhole), which reset the open connections when they begin and end: without it those resets show as two short outages.",
       ),
     /**
      * Every fault is measured in its own window (from its injection to the next measured
@@ -290,7 +290,7 @@ const expectFields = {
     'The longest failover allowed per measured fault, in ms: from the fault to the first successful write that no failure follows.',
   ),
   maxUnavailabilityMs: ms().describe(
-    'The longest unavailability allowed per measured fault, in ms: from the first failed write to the first success after the last failure.',
+    'The unavailability allowed per measured fault, in ms: from the first failed write to the first success after the last failure in the window, one span across separate outages (two blips 5 s apart count as 5 s).',
   ),
   /**
    * At most this many lost acknowledged writes (default 0: any loss fails the run). For a
@@ -301,7 +301,7 @@ const expectFields = {
     .int()
     .min(0)
     .describe(
-      'At most this many lost acknowledged writes (default 0: any loss fails the run); give this or lostWrites, not both.',
+      'At most this many lost acknowledged writes; absent, none is allowed (any loss fails the run); give this or lostWrites, not both.',
     ),
   lostWrites: z
     .union([z.number().int().min(0), z.literal('any')])
@@ -315,12 +315,12 @@ const expectFields = {
   failedButPresent: z
     .union([z.number().int().min(0), z.literal('any')])
     .describe(
-      'At most this many writes the client was told failed that turn up in the read-back anyway (default 0), or any.',
+      'At most this many writes the client was told failed that turn up in the read-back anyway, or any; absent, none is allowed.',
     ),
   writesByFormerLeader: z
     .union([z.number().int().min(0), z.literal('any')])
     .describe(
-      "At most this many writes acknowledged by a former leader after its system's leader record moved away from it (split-brain evidence; default 0), or any.",
+      "At most this many writes acknowledged by a former leader after its system's leader record moved away from it (split-brain evidence), or any; absent, none is allowed.",
     ),
 };
 const oneLossBound = (e: { maxLostWrites?: unknown; lostWrites?: unknown }, ctx: z.RefinementCtx) => {
