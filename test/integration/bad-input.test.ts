@@ -140,8 +140,9 @@ describe('bad input gets a one-line error, the right exit code, and leaves nothi
     const r = await headKillWith({ CHAOS_IMAGE_REDIS: 'chaos-local/no-such-image:1' });
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    // The preflight says it before anything starts, with its fix.
     expect(r.stderr).toMatch(
-      /error\[IMAGE_NOT_FOUND\]: image 'chaos-local\/no-such-image:1' \(from CHAOS_IMAGE_REDIS\)/,
+      /error\[IMAGE_MISSING\]: image redis: none of chaos-local\/no-such-image:1 is on this Docker engine \(fix or unset CHAOS_IMAGE_REDIS\)/,
     );
     expect(runIdOf(r.stderr)).toBeUndefined(); // refused before a run existed
   });
