@@ -23,7 +23,9 @@ describe.skipIf(!ready.ok)(`run-time parameters and the dry run${skipReason}`, (
       /✘ image redis +error\[IMAGE_MISSING\]: image redis: none of chaos-local\/no-such-image:1 is on this Docker engine \(fix or unset CHAOS_IMAGE_REDIS\)/,
     );
     const runsDir = tempRunsDir();
-    const run = await chaos(['run', QUICK, '--runs-dir', runsDir], { CHAOS_IMAGE_REDIS: 'chaos-local/no-such-image:1' });
+    const run = await chaos(['run', QUICK, '--runs-dir', runsDir], {
+      CHAOS_IMAGE_REDIS: 'chaos-local/no-such-image:1',
+    });
     expect(run.code).toBe(2);
     expect(run.stderr.trim().split('\n')).toEqual([
       expect.stringMatching(/^error\[IMAGE_MISSING\]: image redis: none of chaos-local\/no-such-image:1/),

@@ -55,7 +55,10 @@ describe('chaos validate', () => {
       const mine = lines.filter((l) => l.startsWith(`${join(dir, name)}: `));
       // A system the stack has not also leaves its probe and its fault pointing nowhere: each its line.
       expect(mine.length, name).toBeGreaterThanOrEqual(1);
-      expect(mine.some((l) => says.test(l)), `${name}: ${mine.join(' | ')}`).toBe(true);
+      expect(
+        mine.some((l) => says.test(l)),
+        `${name}: ${mine.join(' | ')}`,
+      ).toBe(true);
     }
   });
 
