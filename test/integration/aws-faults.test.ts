@@ -1,5 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { type ChildProcess, spawn } from 'node:child_process';
 import {
   CreateAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
@@ -36,6 +35,7 @@ import {
   sweepRun,
 } from '../../infra/aws/experiments.ts';
 import { type PlanFault, type PlanInput, type PlanNode, planFaults } from '../../infra/aws/fis-plan.ts';
+import { freePort, haveMoto, motoSkip } from './moto.ts';
 
 /**
  * The AWS provider's faults carried out against moto's FIS, EC2, Auto Scaling and Systems
@@ -54,28 +54,6 @@ import { type PlanFault, type PlanInput, type PlanNode, planFaults } from '../..
  * request body shows it is sent); its Auto Scaling records no scaling activity for a termination;
  * its SSM runs nothing.
  */
-
-function onPath(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const haveMoto = onPath('moto_server');
-const motoSkip = haveMoto ? '' : " (skipped: moto_server is not on PATH; pip install 'moto[server]>=5.2.3')";
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => done(port));
-    });
-  });
-}
 
 const REGION = 'us-east-1';
 const STACK = 'faults-demo';

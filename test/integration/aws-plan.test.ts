@@ -1,6 +1,5 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -22,6 +21,7 @@ import {
   planFaults,
 } from '../../infra/aws/fis-plan.ts';
 import { listScenarios, loadScenario } from '../../scenarios/load.ts';
+import { freePort, haveMoto, motoSkip } from './moto.ts';
 
 /**
  * `chaos plan --provider aws`, checked against a real FIS API: every template the plan makes for
@@ -44,17 +44,6 @@ const OPTS = {
   roleArn: ROLE_ARN_PLACEHOLDER,
   stopAlarmArns: [],
 };
-
-function onPath(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const haveMoto = onPath('moto_server');
-const motoSkip = haveMoto ? '' : " (skipped: moto_server is not on PATH; pip install 'moto[server]>=5.2.3')";
 
 /** `node bin/chaos.js ...`: exit code, stdout, stderr. */
 function chaos(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -115,17 +104,6 @@ function filterParams(call: ApiCall): Record<string, string> {
     });
   });
   return out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => done(port));
-    });
-  });
 }
 
 /** Every fixture and built-in scenario, planned; the templates among their entries. */

@@ -1,6 +1,5 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
@@ -30,6 +29,7 @@ import { imagesFor } from '../../engine/runner.ts';
 import type { AwsStack } from '../../infra/aws/aws-stack.ts';
 import { type RunClients, leftoversOf, runClients } from '../../infra/aws/teardown.ts';
 import { loadScenario } from '../../scenarios/load.ts';
+import { freePort, haveMoto, motoSkip } from './moto.ts';
 
 /**
  * The AWS provider against moto (moto_server 5.2.5 on 127.0.0.1, reached through
@@ -67,28 +67,6 @@ import { loadScenario } from '../../scenarios/load.ts';
  *   nothing and its experiments move one state per GetExperiment;
  * - IAM roles and an EFS file system are not checked (the harness has no IAM or EFS client).
  */
-
-function onPath(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const haveMoto = onPath('moto_server');
-const motoSkip = haveMoto ? '' : " (skipped: moto_server is not on PATH; pip install 'moto[server]>=5.2.3')";
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => done(port));
-    });
-  });
-}
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const REGION = 'us-east-1';

@@ -1,6 +1,5 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import {
   CloudWatchClient,
@@ -25,6 +24,7 @@ import {
 } from '../../infra/aws/metrics.ts';
 import { blastRadiusProblems, checkCaller, reachOf } from '../../infra/aws/rails.ts';
 import { listScenarios, loadScenario } from '../../scenarios/load.ts';
+import { freePort, haveMoto, motoSkip } from './moto.ts';
 
 /**
  * The rails and the stop condition against moto: STS GetCallerIdentity (moto's account is
@@ -38,28 +38,6 @@ import { listScenarios, loadScenario } from '../../scenarios/load.ts';
  * failures or silence, and that FIS stops on it, is CloudWatch's and FIS's documented behaviour);
  * ListMetrics lists a series once per put.
  */
-
-function onPath(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const haveMoto = onPath('moto_server');
-const motoSkip = haveMoto ? '' : " (skipped: moto_server is not on PATH; pip install 'moto[server]>=5.2.3')";
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => done(port));
-    });
-  });
-}
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MOTO_ACCOUNT = '123456789012';

@@ -1,5 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   ChangeResourceRecordSetsCommand,
@@ -10,6 +9,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Route53Registry } from '../../infra/aws/route53-registry.ts';
+import { freePort, haveMoto, motoSkip } from './moto.ts';
 
 /**
  * The Route 53 registry (infra/aws/route53-registry.ts) against moto's Route 53: a VPC, a private
@@ -27,28 +27,6 @@ import { Route53Registry } from '../../infra/aws/route53-registry.ts';
  * infra/aws/route53-registry.test.ts. The last test here records moto's leniency, so that a moto
  * that starts refusing shows up.
  */
-
-function onPath(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const haveMoto = onPath('moto_server');
-const motoSkip = haveMoto ? '' : " (skipped: moto_server is not on PATH; pip install 'moto[server]>=5.2.3')";
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => done(port));
-    });
-  });
-}
 
 const REGION = 'eu-west-1';
 const DOMAIN = 'run-3f9a1c07.chaos.internal';

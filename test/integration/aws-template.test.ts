@@ -1,6 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +24,7 @@ import { LB_NODE } from '../../systems/web/layout.ts';
 import { LB_PROFILES, lbProfile } from '../../systems/web/lb.ts';
 import { HEALTH_PATH } from '../../systems/web/plan.ts';
 import type { WebSpec } from '../../systems/web/spec.ts';
+import { freePort, haveMoto, motoSkip } from './moto.ts';
 
 /**
  * The CloudFormation template of every built-in scenario, rendered as `infra up` would render it
@@ -47,8 +47,6 @@ function onPath(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 const haveLint = onPath('cfn-lint');
-const haveMoto = onPath('moto_server');
-const motoSkip = haveMoto ? '' : " (skipped: moto_server is not on PATH; pip install 'moto[server]>=5.2.3')";
 const lintSkip = haveLint ? '' : " (skipped: cfn-lint is not on PATH; pip install 'moto[server]' cfn-lint)";
 
 /** The endpoint registry's container, as the runner plans it (the template does not start it). */
@@ -244,17 +242,6 @@ function resolved(doc: unknown): unknown {
     return v;
   };
   return walk(doc);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => done(port));
-    });
-  });
 }
 
 /**
