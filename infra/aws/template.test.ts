@@ -411,6 +411,22 @@ describe('renderTemplate', () => {
     expect(text).toContain("disk 'data' '/dev/sdf' 20");
   });
 
+  it("gives every node's agents the stack's zone as their registry: REGISTRY_URL=route53://<the zone's Ref>/<zone>", () => {
+    const lts = ofType(T, 'AWS::EC2::LaunchTemplate');
+    expect(lts.length).toBeGreaterThan(1);
+    for (const [id, lt] of lts) {
+      const parts = lt.Properties.LaunchTemplateData.UserData['Fn::Base64']['Fn::Join'][1] as unknown[];
+      const i = parts.indexOf("CHAOS_REGISTRY_URL='route53://");
+      expect({ id, found: i > 0 }).toEqual({ id, found: true });
+      expect(parts[i + 1]).toEqual({ Ref: 'HostedZone' });
+      expect(parts[i + 2]).toBe(`/${R.HostedZone!.Properties.Name}?region=us-east-1'\n`);
+      // Each container the plan gives REGISTRY_URL (the kv nodes here) gets it from there.
+      const text = parts.filter((p) => typeof p === 'string').join('');
+      if (id.startsWith('LaunchTemplateKv')) expect(text).toContain('-e "REGISTRY_URL=$(registry_url ');
+      expect(text).not.toMatch(/-e 'REGISTRY_URL=/);
+    }
+  });
+
   it('runs a node of no zone (a regional proxy) as a group of one over every zone, and says so', () => {
     const proxy: NodePlan = { ...kv('a', 9), name: 'kv-proxy', az: '-' };
     const t = renderTemplate({ ...INPUT, plan: { ...PLAN, nodes: [...PLAN.nodes, proxy] } });

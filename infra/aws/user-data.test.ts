@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { parseRoute53Url } from '../../agents/registry/from-url.ts';
 import type { ContainerPlan, NodePlan } from '../../core/provider.ts';
 import {
   USER_DATA_LIMIT,
@@ -112,7 +113,8 @@ function upCalls(script: string, env: Record<string, string> = {}): string[][] {
     script.indexOf('\ntouch /var/run/chaos-node-ready'),
   );
   // Each call as its argument count, then its arguments, each ended by a NUL.
-  const program = `up() { printf '%s\\0' "$#" "$@"; }\n${calls}`;
+  const registry = script.split('\n').find((l) => l.startsWith('registry_url() '));
+  const program = `up() { printf '%s\\0' "$#" "$@"; }\n${registry ?? ''}\n${calls}`;
   const fields = execFileSync('bash', ['-c', program], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
@@ -404,5 +406,49 @@ describe('renderUserData', () => {
 
   it('is the same for the same plan', () => {
     expect(renderUserData(sqlNode(), CTX, SETTINGS)).toBe(script);
+  });
+
+  it("gives every container that reaches the registry the stack's zone as REGISTRY_URL (route53://), the plan's address off AWS", () => {
+    const agentEnv = { CHAOS_ENTRY: 'sql-agent', NODE_NAME: 'sql-a', REGISTRY_URL: 'http://registry:8053' };
+    const node = sqlNode();
+    node.sidecars[0] = { ...node.sidecars[0]!, env: agentEnv };
+    const text = renderUserData(node, CTX, SETTINGS);
+    const url = 'route53://Z0123/chaos-sql-kill-run1.chaos.internal?region=us-east-1';
+    expect(text).toContain(`CHAOS_REGISTRY_URL='${url}'\n`);
+    expect(parseRoute53Url(url)).toEqual({
+      zoneId: 'Z0123',
+      domain: 'chaos-sql-kill-run1.chaos.internal',
+      region: 'us-east-1',
+    });
+    // What Docker is given, with node.env as the boot script sources it, and without it.
+    const envFile = text.slice(
+      text.indexOf("<<'CHAOS_ENV'\n") + "<<'CHAOS_ENV'\n".length,
+      text.indexOf('\nCHAOS_ENV\n'),
+    );
+    const settings = Object.fromEntries(
+      envFile.split('\n').map((l) => [l.slice(0, l.indexOf('=')), bashWord(l.slice(l.indexOf('=') + 1))]),
+    );
+    const boot = bootScript(node, CTX);
+    const onAws = upCalls(boot, settings)[1]!;
+    expect(onAws[onAws.indexOf(`REGISTRY_URL=${url}`) - 1]).toBe('-e');
+    expect(onAws.filter((a) => a.startsWith('REGISTRY_URL='))).toEqual([`REGISTRY_URL=${url}`]);
+    expect(onAws).toContain('NODE_NAME=sql-a');
+    const local = upCalls(boot)[1]!;
+    expect(local.filter((a) => a.startsWith('REGISTRY_URL='))).toEqual(['REGISTRY_URL=http://registry:8053']);
+    // A container that does not reach the registry is not given one.
+    expect(upCalls(boot, settings)[0]!.some((a) => a.startsWith('REGISTRY_URL='))).toBe(false);
+  });
+
+  it("writes the registry's URL with the zone as a deploy-time value (the stack's Ref)", () => {
+    const parts = userDataParts(sqlNode(), CTX, {
+      assets: 's3://b/run1',
+      region: 'eu-west-1',
+      zoneId: { Ref: 'HostedZone' },
+      zoneName: 'z.chaos.internal',
+    });
+    const i = parts.findIndex((p, j) => typeof p === 'string' && p.endsWith('route53://') && j > 0);
+    expect(parts[i]).toMatch(/CHAOS_REGISTRY_URL='route53:\/\/$/);
+    expect(parts[i + 1]).toEqual({ Ref: 'HostedZone' });
+    expect(parts[i + 2]).toBe("/z.chaos.internal?region=eu-west-1'\n");
   });
 });

@@ -38,6 +38,12 @@ import {
  *   on-failure:10` for `restartOnFailure`. The main container runs on the host's network: the
  *   instance is the node, its address the node's address, its security group the node's
  *   firewall, so ports are reached on the instance's IP and no port is published.
+ * - The registry: no registry container runs on AWS, the stack's private zone is the registry.
+ *   node.env holds `CHAOS_REGISTRY_URL=route53://<zone id>/<zone>?region=<region>` (the zone id
+ *   from the stack, a Ref in the template), and every container whose plan sets REGISTRY_URL is
+ *   given that instead of the local registry's address; the agents' registry factory
+ *   (agents/registry/from-url.ts) reads it as the zone, through the instance role. Without a zone
+ *   (off AWS) the plan's own address stands.
  * - Ready: each container's readyLog line, in its output since it last started, then
  *   /var/run/chaos-node-ready and a line `chaos-node-ready <node>` on the console; on AWS also
  *   `cfn-signal` to the node's Auto Scaling group (its creation policy), so that a node that
@@ -233,6 +239,14 @@ const SETTINGS: [keyof UserDataSettings, string][] = [
   ['signalResource', 'CHAOS_SIGNAL'],
 ];
 
+/** The node.env variable with the agents' registry URL (route53://...), when the node is on AWS. */
+export const REGISTRY_SETTING = 'CHAOS_REGISTRY_URL';
+
+/** A literal inside a single-quoted shell word (what `shellQuote` wraps in quotes). */
+function quotedInside(value: string): string {
+  return shellQuote(value).slice(1, -1);
+}
+
 /** A heredoc delimiter that no line of `text` is. */
 function delimiter(base: string, text: string): string {
   const lines = new Set(text.split('\n'));
@@ -259,6 +273,27 @@ export function userDataParts<T>(
     if (v === undefined) continue;
     if (typeof v === 'string') envLines.push(`${name}=${shellQuote(v)}\n`);
     else envLines.push(`${name}='`, v, `'\n`);
+  }
+  // The agents' registry on AWS: the stack's zone, as agents/registry/from-url.ts reads it. The
+  // boot script gives it to every container whose plan sets REGISTRY_URL, in place of the local
+  // registry's address (no registry container runs on AWS: the zone is the registry).
+  if (settings.zoneId !== undefined && settings.zoneName !== undefined) {
+    const url: (string | T)[] = [
+      'route53://',
+      settings.zoneId,
+      '/',
+      settings.zoneName,
+      '?region=',
+      settings.region ?? 'us-east-1',
+    ];
+    const line: (string | T)[] = [`${REGISTRY_SETTING}='`];
+    for (const p of [...url, `'\n`]) {
+      const last = line[line.length - 1];
+      if (typeof p !== 'string') line.push(p);
+      else if (typeof last === 'string') line[line.length - 1] = last + (p === `'\n` ? p : quotedInside(p));
+      else line.push(p === `'\n` ? p : quotedInside(p));
+    }
+    envLines.push(...line);
   }
   const envText = envLines.filter((p): p is string => typeof p === 'string').join('');
   const envEnd = delimiter('CHAOS_ENV', envText);
@@ -461,7 +496,9 @@ export function bootScript(node: NodePlan, ctx: UserDataContext): string {
     for (const [k, v] of Object.entries(c.env ?? {})) {
       if (!ENV_NAME.test(k))
         refuse('AWS_ENV', `${where}: '${k}' is not an environment variable name`, 'letters, digits, _');
-      args.push(`-e ${word(`${k}=${v}`)}`);
+      // The registry's address: the stack's zone where node.env names it (on AWS), else the plan's.
+      if (k === 'REGISTRY_URL') args.push(`-e "REGISTRY_URL=$(registry_url ${word(v)})"`);
+      else args.push(`-e ${word(`${k}=${v}`)}`);
     }
     for (const v of c.volumes ?? []) args.push(`-v ${shellQuote(`${mountOf(c, v)}:${v.path}`)}`);
     const name = nameWord(c, isMain);
@@ -529,6 +566,7 @@ export function bootScript(node: NodePlan, ctx: UserDataContext): string {
     '  curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $t" "http://169.254.169.254/latest/meta-data/$1"',
     '}',
     'retry() { local _; for _ in $(seq 60); do "$@" && return 0; sleep 2; done; "$@"; }',
+    `registry_url() { printf %s "\${${REGISTRY_SETTING}:-$1}"; } # registry_url PLAN-URL: the stack's zone on AWS, else the plan's`,
     'case "$CHAOS_ASSETS" in http://*|https://*) need curl curl curl ;; s3://*) need aws awscli awscli ;; *) fail "CHAOS_ASSETS is neither s3:// nor http(s)://: $CHAOS_ASSETS" ;; esac',
     '[ "$EC2" = 0 ] || { need curl curl curl; need aws awscli awscli; }',
     '[ -z "${CHAOS_SIGNAL:-}" ] || [ -x /opt/aws/bin/cfn-signal ] || dnf install -y -q aws-cfn-bootstrap',

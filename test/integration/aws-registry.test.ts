@@ -8,11 +8,11 @@ import {
   Route53Client,
 } from '@aws-sdk/client-route-53';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Route53Registry } from '../../infra/aws/route53-registry.ts';
+import { Route53Registry } from '../../agents/registry/route53.ts';
 import { freePort, haveMoto, motoSkip } from './moto.ts';
 
 /**
- * The Route 53 registry (infra/aws/route53-registry.ts) against moto's Route 53: a VPC, a private
+ * The Route 53 registry (agents/registry/route53.ts) against moto's Route 53: a VPC, a private
  * hosted zone associated with it, records set, read and moved, leases taken, renewed, taken over
  * and released, and the zone emptied for teardown, through the SDK as the registry builds it
  * (AWS_ENDPOINT_URL, dummy credentials).
@@ -24,7 +24,7 @@ import { freePort, haveMoto, motoSkip } from './moto.ts';
  * here; where a conditional write is refused below, it is the registry's own read that refuses it
  * before anything is sent. Route 53's refusal of a stale write (InvalidChangeBatch), two writers
  * from one version, and lease take-overs racing are proven on the strict double in
- * infra/aws/route53-registry.test.ts. The last test here records moto's leniency, so that a moto
+ * agents/registry/route53.test.ts. The last test here records moto's leniency, so that a moto
  * that starts refusing shows up.
  */
 

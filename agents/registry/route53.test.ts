@@ -1,8 +1,8 @@
 import type { Change, RRType, ResourceRecordSet } from '@aws-sdk/client-route-53';
 import { describe, expect, it } from 'vitest';
-import { LeaseKeeper } from '../../agents/lease.ts';
 import { ChaosError } from '../../core/errors.ts';
-import { type RecordSetApi, Route53Registry, dnsTtlSeconds, isConflict } from './route53-registry.ts';
+import { LeaseKeeper } from '../lease.ts';
+import { type RecordSetApi, Route53Registry, dnsTtlSeconds, isConflict } from './route53.ts';
 
 /**
  * A strict double of Route 53's ChangeResourceRecordSets and ListResourceRecordSets, as its API
