@@ -1,16 +1,44 @@
 import { sleep } from '../core/clock.ts';
 import { InfraError, InterruptedError, ScenarioError } from '../core/errors.ts';
 import type { Endpoint, NodeRef, Stack } from '../core/provider.ts';
+import type { Lease, Registry, RegistryRecord } from '../core/registry.ts';
 import type { SystemState } from '../core/result.ts';
-import type { Controller, SystemDefinition } from '../core/system.ts';
-import { type AttachGroup, type AttachedStack, describeSelector } from '../infra/local/attach.ts';
+import type { Controller, ControllerContext, SystemDefinition } from '../core/system.ts';
+import {
+  type AttachGroup,
+  type AttachSelector,
+  type AttachedStack,
+  describeSelector,
+} from '../infra/local/attach.ts';
 import {
   type AttachSpec,
+  PG_ATTACH_ROLES,
+  type PgAttachSpec,
+  REDIS_ATTACH_ROLES,
+  type RedisAttachSpec,
   SENTINEL_ATTACH_ROLES,
   type SentinelAttachSpec,
+  pgAttachSpec,
+  redisAttachSpec,
   sentinelAttachSpec,
 } from '../scenarios/attach.ts';
 import type { ActiveSystem } from '../scenarios/schema.ts';
+import {
+  type PgReading,
+  attachedPgViolations,
+  pgState,
+  queryAttached,
+  readPg,
+} from '../systems/pg/attach.ts';
+import { postgres as builtPg } from '../systems/pg/index.ts';
+import { PgWriterProbe, pgWriterSettings } from '../systems/pg/probe.ts';
+import { WRITER_RECORD } from '../systems/pg/records.ts';
+import { type PgWriterProbeSpec, pgWriterSpec } from '../systems/pg/spec.ts';
+import { attachedRedisViolations, readRedisNodes, readRole, redisState } from '../systems/redis/attach.ts';
+import { redisChain as builtRedis } from '../systems/redis/index.ts';
+import { RedisWriterProbe, redisWriterSettings } from '../systems/redis/probe.ts';
+import { HEAD_RECORD } from '../systems/redis/records.ts';
+import { type RedisWriterProbeSpec, redisWriterSpec } from '../systems/redis/spec.ts';
 import { sentinel as builtSentinel } from '../systems/sentinel/index.ts';
 import { sentinelViolations } from '../systems/sentinel/invariants.ts';
 import { agreedMaster, quickClient } from '../systems/sentinel/observe.ts';
@@ -30,19 +58,29 @@ import { MASTER_RECORD, SentinelWatch } from '../systems/sentinel/watch.ts';
 /** What a scenario's `stack.attach` asks the provider to find. */
 export function attachGroups(attach: AttachSpec): AttachGroup[] {
   const out: AttachGroup[] = [];
-  if (attach.sentinel)
-    out.push({
-      system: 'sentinel',
-      select: attach.sentinel.select,
-      azLabel: attach.sentinel.azLabel,
-      endpoints: attach.sentinel.endpoints,
-    });
+  for (const system of ['sentinel', 'redis', 'pg'] as const) {
+    const a = attach[system];
+    if (a) out.push({ system, select: a.select, azLabel: a.azLabel, endpoints: a.endpoints });
+  }
   return out;
 }
 
 export function attachedSystems(attach: AttachSpec): ActiveSystem[] {
-  return attach.sentinel ? [{ def: attachedSentinel(attach.sentinel), spec: attach.sentinel }] : [];
+  return [
+    ...(attach.sentinel ? [{ def: attachedSentinel(attach.sentinel), spec: attach.sentinel }] : []),
+    ...(attach.redis ? [{ def: attachedRedis(attach.redis), spec: attach.redis }] : []),
+    ...(attach.pg ? [{ def: attachedPg(attach.pg), spec: attach.pg }] : []),
+  ];
 }
+
+/** What each kind's convergence is judged by, for the result's notes. */
+const JUDGED_BY: Record<string, string> = {
+  sentinel:
+    'convergence judged by its invariants (one master, every replica linked to it, every Sentinel handing it out), and by the probes',
+  redis:
+    "who leads is the node whose ROLE says master; convergence judged by its invariants (one master, every other node that answers its replica with master_link_status up), and by the probes. Nothing of the harness's promotes a replica: a master that stays down leaves no master, and full redundancy is not reached",
+  pg: "who leads is the node where pg_is_in_recovery() is false; convergence judged by its invariants (one primary, every other node that answers streaming from it in its pg_stat_replication), and by the probes. Nothing of the harness's promotes a standby: a primary that stays down leaves none, and full redundancy is not reached",
+};
 
 /** How an attached stack's convergence is judged, and what it left as it was: the result's notes. */
 export function attachNotes(stack: Stack | undefined, systems: readonly ActiveSystem[]): string[] {
@@ -50,7 +88,7 @@ export function attachNotes(stack: Stack | undefined, systems: readonly ActiveSy
   const a = stack as AttachedStack;
   const out = systems.map(
     (s) =>
-      `attached ${s.def.name} stack (${describeSelector((s.spec as SentinelAttachSpec).select)}): convergence judged by its invariants (one master, every replica linked to it, every Sentinel handing it out), and by the probes`,
+      `attached ${s.def.name} stack (${describeSelector((s.spec as { select: AttachSelector }).select)}): ${JUDGED_BY[s.def.name] ?? 'convergence judged by its invariants, and by the probes'}`,
   );
   for (const n of a.killed)
     out.push(
@@ -58,6 +96,393 @@ export function attachNotes(stack: Stack | undefined, systems: readonly ActiveSy
     );
   for (const what of a.held()) out.push(`could not undo on the user's stack: ${what}`);
   return out;
+}
+
+/**
+ * Every name and address a system's peers may use for each of its nodes, to its node name:
+ * what a replica reports as its master, a primary as a standby's address.
+ */
+function addressBook(stack: Stack, system: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const n of stack.nodes().filter((x) => x.system === system)) {
+    const names =
+      'namesOf' in stack
+        ? (stack as AttachedStack).namesOf(n.name)
+        : [n.name, ...(tryAddress(stack, n.name) ?? [])];
+    for (const a of names) if (!out.has(a)) out.set(a, n.name);
+  }
+  return out;
+}
+
+function tryAddress(stack: Stack, node: string): string[] | undefined {
+  try {
+    return [stack.address(node)];
+  } catch {
+    return undefined;
+  }
+}
+
+/** How long a probe may keep the leader it was told (the lookup answers as a record with this TTL). */
+const LOOKUP_TTL_MS = 250;
+/** How often the leader is read from the nodes between the probes' lookups. */
+const LEADER_POLL_MS = 250;
+
+/**
+ * Who leads an attached stack that keeps no record of it (plain Redis, plain Postgres): read
+ * from the nodes, one reading at a time (callers at once share it), by the probes' lookups, the
+ * observation and a poller alike. Each change to a node is mirrored into the system's leader
+ * record in the stack's registry (a `record-set` on the timeline), before anyone is told, so the
+ * record's history is the leader the probes were sent to, and *one leader at a time* is judged
+ * as for a built stack.
+ */
+class AttachedLeadership {
+  private reading: Promise<SystemState> | undefined;
+  private last: string | null = null;
+
+  constructor(
+    private readonly stack: Stack,
+    private readonly record: string,
+    private readonly read: () => Promise<SystemState>,
+  ) {}
+
+  state(): Promise<SystemState> {
+    this.reading ??= this.read()
+      .then(async (state) => {
+        if (state.leader !== null && state.leader !== this.last) {
+          this.last = state.leader;
+          await this.stack
+            .registry()
+            .set(this.record, state.leader, LOOKUP_TTL_MS)
+            .catch(() => undefined);
+        }
+        return state;
+      })
+      .finally(() => {
+        this.reading = undefined;
+      });
+    return this.reading;
+  }
+
+  /**
+   * The stack's registry, with the leader record answered by a fresh reading (cached by the
+   * probe's own resolver for its TTL): what the built systems' probes resolve their leader by.
+   */
+  resolver(): Registry {
+    const base = this.stack.registry();
+    const self = this;
+    return {
+      async get(name: string): Promise<RegistryRecord | undefined> {
+        if (name !== self.record) return base.get(name);
+        const { leader } = await self.state();
+        return leader ? { name, value: leader, ttlMs: LOOKUP_TTL_MS, version: 1 } : undefined;
+      },
+      set: (name: string, value: string, ttlMs: number, ifVersion?: number) =>
+        base.set(name, value, ttlMs, ifVersion),
+      acquireLease: (name: string, holder: string, ttlMs: number): Promise<Lease | undefined> =>
+        base.acquireLease(name, holder, ttlMs),
+      getLease: (name: string) => base.getLease(name),
+      releaseLease: (name: string, holder: string) => base.releaseLease(name, holder),
+    };
+  }
+}
+
+/**
+ * A poller of an attached stack's leader from the end of provisioning until the run winds up
+ * (so the leader record moves also while no probe asks), and at the end the removal of what the
+ * probes wrote (read back already), from the leader.
+ */
+function leaderPoller(
+  name: string,
+  leadership: () => AttachedLeadership,
+  cleanup: () => Promise<void>,
+): Controller {
+  let running = false;
+  let loop: Promise<void> | undefined;
+  return {
+    name,
+    start() {
+      running = true;
+      loop = (async () => {
+        while (running) {
+          await leadership()
+            .state()
+            .catch(() => undefined);
+          await sleep(LEADER_POLL_MS);
+        }
+      })();
+    },
+    async stop() {
+      running = false;
+      await loop;
+      await cleanup().catch(() => {});
+    },
+  };
+}
+
+/** Waits (30 s at most) until `why()` finds nothing wrong; else one error naming what is. */
+async function untilWhole(where: string, why: () => Promise<string[]>, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (signal?.aborted) throw new InterruptedError(String(signal.reason));
+    const wrong = await why();
+    if (wrong.length === 0) return;
+    if (Date.now() > deadline)
+      throw new InfraError(
+        'ATTACHED_NOT_WHOLE',
+        `${where} is not whole before any fault, so nothing it shows could be judged: ${wrong.join('; ')}`,
+        { hint: 'fix the stack first (docker logs of its containers); the harness changed nothing in it' },
+      );
+    await sleep(500, signal);
+  }
+}
+
+/** Removes the keys a run's probes wrote (`chaos:<run>:*`) from a Redis; how many, or undefined. */
+async function removeRunKeys(ep: Endpoint, runId: string): Promise<number | undefined> {
+  return ask(ep, async (c) => {
+    let n = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await c.scan(cursor, 'MATCH', `chaos:${runId}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) n += await c.del(...keys);
+    } while (cursor !== '0');
+    return n;
+  });
+}
+
+/** The roles of a leader-and-followers stack, on the nodes found to run the system. */
+function resolveLeaderRole(
+  leaderRole: string,
+  followerRole: string,
+  data: () => readonly string[],
+): SystemDefinition['resolve'] {
+  return (role, state, nodes, random) => {
+    const dataNodes = nodes.filter((n) => data().includes(n.name));
+    const members = state.members.filter((m) => data().includes(m));
+    if (role === leaderRole) return dataNodes.filter((n) => n.name === state.leader);
+    if (role === followerRole) return dataNodes.filter((n) => n.name !== state.leader);
+    if (role === 'any') {
+      const pool = members.length ? dataNodes.filter((n) => members.includes(n.name)) : dataNodes;
+      return pool.length ? [pool[Math.floor(random() * pool.length)]!] : [];
+    }
+    return [];
+  };
+}
+
+/**
+ * A user's plain Redis replication. Its nodes are the containers the selector found that answer
+ * `ROLE` on `port` (a container of the project that runs something else is left out of the
+ * observation; it can still be a node: target). Who leads: the node whose `ROLE` says master
+ * (systems/redis/attach.ts); the redis-writer RPUSHes to it, found through that same reading.
+ */
+export function attachedRedis(spec: RedisAttachSpec): SystemDefinition<RedisAttachSpec> {
+  let data: string[] | undefined;
+  let leadership: AttachedLeadership | undefined;
+  const where = `the attached Redis stack (${describeSelector(spec.select)})`;
+  const known = () => {
+    if (!data) throw new InfraError('NOT_ATTACHED', `${where} was not looked at yet`);
+    return data;
+  };
+  const nodesOf = (stack: Stack, names?: readonly string[]) =>
+    stack
+      .nodes()
+      .filter((n) => n.system === 'redis' && (!names || names.includes(n.name)))
+      .map((n) => ({ name: n.name, az: n.az, endpoint: stack.endpoint(n.name, spec.port) }));
+  const read = async (stack: Stack) => {
+    const book = addressBook(stack, 'redis');
+    return redisState(await readRedisNodes(nodesOf(stack, known()), (h) => book.get(h)));
+  };
+  const leaderOf = (stack: Stack) => {
+    leadership ??= new AttachedLeadership(stack, HEAD_RECORD, () => read(stack));
+    return leadership;
+  };
+
+  return {
+    name: 'redis',
+    kind: 'redis-replication (attached)',
+    description: "a user's plain Redis replication, attached to: the node whose ROLE says master",
+    spec: redisAttachSpec,
+    probes: [
+      {
+        kind: 'redis-writer',
+        spec: redisWriterSpec,
+        create: (p, deps) =>
+          new RedisWriterProbe(p as RedisWriterProbeSpec, {
+            clock: deps.clock,
+            history: deps.history,
+            registry: leaderOf(deps.stack).resolver(),
+            endpoint: (node) => deps.stack.endpoint(node, spec.port),
+            key: probeKey(deps.runId, p.name),
+          }),
+        settings: (p, runId) => redisWriterSettings(p as RedisWriterProbeSpec, probeKey(runId, p.name)),
+      },
+    ],
+    roles: REDIS_ATTACH_ROLES,
+    images: [],
+    agents: {},
+    layout: () => [],
+    plan: () => [],
+    async awaitReady(stack, _spec, signal) {
+      await untilWhole(
+        where,
+        async () => {
+          const roles = await Promise.all(
+            nodesOf(stack).map(async (n) => [n.name, await readRole(n.endpoint)] as const),
+          );
+          data = roles.filter(([, r]) => r?.[0] === 'master' || r?.[0] === 'slave').map(([n]) => n);
+          if (data.length === 0)
+            return [
+              `no container answers ROLE on port ${spec.port}: no Redis node (stack.attach.redis.port)`,
+            ];
+          return attachedRedisViolations(await leaderOf(stack).state());
+        },
+        signal,
+      );
+    },
+    observe: (stack) => leaderOf(stack).state(),
+    records: async (stack) => {
+      const { leader } = await leaderOf(stack).state();
+      return { leader, members: [...(leader ? [leader] : []), ...known().filter((n) => n !== leader)] };
+    },
+    invariants: (state) => attachedRedisViolations(state),
+    resolve: resolveLeaderRole('master', 'replica', known),
+    leadership: builtRedis.leadership,
+    decisions: [],
+    controllers: (_s, ctx: ControllerContext) => [
+      leaderPoller(
+        'redis-leader',
+        () => leaderOf(ctx.stack),
+        async () => {
+          // The probes' keys are the harness's own: taken out of the user's Redis (read back already).
+          const { leader } = await leaderOf(ctx.stack).state();
+          if (!leader) return;
+          const removed = await removeRunKeys(ctx.stack.endpoint(leader, spec.port), ctx.plan.runId);
+          ctx.emit('probe-keys-removed', leader, {
+            keys: removed ?? null,
+            pattern: `chaos:${ctx.plan.runId}:*`,
+          });
+        },
+      ),
+    ],
+  };
+}
+
+/** The table a pg-writer writes to in an attached database: the run's own, dropped at the end. */
+export const attachedPgTable = (runId: string, probe: string) =>
+  `chaos_${runId}_${probe.replace(/-/g, '_')}`.toLowerCase();
+
+/**
+ * A user's Postgres streaming replication. Its nodes are the containers the selector found that
+ * answer a query on `port` as `user`. Who leads: the node where `pg_is_in_recovery()` is false
+ * (systems/pg/attach.ts); the pg-writer INSERTs into a table of the run's own there, found
+ * through that same reading, and the table is dropped after the read-back.
+ */
+export function attachedPg(spec: PgAttachSpec): SystemDefinition<PgAttachSpec> {
+  let data: string[] | undefined;
+  let leadership: AttachedLeadership | undefined;
+  const login = { user: spec.user, password: spec.password, database: spec.database };
+  const where = `the attached Postgres stack (${describeSelector(spec.select)})`;
+  const known = () => {
+    if (!data) throw new InfraError('NOT_ATTACHED', `${where} was not looked at yet`);
+    return data;
+  };
+  const nodesOf = (stack: Stack, names?: readonly string[]) =>
+    stack
+      .nodes()
+      .filter((n) => n.system === 'pg' && (!names || names.includes(n.name)))
+      .map((n) => ({ name: n.name, az: n.az, endpoint: stack.endpoint(n.name, spec.port) }));
+  const readAll = (stack: Stack, names?: readonly string[]) =>
+    Promise.all(nodesOf(stack, names).map(async (n) => ({ ...n, reading: await readPg(n.endpoint, login) })));
+  const read = async (stack: Stack) => {
+    const book = addressBook(stack, 'pg');
+    return pgState(await readAll(stack, known()), (h) => book.get(h));
+  };
+  const leaderOf = (stack: Stack) => {
+    leadership ??= new AttachedLeadership(stack, WRITER_RECORD, () => read(stack));
+    return leadership;
+  };
+
+  return {
+    name: 'pg',
+    kind: 'pg-streaming (attached)',
+    description: "a user's Postgres streaming replication, attached to: the node out of recovery",
+    spec: pgAttachSpec,
+    probes: [
+      {
+        kind: 'pg-writer',
+        spec: pgWriterSpec,
+        create: (p, deps) =>
+          new PgWriterProbe(p as PgWriterProbeSpec, {
+            clock: deps.clock,
+            history: deps.history,
+            registry: leaderOf(deps.stack).resolver(),
+            endpoint: (node) => deps.stack.endpoint(node, spec.port),
+            table: attachedPgTable(deps.runId, p.name),
+            login,
+          }),
+        settings: (p, runId) => pgWriterSettings(p as PgWriterProbeSpec, attachedPgTable(runId, p.name)),
+      },
+    ],
+    roles: PG_ATTACH_ROLES,
+    images: [],
+    agents: {},
+    layout: () => [],
+    plan: () => [],
+    async awaitReady(stack, _spec, signal) {
+      let failed = '';
+      await untilWhole(
+        where,
+        async () => {
+          const readings: { name: string; reading: PgReading | undefined }[] = await readAll(stack);
+          data = readings.filter((r) => r.reading).map((r) => r.name);
+          if (data.length === 0) {
+            // Why the first node refused, in its own words (a password, a pg_hba.conf line).
+            const first = nodesOf(stack)[0];
+            failed = first
+              ? await queryAttached(first.endpoint, login, 'SELECT 1').then(
+                  () => '',
+                  (err: Error) => `: ${err.message}`,
+                )
+              : '';
+            return [
+              `no container answers a query on port ${spec.port} as ${spec.user} in database ${spec.database}${failed} (stack.attach.pg.port, user, password, database)`,
+            ];
+          }
+          return attachedPgViolations(await leaderOf(stack).state());
+        },
+        signal,
+      );
+    },
+    observe: (stack) => leaderOf(stack).state(),
+    records: async (stack) => {
+      const { leader } = await leaderOf(stack).state();
+      return { leader, members: [...(leader ? [leader] : []), ...known().filter((n) => n !== leader)] };
+    },
+    invariants: (state) => attachedPgViolations(state),
+    resolve: resolveLeaderRole('primary', 'standby', known),
+    leadership: builtPg.leadership,
+    decisions: [],
+    controllers: (_s, ctx: ControllerContext) => [
+      leaderPoller(
+        'pg-leader',
+        () => leaderOf(ctx.stack),
+        async () => {
+          // The probes' tables are the harness's own (named by the run): dropped after the read-back.
+          const { leader } = await leaderOf(ctx.stack).state();
+          if (!leader) return;
+          const ep = ctx.stack.endpoint(leader, spec.port);
+          const pattern = `${attachedPgTable(ctx.plan.runId, '')}%`;
+          const tables = (
+            await queryAttached(ep, login, 'SELECT tablename FROM pg_tables WHERE tablename LIKE $1', 2000, [
+              pattern.replace(/_/g, '\\_'),
+            ])
+          ).map((r) => String(r.tablename));
+          for (const t of tables) await queryAttached(ep, login, `DROP TABLE IF EXISTS "${t}"`, 2000);
+          ctx.emit('probe-tables-dropped', leader, { tables, pattern });
+        },
+      ),
+    ],
+  };
 }
 
 /** One Redis reply, or undefined when the node did not answer in time. */
@@ -255,7 +680,7 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
   }
 
   /** A watcher on every Sentinel: its events on the timeline, `+switch-master` into the leader record. */
-  function watcher(ctx: Parameters<NonNullable<SystemDefinition['controllers']>>[1]): Controller {
+  function watcher(ctx: ControllerContext): Controller {
     const subs: ReturnType<typeof quickClient>[] = [];
     const decisions = new Set(builtSentinel.decisions);
     const { stack } = ctx;
@@ -297,16 +722,7 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
         // The probes' keys are the harness's own: taken out of the user's Redis (read back already).
         const { leader } = await records(stack).catch(() => ({ leader: null }));
         if (!leader) return;
-        const removed = await ask(stack.endpoint(leader, spec.port), async (c) => {
-          let n = 0;
-          let cursor = '0';
-          do {
-            const [next, keys] = await c.scan(cursor, 'MATCH', `chaos:${ctx.plan.runId}:*`, 'COUNT', 1000);
-            cursor = next;
-            if (keys.length) n += await c.del(...keys);
-          } while (cursor !== '0');
-          return n;
-        });
+        const removed = await removeRunKeys(stack.endpoint(leader, spec.port), ctx.plan.runId);
         ctx.emit('probe-keys-removed', leader, {
           keys: removed ?? null,
           pattern: `chaos:${ctx.plan.runId}:*`,

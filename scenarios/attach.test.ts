@@ -52,23 +52,105 @@ describe('stack.attach', () => {
     );
   });
 
+  it('takes a plain Redis replication and a Postgres streaming replication, with defaults', () => {
+    const { scenario: r } = load(
+      scenario(
+        '    redis: { select: { label: com.example.stack=shop } }',
+        '{ kind: redis-writer }',
+        '{ action: kill, target: redis:replica }',
+      ),
+    );
+    expect((r.stack as { attach?: unknown }).attach).toEqual({
+      redis: { select: { label: 'com.example.stack=shop' }, port: 6379, endpoints: 'network' },
+    });
+    const { scenario: p } = load(
+      scenario(
+        '    pg: { select: { compose: shop }, azLabel: com.example.az }',
+        '{ kind: pg-writer }',
+        '{ action: pause, target: pg:primary, durationMs: 3000 }',
+      ),
+    );
+    expect((p.stack as { attach?: unknown }).attach).toEqual({
+      pg: {
+        select: { compose: 'shop' },
+        port: 5432,
+        user: 'postgres',
+        password: 'postgres',
+        database: 'postgres',
+        azLabel: 'com.example.az',
+        endpoints: 'network',
+      },
+    });
+    load(
+      scenario(
+        '    pg: { select: { label: a=b }, port: 5433, user: app, password: s3cret, database: shop, endpoints: published }',
+        '{ kind: pg-writer }',
+        '{ action: kill, target: pg:standby }',
+      ),
+    );
+    // Both at once: each probe writes to its own kind, each target names its own.
+    load(
+      'name: both\nstack:\n  attach:\n    redis: { select: { label: a=b } }\n    pg: { select: { label: c=d } }\nprobes: [{ kind: redis-writer, name: r }, { kind: pg-writer, name: p }]\nfaults: [{ action: kill, target: redis:master }, { at: 1000, action: stop, target: pg:any, durationMs: 500 }]\n',
+    );
+  });
+
   it('refuses the kinds it cannot attach to, in one line naming them', () => {
     const one = (kind: string) => {
       const msg = problem(scenario(`    ${kind}: { select: { label: a=b } }`));
       expect(msg.split('\n')).toHaveLength(1);
       return msg;
     };
-    expect(one('redis')).toMatch(
-      /stack\.attach\.redis'.*cannot be attached to yet.*attach supports: sentinel/,
+    expect(one('patroni')).toMatch(
+      /stack\.attach\.patroni'.*cannot be attached to yet.*attach supports: sentinel, redis, pg/,
     );
-    expect(one('pg')).toMatch(/stack\.attach\.pg'.*pg_is_in_recovery/);
     expect(one('mongo')).toMatch(/stack\.attach\.mongo'.*cannot be attached to yet/);
+    expect(one('web')).toMatch(/stack\.attach\.web'.*load balancer/);
+  });
+
+  it('refuses a probe or a target of another kind than the one attached, and a field the kind has not', () => {
+    const redis = '    redis: { select: { label: a=b } }';
+    const pg = '    pg: { select: { label: a=b } }';
+    expect(problem(scenario(redis, '{ kind: pg-writer }', '{ action: kill, target: redis:master }'))).toMatch(
+      /a pg-writer probe cannot write to this attached stack; attached redis: kind redis-writer/,
+    );
+    expect(problem(scenario(pg, '{ kind: pg-writer }', '{ action: kill, target: pg:head }'))).toMatch(
+      /'head' is not a role of an attached Postgres stack; its targets: pg:primary, pg:standby, pg:any/,
+    );
+    expect(
+      problem(scenario(redis, '{ kind: redis-writer }', '{ action: kill, target: redis:head }')),
+    ).toMatch(
+      /'head' is not a role of an attached Redis stack; its targets: redis:master, redis:replica, redis:any/,
+    );
+    expect(
+      problem(scenario(redis, '{ kind: redis-writer }', '{ action: kill, target: pg:primary }')),
+    ).toMatch(/pg:primary: an attached stack's targets are redis:<role>, node:CONTAINER or az:X/);
+    expect(
+      problem(scenario(redis, '{ kind: redis-writer }', '{ action: fill-disk, target: redis:master }')),
+    ).toMatch(/fill-disk cannot be done to an attached stack/);
+    expect(
+      problem(
+        scenario(
+          '    redis: { select: { label: a=b }, masterName: x }',
+          '{ kind: redis-writer }',
+          '{ action: kill, target: redis:master }',
+        ),
+      ),
+    ).toMatch(/masterName/);
+    expect(
+      problem(
+        scenario(
+          '    pg: { select: { label: a=b }, user: "" }',
+          '{ kind: pg-writer }',
+          '{ action: kill, target: pg:primary }',
+        ),
+      ),
+    ).toMatch(/user/);
   });
 
   it("refuses what an attached stack cannot have: the harness's proxy, its registry, its disks, a built system beside it", () => {
     expect(problem(scenario(sentinel, '{ kind: sentinel-writer, via: proxy }'))).toMatch(/via: sentinels/);
     expect(problem(scenario(sentinel, '{ kind: redis-writer }'))).toMatch(
-      /redis-writer probe cannot write to an attached stack/,
+      /redis-writer probe cannot write to this attached stack/,
     );
     expect(
       problem(scenario(sentinel, undefined, '{ action: freeze-volume, target: sentinel:master }')),

@@ -5,14 +5,12 @@ import type { FAULT_ACTIONS } from '../core/faults.ts';
  * `stack.attach`: a stack the user already runs on the Docker engine, which the harness attaches
  * to instead of building one. Each key is a kind of system; its containers are found by a label
  * or by a Compose project, its leader the way that kind says (Sentinel: the master a majority of
- * the Sentinels hands out). The harness never starts, restarts or removes the user's containers
- * or networks; it removes only what it added (its iptables rules, its proxies, the keys its
- * probes wrote).
- *
- * Only `sentinel` can be attached to today; the other kinds need a probe that finds the leader
- * without the harness's registry (`ROLE` for a Redis chain, `pg_is_in_recovery()` for Postgres).
+ * the Sentinels hands out; plain Redis replication: the node whose `ROLE` says master; Postgres
+ * streaming replication: the node where `pg_is_in_recovery()` is false). The harness never
+ * starts, restarts or removes the user's containers or networks; it removes only what it added
+ * (its iptables rules, its proxies, the keys and tables its probes wrote).
  */
-export const ATTACH_KINDS = ['sentinel'] as const;
+export const ATTACH_KINDS = ['sentinel', 'redis', 'pg'] as const;
 export type AttachKind = (typeof ATTACH_KINDS)[number];
 
 /** The faults an attached stack can take: those that need nothing the harness builds. */
@@ -90,14 +88,70 @@ export const sentinelAttachSpec = z
   .describe("A user's Redis with Sentinel: who leads is the master a majority of the Sentinels hands out.");
 export type SentinelAttachSpec = z.infer<typeof sentinelAttachSpec>;
 
-/** The systems the harness builds that it cannot attach to yet, and why, in one line each. */
+const port = (what: string, dflt: number) => z.number().int().min(1).max(65535).default(dflt).describe(what);
+const azLabel = z
+  .string()
+  .min(1)
+  .optional()
+  .describe("The label that holds each container's AZ (absent, or absent on a container: AZ a).");
+const endpoints = (answers: string) =>
+  z
+    .enum(['network', 'published'])
+    .default('network')
+    .describe(
+      `How the probes reach the containers: their addresses on their Docker network (Linux), or the ports they publish on the host (127.0.0.1); ${answers} mapped either way.`,
+    );
+
+/** A running user's plain Redis replication: one master, replicas by `replicaof`, no failover agent of the harness. */
+export const redisAttachSpec = z
+  .object({
+    select: selector,
+    port: port(
+      "The Redis nodes' port (every container the selector finds that answers ROLE on it is a node).",
+      6379,
+    ),
+    azLabel,
+    endpoints: endpoints("the replicas' master addresses (ROLE) are"),
+  })
+  .strict()
+  .describe(
+    "A user's plain Redis replication: who leads is the node whose ROLE says master; the redis-writer RPUSHes to it. Whole when every node that answers is that master or its replica with the link up.",
+  );
+export type RedisAttachSpec = z.infer<typeof redisAttachSpec>;
+
+/** A running user's Postgres streaming replication: one primary, hot standbys. */
+export const pgAttachSpec = z
+  .object({
+    select: selector,
+    port: port("The Postgres nodes' port.", 5432),
+    user: z
+      .string()
+      .min(1)
+      .default('postgres')
+      .describe(
+        "The role the probe and the observer log in as: it creates (and at the end drops) the run's table, and reads pg_stat_replication and pg_stat_wal_receiver in full (a superuser, or a member of pg_read_all_stats).",
+      ),
+    password: z
+      .string()
+      .default('postgres')
+      .describe("That role's password (ignored where pg_hba.conf trusts the harness's address)."),
+    database: z.string().min(1).default('postgres').describe("The database the probe's table is created in."),
+    azLabel,
+    endpoints: endpoints("the standbys' addresses (pg_stat_replication, pg_stat_wal_receiver) are"),
+  })
+  .strict()
+  .describe(
+    "A user's Postgres streaming replication: who leads is the node where pg_is_in_recovery() is false; the pg-writer INSERTs there. Whole when every standby that answers streams from it (the leader's pg_stat_replication).",
+  );
+export type PgAttachSpec = z.infer<typeof pgAttachSpec>;
+
+/** The systems the harness builds that it cannot attach to, and why, in one line each. */
 const NOT_ATTACHABLE: Record<string, string> = {
-  redis:
-    'a plain Redis replication stack cannot be attached to yet (its leader by ROLE needs a probe of its own); attach supports: sentinel',
-  pg: 'a Postgres stack cannot be attached to yet (its leader by pg_is_in_recovery() needs a probe of its own); attach supports: sentinel',
-  patroni: 'a Patroni stack cannot be attached to yet; attach supports: sentinel',
-  mongo: 'a MongoDB replica set cannot be attached to yet; attach supports: sentinel',
-  web: "a web tier cannot be attached to (its probe needs the harness's load balancer); attach supports: sentinel",
+  patroni:
+    "a Patroni stack cannot be attached to yet (its leader is Patroni's key in the user's DCS, which the harness does not read); attach supports: sentinel, redis, pg",
+  mongo:
+    "a MongoDB replica set cannot be attached to yet (no probe finds its primary without the harness's record); attach supports: sentinel, redis, pg",
+  web: "a web tier cannot be attached to (its probe needs the harness's load balancer); attach supports: sentinel, redis, pg",
 };
 
 /** A key that is never valid, refused with its reason (and closed to an editor: `not: {}`). */
@@ -110,6 +164,8 @@ const refused = (why: string) =>
 export const attachSpec = z
   .object({
     sentinel: sentinelAttachSpec.optional(),
+    redis: redisAttachSpec.optional(),
+    pg: pgAttachSpec.optional(),
     ...Object.fromEntries(Object.entries(NOT_ATTACHABLE).map(([k, why]) => [k, refused(why)])),
   })
   .strict()
@@ -117,9 +173,9 @@ export const attachSpec = z
     message: `attach needs one system kind: ${ATTACH_KINDS.join(', ')}`,
   })
   .describe(
-    "A stack already running on the Docker engine, to attach to instead of building one (kinds: sentinel). The harness never starts, restarts or removes the user's containers; a killed one stays stopped.",
+    "A stack already running on the Docker engine, to attach to instead of building one (kinds: sentinel, redis, pg). The harness never starts, restarts or removes the user's containers; a killed one stays stopped.",
   );
-export type AttachSpec = { sentinel?: SentinelAttachSpec };
+export type AttachSpec = { sentinel?: SentinelAttachSpec; redis?: RedisAttachSpec; pg?: PgAttachSpec };
 
 /** The roles an attached Sentinel stack's targets name. */
 export const SENTINEL_ATTACH_ROLES = {
@@ -128,6 +184,27 @@ export const SENTINEL_ATTACH_ROLES = {
   any: 'one data node, picked at random',
   sentinel: 'every container that runs a Sentinel (and no data node)',
 } as const;
+
+/** The roles an attached plain Redis stack's targets name. */
+export const REDIS_ATTACH_ROLES = {
+  master: 'the node whose ROLE says master (the one most replicas follow, if several do)',
+  replica: 'every other node',
+  any: 'one node that is the master or its replica, picked at random',
+} as const;
+
+/** The roles an attached Postgres stack's targets name. */
+export const PG_ATTACH_ROLES = {
+  primary: 'the node where pg_is_in_recovery() is false (the one most standbys stream from, if several)',
+  standby: 'every other node',
+  any: 'one node that is the primary or streams from it, picked at random',
+} as const;
+
+/** Each kind: the probe that writes to it, and its roles. */
+const ATTACHED: Record<AttachKind, { probe: string; roles: Record<string, string>; what: string }> = {
+  sentinel: { probe: 'sentinel-writer', roles: SENTINEL_ATTACH_ROLES, what: 'Sentinel' },
+  redis: { probe: 'redis-writer', roles: REDIS_ATTACH_ROLES, what: 'Redis' },
+  pg: { probe: 'pg-writer', roles: PG_ATTACH_ROLES, what: 'Postgres' },
+};
 
 /** A selector in words, as errors name it. */
 export function describeSelector(s: AttachSelector): string {
@@ -151,15 +228,18 @@ export function attachProblems(scenario: {
   const out: { path: (string | number)[]; message: string }[] = [];
   const attach = s.stack.attach as AttachSpec | undefined;
   // No kind it can attach to: the schema said why, in one line; nothing more to say here.
-  if (!attach?.sentinel) return out;
+  const kinds = ATTACH_KINDS.filter((k) => attach?.[k] !== undefined);
+  if (!kinds.length) return out;
   const built = Object.keys(s.stack).filter((k) => k !== 'attach' && s.stack[k] !== undefined);
   if (built.length)
     out.push({
       path: ['stack', built[0]!],
       message: `a stack is attached to or built, not both: remove stack.${built.join(', stack.')} or stack.attach`,
     });
+  const writers = kinds.map((k) => `attached ${k}: kind ${ATTACHED[k].probe}`).join('; ');
   s.probes.forEach((p, i) => {
-    if (attach.sentinel && p.kind === 'sentinel-writer') {
+    const kind = kinds.find((k) => ATTACHED[k].probe === p.kind);
+    if (kind === 'sentinel') {
       if (p.via !== 'sentinels')
         out.push({
           path: ['probes', i, 'via'],
@@ -168,9 +248,10 @@ export function attachProblems(scenario: {
         });
       return;
     }
+    if (kind) return;
     out.push({
       path: ['probes', i, 'kind'],
-      message: `a ${p.kind} probe cannot write to an attached stack; attached sentinel: kind sentinel-writer, via: sentinels`,
+      message: `a ${p.kind} probe cannot write to this attached stack; ${writers}${p.kind === 'sentinel-writer' ? ', via: sentinels' : ''}`,
     });
   });
   s.faults.forEach((f, i) => {
@@ -190,18 +271,19 @@ export function attachProblems(scenario: {
       if (!sel) continue;
       const [kind, arg] = sel.split(':') as [string, string];
       if (kind === 'node' || kind === 'az') continue; // checked once the containers are found
-      if (kind !== 'sentinel' || !attach.sentinel)
+      const attached = kinds.find((k) => k === kind);
+      if (!attached)
         out.push({
           path: ['faults', i, key],
-          message: `${sel}: an attached stack's targets are sentinel:<role>, node:CONTAINER or az:X`,
+          message: `${sel}: an attached stack's targets are ${kinds.map((k) => `${k}:<role>`).join(', ')}, node:CONTAINER or az:X`,
         });
-      else if (!(arg in SENTINEL_ATTACH_ROLES))
+      else if (!(arg in ATTACHED[attached].roles))
         out.push({
           path: ['faults', i, key],
-          message: `'${arg}' is not a role of an attached Sentinel stack; its targets: ${Object.keys(
-            SENTINEL_ATTACH_ROLES,
+          message: `'${arg}' is not a role of an attached ${ATTACHED[attached].what} stack; its targets: ${Object.keys(
+            ATTACHED[attached].roles,
           )
-            .map((r) => `sentinel:${r}`)
+            .map((r) => `${attached}:${r}`)
             .join(', ')}`,
         });
     }

@@ -155,6 +155,17 @@ export async function attachStack(
         id: c.id,
         group: g,
         networks: networks.map(([name, n]) => ({ name, ip: n.IPAddress })),
+        aliases: [
+          ...new Set(
+            [
+              info.Config.Hostname,
+              ...networks.flatMap(([, n]) => [
+                ...(n.Aliases ?? []),
+                ...((n as { DNSNames?: string[] | null }).DNSNames ?? []),
+              ]),
+            ].filter((a): a is string => Boolean(a) && a !== c.name),
+          ),
+        ],
         published: publishedPorts(info.NetworkSettings.Ports),
       });
     }
@@ -183,6 +194,8 @@ interface Member {
   id: string;
   group: AttachGroup;
   networks: { name: string; ip: string }[];
+  /** The other names its peers may know it by: its hostname, its aliases on its networks (a Compose service). */
+  aliases: string[];
   published: Map<number, number>;
 }
 
@@ -311,6 +324,15 @@ export class AttachedStack implements Stack {
     const net = this.networkOf(m);
     if (!net) throw new InfraError('NO_ADDRESS', `${node} has no address on a Docker network`);
     return { host: net.ip, port };
+  }
+
+  /**
+   * Every name and address a peer may use for the node (its name, hostname, network aliases,
+   * addresses): what a replica reports as its master, or a primary as a standby's address.
+   */
+  namesOf(node: string): string[] {
+    const m = this.member(node);
+    return [m.node.name, ...m.aliases, ...m.networks.map((n) => n.ip)];
   }
 
   address(node: string): string {

@@ -24,6 +24,8 @@ export interface PgWriterDeps {
   registry: Registry;
   endpoint(node: string): Endpoint;
   table: string;
+  /** Who it logs in as (default: postgres, no password, database postgres): a stack it attached to. */
+  login?: { user: string; password?: string; database: string };
 }
 
 export const pgTable = (probe: string) => `chaos_${probe.replace(/-/g, '_')}`;
@@ -116,13 +118,16 @@ export class PgWriterProbe implements Probe {
     return this.slots.stop();
   }
 
+  private login() {
+    return this.deps.login ?? { user: 'postgres', database: 'postgres' };
+  }
+
   private async open(node: string): Promise<pg.Client> {
     const ep = this.deps.endpoint(node);
     const client = new pg.Client({
       host: ep.host,
       port: ep.port,
-      user: 'postgres',
-      database: 'postgres',
+      ...this.login(),
       connectionTimeoutMillis: this.spec.connectTimeoutMs,
       query_timeout: this.spec.statementTimeoutMs,
     });
@@ -203,8 +208,7 @@ export class PgWriterProbe implements Probe {
       const client = new pg.Client({
         host: ep.host,
         port: ep.port,
-        user: 'postgres',
-        database: 'postgres',
+        ...this.login(),
         connectionTimeoutMillis: 5000,
       });
       client.on('error', () => {});
