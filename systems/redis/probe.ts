@@ -20,7 +20,8 @@ import type { RedisWriterProbeSpec } from './spec.ts';
  *
  * Outcomes (classifyFailure): a write refused before it was sent (no connection, no head
  * record) or answered with an error reply (READONLY, NOREPLICAS, OOM) is `fail`; one sent and
- * then timed out or cut off is `unknown`.
+ * then timed out or cut off is `unknown`, and so is one whose `WAIT` (with `waitReplicas`) found
+ * fewer replicas than asked: it is on the head, perhaps nowhere else.
  */
 export interface RedisWriterDeps {
   clock: Clock;
@@ -62,9 +63,19 @@ export function redisWriterSettings(spec: RedisWriterProbeSpec, key: string): Cl
     retryBackoffMs: spec.retryBackoffMs,
     rateHz: spec.rateHz,
     inFlight: spec.concurrency,
-    operation: `RPUSH ${key} <seq>`,
+    operation:
+      spec.waitReplicas > 0
+        ? `RPUSH ${key} <seq>, then WAIT ${spec.waitReplicas} (acknowledged once ${spec.waitReplicas} replica${spec.waitReplicas > 1 ? 's have' : ' has'} it)`
+        : `RPUSH ${key} <seq>`,
   };
 }
+
+/**
+ * The share of what is left of the command timeout a WAIT is given: Redis checks a WAIT's
+ * timeout when its event loop wakes, which can be up to 100 ms late (hz 10), and the reply has to
+ * come back before the client's own command timeout cuts it.
+ */
+const WAIT_SHARE = 0.6;
 
 /** The key a probe writes to in a run. */
 export const probeKey = (runId: string, probe: string) => `chaos:${runId}:${probe}`;
@@ -131,7 +142,16 @@ export class RedisWriterProbe implements Probe {
           ? current.redis
           : await this.connect(slot, node);
       sent = true;
+      const tSent = this.deps.clock.now();
       await redis.rpush(this.deps.key, String(seq));
+      const wanted = this.spec.waitReplicas;
+      if (wanted > 0) {
+        const left = Math.floor((this.spec.commandTimeoutMs - (this.deps.clock.now() - tSent)) * WAIT_SHARE);
+        if (left < 1) throw new Error(`no time left within commandTimeoutMs to WAIT for ${wanted} replicas`);
+        const got = await redis.wait(wanted, left);
+        if (got < wanted)
+          throw new Error(`WAIT ${wanted} ${left}: ${got} of ${wanted} replicas have the write`);
+      }
       this.record({ op: 'write', seq, process: slot, tInvoke, outcome: 'ok', node });
       return true;
     } catch (err) {

@@ -95,6 +95,22 @@ export const redisWriterSpec = z
     retryBackoffMs: ms()
       .default(20)
       .describe('Pause (ms) after a failed write before the next, so a dead node is not hammered.'),
+    /**
+     * Redis replication is asynchronous: an RPUSH is acknowledged before any replica has it, and
+     * a head that dies takes what was still on the link with it (a handful of writes at most on a
+     * kill). With a number here each RPUSH is followed by `WAIT n` for 60 % of what is left of
+     * `commandTimeoutMs`, and the write counts as acknowledged only once n replicas have it; a
+     * short WAIT makes it `unknown` (on the head, perhaps nowhere else).
+     */
+    waitReplicas: z
+      .number()
+      .int()
+      .min(0)
+      .max(11)
+      .default(0)
+      .describe(
+        'Replicas each RPUSH must reach (Redis WAIT, within commandTimeoutMs) before the write counts as acknowledged; 0: asynchronous, as Redis is by default (a head that dies loses what was still on the link).',
+      ),
   })
   .describe("A redis-writer probe: RPUSH of unique sequential values to the chain's head.")
   .strict();

@@ -142,6 +142,8 @@ class FakePg {
 interface RedisServer {
   mode: Mode;
   list: string[];
+  /** How many replicas a WAIT finds with the write. */
+  replicas: number;
 }
 
 class FakeRedis {
@@ -152,7 +154,7 @@ class FakeRedis {
   server(node: string): RedisServer {
     let s = this.servers.get(node);
     if (!s) {
-      s = { mode: 'ok', list: [] };
+      s = { mode: 'ok', list: [], replicas: 1 };
       this.servers.set(node, s);
     }
     return s;
@@ -191,6 +193,8 @@ class FakeRedis {
           s().list.push(value);
           return s().list.length;
         }),
+      wait: (numreplicas: number, timeout: number) =>
+        command(`WAIT ${numreplicas} ${timeout}`, () => Math.min(numreplicas, s().replicas)),
       lrange: (key: string) => command(`LRANGE ${key}`, () => [...s().list]),
       lpos: (key: string, element: string) =>
         command(`LPOS ${key} ${element}`, () => {
@@ -216,7 +220,7 @@ class FakeRedis {
 /** Lets closes scheduled on settled promises run. */
 const settle = () => new Promise((r) => setImmediate(r));
 
-function world(backends: BackendName[] = ['pg', 'redis']) {
+function world(backends: BackendName[] = ['pg', 'redis'], redisWaitReplicas = 0) {
   const records = new MemoryRegistry();
   const lookups: string[] = [];
   let registryDown = false;
@@ -236,7 +240,7 @@ function world(backends: BackendName[] = ['pg', 'redis']) {
   const pgFake = new FakePg();
   const redisFake = new FakeRedis();
   const head = createHead(
-    { backends, timeoutMs: 1000 },
+    { backends, timeoutMs: 1000, redisWaitReplicas },
     {
       registry,
       now: () => clock.now,
@@ -284,7 +288,10 @@ describe('web head: configuration', () => {
       pgPort: 5432,
       redisPort: 6379,
       timeoutMs: 1000,
+      redisWaitReplicas: 0,
     });
+    expect(headConfig({ ...base, REDIS_WAIT_REPLICAS: '1' }).redisWaitReplicas).toBe(1);
+    expect(() => headConfig({ ...base, REDIS_WAIT_REPLICAS: '-1' })).toThrow(/REDIS_WAIT_REPLICAS/);
     expect(headConfig({ ...base, PORT: '0', PG_PORT: '6432', BACKEND_TIMEOUT_MS: '250' })).toMatchObject({
       port: 0,
       pgPort: 6432,
@@ -320,6 +327,33 @@ describe("web head: the status of a write from the backends' outcomes", () => {
     expect(writeStatus(['unknown'])).toBe(504);
     expect(writeStatus(['ok', 'fail'])).toBe(504);
     expect(writeStatus(['ok', 'unknown'])).toBe(504);
+  });
+});
+
+describe('web head: Redis writes that wait for replicas (REDIS_WAIT_REPLICAS)', () => {
+  it('without it, RPUSH alone; with it, WAIT n for what is left of the backend timeout, then 200', async () => {
+    const plain = world(['redis']);
+    await plain.leaders();
+    expect(await plain.write(1)).toMatchObject({ status: 200 });
+    expect(plain.redis.sent.filter((l) => l.includes('WAIT'))).toEqual([]);
+
+    const w = world(['redis'], 1);
+    await w.leaders();
+    expect(await w.write(1)).toMatchObject({ status: 200 });
+    expect(w.redis.sent.filter((l) => /RPUSH|WAIT/.test(l))).toEqual([
+      'redis-a: RPUSH web:writes 1',
+      'redis-a: WAIT 1 600',
+    ]);
+  });
+
+  it('a WAIT that comes back short is a 504: applied on the head, perhaps nowhere else', async () => {
+    const w = world(['pg', 'redis'], 2);
+    await w.leaders();
+    w.redis.server('redis-a').replicas = 1;
+    const r = await w.write(7);
+    expect(r.status).toBe(504);
+    expect(JSON.stringify(r.body)).toMatch(/1 of 2 replicas have the write/);
+    expect(w.redis.server('redis-a').list).toEqual(['7']);
   });
 });
 

@@ -14,7 +14,8 @@
  *   and hiding what the app itself answers.
  * - `POST /write?seq=N` -> N to every configured backend, in the order Postgres then Redis
  *   (`INSERT INTO web_writes(seq) VALUES ($1)` in autocommit on the node `pg-writer` names, the
- *   table created lazily once per primary; `RPUSH web:writes N` on the node `redis-head` names).
+ *   table created lazily once per primary; `RPUSH web:writes N` on the node `redis-head` names,
+ *   then `WAIT n` where `REDIS_WAIT_REPLICAS` asks for n replicas: a short WAIT is a 504).
  *   A write is never retried inside the app: one request, at most one attempt per backend, and
  *   none on a later backend once one failed.
  * - `GET /writes` -> `{"pg": [seq...], "redis": [seq...]}` (the configured backends only), read
@@ -96,6 +97,8 @@ export interface HeadConfig {
   redisPort: number;
   /** Connect, command and registry timeout, each. */
   timeoutMs: number;
+  /** Replicas an RPUSH must reach (`WAIT`) before the write counts as acknowledged; 0: none. */
+  redisWaitReplicas: number;
 }
 
 /** The head's configuration from its environment; a bad value stops it with the variable's name. */
@@ -122,6 +125,7 @@ export function headConfig(env: Record<string, string | undefined>): HeadConfig 
     pgPort: int('PG_PORT', 5432, 1, 65535),
     redisPort: int('REDIS_PORT', 6379, 1, 65535),
     timeoutMs: int('BACKEND_TIMEOUT_MS', 1000, 1, 600_000),
+    redisWaitReplicas: int('REDIS_WAIT_REPLICAS', 0, 0, 11),
   };
 }
 
@@ -530,18 +534,54 @@ export interface RedisLike {
   readonly status: string;
   connect(): Promise<unknown>;
   rpush(key: string, value: string): Promise<number>;
+  wait(numreplicas: number, timeout: number): Promise<number>;
   lrange(key: string, start: number, stop: number): Promise<string[]>;
   lpos(key: string, element: string): Promise<number | null>;
   quit(): Promise<unknown>;
   disconnect(): void;
 }
 
-/** Redis through the `redis-head` record: RPUSH to one list. */
+/**
+ * The share of what is left of the backend timeout a WAIT is given: Redis checks a WAIT's timeout
+ * when its event loop wakes, up to 100 ms late (hz 10), and the reply has to come back before the
+ * client's own command timeout cuts it.
+ */
+const WAIT_SHARE = 0.6;
+
+/** An RPUSH the head applied that fewer replicas than asked confirmed in time: perhaps applied only there. */
+export class ReplicasShort extends Error {
+  constructor(got: number, wanted: number, waitedMs: number) {
+    super(
+      waitedMs > 0
+        ? `WAIT ${wanted} ${waitedMs}: ${got} of ${wanted} replicas have the write`
+        : `no time left to WAIT for ${wanted} replicas within the backend timeout`,
+    );
+    this.name = 'ReplicasShort';
+  }
+}
+
+/** Redis through the `redis-head` record: RPUSH to one list (and WAIT for replicas, if asked). */
 export class RedisBackend implements Backend {
   readonly name = 'redis';
   private readonly leader: Leader<RedisLike>;
 
-  constructor(deps: BackendDeps & { client: (node: string) => RedisLike; closeGraceMs: number }) {
+  private readonly waitReplicas: number;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    deps: BackendDeps & {
+      client: (node: string) => RedisLike;
+      closeGraceMs: number;
+      /** `WAIT` for this many replicas after each RPUSH (0: none), within `timeoutMs` of sending it. */
+      waitReplicas?: number;
+      timeoutMs?: number;
+      now?: () => number;
+    },
+  ) {
+    this.waitReplicas = deps.waitReplicas ?? 0;
+    this.timeoutMs = deps.timeoutMs ?? deps.closeGraceMs;
+    this.now = deps.now ?? (() => performance.now());
     this.leader = new Leader(
       HEAD_RECORD,
       {
@@ -573,8 +613,21 @@ export class RedisBackend implements Backend {
     );
   }
 
+  /**
+   * RPUSH, then, with `waitReplicas`, `WAIT n` for 60 % of what is left of the timeout (a margin
+   * for the reply to come back before the client's own command timeout cuts it): a write the
+   * replicas did not confirm in time is applied on the head and perhaps nowhere else, `unknown`.
+   */
   async write(seq: number): Promise<void> {
-    await this.leader.use((redis) => redis.rpush(WRITES_KEY, String(seq)));
+    await this.leader.use(async (redis) => {
+      const sent = this.now();
+      await redis.rpush(WRITES_KEY, String(seq));
+      if (this.waitReplicas === 0) return;
+      const left = Math.floor((this.timeoutMs - (this.now() - sent)) * WAIT_SHARE);
+      if (left < 1) throw new ReplicasShort(0, this.waitReplicas, 0);
+      const got = await redis.wait(this.waitReplicas, left);
+      if (got < this.waitReplicas) throw new ReplicasShort(got, this.waitReplicas, left);
+    });
   }
 
   list(): Promise<number[]> {
@@ -588,6 +641,7 @@ export class RedisBackend implements Backend {
   }
 
   classify(err: unknown): Failure {
+    if (err instanceof ReplicasShort) return 'unknown';
     return err instanceof NotSent ? 'fail' : classifyFailure(err, true);
   }
 
@@ -755,7 +809,10 @@ export interface HeadDeps {
 }
 
 /** The head for a configuration: its backends in write order, one resolver cache shared. */
-export function createHead(config: Pick<HeadConfig, 'backends' | 'timeoutMs'>, deps: HeadDeps): WebHead {
+export function createHead(
+  config: Pick<HeadConfig, 'backends' | 'timeoutMs'> & Partial<Pick<HeadConfig, 'redisWaitReplicas'>>,
+  deps: HeadDeps,
+): WebHead {
   const events = new EventLimiter(deps.emit, deps.now);
   const resolver = new CachingResolver(deps.registry, deps.now);
   const base = (name: BackendName) => ({
@@ -772,7 +829,14 @@ export function createHead(config: Pick<HeadConfig, 'backends' | 'timeoutMs'>, d
             pool: deps.pgPool,
             ...(deps.pgPoolSize ? { poolSize: deps.pgPoolSize } : {}),
           })
-        : new RedisBackend({ ...base('redis'), client: deps.redis, closeGraceMs: config.timeoutMs }),
+        : new RedisBackend({
+            ...base('redis'),
+            client: deps.redis,
+            closeGraceMs: config.timeoutMs,
+            waitReplicas: config.redisWaitReplicas ?? 0,
+            timeoutMs: config.timeoutMs,
+            now: deps.now,
+          }),
   );
   return new WebHead(backends, events);
 }

@@ -33,6 +33,7 @@ export function headPlan(node: NodeRef, spec: WebSpec, ctx: PlanContext): NodePl
         PORT: String(HEAD_PORT),
         REGISTRY_URL: ctx.registryUrl,
         BACKENDS: spec.backends.join(','),
+        REDIS_WAIT_REPLICAS: String(spec.redisWaitReplicas),
         // Well under a client's timeout: the head answers 503/504 itself rather than leave the
         // client to give up first.
         BACKEND_TIMEOUT_MS: '800',

@@ -133,9 +133,20 @@ export class K6HttpProbe implements Probe {
     const body = (await res.json()) as Record<string, number[]>;
     const lists = Object.values(body);
     if (lists.length === 0) throw new Error('GET /writes returned no backend');
-    const [first, ...rest] = lists.map((l) => new Set(l.map(Number)));
+    const sets = lists.map((l) => new Set(l.map(Number)));
+    const [first, ...rest] = sets;
     const values = new Set([...first!].filter((v) => rest.every((r) => r.has(v))));
-    return { node: `${LB_NODE} (${Object.keys(body).join(' + ')})`, values };
+    // A write some backends have and others lack: name where, so a lost write points at the
+    // backend that lost it.
+    const names = Object.keys(body);
+    const partial = names
+      .map((name, i) => [name, [...sets[i]!].filter((v) => !values.has(v)).length] as const)
+      .filter(([, n]) => n > 0)
+      .map(([name, n]) => `${n} only in ${name}`);
+    return {
+      node: `${LB_NODE} (${names.join(' + ')}${partial.length ? `; ${partial.join(', ')}` : ''})`,
+      values,
+    };
   }
 
   delivery(): ProbeDelivery | undefined {

@@ -45,6 +45,22 @@ export const webSpec = z
       .describe(
         'The data systems each write goes through (Postgres first, then Redis); each must be in the stack.',
       ),
+    /**
+     * Redis replication is asynchronous: a head's RPUSH is acknowledged before any replica has
+     * it, and a head that dies takes what was still on the link with it. With a number here the
+     * app sends `WAIT n` after each RPUSH and answers 200 only once n replicas have the write; a
+     * WAIT that comes back short (or runs out of the backend timeout) is a 504: applied on the
+     * head, perhaps nowhere else.
+     */
+    redisWaitReplicas: z
+      .number()
+      .int()
+      .min(0)
+      .max(11)
+      .default(0)
+      .describe(
+        'Replicas each RPUSH must reach (Redis WAIT) before the head answers 200; 0: asynchronous, as Redis is by default (a head that dies loses what was still on the link).',
+      ),
     replaceAfterMs: ms(0)
       .default(1000)
       .describe(
