@@ -655,8 +655,12 @@ describe('the operator policy (infra/aws/iam-policy.json)', () => {
 
   it('holds every statement that changes something by a tag, CloudFormation, or a chaos name', () => {
     const READ = /^[a-z0-9]+:(Describe|Get|List|ValidateTemplate)/i;
+    // Route 53 has no condition key that names or tags the zone DeleteHostedZone deletes; the
+    // teardown deletes only a zone it found by the run's tag and its chaos.internal name, and Route
+    // 53 refuses to delete a zone that holds any record set but its SOA and NS.
+    const UNSCOPABLE = new Set(['route53:DeleteHostedZone']);
     for (const s of policy.Statement) {
-      if (actions(s).every((a) => READ.test(a))) continue;
+      if (actions(s).every((a) => READ.test(a) || UNSCOPABLE.has(a))) continue;
       const scoped =
         s.Condition !== undefined ||
         [s.Resource].flat().every((r) => /chaos|AWSFIS|AWS-RunShellScript|ami-amazon-linux/.test(r));
