@@ -645,6 +645,8 @@ export function renderTemplate(input: TemplateInput): CfnTemplate {
       GroupDescription: `chaos ${input.stackName}: nodes accept any traffic from the VPC only`,
       VpcId: ref('Vpc'),
       SecurityGroupIngress: [
+        // All protocols, without ports: AWS ignores ports on such a rule and cfn-lint warns of them
+        // (W3687); moto needs them, so cloudformation.ts adds FromPort/ToPort -1 when it sends it.
         { IpProtocol: '-1', CidrIp: vpcCidr, Description: 'anything from within the VPC' },
         ...(input.probeCidr
           ? servicePorts.map((port) => ({
@@ -1084,7 +1086,7 @@ export function renderTemplate(input: TemplateInput): CfnTemplate {
       `${n.name} is in no zone: an Auto Scaling group of one over every zone of the stack runs it (locally it outlives any zone's loss; here it is launched again in another zone). Its instance is in some zone: zone faults must leave it out by name.`,
     );
   notes.push(
-    'Single-node groups replace a stopped instance (EC2 health checks): suspend HealthCheck, ReplaceUnhealthy and AZRebalance on them after creation, or a stop fault becomes a replacement with a blank disk.',
+    "Single-node groups replace a member that dies (EC2 health checks, ReplaceUnhealthy kept on): a killed node comes back as a new instance with a blank data disk, and a stopped one may be replaced too, which FIS's stop-instances is planned for (completeIfInstancesTerminated).",
   );
 
   outputs.VpcId = { Description: `The stack's VPC (${vpcCidr})`, Value: ref('Vpc') };
