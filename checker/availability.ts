@@ -1,5 +1,14 @@
-import type { Op } from '../core/history.ts';
+import {
+  CUT_BY_PROBE,
+  type HistoryInput,
+  OK,
+  OUTCOME_MASK,
+  type OpLog,
+  UNKNOWN,
+  opLog,
+} from '../core/history.ts';
 import type { AvailabilityFigures } from '../core/result.ts';
+import { Doubles, isWriteOf, probeIndex } from './columns.ts';
 
 /**
  * Availability figures of one probe in the window of one fault, as DESIGN.md defines them.
@@ -44,7 +53,7 @@ import type { AvailabilityFigures } from '../core/result.ts';
  */
 
 export function availability(
-  history: readonly Op[],
+  history: HistoryInput,
   faultAt: number,
   probe?: string,
   stableMs = 0,
@@ -53,17 +62,10 @@ export function availability(
 ): AvailabilityFigures {
   const end = until ?? Number.POSITIVE_INFINITY;
   const opens = Math.min(injectedAt, faultAt);
-  const ops = byCompletion(
-    history.filter(
-      (o) =>
-        o.op === 'write' &&
-        !o.cutByProbe &&
-        (probe === undefined || o.probe === probe) &&
-        o.tComplete >= opens &&
-        o.tComplete < end,
-    ),
-  );
-  let firstFailure: Op | undefined;
+  const ops = windowOps(opLog(history), probe, opens, end);
+  const n = ops.length;
+  const { tInvoke, tComplete, outcome } = ops;
+  let firstFailure = -1;
   let earliestFailureInvoke = Number.POSITIVE_INFINITY;
   let lastFailureAt = Number.NEGATIVE_INFINITY;
   let failures = 0;
@@ -71,31 +73,31 @@ export function availability(
   let outages = 0;
   let inOutage = false;
   let successes = 0;
-  for (const o of ops) {
-    if (o.outcome !== 'ok') {
+  for (let i = 0; i < n; i++) {
+    if (outcome[i] !== OK) {
       failures++;
-      if (o.outcome === 'unknown') unknown++;
-      firstFailure ??= o;
-      earliestFailureInvoke = Math.min(earliestFailureInvoke, o.tInvoke);
-      lastFailureAt = Math.max(lastFailureAt, o.tComplete);
+      if (outcome[i] === UNKNOWN) unknown++;
+      if (firstFailure < 0) firstFailure = i;
+      earliestFailureInvoke = Math.min(earliestFailureInvoke, tInvoke[i]!);
+      lastFailureAt = Math.max(lastFailureAt, tComplete[i]!);
       if (!inOutage) outages++;
       inOutage = true;
-    } else if (o.tInvoke >= faultAt) {
+    } else if (tInvoke[i]! >= faultAt) {
       successes++;
       inOutage = false;
     }
   }
   let longestStallMs: number | null = null;
   let lastAck = faultAt;
-  for (const o of ops) {
-    if (o.outcome !== 'ok') continue;
+  for (let i = 0; i < n; i++) {
+    if (outcome[i] !== OK) continue;
     // An acknowledgement while the fault was being applied ends no stall of the fault's.
-    longestStallMs = Math.max(longestStallMs ?? 0, o.tComplete - lastAck);
-    lastAck = Math.max(lastAck, o.tComplete);
+    longestStallMs = Math.max(longestStallMs ?? 0, tComplete[i]! - lastAck);
+    lastAck = Math.max(lastAck, tComplete[i]!);
   }
   // A stall still open when the window's writes end counts up to the last write seen in it (a
   // window with no acknowledgement at all is one stall, its worst case, not a missing figure).
-  const lastSeen = ops.at(-1)?.tComplete;
+  const lastSeen = n > 0 ? tComplete[n - 1]! : undefined;
   if (lastSeen !== undefined && lastSeen > lastAck)
     longestStallMs = Math.max(longestStallMs ?? 0, lastSeen - lastAck);
   const base = {
@@ -103,13 +105,13 @@ export function availability(
     injectedAt: opens,
     applyLagMs: faultAt - opens,
     until,
-    operations: ops.length,
+    operations: n,
     failures,
     unknown,
     outages,
     longestStallMs,
   };
-  if (!firstFailure) {
+  if (firstFailure < 0) {
     return {
       ...base,
       outage: false,
@@ -122,38 +124,66 @@ export function availability(
       stableForMs: null,
     };
   }
-  let stable: Op | undefined;
-  for (const o of ops) {
-    if (o.outcome === 'ok' && o.tInvoke >= faultAt && o.tComplete > lastFailureAt) {
-      stable = o;
+  let stable = -1;
+  for (let i = 0; i < n; i++) {
+    if (outcome[i] === OK && tInvoke[i]! >= faultAt && tComplete[i]! > lastFailureAt) {
+      stable = i;
       break;
     }
   }
-  const stableForMs = stable ? ops.at(-1)!.tComplete - stable.tComplete : null;
-  if (stableForMs !== null && stableForMs < stableMs) stable = undefined;
-  const recoveredAt = stable ? stable.tComplete : null;
+  const stableForMs = stable >= 0 ? tComplete[n - 1]! - tComplete[stable]! : null;
+  if (stableForMs !== null && stableForMs < stableMs) stable = -1;
+  const recoveredAt = stable >= 0 ? tComplete[stable]! : null;
   const window = { start: Math.max(earliestFailureInvoke, faultAt), end: recoveredAt };
   return {
     ...base,
     outage: true,
-    detectionMs: Math.max(0, firstFailure.tComplete - faultAt),
+    detectionMs: Math.max(0, tComplete[firstFailure]! - faultAt),
     window,
     unavailabilityMs: window.end !== null ? window.end - window.start : null,
     failoverMs: recoveredAt === null ? null : recoveredAt - faultAt,
     recoveredAt,
-    recovered: stable !== undefined,
+    recovered: stable >= 0,
     stableForMs,
   };
 }
 
-/** The operations ordered by completion time; a probe's own history is mostly in order. */
-function byCompletion(ops: Op[]): Op[] {
-  for (let i = 1; i < ops.length; i++) {
-    if (ops[i]!.tComplete < ops[i - 1]!.tComplete) {
-      return ops.sort((a, b) => a.tComplete - b.tComplete);
+/**
+ * The probe's writes (not cut short by the probe) that complete in [from, end), in columns,
+ * ordered by completion (stably: a tie keeps the order they were recorded in); a probe's own
+ * history is mostly in order, so most windows need no sort.
+ */
+function windowOps(log: OpLog, probe: string | undefined, from: number, end: number) {
+  const pid = probeIndex(log, probe);
+  const inv = new Doubles();
+  const comp = new Doubles();
+  const out: number[] = [];
+  for (const c of log.chunks()) {
+    if (c.maxComplete < from || c.minComplete >= end) continue;
+    for (let i = 0; i < c.length; i++) {
+      const t = c.tComplete[i]!;
+      if (t < from || t >= end || !isWriteOf(c, i, pid) || c.flags[i]! & CUT_BY_PROBE) continue;
+      inv.push(c.tInvoke[i]!);
+      comp.push(t);
+      out.push(c.flags[i]! & OUTCOME_MASK);
     }
   }
-  return ops;
+  const n = comp.length;
+  const tInvoke = inv.view();
+  const tComplete = comp.view();
+  const outcome = Uint8Array.from(out);
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) if (tComplete[i]! < tComplete[i - 1]!) sorted = false;
+  if (sorted) return { length: n, tInvoke, tComplete, outcome };
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => tComplete[a]! - tComplete[b]! || a - b);
+  return {
+    length: n,
+    tInvoke: Float64Array.from(order, (i) => tInvoke[i]!),
+    tComplete: Float64Array.from(order, (i) => tComplete[i]!),
+    outcome: Uint8Array.from(order, (i) => outcome[i]!),
+  };
 }
 
 export type { AvailabilityFigures };

@@ -1,6 +1,7 @@
 import type { TimelineEvent } from '../core/events.ts';
-import type { Op } from '../core/history.ts';
+import { type HistoryInput, OK, OUTCOME_MASK, opLog } from '../core/history.ts';
 import type { FormerLeaderWrites } from '../core/result.ts';
+import { isWriteOf, probeIndex } from './columns.ts';
 
 /**
  * One leader at a time (DESIGN.md): a write acknowledged by a node that no longer held the
@@ -25,21 +26,36 @@ import type { FormerLeaderWrites } from '../core/result.ts';
  * the events nothing can be said: the result is null, never zero.
  */
 export function writesByFormerLeader(
-  history: readonly Op[],
+  history: HistoryInput,
   probe: string,
   events: readonly TimelineEvent[],
   record: string,
 ): FormerLeaderWrites | null {
   const spans = formerLeaderSpans(events, record);
   if (spans === null) return null;
+  const log = opLog(history);
+  const pid = probeIndex(log, probe);
+  // The spans by the log's index of the node (a node the log never names wrote nothing).
+  const byNode = new Map<number, { from: number; until: number }[]>();
+  for (const [node, list] of spans) {
+    const id = log.idOf(node);
+    if (id !== undefined) byNode.set(id, list);
+  }
   const seqs = new Map<string, number[]>();
-  for (const o of history) {
-    if (o.op !== 'write' || o.probe !== probe || o.outcome !== 'ok' || o.node === undefined) continue;
-    const mine = spans.get(o.node);
-    if (!mine?.some((s) => o.tInvoke > s.from && o.tInvoke < s.until)) continue;
-    const list = seqs.get(o.node) ?? [];
-    list.push(o.seq);
-    seqs.set(o.node, list);
+  if (pid !== -2 && byNode.size > 0) {
+    for (const c of log.chunks()) {
+      for (let i = 0; i < c.length; i++) {
+        if (c.probe[i] !== pid || !isWriteOf(c, i, pid) || (c.flags[i]! & OUTCOME_MASK) !== OK) continue;
+        const mine = byNode.get(c.node[i]!);
+        if (mine === undefined) continue;
+        const t = c.tInvoke[i]!;
+        if (!mine.some((s) => t > s.from && t < s.until)) continue;
+        const node = log.nameOf(c.node[i]!)!;
+        const list = seqs.get(node) ?? [];
+        list.push(c.seq[i]!);
+        seqs.set(node, list);
+      }
+    }
   }
   const nodes = [...seqs.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

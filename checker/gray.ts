@@ -1,5 +1,14 @@
 import { FAULTS, type FaultAction } from '../core/faults.ts';
-import type { Op } from '../core/history.ts';
+import {
+  CUT_BY_PROBE,
+  type HistoryInput,
+  OK,
+  OUTCOME_MASK,
+  type Op,
+  TIMED_OUT,
+  TIMEOUT_ERROR,
+  opLog,
+} from '../core/history.ts';
 import type {
   FalseFailover,
   FaultLatency,
@@ -7,6 +16,7 @@ import type {
   LeadershipChange,
   PhaseLatency,
 } from '../core/result.ts';
+import { Doubles, isWriteOf, probeIndex, quantiles } from './columns.ts';
 
 /**
  * Figures for gray failures, where the node never goes down and the question is how slow and
@@ -16,37 +26,45 @@ import type {
 
 /** An operation that got no answer in time (a timeout), as the probes word it. */
 export function isTimeout(o: Pick<Op, 'outcome' | 'error'>): boolean {
-  return o.outcome !== 'ok' && /time(d)?[ -]?out|timeout/i.test(o.error ?? '');
+  return o.outcome !== 'ok' && TIMEOUT_ERROR.test(o.error ?? '');
 }
-
-const pick = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
 /** A probe's writes invoked in [from, to): latency of the acknowledged, the rest counted by kind. */
 export function phaseLatency(
-  history: readonly Op[],
+  history: HistoryInput,
   probe: string,
   from: number,
   to: number | null,
   /** Leave out what was acknowledged after this (a write in flight when the fault went away). */
   completedBy: number | null = null,
 ): PhaseLatency {
+  const log = opLog(history);
+  const pid = probeIndex(log, probe);
+  const end = to ?? Number.POSITIVE_INFINITY;
   let ok = 0;
   let timeouts = 0;
   let errors = 0;
-  const lat: number[] = [];
-  for (const o of history) {
-    if (o.probe !== probe || o.op !== 'write' || o.cutByProbe) continue;
-    if (o.tInvoke < from || (to !== null && o.tInvoke >= to)) continue;
-    // Acknowledged once the fault was going: its latency is neither the fault's nor the after's.
-    if (completedBy !== null && o.outcome === 'ok' && o.tComplete > completedBy) continue;
-    if (o.outcome === 'ok') {
-      ok++;
-      lat.push(o.tComplete - o.tInvoke);
-    } else if (isTimeout(o)) timeouts++;
-    else errors++;
+  const lat = new Doubles();
+  if (pid !== -2) {
+    for (const c of log.chunks()) {
+      if (c.maxInvoke < from || c.minInvoke >= end) continue;
+      for (let i = 0; i < c.length; i++) {
+        const f = c.flags[i]!;
+        if (c.probe[i] !== pid || !isWriteOf(c, i, pid) || f & CUT_BY_PROBE) continue;
+        const tInvoke = c.tInvoke[i]!;
+        if (tInvoke < from || tInvoke >= end) continue;
+        const acked = (f & OUTCOME_MASK) === OK;
+        // Acknowledged once the fault was going: its latency is neither the fault's nor the after's.
+        if (completedBy !== null && acked && c.tComplete[i]! > completedBy) continue;
+        if (acked) {
+          ok++;
+          lat.push(c.tComplete[i]! - tInvoke);
+        } else if (f & TIMED_OUT) timeouts++;
+        else errors++;
+      }
+    }
   }
-  lat.sort((a, b) => a - b);
+  const q = quantiles(lat.view(), [0.5, 0.99]);
   const round = (x: number) => Math.round(x * 100) / 100;
   return {
     from,
@@ -55,9 +73,7 @@ export function phaseLatency(
     ok,
     timeouts,
     errors,
-    latencyMs: lat.length
-      ? { p50: round(pick(lat, 0.5)), p99: round(pick(lat, 0.99)), max: round(lat.at(-1)!) }
-      : null,
+    latencyMs: q ? { p50: round(q.at[0]!), p99: round(q.at[1]!), max: round(q.max) } : null,
   };
 }
 
@@ -69,7 +85,7 @@ export function phaseLatency(
  * neither, and neither is a write still in flight when the revert began (it saw the fault go). Operations are placed by their invocation.
  */
 export function latencyByFault(
-  history: readonly Op[],
+  history: HistoryInput,
   probe: string,
   faults: readonly FaultRecord[],
   start: number,

@@ -1,5 +1,5 @@
 import type { TimelineEvent } from '../core/events.ts';
-import type { Op } from '../core/history.ts';
+import { type HistoryInput, opLog } from '../core/history.ts';
 import type { Expectations, FormerLeaderWrites } from '../core/result.ts';
 import type { AvailabilityFigures } from './availability.ts';
 import {
@@ -24,7 +24,7 @@ export type {
 };
 
 export interface CheckInput {
-  history: readonly Op[];
+  history: HistoryInput;
   probe: string;
   /** The measurement windows (checker/windows.ts); empty when no fault was applied. */
   windows: readonly FaultWindow[];
@@ -58,10 +58,11 @@ export interface CheckResult {
  */
 export function check(input: CheckInput): CheckResult {
   try {
-    const writes = checkWrites(input.history, input.readBack, input.probe);
+    const history = opLog(input.history);
+    const writes = checkWrites(history, input.readBack, input.probe);
     const windows = input.windows.map((w) => ({
       fault: w.fault,
-      availability: windowAvailability(input.history, w, input.probe, input.stableMs, w.until),
+      availability: windowAvailability(history, w, input.probe, input.stableMs, w.until),
     }));
     const expectations = judgeExpectations({
       expect: input.expect,
@@ -74,7 +75,7 @@ export function check(input: CheckInput): CheckResult {
     let formerLeader: { writesByFormerLeader: FormerLeaderWrites | null } | undefined;
     const lead = input.leadership;
     if (lead) {
-      const f = writesByFormerLeader(input.history, input.probe, lead.events, lead.record);
+      const f = writesByFormerLeader(history, input.probe, lead.events, lead.record);
       formerLeader = { writesByFormerLeader: f };
       expectations.push(judgeOneLeader(input.expect, input.probe, lead.system, lead.record, f));
     }

@@ -1,61 +1,86 @@
-import type { Op } from '../core/history.ts';
+import { FAIL, type HistoryInput, OK, OUTCOME_MASK, UNKNOWN, opLog } from '../core/history.ts';
 import type { OutcomeSeries, ProbeStats } from '../core/result.ts';
+import { Doubles, isWriteOf, probeIndex, quantiles } from './columns.ts';
 
 /** Throughput and latency of one probe's writes, optionally within [from, to). */
 export function probeStats(
-  history: readonly Op[],
+  history: HistoryInput,
   probe: string,
   from = Number.NEGATIVE_INFINITY,
   to = Number.POSITIVE_INFINITY,
 ): ProbeStats {
+  const log = opLog(history);
+  const pid = probeIndex(log, probe);
   let ok = 0;
   let fail = 0;
   let unknown = 0;
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
-  const latencies: number[] = [];
-  for (const o of history) {
-    if (o.probe !== probe || o.op !== 'write' || o.tInvoke < from || o.tInvoke >= to) continue;
-    if (o.outcome === 'ok') {
-      ok++;
-      latencies.push(o.tComplete - o.tInvoke);
-    } else if (o.outcome === 'fail') fail++;
-    else unknown++;
-    if (o.tInvoke < first) first = o.tInvoke;
-    if (o.tComplete > last) last = o.tComplete;
+  const latencies = new Doubles();
+  if (pid !== -2) {
+    for (const c of log.chunks()) {
+      if (c.maxInvoke < from || c.minInvoke >= to) continue;
+      for (let i = 0; i < c.length; i++) {
+        const tInvoke = c.tInvoke[i]!;
+        if (c.probe[i] !== pid || !isWriteOf(c, i, pid) || tInvoke < from || tInvoke >= to) continue;
+        const tComplete = c.tComplete[i]!;
+        const outcome = c.flags[i]! & OUTCOME_MASK;
+        if (outcome === OK) {
+          ok++;
+          latencies.push(tComplete - tInvoke);
+        } else if (outcome === FAIL) fail++;
+        else unknown++;
+        if (tInvoke < first) first = tInvoke;
+        if (tComplete > last) last = tComplete;
+      }
+    }
   }
   const span = last - first;
-  latencies.sort((a, b) => a - b);
-  const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+  const q = quantiles(latencies.view(), [0.5, 0.99]);
   return {
     attempted: ok + fail + unknown,
     ok,
     fail,
     unknown,
     okPerSec: span > 0 ? (ok * 1000) / span : 0,
-    latencyMs: latencies.length ? { p50: pick(0.5), p99: pick(0.99), max: latencies.at(-1)! } : null,
+    latencyMs: q ? { p50: q.at[0]!, p99: q.at[1]!, max: q.max } : null,
   };
 }
 
-export function outcomeSeries(history: readonly Op[], probe: string, bucketMs = 250): OutcomeSeries {
-  const writes = history.filter((o) => o.probe === probe && o.op === 'write');
+export function outcomeSeries(history: HistoryInput, probe: string, bucketMs = 250): OutcomeSeries {
+  const log = opLog(history);
+  const pid = probeIndex(log, probe);
   const columns: OutcomeSeries['columns'] = ['ok', 'fail', 'unknown'];
-  if (writes.length === 0) return { bucketMs, start: 0, columns, counts: [] };
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
-  for (const o of writes) {
-    first = Math.min(first, o.tComplete);
-    last = Math.max(last, o.tComplete);
+  let any = false;
+  if (pid !== -2) {
+    for (const c of log.chunks()) {
+      for (let i = 0; i < c.length; i++) {
+        if (c.probe[i] !== pid || !isWriteOf(c, i, pid)) continue;
+        any = true;
+        first = Math.min(first, c.tComplete[i]!);
+        last = Math.max(last, c.tComplete[i]!);
+      }
+    }
   }
+  if (!any) return { bucketMs, start: 0, columns, counts: [] };
   const start = Math.floor(first / bucketMs) * bucketMs;
-  const counts: [number, number, number][] = Array.from(
-    { length: Math.floor((last - start) / bucketMs) + 1 },
-    () => [0, 0, 0],
-  );
-  for (const o of writes) {
-    const bucket = counts[Math.floor((o.tComplete - start) / bucketMs)]!;
-    bucket[o.outcome === 'ok' ? 0 : o.outcome === 'fail' ? 1 : 2]++;
+  const n = Math.floor((last - start) / bucketMs) + 1;
+  const flat = new Uint32Array(n * 3);
+  for (const c of log.chunks()) {
+    for (let i = 0; i < c.length; i++) {
+      if (c.probe[i] !== pid || !isWriteOf(c, i, pid)) continue;
+      const outcome = c.flags[i]! & OUTCOME_MASK;
+      const column = outcome === OK ? 0 : outcome === UNKNOWN ? 2 : 1;
+      flat[Math.floor((c.tComplete[i]! - start) / bucketMs) * 3 + column]!++;
+    }
   }
+  const counts: [number, number, number][] = Array.from({ length: n }, (_, b) => [
+    flat[b * 3]!,
+    flat[b * 3 + 1]!,
+    flat[b * 3 + 2]!,
+  ]);
   return { bucketMs, start, columns, counts };
 }
 

@@ -1,4 +1,4 @@
-import type { Op } from '../core/history.ts';
+import type { HistoryInput } from '../core/history.ts';
 import type { AvailabilityFigures } from '../core/result.ts';
 import { availability } from './availability.ts';
 
@@ -75,7 +75,7 @@ export function windowAt(windows: readonly FaultWindow[], t: number): FaultWindo
 
 /** A probe's availability figures in a window, measured from its applied instant. */
 export function windowAvailability(
-  history: readonly Op[],
+  history: HistoryInput,
   w: Pick<FaultWindow, 'from' | 'injectedAt'>,
   probe: string,
   stableMs: number,
@@ -90,7 +90,7 @@ export function windowAvailability(
  */
 export function measurementWindows(
   faults: readonly WindowedFault[],
-  history: readonly Op[],
+  history: HistoryInput,
   probes: readonly string[],
   stableMs: number,
 ): FaultWindow[] {

@@ -1,5 +1,6 @@
-import type { Op } from '../core/history.ts';
+import { FAIL, type HistoryInput, OK, OUTCOME_MASK, opLog } from '../core/history.ts';
 import type { WriteFigures } from '../core/result.ts';
+import { isWriteOf, probeIndex } from './columns.ts';
 
 /**
  * The fate of a probe's writes, judged against one final read-back done after recovery against
@@ -20,10 +21,12 @@ import type { WriteFigures } from '../core/result.ts';
  */
 
 export function checkWrites(
-  history: readonly Op[],
+  history: HistoryInput,
   readBack: ReadonlySet<number> | null,
   probe?: string,
 ): WriteFigures {
+  const log = opLog(history);
+  const pid = probeIndex(log, probe);
   let attempted = 0;
   let acknowledged = 0;
   let failed = 0;
@@ -33,20 +36,24 @@ export function checkWrites(
   const failedButPresentSeqs: number[] = [];
   const attemptedSeqs = new SeqSet();
 
-  for (const o of history) {
-    if (o.op !== 'write' || (probe !== undefined && o.probe !== probe)) continue;
-    attempted++;
-    attemptedSeqs.add(o.seq);
-    const present = readBack?.has(o.seq) ?? false;
-    if (o.outcome === 'ok') {
-      acknowledged++;
-      if (readBack && !present) lostSeqs.push(o.seq);
-    } else if (o.outcome === 'fail') {
-      failed++;
-      if (present) failedButPresentSeqs.push(o.seq);
-    } else {
-      unknown++;
-      if (present) unknownRecovered++;
+  for (const c of log.chunks()) {
+    for (let i = 0; i < c.length; i++) {
+      if (!isWriteOf(c, i, pid)) continue;
+      const seq = c.seq[i]!;
+      const outcome = c.flags[i]! & OUTCOME_MASK;
+      attempted++;
+      attemptedSeqs.add(seq);
+      const present = readBack?.has(seq) ?? false;
+      if (outcome === OK) {
+        acknowledged++;
+        if (readBack && !present) lostSeqs.push(seq);
+      } else if (outcome === FAIL) {
+        failed++;
+        if (present) failedButPresentSeqs.push(seq);
+      } else {
+        unknown++;
+        if (present) unknownRecovered++;
+      }
     }
   }
 

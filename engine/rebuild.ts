@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
-import type { Op } from '../core/history.ts';
+import { OpLog } from '../core/history.ts';
 import {
   type FaultRecord,
   type PhaseName,
@@ -108,7 +108,8 @@ export function loadRunResult(path: string): { result: RunResult; rebuilt: boole
     harness: HarnessInfo;
   };
   const scenario = scenarioSchema.parse(JSON.parse(readFileSync(scenarioFile, 'utf8')));
-  const history = jsonLines<Op>(join(dir, 'history.jsonl'));
+  // Read as a stream, into columns: a long run's history is never in memory as text or objects.
+  const history = OpLog.fromFile(join(dir, 'history.jsonl'));
   const events = jsonLines<TimelineEvent>(join(dir, 'events.jsonl'));
   const forced = existsSync(join(dir, 'interrupted.json'))
     ? (JSON.parse(readFileSync(join(dir, 'interrupted.json'), 'utf8')) as { signal?: string })
@@ -152,7 +153,7 @@ export function loadRunResult(path: string): { result: RunResult; rebuilt: boole
         after: null,
         convergence: null,
       })),
-      durationMs: Math.max(0, ...events.map((e) => e.t), ...history.map((o) => o.tComplete)),
+      durationMs: Math.max(0, ...events.map((e) => e.t), history.maxComplete()),
     }),
   };
 }

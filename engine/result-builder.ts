@@ -7,7 +7,7 @@ import { outcomeSeries, probeStats } from '../checker/stats.ts';
 import { type FaultWindow, measurementWindows, windowAt } from '../checker/windows.ts';
 import type { ChaosError } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
-import type { Op } from '../core/history.ts';
+import { type HistoryInput, opLog } from '../core/history.ts';
 import type { ClientSettings, LagSeries, ProbeDelivery, SystemState } from '../core/result.ts';
 import {
   type FaultRecord,
@@ -44,7 +44,7 @@ export interface RunRecord {
   runDir: string;
   phases: PhaseRecord[];
   faults: FaultRecord[];
-  history: readonly Op[];
+  history: HistoryInput;
   events: readonly TimelineEvent[];
   /** The steady state's span on the run's clock; null if it never ran. */
   steady: { from: number; to: number } | null;
@@ -69,9 +69,10 @@ export interface RunRecord {
  * that did not complete keeps its figures but has no expectations judged: its verdict is unknown.
  */
 export function buildResult(r: RunRecord): RunResult {
+  const history = opLog(r.history);
   const windows = measurementWindows(
     r.faults,
-    r.history,
+    history,
     r.probes.map((p) => p.spec.name),
     r.scenario.recovery.stableMs,
   );
@@ -85,7 +86,7 @@ export function buildResult(r: RunRecord): RunResult {
     const p = { name: spec.name, kind: spec.kind, settings, delivery };
     const rb = r.readBacks.get(p.name);
     const checked = check({
-      history: r.history,
+      history,
       probe: p.name,
       windows,
       readBack: rb && 'values' in rb ? rb.values : null,
@@ -99,7 +100,7 @@ export function buildResult(r: RunRecord): RunResult {
     expectations.push(...checked.expectations);
     if (checked.error) checkerError ??= checked.error;
     const steadyStats = r.steady
-      ? probeStats(r.history, p.name, r.steady.from, r.steady.to)
+      ? probeStats(history, p.name, r.steady.from, r.steady.to)
       : probeStats([], p.name);
     const steadySpan = r.steady ? r.steady.to - r.steady.from : 0;
     const achievedHz = steadySpan > 0 ? (steadyStats.attempted * 1000) / steadySpan : 0;
@@ -116,7 +117,7 @@ export function buildResult(r: RunRecord): RunResult {
       system,
       settings: p.settings,
       ...(p.delivery ? { delivery: p.delivery } : {}),
-      ...probeStats(r.history, p.name),
+      ...probeStats(history, p.name),
       steadyState: steadyStats,
       rate: { requestedHz, achievedHz, shortfall },
       resolution: {
@@ -124,13 +125,13 @@ export function buildResult(r: RunRecord): RunResult {
         timeoutMs: p.settings.commandTimeoutMs,
       },
       windows: checked.windows,
-      latencyByFault: latencyByFault(r.history, p.name, r.faults, r.steady?.from ?? 0),
+      latencyByFault: latencyByFault(history, p.name, r.faults, r.steady?.from ?? 0),
       writes: checked.writes,
       ...(checked.writesByFormerLeader !== undefined
         ? { writesByFormerLeader: checked.writesByFormerLeader }
         : {}),
       readBack: rb ? ('values' in rb ? { node: rb.node, size: rb.values.size } : rb) : null,
-      series: outcomeSeries(r.history, p.name),
+      series: outcomeSeries(history, p.name),
       historyFile: 'history.jsonl',
     };
   });

@@ -192,7 +192,7 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
         runDir: store.dir,
         phases: run.phases,
         faults: game.faults,
-        history: game.history.all(),
+        history: game.history.log,
         events: run.events,
         steady: game.steady,
         probes: game.probes.map((p, i) => ({
@@ -333,7 +333,8 @@ class GameDay {
       ? new AbortGuard(
           rule,
           this.probes.map((p) => p.name),
-          () => this.history.all(),
+          // The last seconds only: the guard looks at what completed in the last one.
+          () => this.history.completedAfter(run.clock.now() - 10_000),
           () => run.clock.now(),
           (b) => {
             run.emit({ t: run.clock.now(), source: 'harness', type: 'halted', data: { ...b, rule } });
@@ -465,7 +466,7 @@ class GameDay {
     this.steady = { from, to: run.clock.now() };
     if (scenario.steadyState.durationMs === 0) return;
     for (const p of this.probes) {
-      const s = probeStats(this.history.all(), p.name, from, this.steady.to);
+      const s = probeStats(this.history.log, p.name, from, this.steady.to);
       const ratio = s.attempted ? s.ok / s.attempted : 0;
       if (ratio < scenario.steadyState.minSuccessRatio) {
         this.unhealthy = true;
@@ -484,7 +485,7 @@ class GameDay {
     const deadline = run.clock.now() + scenario.recovery.timeoutMs;
     const windows = measurementWindows(
       this.faults,
-      this.history.all(),
+      this.history.log,
       this.probes.map((p) => p.name),
       scenario.recovery.stableMs,
     );
@@ -493,7 +494,7 @@ class GameDay {
       const pending = this.probes.flatMap((p) =>
         windows.filter(
           (w) =>
-            !windowAvailability(this.history.all(), w, p.name, scenario.recovery.stableMs, w.until).recovered,
+            !windowAvailability(this.history.log, w, p.name, scenario.recovery.stableMs, w.until).recovered,
         ),
       );
       if (pending.length === 0) return;
