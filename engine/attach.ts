@@ -126,6 +126,10 @@ function tryAddress(stack: Stack, node: string): string[] | undefined {
 const LOOKUP_TTL_MS = 250;
 /** How often the leader is read from the nodes between the probes' lookups. */
 const LEADER_POLL_MS = 250;
+/** How long a node may take to answer when the stack is first looked at (a loaded machine). */
+const DISCOVERY_TIMEOUT_MS = 2000;
+/** How long a Postgres node may take to answer an observation (a new session, its authentication). */
+const PG_READ_TIMEOUT_MS = 800;
 
 /**
  * Who leads an attached stack that keeps no record of it (plain Redis, plain Postgres): read
@@ -138,6 +142,8 @@ const LEADER_POLL_MS = 250;
 class AttachedLeadership {
   private reading: Promise<SystemState> | undefined;
   private last: string | null = null;
+  /** The last reading and when it was taken (ms, Date.now()). */
+  private latest: { state: SystemState; at: number } | undefined;
 
   constructor(
     private readonly stack: Stack,
@@ -155,6 +161,7 @@ class AttachedLeadership {
             .set(this.record, state.leader, LOOKUP_TTL_MS)
             .catch(() => undefined);
         }
+        this.latest = { state, at: Date.now() };
         return state;
       })
       .finally(() => {
@@ -163,9 +170,17 @@ class AttachedLeadership {
     return this.reading;
   }
 
+  /** Who leads: the last reading if it is at most `maxAgeMs` old (the poller keeps one), else a new one. */
+  async leader(maxAgeMs: number): Promise<string | null> {
+    const l = this.latest;
+    if (l && Date.now() - l.at <= maxAgeMs) return l.state.leader;
+    return (await this.state()).leader;
+  }
+
   /**
-   * The stack's registry, with the leader record answered by a fresh reading (cached by the
+   * The stack's registry, with the leader record answered by a recent reading (cached by the
    * probe's own resolver for its TTL): what the built systems' probes resolve their leader by.
+   * A write waits for the nodes only when no reading is recent (the poller stopped, or slow).
    */
   resolver(): Registry {
     const base = this.stack.registry();
@@ -173,7 +188,7 @@ class AttachedLeadership {
     return {
       async get(name: string): Promise<RegistryRecord | undefined> {
         if (name !== self.record) return base.get(name);
-        const { leader } = await self.state();
+        const leader = await self.leader(2 * LEADER_POLL_MS);
         return leader ? { name, value: leader, ttlMs: LOOKUP_TTL_MS, version: 1 } : undefined;
       },
       set: (name: string, value: string, ttlMs: number, ifVersion?: number) =>
@@ -326,10 +341,14 @@ export function attachedRedis(spec: RedisAttachSpec): SystemDefinition<RedisAtta
       await untilWhole(
         where,
         async () => {
+          // Every container that ever answered as a Redis node is one (a slow answer once is not none).
           const roles = await Promise.all(
-            nodesOf(stack).map(async (n) => [n.name, await readRole(n.endpoint)] as const),
+            nodesOf(stack).map(
+              async (n) => [n.name, await readRole(n.endpoint, DISCOVERY_TIMEOUT_MS)] as const,
+            ),
           );
-          data = roles.filter(([, r]) => r?.[0] === 'master' || r?.[0] === 'slave').map(([n]) => n);
+          const found = roles.filter(([, r]) => r?.[0] === 'master' || r?.[0] === 'slave').map(([n]) => n);
+          data = [...new Set([...(data ?? []), ...found])].sort();
           if (data.length === 0)
             return [
               `no container answers ROLE on port ${spec.port}: no Redis node (stack.attach.redis.port)`,
@@ -391,8 +410,10 @@ export function attachedPg(spec: PgAttachSpec): SystemDefinition<PgAttachSpec> {
       .nodes()
       .filter((n) => n.system === 'pg' && (!names || names.includes(n.name)))
       .map((n) => ({ name: n.name, az: n.az, endpoint: stack.endpoint(n.name, spec.port) }));
-  const readAll = (stack: Stack, names?: readonly string[]) =>
-    Promise.all(nodesOf(stack, names).map(async (n) => ({ ...n, reading: await readPg(n.endpoint, login) })));
+  const readAll = (stack: Stack, names?: readonly string[], timeoutMs = PG_READ_TIMEOUT_MS) =>
+    Promise.all(
+      nodesOf(stack, names).map(async (n) => ({ ...n, reading: await readPg(n.endpoint, login, timeoutMs) })),
+    );
   const read = async (stack: Stack) => {
     const book = addressBook(stack, 'pg');
     return pgState(await readAll(stack, known()), (h) => book.get(h));
@@ -433,8 +454,14 @@ export function attachedPg(spec: PgAttachSpec): SystemDefinition<PgAttachSpec> {
       await untilWhole(
         where,
         async () => {
-          const readings: { name: string; reading: PgReading | undefined }[] = await readAll(stack);
-          data = readings.filter((r) => r.reading).map((r) => r.name);
+          // Every container that ever answered as a Postgres node is one (a slow answer once is not none).
+          const readings: { name: string; reading: PgReading | undefined }[] = await readAll(
+            stack,
+            undefined,
+            DISCOVERY_TIMEOUT_MS,
+          );
+          const found = readings.filter((r) => r.reading).map((r) => r.name);
+          data = [...new Set([...(data ?? []), ...found])].sort();
           if (data.length === 0) {
             // Why the first node refused, in its own words (a password, a pg_hba.conf line).
             const first = nodesOf(stack)[0];

@@ -34,7 +34,15 @@ async function redisImage(): Promise<{ image: string } | { skip: string }> {
   } catch (err) {
     return { skip: `no Docker engine reachable (${(err as Error).message})` };
   }
-  for (const image of [process.env.CHAOS_IMAGE_REDIS, 'chaos-local/redis:7', 'redis:7'])
+  return (
+    (await firstImage([process.env.CHAOS_IMAGE_REDIS, 'chaos-local/redis:7', 'redis:7'])) ?? {
+      skip: 'no Redis image here (docker/build-images.sh builds chaos-local/redis:7, or docker pull redis:7)',
+    }
+  );
+}
+
+async function firstImage(images: (string | undefined)[]): Promise<{ image: string } | undefined> {
+  for (const image of images)
     if (
       image &&
       (await docker(['image', 'inspect', image]).then(
@@ -43,14 +51,18 @@ async function redisImage(): Promise<{ image: string } | { skip: string }> {
       ))
     )
       return { image };
-  return {
-    skip: 'no Redis image here (docker/build-images.sh builds chaos-local/redis:7, or docker pull redis:7)',
-  };
+  return undefined;
 }
 
 const found = await redisImage();
 const skip = 'skip' in found ? found.skip : partitionUnsupportedReason();
 if (skip) console.warn(`attach tests skipped: ${skip}`);
+/** The Postgres image of the plain streaming replication: the offline build, or the official one. */
+const pgImage =
+  (skip
+    ? undefined
+    : await firstImage([process.env.CHAOS_IMAGE_POSTGRES, 'chaos-local/postgres:15', 'postgres:15'])
+  )?.image ?? '';
 
 /** A user's stack: three Redis (one master), three Sentinels, a network, all labelled by the user. */
 class UserStack {
@@ -192,6 +204,104 @@ class UserStack {
   }
 }
 
+/**
+ * A user's stack without any failover agent, started by the test with plain `docker run`: its
+ * own network and label, one container per command. What the run must leave is the same as for
+ * the Sentinel stack: every container of the user's, nothing of the harness's.
+ */
+class PlainStack {
+  readonly id = randomBytes(3).toString('hex');
+  readonly label = `com.example.stack=plain-${this.id}`;
+  readonly network = `plain-${this.id}-net`;
+
+  readonly names: string[];
+
+  constructor(
+    private readonly image: string,
+    kind: string,
+    roles: string[],
+  ) {
+    this.names = roles.map((r) => `plain-${this.id}-${kind}-${r}`);
+  }
+
+  name(i: number): string {
+    return this.names[i]!;
+  }
+
+  async up(commands: string[][]): Promise<void> {
+    await docker(['network', 'create', '--label', this.label, this.network]);
+    for (const [i, cmd] of commands.entries())
+      await docker([
+        'run',
+        '-d',
+        '--name',
+        this.names[i]!,
+        '--network',
+        this.network,
+        '--label',
+        this.label,
+        '--label',
+        `com.example.az=${'abc'[i % 3]}`,
+        this.image,
+        ...cmd,
+      ]);
+  }
+
+  exec(name: string, cmd: string[]): Promise<string> {
+    return docker(['exec', name, ...cmd]);
+  }
+
+  async containers(): Promise<Map<string, string>> {
+    const out = await docker([
+      'ps',
+      '-a',
+      '--filter',
+      `label=${this.label}`,
+      '--format',
+      '{{.Names}} {{.State}}',
+    ]);
+    return new Map(
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ') as [string, string]),
+    );
+  }
+
+  scenario(text: string): string {
+    const file = join(mkdtempSync(join(tmpdir(), 'chaos-attach-')), 'scenario.yaml');
+    writeFileSync(file, text.replaceAll('com.example.stack=shop', this.label));
+    return file;
+  }
+
+  async down(): Promise<void> {
+    const ids = await docker(['ps', '-aq', '--filter', `label=${this.label}`]);
+    if (ids) await docker(['rm', '-f', ...ids.split('\n')]);
+    await docker(['network', 'rm', this.network]).catch(() => {});
+  }
+}
+
+/** Waits until `check` is true, every 300 ms, `ms` at most. */
+async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(300);
+  }
+}
+
+/** Runs a scenario as a user would and reads its result. */
+async function runScenario(
+  file: string,
+): Promise<{ out: Awaited<ReturnType<typeof chaos>>; runId: string; r: RunResult }> {
+  const out = await chaos(['run', file, '--runs-dir', tempRunsDir()]);
+  const runId = runIdOf(out.stderr + out.stdout);
+  expect(runId, out.stderr).toBeDefined();
+  const dir = /^ {2}(\/\S+)$/m.exec(out.stdout)?.[1];
+  expect(dir, `${out.stdout}\n${out.stderr}`).toBeDefined();
+  return { out, runId: runId!, r: JSON.parse(readFileSync(join(dir!, 'result.json'), 'utf8')) as RunResult };
+}
+
 const harnessContainers = (runId: string) =>
   docker(['ps', '-aq', '--filter', `label=io.chaos-harness.run-id=${runId}`]);
 const harnessNetworks = (runId: string) =>
@@ -297,4 +407,199 @@ expect: { lostWrites: any }
       expect(await harnessContainers(runId!)).toBe('');
     });
   });
+
+  describe('a plain Redis replication (no failover agent): pause the master for 3 s', () => {
+    const user = new PlainStack(image, 'redis', ['master', 'replica']);
+    const redis = ['redis-server', '--protected-mode', 'no', '--save', '', '--appendonly', 'no'];
+    beforeAll(async () => {
+      await user.up([redis, [...redis, '--replicaof', user.name(0), '6379']]);
+      await until('the replica linked to the master', 30_000, async () =>
+        (await user.exec(user.name(1), ['redis-cli', 'INFO', 'replication'])).includes(
+          'master_link_status:up',
+        ),
+      );
+    }, 60_000);
+    afterAll(() => user.down(), 60_000);
+
+    it('finds the master by ROLE, writes to it, sees the writes fail and come back, and names the leader', async () => {
+      const [master, replica] = user.names;
+      const { out, runId, r } = await runScenario(
+        user.scenario(`name: plain-redis-pause
+stack:
+  attach:
+    redis: { select: { label: com.example.stack=shop }, azLabel: com.example.az }
+probes:
+  - { kind: redis-writer, name: writer, rateHz: 50 }
+steadyState: { durationMs: 1500 }
+faults:
+  - { at: 0, action: pause, target: redis:master, durationMs: 3000 }
+observeMs: 3500
+recovery: { timeoutMs: 15000, stableMs: 1000 }
+expect: { recovered: true, maxLostWrites: 0, leaderChanges: 0 }
+`),
+      );
+      expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+      expect(r.verdict).toBe('pass');
+      const f = r.faults[0]!;
+      expect([f.action, f.status, f.nodes]).toEqual(['pause', 'applied', [master]]);
+      expect(f.tReverted).toBeGreaterThan(f.tApplied!);
+      const p = r.probes[0]!;
+      expect(p.steadyState.ok).toBeGreaterThan(40);
+      expect(p.fail + p.unknown).toBeGreaterThan(0); // the master did not answer for 3 s
+      const w = p.windows[0]!.availability;
+      expect(w.failoverMs).toBeGreaterThan(2500); // back once unpaused: nothing else takes over
+      expect(w.failoverMs).toBeLessThan(8000);
+      expect(p.writes?.lost).toBe(0);
+      expect(p.readBack).toMatchObject({ node: master });
+      const s = r.systems[0]!;
+      expect(s.kind).toBe('redis-replication (attached)');
+      expect(s.leadershipRecord).toBe('redis-head');
+      expect(s.before?.leader).toBe(master);
+      expect(s.before?.members).toEqual([master, replica]);
+      expect(s.after?.leader).toBe(master);
+      expect(s.after?.nodes.find((n) => n.name === replica)).toMatchObject({
+        role: 'replica',
+        following: master,
+        linkUp: true,
+      });
+      expect(s.leadership).toEqual([]);
+      expect(s.convergence?.converged).toBe(true);
+      expect(out.stdout).toContain('who leads is the node whose ROLE says master');
+
+      const left = await user.containers();
+      expect([...left.keys()].sort()).toEqual([...user.names].sort());
+      for (const [name, state] of left) expect(state, name).toBe('running');
+      expect(await harnessContainers(runId)).toBe('');
+      expect(await harnessNetworks(runId)).toBe('');
+      expect(await user.exec(master!, ['redis-cli', '--scan', '--pattern', `chaos:${runId}:*`])).toBe('');
+    }, 90_000);
+  });
+
+  describe.skipIf(!pgImage)(
+    'a plain Postgres streaming replication (no failover agent): kill the standby',
+    () => {
+      const user = new PlainStack(pgImage, 'pg', ['primary', 'standby']);
+      const DATA = '/var/lib/postgresql/plain';
+      const boot = (script: string) => [
+        'bash',
+        '-c',
+        `set -e; mkdir -p /run/postgresql ${DATA}; chown postgres /run/postgresql ${DATA}; chmod 700 ${DATA}; ${script}; exec runuser -u postgres -- postgres -D ${DATA}`,
+      ];
+      beforeAll(async () => {
+        await user.up([
+          boot(
+            `runuser -u postgres -- initdb -D ${DATA} -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+printf "listen_addresses='*'\nwal_level=replica\nmax_wal_senders=5\nshared_buffers=16MB\n" >> ${DATA}/postgresql.conf
+printf "host replication all 0.0.0.0/0 trust\nhost all all 0.0.0.0/0 scram-sha-256\n" >> ${DATA}/pg_hba.conf`,
+          ),
+          boot(
+            `until pg_isready -q -h ${user.name(0)} -t 1; do sleep 0.3; done; runuser -u postgres -- pg_basebackup -h ${user.name(0)} -U postgres -D ${DATA} -X stream -R`,
+          ),
+        ]);
+        await until(
+          'the primary takes connections',
+          30_000,
+          async () => await user.exec(user.name(0), ['pg_isready', '-q', '-h', '127.0.0.1']).then(() => true),
+        );
+        // The user's own login and database, which the scenario names.
+        await user.exec(user.name(0), [
+          'psql',
+          '-U',
+          'postgres',
+          '-h',
+          '/run/postgresql',
+          '-c',
+          "ALTER USER postgres PASSWORD 'shop-secret'",
+        ]);
+        await user.exec(user.name(0), [
+          'psql',
+          '-U',
+          'postgres',
+          '-h',
+          '/run/postgresql',
+          '-c',
+          'CREATE DATABASE shop',
+        ]);
+        await until(
+          'the standby streams',
+          40_000,
+          async () =>
+            (
+              await user.exec(user.name(0), [
+                'psql',
+                '-U',
+                'postgres',
+                '-h',
+                '/run/postgresql',
+                '-tAc',
+                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+              ])
+            ).trim() === '1',
+        );
+      }, 80_000);
+      afterAll(() => user.down(), 60_000);
+
+      it('finds the primary by pg_is_in_recovery(), writes to it through the kill, leaves the standby stopped', async () => {
+        const [primary, standby] = user.names;
+        const { out, runId, r } = await runScenario(
+          user.scenario(`name: plain-pg-standby-kill
+stack:
+  attach:
+    pg: { select: { label: com.example.stack=shop }, azLabel: com.example.az, password: shop-secret, database: shop }
+probes:
+  - { kind: pg-writer, name: writer, rateHz: 50 }
+steadyState: { durationMs: 1500 }
+faults:
+  - { at: 0, action: kill, target: pg:standby }
+observeMs: 3000
+recovery: { timeoutMs: 10000, stableMs: 1000 }
+expect: { recovered: true, maxLostWrites: 0, leaderChanges: 0 }
+`),
+        );
+        expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+        expect(r.verdict).toBe('pass');
+        const f = r.faults[0]!;
+        expect([f.action, f.status, f.nodes]).toEqual(['kill', 'applied', [standby]]);
+        const p = r.probes[0]!;
+        expect(p.steadyState.ok).toBeGreaterThan(40);
+        expect(p.ok).toBeGreaterThan(p.steadyState.ok); // it kept writing to the primary
+        expect(p.writes?.lost).toBe(0);
+        expect(p.readBack).toMatchObject({ node: primary });
+        const s = r.systems[0]!;
+        expect(s.kind).toBe('pg-streaming (attached)');
+        expect(s.leadershipRecord).toBe('pg-writer');
+        expect(s.before?.leader).toBe(primary);
+        expect(s.before?.members).toEqual([primary, standby]);
+        expect(s.before?.nodes.find((n) => n.name === standby)).toMatchObject({
+          role: 'standby',
+          following: primary,
+          linkUp: true,
+        });
+        expect(s.after?.leader).toBe(primary);
+        expect(s.after?.nodes.find((n) => n.name === standby)?.reachable).toBe(false);
+        expect(s.convergence?.converged).toBe(true);
+        expect(r.warnings.join('\n')).toContain(`${standby} was killed and stays stopped`);
+        expect(out.stdout).toContain('pg_is_in_recovery() is false');
+
+        const left = await user.containers();
+        expect([...left.keys()].sort()).toEqual([...user.names].sort());
+        for (const [name, state] of left) expect(state, name).toBe(name === standby ? 'exited' : 'running');
+        expect(await harnessContainers(runId)).toBe('');
+        expect(await harnessNetworks(runId)).toBe('');
+        // The probe's table was the run's own, and is gone; the user's database is still there.
+        const tables = await user.exec(primary!, [
+          'psql',
+          '-U',
+          'postgres',
+          '-h',
+          '/run/postgresql',
+          '-d',
+          'shop',
+          '-tAc',
+          `SELECT count(*) FROM pg_tables WHERE tablename LIKE 'chaos_${runId}%'`,
+        ]);
+        expect(tables.trim()).toBe('0');
+      }, 90_000);
+    },
+  );
 });
