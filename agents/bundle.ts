@@ -54,6 +54,9 @@ load().then((m) => m.main()).catch((err) => {
     legalComments: 'none',
     // The pg driver's optional native binding is never used.
     external: ['pg-native'],
+    // The AWS SDK's ES modules (the Route 53 registry agents use on AWS): half the size and build
+    // time of its CommonJS files.
+    mainFields: ['module', 'main'],
   });
   const code = out.outputFiles[0]!.contents;
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);

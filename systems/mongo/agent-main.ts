@@ -2,7 +2,7 @@
  * Entry point of the endpoint agent inside a node (bundled by agents/bundle.ts, run by Node.js in
  * a container that shares the mongod container's network namespace and its /etc/hosts).
  */
-import { HttpRegistry } from '../../agents/registry/http-client.ts';
+import { registryFromUrl } from '../../agents/registry/from-url.ts';
 import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { EndpointAgent } from './agent.ts';
 import { adminOnce, directClient } from './client.ts';
@@ -78,7 +78,7 @@ export async function main(): Promise<void> {
         ).catch(() => [undefined]);
         return answer !== undefined && !(answer instanceof Error);
       },
-      registry: stepped(step, 'registry', new HttpRegistry(env('REGISTRY_URL'))),
+      registry: stepped(step, 'registry', registryFromUrl(env('REGISTRY_URL'))),
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       emit,
     },

@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { realTimer } from '../../agents/lease.ts';
-import { HttpRegistry } from '../../agents/registry/http-client.ts';
+import { registryFromUrl } from '../../agents/registry/from-url.ts';
 import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { PromotionAgent, parseLsn } from './agent.ts';
 import { queryOnce } from './client.ts';
@@ -104,7 +104,7 @@ export async function main(): Promise<void> {
           );
         },
       },
-      registry: stepped(step, 'registry', new HttpRegistry(env('REGISTRY_URL'))),
+      registry: stepped(step, 'registry', registryFromUrl(env('REGISTRY_URL'))),
       peerPosition: async (host) => {
         try {
           const [row] = await query(host, `SELECT pg_is_in_recovery() AS standby, ${POSITION}::text AS lsn`);

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { realTimer } from '../../agents/lease.ts';
-import { HttpRegistry } from '../../agents/registry/http-client.ts';
+import { registryFromUrl } from '../../agents/registry/from-url.ts';
 import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { BOOT_HOST, ChainAgent, FENCE_HOST } from './agent.ts';
 
@@ -71,7 +71,7 @@ export async function main(): Promise<void> {
           return /^master_host:(.*)$/m.exec(info)?.[1]?.trim();
         },
       }),
-      registry: stepped(step, 'registry', new HttpRegistry(env('REGISTRY_URL'))),
+      registry: stepped(step, 'registry', registryFromUrl(env('REGISTRY_URL'))),
       pingNode: (host) => step(`ping ${host}`, () => pingRedis(host, port, pingTimeoutMs)),
       wallNow,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { realTimer } from '../../agents/lease.ts';
-import { HttpRegistry } from '../../agents/registry/http-client.ts';
+import { registryFromUrl } from '../../agents/registry/from-url.ts';
 import { agentRuntime } from '../../agents/runtime.ts';
 import { HaproxyRuntime } from '../web/haproxy-runtime.ts';
 import { PROXY_BACKEND, PROXY_RUNTIME_PORT, REDIS_PORT, SEED_SERVER } from './config.ts';
@@ -59,7 +59,7 @@ export async function main(): Promise<void> {
   const monitor = new SeedMonitor(
     { self, intervalMs, launchTimeoutMs: 60_000 },
     {
-      registry: new HttpRegistry(env('REGISTRY_URL')),
+      registry: registryFromUrl(env('REGISTRY_URL')),
       ping: (ip) =>
         step(`ping ${ip}`, () =>
           once(ip, pingTimeoutMs, (c) => c.ping())

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { HttpRegistry } from '../../agents/registry/http-client.ts';
+import { registryFromUrl } from '../../agents/registry/from-url.ts';
 import { agentRuntime } from '../../agents/runtime.ts';
 import { hostsTable } from './events.ts';
 import { SentinelWatch } from './watch.ts';
@@ -21,7 +21,7 @@ export async function main(): Promise<void> {
   const table = hostsTable(readFileSync('/etc/hosts', 'utf8'), env('NODE_NAMES').split(','));
   const watch = new SentinelWatch(self, {
     emit,
-    registry: new HttpRegistry(env('REGISTRY_URL')),
+    registry: registryFromUrl(env('REGISTRY_URL')),
     nameOf: (ip) => table.get(ip),
     sleep,
   });

@@ -14,7 +14,7 @@
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { HttpRegistry } from '../../agents/registry/http-client.ts';
+import { registryFromUrl } from '../../agents/registry/from-url.ts';
 import { agentRuntime } from '../../agents/runtime.ts';
 import { createHead, errorText, headConfig, serveHead } from './head.ts';
 
@@ -27,7 +27,7 @@ export async function main(): Promise<void> {
   const t = config.timeoutMs;
 
   const head = createHead(config, {
-    registry: new HttpRegistry(config.registryUrl, t),
+    registry: registryFromUrl(config.registryUrl, { timeoutMs: t }),
     now: () => performance.now(),
     emit,
     pgPoolSize: PG_POOL_SIZE,
