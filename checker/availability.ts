@@ -3,12 +3,13 @@ import {
   type HistoryInput,
   OK,
   OUTCOME_MASK,
+  type OpChunk,
   type OpLog,
   UNKNOWN,
   opLog,
 } from '../core/history.ts';
 import type { AvailabilityFigures } from '../core/result.ts';
-import { Doubles, isWriteOf, probeIndex } from './columns.ts';
+import { isWriteOf, probeIndex } from './columns.ts';
 
 /**
  * Availability figures of one probe in the window of one fault, as DESIGN.md defines them.
@@ -155,23 +156,30 @@ export function availability(
  */
 function windowOps(log: OpLog, probe: string | undefined, from: number, end: number) {
   const pid = probeIndex(log, probe);
-  const inv = new Doubles();
-  const comp = new Doubles();
-  const out: number[] = [];
+  const inRange = (c: OpChunk) => c.maxComplete >= from && c.minComplete < end;
+  const counts = (c: OpChunk, i: number) => {
+    const t = c.tComplete[i]!;
+    return t >= from && t < end && isWriteOf(c, i, pid) && (c.flags[i]! & CUT_BY_PROBE) === 0;
+  };
+  // Two passes: how many, then the columns of exactly that length.
+  let n = 0;
   for (const c of log.chunks()) {
-    if (c.maxComplete < from || c.minComplete >= end) continue;
+    if (!inRange(c)) continue;
+    for (let i = 0; i < c.length; i++) if (counts(c, i)) n++;
+  }
+  const tInvoke = new Float64Array(n);
+  const tComplete = new Float64Array(n);
+  const outcome = new Uint8Array(n);
+  let k = 0;
+  for (const c of log.chunks()) {
+    if (!inRange(c)) continue;
     for (let i = 0; i < c.length; i++) {
-      const t = c.tComplete[i]!;
-      if (t < from || t >= end || !isWriteOf(c, i, pid) || c.flags[i]! & CUT_BY_PROBE) continue;
-      inv.push(c.tInvoke[i]!);
-      comp.push(t);
-      out.push(c.flags[i]! & OUTCOME_MASK);
+      if (!counts(c, i)) continue;
+      tInvoke[k] = c.tInvoke[i]!;
+      tComplete[k] = c.tComplete[i]!;
+      outcome[k++] = c.flags[i]! & OUTCOME_MASK;
     }
   }
-  const n = comp.length;
-  const tInvoke = inv.view();
-  const tComplete = comp.view();
-  const outcome = Uint8Array.from(out);
   let sorted = true;
   for (let i = 1; i < n && sorted; i++) if (tComplete[i]! < tComplete[i - 1]!) sorted = false;
   if (sorted) return { length: n, tInvoke, tComplete, outcome };

@@ -49,7 +49,9 @@ export function writesByFormerLeader(
         const mine = byNode.get(c.node[i]!);
         if (mine === undefined) continue;
         const t = c.tInvoke[i]!;
-        if (!mine.some((s) => t > s.from && t < s.until)) continue;
+        let former = false;
+        for (let k = 0; k < mine.length && !former; k++) former = t > mine[k]!.from && t < mine[k]!.until;
+        if (!former) continue;
         const node = log.nameOf(c.node[i]!)!;
         const list = seqs.get(node) ?? [];
         list.push(c.seq[i]!);

@@ -5,6 +5,7 @@ import {
   OK,
   OUTCOME_MASK,
   type Op,
+  type OpChunk,
   TIMED_OUT,
   TIMEOUT_ERROR,
   opLog,
@@ -16,7 +17,7 @@ import type {
   LeadershipChange,
   PhaseLatency,
 } from '../core/result.ts';
-import { Doubles, isWriteOf, probeIndex, quantiles } from './columns.ts';
+import { isWriteOf, probeIndex, quantiles } from './columns.ts';
 
 /**
  * Figures for gray failures, where the node never goes down and the question is how slow and
@@ -44,27 +45,35 @@ export function phaseLatency(
   let ok = 0;
   let timeouts = 0;
   let errors = 0;
-  const lat = new Doubles();
-  if (pid !== -2) {
-    for (const c of log.chunks()) {
-      if (c.maxInvoke < from || c.minInvoke >= end) continue;
-      for (let i = 0; i < c.length; i++) {
-        const f = c.flags[i]!;
-        if (c.probe[i] !== pid || !isWriteOf(c, i, pid) || f & CUT_BY_PROBE) continue;
-        const tInvoke = c.tInvoke[i]!;
-        if (tInvoke < from || tInvoke >= end) continue;
-        const acked = (f & OUTCOME_MASK) === OK;
-        // Acknowledged once the fault was going: its latency is neither the fault's nor the after's.
-        if (completedBy !== null && acked && c.tComplete[i]! > completedBy) continue;
-        if (acked) {
-          ok++;
-          lat.push(c.tComplete[i]! - tInvoke);
-        } else if (f & TIMED_OUT) timeouts++;
-        else errors++;
-      }
+  // What counts, by invocation: a write of the probe's, not cut short, invoked in [from, end),
+  // and not acknowledged after `completedBy` (then it was in flight when the fault went away:
+  // its latency is neither the fault's nor the after's).
+  const inRange = (c: OpChunk) => pid >= 0 && c.maxInvoke >= from && c.minInvoke < end;
+  const counts = (c: OpChunk, i: number) => {
+    const f = c.flags[i]!;
+    if (c.probe[i] !== pid || !isWriteOf(c, i, pid) || f & CUT_BY_PROBE) return false;
+    const tInvoke = c.tInvoke[i]!;
+    if (tInvoke < from || tInvoke >= end) return false;
+    return completedBy === null || (f & OUTCOME_MASK) !== OK || c.tComplete[i]! <= completedBy;
+  };
+  for (const c of log.chunks()) {
+    if (!inRange(c)) continue;
+    for (let i = 0; i < c.length; i++) {
+      if (!counts(c, i)) continue;
+      const f = c.flags[i]!;
+      if ((f & OUTCOME_MASK) === OK) ok++;
+      else if (f & TIMED_OUT) timeouts++;
+      else errors++;
     }
   }
-  const q = quantiles(lat.view(), [0.5, 0.99]);
+  const lat = new Float64Array(ok);
+  let n = 0;
+  for (const c of log.chunks()) {
+    if (!inRange(c)) continue;
+    for (let i = 0; i < c.length; i++)
+      if (counts(c, i) && (c.flags[i]! & OUTCOME_MASK) === OK) lat[n++] = c.tComplete[i]! - c.tInvoke[i]!;
+  }
+  const q = quantiles(lat, [0.5, 0.99]);
   const round = (x: number) => Math.round(x * 100) / 100;
   return {
     from,

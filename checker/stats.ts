@@ -1,6 +1,6 @@
-import { FAIL, type HistoryInput, OK, OUTCOME_MASK, UNKNOWN, opLog } from '../core/history.ts';
+import { FAIL, type HistoryInput, OK, OUTCOME_MASK, type OpChunk, UNKNOWN, opLog } from '../core/history.ts';
 import type { OutcomeSeries, ProbeStats } from '../core/result.ts';
-import { Doubles, isWriteOf, probeIndex, quantiles } from './columns.ts';
+import { isWriteOf, probeIndex, quantiles } from './columns.ts';
 
 /** Throughput and latency of one probe's writes, optionally within [from, to). */
 export function probeStats(
@@ -16,27 +16,31 @@ export function probeStats(
   let unknown = 0;
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
-  const latencies = new Doubles();
-  if (pid !== -2) {
-    for (const c of log.chunks()) {
-      if (c.maxInvoke < from || c.minInvoke >= to) continue;
-      for (let i = 0; i < c.length; i++) {
-        const tInvoke = c.tInvoke[i]!;
-        if (c.probe[i] !== pid || !isWriteOf(c, i, pid) || tInvoke < from || tInvoke >= to) continue;
-        const tComplete = c.tComplete[i]!;
-        const outcome = c.flags[i]! & OUTCOME_MASK;
-        if (outcome === OK) {
-          ok++;
-          latencies.push(tComplete - tInvoke);
-        } else if (outcome === FAIL) fail++;
-        else unknown++;
-        if (tInvoke < first) first = tInvoke;
-        if (tComplete > last) last = tComplete;
-      }
+  // Two passes: the counts, then the latencies into an array of exactly their number.
+  const inRange = (c: OpChunk) => pid >= 0 && c.maxInvoke >= from && c.minInvoke < to;
+  const mine = (c: OpChunk, i: number) =>
+    c.probe[i] === pid && isWriteOf(c, i, pid) && c.tInvoke[i]! >= from && c.tInvoke[i]! < to;
+  for (const c of log.chunks()) {
+    if (!inRange(c)) continue;
+    for (let i = 0; i < c.length; i++) {
+      if (!mine(c, i)) continue;
+      const outcome = c.flags[i]! & OUTCOME_MASK;
+      if (outcome === OK) ok++;
+      else if (outcome === FAIL) fail++;
+      else unknown++;
+      if (c.tInvoke[i]! < first) first = c.tInvoke[i]!;
+      if (c.tComplete[i]! > last) last = c.tComplete[i]!;
     }
   }
+  const latencies = new Float64Array(ok);
+  let n = 0;
+  for (const c of log.chunks()) {
+    if (!inRange(c)) continue;
+    for (let i = 0; i < c.length; i++)
+      if (mine(c, i) && (c.flags[i]! & OUTCOME_MASK) === OK) latencies[n++] = c.tComplete[i]! - c.tInvoke[i]!;
+  }
   const span = last - first;
-  const q = quantiles(latencies.view(), [0.5, 0.99]);
+  const q = quantiles(latencies, [0.5, 0.99]);
   return {
     attempted: ok + fail + unknown,
     ok,

@@ -1,4 +1,4 @@
-import { FAIL, type HistoryInput, OK, OUTCOME_MASK, opLog } from '../core/history.ts';
+import { FAIL, type HistoryInput, OK, OUTCOME_MASK, SeqSet, opLog } from '../core/history.ts';
 import type { WriteFigures } from '../core/result.ts';
 import { isWriteOf, probeIndex } from './columns.ts';
 
@@ -35,6 +35,8 @@ export function checkWrites(
   const lostSeqs: number[] = [];
   const failedButPresentSeqs: number[] = [];
   const attemptedSeqs = new SeqSet();
+  // The read-back as a bitmap too: a lookup per write into a set of millions misses the cache.
+  const present = readBack === null ? null : readBack instanceof SeqSet ? readBack : SeqSet.of(readBack);
 
   for (const c of log.chunks()) {
     for (let i = 0; i < c.length; i++) {
@@ -43,16 +45,16 @@ export function checkWrites(
       const outcome = c.flags[i]! & OUTCOME_MASK;
       attempted++;
       attemptedSeqs.add(seq);
-      const present = readBack?.has(seq) ?? false;
+      const there = present?.has(seq) ?? false;
       if (outcome === OK) {
         acknowledged++;
-        if (readBack && !present) lostSeqs.push(seq);
+        if (present && !there) lostSeqs.push(seq);
       } else if (outcome === FAIL) {
         failed++;
-        if (present) failedButPresentSeqs.push(seq);
+        if (there) failedButPresentSeqs.push(seq);
       } else {
         unknown++;
-        if (present) unknownRecovered++;
+        if (there) unknownRecovered++;
       }
     }
   }
@@ -84,35 +86,6 @@ export function checkWrites(
     unexpectedValues,
     readBackSize: readBack ? readBack.size : null,
   };
-}
-
-/**
- * A set of sequence numbers: a bitmap for the small non-negative integers probes write (a
- * million of them cost 125 kB and no hashing), a Set for anything else.
- */
-class SeqSet {
-  private bits = new Uint8Array(1024);
-  private readonly other = new Set<number>();
-
-  add(v: number): void {
-    if (Number.isInteger(v) && v >= 0 && v < 2 ** 31) {
-      const byte = v >>> 3;
-      if (byte >= this.bits.length) {
-        const grown = new Uint8Array(Math.max(byte + 1, this.bits.length * 2));
-        grown.set(this.bits);
-        this.bits = grown;
-      }
-      this.bits[byte]! |= 1 << (v & 7);
-    } else this.other.add(v);
-  }
-
-  has(v: number): boolean {
-    if (Number.isInteger(v) && v >= 0 && v < 2 ** 31) {
-      const byte = v >>> 3;
-      return byte < this.bits.length && (this.bits[byte]! & (1 << (v & 7))) !== 0;
-    }
-    return this.other.has(v);
-  }
 }
 
 export type { WriteFigures };
