@@ -118,6 +118,34 @@ export interface ExecResult {
   output: string;
 }
 
+/** A target's state as a cloud load balancer reports it (ELBv2 `TargetHealth.State`). */
+export type TargetState = 'healthy' | 'unhealthy' | 'initial' | 'draining' | 'unused' | 'unavailable';
+
+/** One target registered with a cloud load balancer, named as the stack names its nodes. */
+export interface LoadBalancerTarget {
+  node: string;
+  /** `healthy` is in service: the load balancer sends it requests. */
+  state: TargetState;
+  /** Why it is not healthy, as the load balancer says (`Target.FailedHealthChecks`). */
+  reason?: string;
+}
+
+/**
+ * A load balancer the provider's cloud runs in front of a pool of nodes (an ALB and its target
+ * group on AWS), with the pool kept by the cloud's own Auto Scaling group. A system that would
+ * otherwise run its own load balancer (HAProxy) and its own group (a controller) reads the
+ * targets' health here instead, and leaves launching and replacing the pool's nodes to the cloud.
+ */
+export interface ManagedLoadBalancer {
+  /**
+   * Every target the load balancer knows now, with its health; throws when the load balancer
+   * (its API) does not answer. A node the group launched after provisioning is named too.
+   */
+  targets(): Promise<LoadBalancerTarget[]>;
+  /** The pool behind it is the cloud's Auto Scaling group: it launches and replaces nodes itself. */
+  readonly managedGroup: true;
+}
+
 /** A stack as brought up by a provider: nodes, endpoints, faults, teardown. */
 export interface Stack {
   readonly runId: string;
@@ -151,6 +179,12 @@ export interface Stack {
   release(): void;
   /** Removes everything the stack started. Safe to call more than once. */
   teardown(): Promise<void>;
+  /**
+   * The cloud's own load balancer and Auto Scaling group, where the provider runs them (AWS: an
+   * ALB, its target group and the heads' group); absent where the stack's own nodes balance the
+   * load (the local provider: HAProxy, and a controller of the system's that emulates a group).
+   */
+  loadBalancer?(): ManagedLoadBalancer;
 }
 
 export interface ProvisionOptions {

@@ -12,6 +12,10 @@ import {
   GetConsoleOutputCommand,
   type Instance,
 } from '@aws-sdk/client-ec2';
+import {
+  DescribeTargetHealthCommand,
+  type DescribeTargetHealthCommandOutput,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import { GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
 import { type Clock, sleep } from '../../core/clock.ts';
@@ -23,6 +27,8 @@ import type {
   Endpoint,
   ExecResult,
   FaultRequest,
+  LoadBalancerTarget,
+  ManagedLoadBalancer,
   NodePlan,
   NodeRef,
   Stack,
@@ -54,6 +60,8 @@ import { shellQuote } from './user-data.ts';
  * harness is outside (its CIDR was put in the template's security groups) and uses the nodes'
  * public addresses.
  */
+
+const TARGET_STATES = new Set(['healthy', 'unhealthy', 'initial', 'draining', 'unused', 'unavailable']);
 
 export type Reach = { kind: 'vpc' } | { kind: 'routed' } | { kind: 'public'; cidr: string };
 
@@ -115,11 +123,25 @@ export class AwsStack implements Stack {
   private alarmArn: string | undefined;
   private tearing: Promise<void> | undefined;
   private released = false;
+  /** Every instance id ever found, with its node's name: a head gone from the group still drains under it. */
+  private readonly namesById = new Map<string, string>();
+  /** Instance ids a target group named that discovery was asked for once. */
+  private readonly looked = new Set<string>();
+  /**
+   * The ALB and the heads' Auto Scaling group (core/provider.ts `ManagedLoadBalancer`), when the
+   * stack has them (its outputs name a target group): the web tier reads its heads' health here.
+   */
+  readonly loadBalancer?: () => ManagedLoadBalancer;
 
   constructor(readonly ctx: AwsStackContext) {
     this.runId = ctx.runId;
     if (ctx.images) this.images = ctx.images;
     this.schedule = new FaultSchedule(ctx.plan);
+    const arn = ctx.outputs.TargetGroupArn;
+    if (arn) {
+      const managed: ManagedLoadBalancer = { managedGroup: true, targets: () => this.targetHealth(arn) };
+      this.loadBalancer = () => managed;
+    }
   }
 
   get stackName(): string {
@@ -168,6 +190,7 @@ export class AwsStack implements Stack {
       const paper = planned.get(name) ?? this.ctx.plan.nodes.find((n) => n.name === name);
       const index =
         paper?.index ?? this.ctx.plan.nodes.filter((n) => n.system === system).length + this.members.size;
+      this.namesById.set(i.InstanceId, name);
       this.members.set(name, {
         ref: { name, system, az, index },
         instanceId: i.InstanceId,
@@ -250,6 +273,40 @@ export class AwsStack implements Stack {
     if (!p) return;
     for (const outcome of ['ok', 'fail', 'unknown'] as const)
       for (let i = 0; i < delta[outcome]; i++) p.record({ probe: 'all', outcome });
+  }
+
+  /**
+   * The target group's targets and their health (ELBv2 DescribeTargetHealth), each instance named
+   * as its node. An instance not seen yet (a head the group launched since) is looked for once by
+   * the run's tags (discover); one that is not found (terminated, still draining) keeps the name
+   * it had, or is named by its instance id.
+   */
+  private async targetHealth(arn: string): Promise<LoadBalancerTarget[]> {
+    let out: DescribeTargetHealthCommandOutput;
+    try {
+      out = await this.ctx.clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: arn }));
+    } catch (err) {
+      throw awsError(`ELBv2 DescribeTargetHealth of ${arn}`, err);
+    }
+    const described = (out.TargetHealthDescriptions ?? []).filter((d) => d.Target?.Id);
+    const unknown = described
+      .map((d) => d.Target!.Id!)
+      .filter((id) => !this.namesById.has(id) && !this.looked.has(id));
+    if (unknown.length) {
+      for (const id of unknown) this.looked.add(id);
+      await this.discover().catch(() => undefined);
+    }
+    return described.map((d) => {
+      const id = d.Target!.Id!;
+      const state = TARGET_STATES.has(d.TargetHealth?.State ?? '')
+        ? (d.TargetHealth!.State as LoadBalancerTarget['state'])
+        : 'unavailable';
+      return {
+        node: this.namesById.get(id) ?? id,
+        state,
+        ...(d.TargetHealth?.Reason ? { reason: d.TargetHealth.Reason } : {}),
+      };
+    });
   }
 
   // --- Stack ---------------------------------------------------------------------------------

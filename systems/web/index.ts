@@ -65,6 +65,9 @@ export const web: SystemDefinition<WebSpec> = {
   decisions: [],
   controllers: (spec, ctx) => {
     const { stack } = ctx;
+    // The cloud's own Auto Scaling group keeps the heads behind its load balancer (an ALB on AWS):
+    // nothing here launches, replaces or registers a head.
+    if (stack.loadBalancer) return [];
     const runtime = () => lbRuntime(stack);
     const heads = () => stack.nodes().filter((n) => n.system === 'web' && n.name !== LB_NODE);
     const group = new AutoScalingGroup(
