@@ -129,7 +129,14 @@ const LEADER_POLL_MS = 250;
 /** How long a node may take to answer when the stack is first looked at (a loaded machine). */
 const DISCOVERY_TIMEOUT_MS = 2000;
 /** How long a Postgres node may take to answer an observation (a new session, its authentication). */
-const PG_READ_TIMEOUT_MS = 800;
+const PG_READ_TIMEOUT_MS = 1000;
+/**
+ * How old a reading a probe's lookup takes rather than wait for a new one: a poll's interval and
+ * a reading's longest wait (a node that does not answer holds a reading up to its timeout), so a
+ * dead or frozen replica never stalls the writes to the leader. A leader that moves (the user's
+ * own failover) is seen by the probe that much later at most; the record moved first.
+ */
+const LOOKUP_MAX_AGE_MS = 1500;
 
 /**
  * Who leads an attached stack that keeps no record of it (plain Redis, plain Postgres): read
@@ -188,7 +195,7 @@ class AttachedLeadership {
     return {
       async get(name: string): Promise<RegistryRecord | undefined> {
         if (name !== self.record) return base.get(name);
-        const leader = await self.leader(2 * LEADER_POLL_MS);
+        const leader = await self.leader(LOOKUP_MAX_AGE_MS);
         return leader ? { name, value: leader, ttlMs: LOOKUP_TTL_MS, version: 1 } : undefined;
       },
       set: (name: string, value: string, ttlMs: number, ifVersion?: number) =>
@@ -374,7 +381,14 @@ export function attachedRedis(spec: RedisAttachSpec): SystemDefinition<RedisAtta
         async () => {
           // The probes' keys are the harness's own: taken out of the user's Redis (read back already).
           const { leader } = await leaderOf(ctx.stack).state();
-          if (!leader) return;
+          if (!leader) {
+            // A replica is read-only: what the probes wrote stays until a master takes it out.
+            ctx.emit('probe-keys-left', undefined, {
+              pattern: `chaos:${ctx.plan.runId}:*`,
+              why: 'no master',
+            });
+            return;
+          }
           const removed = await removeRunKeys(ctx.stack.endpoint(leader, spec.port), ctx.plan.runId);
           ctx.emit('probe-keys-removed', leader, {
             keys: removed ?? null,
@@ -496,7 +510,14 @@ export function attachedPg(spec: PgAttachSpec): SystemDefinition<PgAttachSpec> {
         async () => {
           // The probes' tables are the harness's own (named by the run): dropped after the read-back.
           const { leader } = await leaderOf(ctx.stack).state();
-          if (!leader) return;
+          if (!leader) {
+            // A standby is read-only: the run's table stays until a primary drops it.
+            ctx.emit('probe-tables-left', undefined, {
+              pattern: `${attachedPgTable(ctx.plan.runId, '')}*`,
+              why: 'no primary',
+            });
+            return;
+          }
           const ep = ctx.stack.endpoint(leader, spec.port);
           const pattern = `${attachedPgTable(ctx.plan.runId, '')}%`;
           const tables = (
