@@ -602,7 +602,19 @@ if (unknown.length > 0) {
 for (const [name, title, run] of sections) {
   if (asked.length > 0 && !asked.includes(name)) continue;
   process.stderr.write(`bench: ${title}\n`);
-  await run();
+  try {
+    await run();
+  } catch (err) {
+    // A section that breaks (a stack that did not come up on a loaded machine) is a missed row;
+    // the other sections still run, and the table is still printed.
+    if (interrupted.signal.aborted) throw err;
+    report(
+      `section ${name} failed`,
+      (err instanceof Error ? err.message : String(err)).split('\n')[0]!,
+      'completes',
+      false,
+    );
+  }
 }
 
 // One summary of every row: name, target, measured, met/missed (a reference row has no target),
