@@ -19,6 +19,7 @@ import {
   WRITES_KEY,
   createHead,
   headConfig,
+  insertText,
   parseBackends,
   serveHead,
   writeStatus,
@@ -120,7 +121,7 @@ class FakePg {
         if (sqlText.startsWith('INSERT')) {
           if (s.mode === 'readonly')
             throw dbError('25006', 'cannot execute INSERT in a read-only transaction');
-          const seq = Number(values?.[0]);
+          const seq = Number(values?.[0] ?? /VALUES \((\d+)\)/.exec(sqlText)?.[1]);
           if (s.rows.includes(seq)) throw dbError('23505', 'duplicate key value violates unique constraint');
           s.rows.push(seq);
           failAfterApplying();
@@ -276,6 +277,15 @@ function world(backends: BackendName[] = ['pg', 'redis'], redisWaitReplicas = 0)
 
 // ---------------------------------------------------------------------------------------------
 
+describe('web head: the INSERT text', () => {
+  it('writes the sequence number into the text, and refuses anything but a safe integer', () => {
+    expect(insertText(7)).toBe('INSERT INTO web_writes (seq) VALUES (7)');
+    expect(insertText(2 ** 53 - 1)).toBe('INSERT INTO web_writes (seq) VALUES (9007199254740991)');
+    for (const bad of [1.5, Number.NaN, 2 ** 53, Number.POSITIVE_INFINITY])
+      expect(() => insertText(bad)).toThrow();
+  });
+});
+
 describe('web head: configuration', () => {
   const base = { NODE_NAME: 'web-a', REGISTRY_URL: 'http://registry:8053/', BACKENDS: 'redis,pg' };
 
@@ -414,7 +424,7 @@ describe('web head: writes', () => {
     const w = world();
     await w.leaders();
     expect(await w.write(7)).toEqual({ status: 200, body: { seq: 7, pg: 'ok', redis: 'ok' } });
-    expect(w.pg.inserts()).toEqual(['pg-a: INSERT INTO web_writes (seq) VALUES ($1) [7]']);
+    expect(w.pg.inserts()).toEqual(['pg-a: INSERT INTO web_writes (seq) VALUES (7)']);
     expect(w.redis.pushes()).toEqual([`redis-a: RPUSH ${WRITES_KEY} 7`]);
     expect(w.pg.server('pg-a').rows).toEqual([7]);
     expect(w.redis.server('redis-a').list).toEqual(['7']);
@@ -530,7 +540,7 @@ describe('web head: writes', () => {
     await w.write(2);
     w.pg.server('pg-a').mode = 'refuse';
     await w.write(3);
-    expect(w.pg.inserts().map((l) => l.slice(l.lastIndexOf(' ') + 1))).toEqual(['[1]', '[2]']);
+    expect(w.pg.inserts().map((l) => l.slice(l.lastIndexOf(' ') + 1))).toEqual(['(1)', '(2)']);
     expect(w.redis.pushes()).toEqual([`redis-a: RPUSH ${WRITES_KEY} 1`]);
   });
 });
@@ -588,7 +598,7 @@ describe('web head: finding the leaders', () => {
     expect(w.lookups).toEqual(['pg-writer', 'redis-head']);
     await w.records.set('pg-writer', 'pg-b', 500);
     await w.records.set('redis-head', 'redis-b', 500);
-    w.clock.now = 499;
+    w.clock.now = 300;
     await w.write(2);
     expect(w.lookups).toHaveLength(2); // still cached
     expect(w.pg.inserts('pg-a')).toHaveLength(2);
@@ -611,6 +621,42 @@ describe('web head: finding the leaders', () => {
       { type: 'backend-leader', backend: 'pg', from: 'pg-a', to: 'pg-b' },
       { type: 'backend-leader', backend: 'redis', from: 'redis-a', to: 'redis-b' },
     ]);
+  });
+
+  it('looks a record up once for all the requests that find its answer run out', async () => {
+    const w = world(['pg']);
+    await w.leaders('pg-a', 'redis-a', 500);
+    await w.write(1);
+    w.clock.now = 600;
+    expect((await Promise.all([w.write(2), w.write(3), w.write(4)])).map((r) => r.status)).toEqual([
+      200, 200, 200,
+    ]);
+    expect(w.lookups).toEqual(['pg-writer', 'pg-writer']);
+  });
+
+  it('looks a record up ahead, in the last quarter of its TTL, and never uses an answer past it', async () => {
+    const w = world(['pg']);
+    await w.leaders('pg-a', 'redis-a', 500);
+    await w.write(1);
+    await w.records.set('pg-writer', 'pg-b', 500);
+    w.clock.now = 380; // 120 ms of 500 left: the answer is used, the next one asked for
+    expect((await w.write(2)).status).toBe(200);
+    expect(w.pg.inserts('pg-a')).toHaveLength(2);
+    expect(w.lookups).toEqual(['pg-writer', 'pg-writer']);
+    await settle();
+    w.clock.now = 600; // the first answer ran out; the prefetched one (from 380) holds until 880
+    expect((await w.write(3)).status).toBe(200);
+    expect(w.pg.inserts('pg-b')).toHaveLength(1);
+    expect(w.lookups).toHaveLength(2);
+    // A prefetch that fails changes nothing; once the answer runs out the request asks itself.
+    w.setRegistryDown(true);
+    w.clock.now = 800;
+    expect((await w.write(4)).status).toBe(200);
+    await settle();
+    expect(w.lookups).toHaveLength(3);
+    w.clock.now = 880;
+    expect((await w.write(5)).status).toBe(503);
+    expect(w.lookups).toHaveLength(4);
   });
 
   it('keeps one pooled client per leader across requests', async () => {

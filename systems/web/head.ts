@@ -13,7 +13,7 @@
  *   failover, turning the database's outage into the load balancer's 503s (and its rise delay)
  *   and hiding what the app itself answers.
  * - `POST /write?seq=N` -> N to every configured backend, in the order Postgres then Redis
- *   (`INSERT INTO web_writes(seq) VALUES ($1)` in autocommit on the node `pg-writer` names, the
+ *   (`INSERT INTO web_writes(seq) VALUES (N)` in autocommit on the node `pg-writer` names, the
  *   table created lazily once per primary; `RPUSH web:writes N` on the node `redis-head` names,
  *   then `WAIT n` where `REDIS_WAIT_REPLICAS` asks for n replicas: a short WAIT is a 504).
  *   A write is never retried inside the app: one request, at most one attempt per backend, and
@@ -40,15 +40,15 @@
  * as `fail` and a 502 or 504 as `unknown`, which is exactly this table's meaning.
  *
  * Connections: one pooled client per backend leader (a `pg.Pool`, one ioredis connection, which
- * pipelines), found through a `CachingResolver` shared with the probes' logic: an answer is used
- * until its TTL runs out, then looked up again, and a record that moved makes the head close the
+ * pipelines), found through a `PrefetchingResolver` (the probes' `CachingResolver` logic: an
+ * answer is used until its TTL runs out, then looked up again; with one lookup of a record at a
+ * time, made ahead of the expiry), and a record that moved makes the head close the
  * old leader's client (letting its requests in flight finish) and open one to the new leader.
  * After any error on a backend its client is dropped, and the next request resolves the record
  * again (from the cache until the TTL runs out, as a stub resolver would, exactly as the probes
  * do) and connects afresh.
  */
 import { type Server, createServer } from 'node:http';
-import { CachingResolver } from '../../agents/registry/http-client.ts';
 import type { Registry } from '../../core/registry.ts';
 import { classifyPgFailure } from '../pg/probe.ts';
 import { WRITER_RECORD } from '../pg/records.ts';
@@ -179,6 +179,84 @@ export class EventLimiter {
   }
 }
 
+const noop = () => {};
+
+// ---------------------------------------------------------------------------------------------
+// Looking records up
+
+/** Where a record points now, as the head's requests see it. */
+export interface Resolver {
+  resolve(name: string): Promise<string | undefined>;
+}
+
+/**
+ * The registry's answers, each used until its TTL runs out (as `CachingResolver` and a stub
+ * resolver do), with two things a head under load needs (issue 16):
+ *
+ * - one lookup of a record at a time: the requests that find its answer run out while a
+ *   lookup is on its way wait for that lookup, instead of each sending its own. Without this,
+ *   every request in the moment the answer ran out (each second: `pg-writer`'s TTL is 1 s) sent
+ *   a GET of its own; at 500/s on 2 cores the registry, slowed by them, answered after the
+ *   heads' 800 ms timeout (every request a 503) and after the Postgres agent's lease renewal
+ *   was due, so the primary fenced itself in a run without any fault;
+ * - the lookup made ahead: a request that finds less than `prefetchShare` of the TTL left
+ *   uses the answer (still within its TTL) and starts the next lookup in the background, as a
+ *   prefetching resolver (unbound's `prefetch`) does, so that in steady state no request waits
+ *   for the registry (at 333/s per head, a 10 ms lookup each second held 1 % of the requests:
+ *   the whole p99). A background lookup that fails changes nothing: the answer runs out at its
+ *   time, and the next request looks the record up itself (and fails with the registry, 503).
+ *
+ * An answer's expiry is counted from before its lookup was sent, as `CachingResolver` does.
+ */
+export class PrefetchingResolver implements Resolver {
+  private readonly cache = new Map<string, { value: string | undefined; expires: number; ttlMs: number }>();
+  private readonly inFlight = new Map<string, Promise<string | undefined>>();
+
+  constructor(
+    private readonly registry: Pick<Registry, 'get'>,
+    private readonly now: () => number = () => performance.now(),
+    private readonly prefetchShare = 0.25,
+  ) {}
+
+  resolve(name: string): Promise<string | undefined> {
+    const hit = this.cache.get(name);
+    const t = this.now();
+    if (hit && hit.expires > t) {
+      if (hit.expires - t <= hit.ttlMs * this.prefetchShare && !this.inFlight.has(name)) {
+        this.lookup(name).catch(noop);
+      }
+      return Promise.resolve(hit.value);
+    }
+    return this.inFlight.get(name) ?? this.lookup(name);
+  }
+
+  /** When the cached answer for `name` runs out (ms on this resolver's clock), or undefined. */
+  expiresAt(name: string): number | undefined {
+    return this.cache.get(name)?.expires;
+  }
+
+  private lookup(name: string): Promise<string | undefined> {
+    const t = this.now();
+    const p = this.registry.get(name).then(
+      (rec) => {
+        const ttlMs = rec?.ttlMs ?? 0;
+        const cur = this.cache.get(name);
+        // An answer from a later lookup is never replaced by an earlier one's.
+        if (!cur || cur.expires <= t + ttlMs)
+          this.cache.set(name, { value: rec?.value, expires: t + ttlMs, ttlMs });
+        if (this.inFlight.get(name) === p) this.inFlight.delete(name);
+        return rec?.value;
+      },
+      (err: unknown) => {
+        if (this.inFlight.get(name) === p) this.inFlight.delete(name);
+        throw err;
+      },
+    );
+    this.inFlight.set(name, p);
+    return p;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // One pooled client per backend leader
 
@@ -222,7 +300,7 @@ export class Leader<C> {
     private readonly driver: LeaderDriver<C>,
     private readonly deps: {
       registry: Registry;
-      resolver: CachingResolver;
+      resolver: Resolver;
       /** The record named another node than the one this head last used. */
       onMove?: (from: string, to: string) => void;
     },
@@ -350,7 +428,7 @@ export interface Backend {
 
 interface BackendDeps {
   registry: Registry;
-  resolver: CachingResolver;
+  resolver: Resolver;
   onMove?: (from: string, to: string) => void;
 }
 
@@ -367,8 +445,6 @@ export interface PgClientLike {
   on(event: 'error', listener: (err: Error) => void): unknown;
   removeListener(event: 'error', listener: (err: Error) => void): unknown;
 }
-
-const noop = () => {};
 
 /** A pooled connection for one operation; it is destroyed, not pooled again, after a failure. */
 async function withPgClient<T>(pool: PgPoolLike, op: (client: PgClientLike) => Promise<T>): Promise<T> {
@@ -406,6 +482,12 @@ export function poolWasFull(err: NotSent): boolean {
 export function isCreateRace(err: unknown): boolean {
   const code = codeOf(err);
   return code === '42P07' || code === '23505';
+}
+
+/** The INSERT of one write, as the simple query protocol sends it; `seq` must be a safe integer. */
+export function insertText(seq: number): string {
+  if (!Number.isSafeInteger(seq)) throw new Error(`not a safe integer: ${seq}`);
+  return `INSERT INTO ${WRITES_TABLE} (seq) VALUES (${seq})`;
 }
 
 /** Postgres through the `pg-writer` record: INSERTs in autocommit, the table made lazily. */
@@ -448,7 +530,11 @@ export class PgBackend implements Backend {
           throw new NotSent(`CREATE TABLE ${WRITES_TABLE} on ${node}`, err);
         }
         try {
-          await client.query(`INSERT INTO ${WRITES_TABLE} (seq) VALUES ($1)`, [seq]);
+          // The value written into the text (a safe integer: parseSeq), not bound as a
+          // parameter: one Query message instead of Parse, Bind, Describe, Execute and Sync, which
+          // node-postgres writes one by one (two writes, two wake-ups of the backend). Measured
+          // on 2 cores, the head's CPU per request is mostly its socket writes (issue 16).
+          await client.query(insertText(seq));
         } catch (err) {
           // The table is gone (a primary rebuilt without it): make it again next time.
           if (codeOf(err) === '42P01') this.tables.delete(node);
@@ -814,7 +900,7 @@ export function createHead(
   deps: HeadDeps,
 ): WebHead {
   const events = new EventLimiter(deps.emit, deps.now);
-  const resolver = new CachingResolver(deps.registry, deps.now);
+  const resolver = new PrefetchingResolver(deps.registry, deps.now);
   const base = (name: BackendName) => ({
     registry: deps.registry,
     resolver,
