@@ -56,6 +56,7 @@ describe('haproxyConfig', () => {
       'default_backend web',
       'backend web',
       'balance roundrobin',
+      'http-reuse always',
       'option httpchk GET /health',
       'http-check expect status 200',
       'default-server inter 500ms fall 2 rise 2 init-addr last,libc,none',

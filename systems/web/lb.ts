@@ -248,6 +248,15 @@ export function haproxyConfig(o: HaproxyConfigOptions): string {
     '',
     `backend ${LB_BACKEND}`,
     '  balance roundrobin',
+    // Any idle connection to a head may carry any request, the first of a client connection
+    // included (HAProxy's default, `safe`, opens a server connection of its own for each such
+    // first request). k6 gives every VU a connection of its own and uses them in turn, so its
+    // first second at 1000/s is 1000 new client connections, and each request it times out is
+    // one more: with `safe` each became a new connection to a head, and the heads, busy
+    // accepting them, timed out more requests (issue 16: at 1000/s on 2 cores, 3000 connections
+    // to the heads and 1 % of the requests answered). The heads keep idle connections 65 s
+    // (head.ts), far longer than HAProxy keeps them, so a reused connection is not one closing.
+    '  http-reuse always',
     `  option httpchk GET ${o.healthPath}`,
     '  http-check expect status 200',
     // init-addr none: a name that does not resolve at start leaves its server in maintenance
