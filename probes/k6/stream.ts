@@ -142,14 +142,13 @@ export function parseK6Time(s: string): number {
   return m[2] ? whole + Number(`0.${m[2]}`) * 1000 : whole;
 }
 
-/** The metrics the stream reads; every other line is skipped without parsing it. */
-const READ = new Set([
-  'http_reqs',
-  'http_req_duration',
-  'http_req_failed',
-  'probe_invoke',
-  'dropped_iterations',
-]);
+/**
+ * The metrics the stream reads; every other line is skipped without parsing it. Not
+ * `http_req_failed`: it comes after a request's `http_reqs` and `http_req_duration`, which
+ * complete the operation, and says nothing they do not (its status and error are in their tags).
+ * Parsing is most of the harness's CPU per request: 14 lines a request, 14,000 a second at 1000/s.
+ */
+const READ = new Set(['http_reqs', 'http_req_duration', 'probe_invoke', 'dropped_iterations']);
 const POINT_PREFIX = '{"metric":"';
 
 interface Point {
