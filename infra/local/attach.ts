@@ -143,6 +143,13 @@ export async function attachStack(
     const running = found.filter((c) => c.running);
     if (running.length === 0) throw noContainers(g, found);
     for (const c of running) {
+      const other = members.find((m) => m.id === c.id);
+      if (other)
+        throw new ScenarioError(
+          'ATTACH_OVERLAP',
+          `stack.attach: ${c.name} is selected both as ${other.group.system} (${describeSelector(other.group.select)}) and as ${g.system} (${describeSelector(g.select)}); a container belongs to one system`,
+          { hint: 'give each kind a selector of its own (a label per system)' },
+        );
       const info = await docker.getContainer(c.id).inspect();
       const networks = Object.entries(info.NetworkSettings.Networks ?? {}).filter(([, n]) => n.IPAddress);
       members.push({
