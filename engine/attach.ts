@@ -51,8 +51,11 @@ import { MASTER_RECORD, SentinelWatch } from '../systems/sentinel/watch.ts';
  * The systems of a stack the harness attaches to (`stack.attach`), as the runner uses every system:
  * observe, invariants, records, roles, probes, a watcher. They are the built systems' own parts
  * where those fit a stack laid out by someone else (Sentinel's invariants, its probe, its events
- * and leader record); what differs is how the nodes are found: by asking each container what it
- * runs, not by the harness's names.
+ * and leader record; the redis-writer and pg-writer, each resolving its leader record); what
+ * differs is how the nodes are found: by asking each container what it runs, not by the
+ * harness's names. A plain Redis or Postgres keeps no record of who leads: it is read from the
+ * nodes (systems/redis/attach.ts, systems/pg/attach.ts) and mirrored into the built system's
+ * record name (`redis-head`, `pg-writer`), so leader changes are judged as for a built stack.
  */
 
 /** What a scenario's `stack.attach` asks the provider to find. */
