@@ -41,6 +41,22 @@ export const STEP_ACTIONS = [...new Set(SYSTEMS.flatMap((s) => Object.keys(s.ste
 const ACTIONS = [...FAULT_ACTIONS, ...STEP_ACTIONS] as [string, ...string[]];
 export const isStep = (action: string) => !(FAULT_ACTIONS as readonly string[]).includes(action);
 
+/**
+ * What a fault may touch on AWS (infra/aws/rails.ts checks each fault's reach against it before
+ * anything is created): the config's limits, then the scenario's, then the fault's own.
+ */
+const blastRadius = z
+  .object({
+    maxAzs: z.number().int().min(1).optional().describe('Availability Zones one fault may touch.'),
+    maxNodeFraction: z
+      .number()
+      .gt(0)
+      .max(1)
+      .optional()
+      .describe("The share of one system's nodes one fault may touch (0.5: half)."),
+  })
+  .strict();
+
 const faultStep = z
   .object({
     at: ms().default(0).describe('When to inject it, in ms after the steady state ends.'),
@@ -138,6 +154,11 @@ const faultStep = z
         durationMs: ms(1)
           .optional()
           .describe("The fault's duration on AWS, in ms, in place of `durationMs` (which it needs too)."),
+        blastRadius: blastRadius
+          .optional()
+          .describe(
+            "What this fault may touch on AWS, over the scenario's aws.blastRadius and the config's (default: one AZ, half of a system's nodes).",
+          ),
       })
       .strict()
       .optional()
@@ -411,6 +432,17 @@ const scenarioObject = z
       .min(1)
       .max(50)
       .describe('The faults and runbook steps to inject (1 to 50), each at its own time.'),
+    aws: z
+      .object({
+        blastRadius: blastRadius
+          .optional()
+          .describe(
+            "What each fault may touch on AWS, over the config's blastRadius (default: one AZ, half of a system's nodes); a fault's own aws.blastRadius goes over this.",
+          ),
+      })
+      .strict()
+      .optional()
+      .describe('What differs on AWS for the whole scenario (chaos run --provider aws).'),
     observeMs: ms()
       .default(5000)
       .describe(
