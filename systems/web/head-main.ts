@@ -18,8 +18,15 @@ import { registryFromUrl } from '../../agents/registry/from-url.ts';
 import { agentRuntime } from '../../agents/runtime.ts';
 import { createHead, errorText, headConfig, serveHead } from './head.ts';
 
-/** Connections to the Postgres primary per head (the pool's default). */
-const PG_POOL_SIZE = 10;
+/**
+ * Connections to the Postgres primary per head. Each INSERT holds its connection for a commit
+ * (a WAL flush) and the wake-ups on both sides; with 10 (the pool's default) the three heads had
+ * 30 INSERTs in flight, which on 2 shared cores did some 750/s, and at 1000/s the rest queued
+ * for a connection until the head's timeout (issue 16: half the requests 503 or timed out).
+ * With 20, Postgres commits more of them per flush and 1000/s is sustained. 3 heads x 20, and a
+ * replacement head's 20 beside a dying one's, stay under Postgres's max_connections (100).
+ */
+const PG_POOL_SIZE = 20;
 
 export async function main(): Promise<void> {
   const config = headConfig(process.env);
