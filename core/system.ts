@@ -25,6 +25,13 @@ export interface SystemDefinition<Spec = any> {
   needs?(spec: Spec): { system: string; field: string }[];
   /** How long its agents wait before they fail over, for checks against the scenario's waits. */
   failoverThresholdMs?(spec: Spec): number;
+  /**
+   * How many requests a second its agents send the endpoint registry together while the system
+   * is whole (each node's check, `checkIntervalMs` apart, counted as the agents make them): on
+   * AWS each is a Route 53 API call, and Route 53 limits those per account. Absent: its agents
+   * do not poll the registry.
+   */
+  registryCallsPerSecond?(spec: Spec): number;
   /** The probes that exercise it. */
   probes: ProbeDefinition[];
   /** The roles its targets name (`head` for `redis:head`), each with what it resolves to. */

@@ -135,6 +135,54 @@ export function recordTtlProblems(loaded: LoadedScenario): string[] {
   return out;
 }
 
+/**
+ * The Route 53 API requests a second the systems' agents may make together. Route 53 throttles
+ * API requests per account, every caller of the account together (an HTTP 400 `Throttling`,
+ * "Rate exceeded"): "five requests per second per AWS account" in the Route 53 Developer Guide's
+ * quotas (docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html, "Quotas on Route
+ * 53 API requests") for years; its "Throttling for Amazon Route 53 API requests" page
+ * (.../throttling-api-requests.html) now gives the account a bucket of 50 refilled at 10 a
+ * second, and limits record changes a second apart from that. Five leaves the other half of
+ * today's sustained rate to the harness's own reads (observers, probes resolving the leader) and
+ * to whatever else the account runs, and holds where the older limit still does.
+ */
+export const ROUTE53_REQUESTS_PER_SECOND = 5;
+
+/**
+ * The agents' registry calls on Route 53 against its rate (ROUTE53_REQUESTS_PER_SECOND): each
+ * system's estimate (`registryCallsPerSecond`, from its nodes and `checkIntervalMs`), and, when
+ * together they exceed it, one line naming each system's `checkIntervalMs` raised by the same
+ * factor (to whole 100 ms) so that they no longer do. Empty when they fit.
+ */
+export function registryRateProblems(loaded: LoadedScenario, limit = ROUTE53_REQUESTS_PER_SECOND): string[] {
+  const systems = activeSystems(loaded.scenario).flatMap(({ def, spec }) => {
+    const rate = def.registryCallsPerSecond?.(spec) ?? 0;
+    const s = spec as { checkIntervalMs?: unknown; failoverThresholdMs?: unknown; leaseMarginMs?: unknown };
+    return rate > 0 && typeof s.checkIntervalMs === 'number'
+      ? [{ name: def.name, rate, interval: s.checkIntervalMs, spec: s }]
+      : [];
+  });
+  const total = systems.reduce((sum, x) => sum + x.rate, 0);
+  if (total <= limit) return [];
+  const factor = total / limit;
+  const fixes = systems.map((x) => {
+    const needed = Math.ceil((x.interval * factor) / 100) * 100;
+    const { failoverThresholdMs: lease, leaseMarginMs: margin } = x.spec;
+    // The lease holder renews once a check: a check interval the lease cannot span loses it.
+    const short =
+      typeof lease === 'number' && typeof margin === 'number' && needed >= lease - margin
+        ? ` (and its failoverThresholdMs above ${needed + margin} ms, so the lease outlasts a check)`
+        : '';
+    return `stack.${x.name}.checkIntervalMs to at least ${needed} ms${short}`;
+  });
+  const each = systems.map((x) => `${x.name} ${round1(x.rate)} at checkIntervalMs ${x.interval}`).join(', ');
+  return [
+    `the agents would call Route 53 about ${round1(total)} times a second (${each}), more than the ${limit} a second its API allows an account: raise ${fixes.join(' and ')}`,
+  ];
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
 /** The web tier's load balancer, which an ALB stands for on AWS (the template's loadBalancer). */
 export function loadBalancerOf(loaded: LoadedScenario): LoadBalancerInput | undefined {
   const web = activeSystems(loaded.scenario).find((s) => s.def.name === 'web');
@@ -171,6 +219,7 @@ export function awsProviderFor(
     instanceType: flags.instanceType,
     loadBalancer: loadBalancerOf(loaded),
     recordTtlProblems: recordTtlProblems(loaded),
+    registryRateProblems: registryRateProblems(loaded),
     resolve: resolverFor(loaded),
     log: opts.log,
   });

@@ -17,6 +17,9 @@ export const postgres: SystemDefinition<PgSpec> = {
     'Postgres streaming replication: a primary and hot standbys, a WAL archive, promotion agents, a writer record',
   spec: pgSpec,
   failoverThresholdMs: (spec) => spec.failoverThresholdMs,
+  // Each check (agent.ts tick): the primary renews its lease (a read and a change) and reads the
+  // writer record; each standby reads the lease and the writer record.
+  registryCallsPerSecond: (spec) => ((2 * spec.nodes + 1) * 1000) / spec.checkIntervalMs,
   probes: [
     {
       kind: 'pg-writer',

@@ -18,6 +18,9 @@ export const redisChain: SystemDefinition<RedisSpec> = {
     'a self-healing Redis chain (head -> ... -> tail), a chain agent beside each node, a head record',
   spec: redisSpec,
   failoverThresholdMs: (spec) => spec.failoverThresholdMs,
+  // Each check (agent.ts tick): every node reads the chain record; the head also renews its lease
+  // (a read and a change) and reads the head record.
+  registryCallsPerSecond: (spec) => ((spec.nodes + 3) * 1000) / spec.checkIntervalMs,
   probes: [
     {
       kind: 'redis-writer',
