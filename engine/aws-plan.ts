@@ -46,6 +46,7 @@ export function planInput(loaded: LoadedScenario): PlanInput {
     durationMs: f.aws?.durationMs ?? f.durationMs,
     ...(f.aws?.durationMs !== undefined ? { localDurationMs: f.durationMs } : {}),
     ...(isStep(f.action) ? { step: true } : {}),
+    ...(f.aws?.blastRadius ? { blastRadius: f.aws.blastRadius } : {}),
     resolved: resolveOnPaper(f.target, systems, nodes),
     ...(f.from ? { resolvedFrom: resolveOnPaper(f.from, systems, nodes) } : {}),
   }));
@@ -55,6 +56,7 @@ export function planInput(loaded: LoadedScenario): PlanInput {
     faults,
     observeMs: s.observeMs,
     autoScaled: systems.filter(autoScaled).map((x) => x.def.name),
+    ...(s.aws?.blastRadius ? { blastRadius: s.aws.blastRadius } : {}),
   };
 }
 

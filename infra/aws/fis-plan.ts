@@ -11,6 +11,7 @@ import {
   type StressResource,
 } from '../../core/faults.ts';
 import type { NodeRef } from '../../core/provider.ts';
+import type { BlastRadius } from './config.ts';
 
 /**
  * A scenario's faults on AWS, on paper: for each fault, the AWS FIS experiment template that does
@@ -182,6 +183,8 @@ export interface PlanFault {
   localDurationMs?: number | undefined;
   /** A runbook step (not a fault): the runner carries it out. */
   step?: boolean;
+  /** What this fault may touch (`faults[].aws.blastRadius`), over the scenario's and the config's. */
+  blastRadius?: Partial<BlastRadius> | undefined;
   resolved: PlanTarget;
   /** For `from:` (partition). */
   resolvedFrom?: PlanTarget | undefined;
@@ -197,6 +200,8 @@ export interface PlanInput {
    * stops, and launches into the zones it is given.
    */
   autoScaled?: readonly string[] | undefined;
+  /** What each fault may touch (the scenario's `aws.blastRadius`), over the config's. */
+  blastRadius?: Partial<BlastRadius> | undefined;
 }
 
 export interface PlanOptions {

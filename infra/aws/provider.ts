@@ -35,7 +35,7 @@ import {
 import type { AwsConfig, BlastRadius } from './config.ts';
 import { experimentsOf } from './experiments.ts';
 import { type PlanEntry, type PlanInput, TAGS, planFaults } from './fis-plan.ts';
-import { type CallerCheck, blastRadiusLimits, checkBlastRadius, checkCaller, reachOf } from './rails.ts';
+import { type CallerCheck, checkBlastRadius, checkCaller, planBlastRadius } from './rails.ts';
 import { type RunClients, removeRun, runClients } from './teardown.ts';
 import { type LoadBalancerInput, renderTemplate, templateAssets, toJson } from './template.ts';
 
@@ -64,7 +64,15 @@ export interface AwsProviderOptions {
   loadBalancer?: LoadBalancerInput | undefined;
   /** Record TTLs Route 53 cannot keep (the engine reads them from the systems' specs), one line each. */
   recordTtlProblems?: readonly string[];
-  /** The scenario's own blast radius over the config's. */
+  /**
+   * The agents' Route 53 calls a second past its API's rate (the engine estimates them from the
+   * systems' specs: engine/cli-infra.ts `registryRateProblems`), one line with the fix.
+   */
+  registryRateProblems?: readonly string[];
+  /**
+   * A blast radius over the scenario's own (`aws.blastRadius`, which comes with the plan, as each
+   * fault's own `faults[].aws.blastRadius` does: engine/aws-plan.ts) and the config's.
+   */
   blastRadius?: Partial<BlastRadius> | undefined;
   resolve?: ((stack: Stack, selector: string) => Promise<NodeRef[]>) | undefined;
   /** A line per step of provisioning and teardown, for a person watching. */
@@ -108,6 +116,19 @@ export class AwsProvider implements Provider {
     return { ok: true };
   }
 
+  /**
+   * The limits the scenario's faults run under: the config's, the scenario's `aws.blastRadius`
+   * over them (and `opts.blastRadius` over that, where the caller gives one), each fault's own
+   * over all of these.
+   */
+  blastRadius(): ReturnType<typeof planBlastRadius> {
+    const own = Object.entries(this.opts.blastRadius ?? {}).filter(([, v]) => v !== undefined);
+    return planBlastRadius(this.opts.config, this.opts.plan, {
+      ...this.opts.plan.blastRadius,
+      ...Object.fromEntries(own),
+    });
+  }
+
   /** The plan with stand-ins for what exists only once the stack does (the run id, the FIS role). */
   planOnPaper(): PlanEntry[] {
     return planFaults(this.opts.plan, {
@@ -120,7 +141,8 @@ export class AwsProvider implements Provider {
 
   /**
    * Everything checked before anything is created: the caller's account and the region (allowed,
-   * with the zones the stack needs), record TTLs Route 53 can keep, the blast radius, every fault
+   * with the zones the stack needs), record TTLs Route 53 can keep, the agents' Route 53 calls
+   * within its rate, the blast radius, every fault
    * planned (a refusal is a failed check), the faults of each instant merged within FIS's limits,
    * and the images the nodes pull.
    */
@@ -156,18 +178,29 @@ export class AwsProvider implements Provider {
           )
         : { what: 'record TTLs', ok: true, detail: 'whole seconds (Route 53)' },
     );
+    const rate = this.opts.registryRateProblems ?? [];
+    checks.push(
+      rate.length
+        ? fail(
+            'Route 53 request rate',
+            new ScenarioError('AWS_ROUTE53_RATE', rate.join('; '), {
+              hint: 'Route 53 throttles API requests per account; on AWS the agents check every second or two, not every 100 ms',
+            }),
+          )
+        : {
+            what: 'Route 53 request rate',
+            ok: true,
+            detail: "the agents' registry calls within Route 53's rate",
+          },
+    );
     try {
-      checkBlastRadius(
-        this.opts.plan.scenario,
-        this.opts.plan.faults.filter((f) => !f.step).map((f) => reachOf(f)),
-        this.opts.plan.nodes,
-        blastRadiusLimits(this.opts.config, this.opts.blastRadius),
-      );
-      const l = blastRadiusLimits(this.opts.config, this.opts.blastRadius);
+      const { limits: l, faults } = this.blastRadius();
+      checkBlastRadius(this.opts.plan.scenario, faults, this.opts.plan.nodes, l);
+      const own = faults.filter((f) => f.override).map((f) => `#${f.index}`);
       checks.push({
         what: 'blast radius',
         ok: true,
-        detail: `every fault within ${l.maxAzs} zone(s) and ${l.maxNodeFraction} of a system's nodes`,
+        detail: `every fault within ${l.maxAzs} zone(s) and ${l.maxNodeFraction} of a system's nodes${own.length ? ` (${own.join(', ')} within their own aws.blastRadius)` : ''}`,
       });
     } catch (err) {
       checks.push(fail('blast radius', asChaos(err)));

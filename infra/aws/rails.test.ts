@@ -166,7 +166,7 @@ describe('the blast radius', () => {
         kind: 'nodes',
         message:
           "fault #1 (stop node:redis-a) touches 2 of redis's 3 nodes (redis-a, redis-b): more than blastRadius.maxNodeFraction 0.5",
-        hint: 'to allow it, give the fault aws: { blastRadius: { maxNodeFraction: 0.67 } } (or the scenario aws: { blastRadius: { ... } })',
+        hint: 'to allow it, set faults[0].aws.blastRadius.maxNodeFraction: 0.67 (this fault), or aws.blastRadius.maxNodeFraction: 0.67 (every fault of the scenario)',
       },
     ]);
   });
@@ -185,7 +185,7 @@ describe('the blast radius', () => {
       // pg-a and pg-d are 2 of pg's 4: half, allowed.
     ]);
     expect(p[0]!.hint).toBe(
-      'to allow it, give the fault aws: { blastRadius: { maxAzs: 2 } } (or the scenario aws: { blastRadius: { maxAzs: 2 } })',
+      'to allow it, set faults[0].aws.blastRadius.maxAzs: 2 (this fault), or aws.blastRadius.maxAzs: 2 (every fault of the scenario)',
     );
     const small = [node('x-a', 'x', 'a'), node('x-b', 'x', 'a'), node('x-c', 'x', 'b')];
     expect(
@@ -255,7 +255,7 @@ describe('the blast radius', () => {
     }
     expect(e).toBeInstanceOf(ChaosError);
     expect((e as ChaosError).oneLine()).toBe(
-      'error[BLAST_RADIUS]: redis-double: fault #2 (stop two) touches 2 zones (a, b): more than blastRadius.maxAzs 1 (and 1 more) (to allow it, give the fault aws: { blastRadius: { maxAzs: 2 } } (or the scenario aws: { blastRadius: { maxAzs: 2 } }))',
+      'error[BLAST_RADIUS]: redis-double: fault #2 (stop two) touches 2 zones (a, b): more than blastRadius.maxAzs 1 (and 1 more) (to allow it, set faults[1].aws.blastRadius.maxAzs: 2 (this fault), or aws.blastRadius.maxAzs: 2 (every fault of the scenario))',
     );
     expect((e as ChaosError).exitCode).toBe(2);
   });

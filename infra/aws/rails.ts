@@ -3,7 +3,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { type ChaosError, InfraError, ScenarioError, UsageError, errorMessage } from '../../core/errors.ts';
 import { clientConfig } from './aws-clients.ts';
 import { type AwsConfig, type BlastRadius, describeSources } from './config.ts';
-import { type PlanFault, type PlanNode, zoneName } from './fis-plan.ts';
+import { type PlanFault, type PlanInput, type PlanNode, zoneName } from './fis-plan.ts';
 
 /**
  * The rails the AWS provider runs on, checked before anything is created:
@@ -275,7 +275,7 @@ export function blastRadiusProblems(
         label: f.label,
         kind: 'azs',
         message: `fault #${f.index} (${f.label}) touches ${azs.size} zones (${[...azs].sort().join(', ')}): more than blastRadius.maxAzs ${lim.maxAzs}`,
-        hint: `to allow it, give the fault aws: { blastRadius: { maxAzs: ${azs.size} } } (or the scenario aws: { blastRadius: { maxAzs: ${azs.size} } })`,
+        hint: `to allow it, set faults[${f.index - 1}].aws.blastRadius.maxAzs: ${azs.size} (this fault), or aws.blastRadius.maxAzs: ${azs.size} (every fault of the scenario)`,
       });
     for (const system of new Set([...perSystem.keys(), ...picked.keys()])) {
       const named = perSystem.get(system) ?? [];
@@ -290,7 +290,7 @@ export function blastRadiusProblems(
         label: f.label,
         kind: 'nodes',
         message: `fault #${f.index} (${f.label}) touches ${count} of ${system}'s ${total} nodes${which}: more than blastRadius.maxNodeFraction ${lim.maxNodeFraction}`,
-        hint: `to allow it, give the fault aws: { blastRadius: { maxNodeFraction: ${roundUp(count / total)} } } (or the scenario aws: { blastRadius: { ... } })`,
+        hint: `to allow it, set faults[${f.index - 1}].aws.blastRadius.maxNodeFraction: ${roundUp(count / total)} (this fault), or aws.blastRadius.maxNodeFraction: ${roundUp(count / total)} (every fault of the scenario)`,
       });
     }
   }
@@ -325,6 +325,21 @@ export function reachOf(f: PlanFault, override?: Partial<BlastRadius>): FaultRea
     ...(t.kind === 'random' ? { picks: [{ count: t.count, of: t.of.map(reachNode) }] } : {}),
     ...(override ? { override } : {}),
   };
+}
+
+/**
+ * A plan's faults against the limits they run under: the config's, the scenario's own
+ * (`aws.blastRadius`, or `scenario` where the caller gives one) over them, and each fault's own
+ * (`faults[].aws.blastRadius`) over that. Runbook steps touch nothing. Pure.
+ */
+export function planBlastRadius(
+  config: Pick<AwsConfig, 'blastRadius'>,
+  input: Pick<PlanInput, 'faults' | 'nodes' | 'blastRadius'>,
+  scenario: Partial<BlastRadius> | undefined = input.blastRadius,
+): { limits: BlastRadius; faults: FaultReach[]; problems: BlastRadiusProblem[] } {
+  const limits = blastRadiusLimits(config, scenario);
+  const faults = input.faults.filter((f) => !f.step).map((f) => reachOf(f, f.blastRadius));
+  return { limits, faults, problems: blastRadiusProblems(faults, input.nodes, limits) };
 }
 
 const reachNode = (n: PlanNode): ReachNode => ({ name: n.name, system: n.system, az: n.az });
