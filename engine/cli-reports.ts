@@ -53,7 +53,7 @@ export function reportInFormat(path: string, flags: { format: string; out?: stri
   }
   if (rebuilt)
     process.stderr.write(
-      `note: run ${result.runId} never finished: rebuilt from history.jsonl and events.jsonl, marked incomplete; if its stack is still up, \`chaos cleanup --run ${result.runId}\` removes it\n`,
+      `note: run ${result.runId} never finished: rebuilt from history.jsonl and events.jsonl, marked incomplete; ${result.error?.hint ?? `if its stack is still up, \`chaos cleanup --run ${result.runId}\` removes it`}\n`,
     );
   return exitCodeOfRun(result);
 }

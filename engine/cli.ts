@@ -261,7 +261,7 @@ function reportCommand(path: string): number {
   process.stdout.write(`${formatSummary(result, Boolean(process.stdout.isTTY))}\n`);
   if (rebuilt)
     process.stderr.write(
-      `note: rebuilt from history.jsonl and events.jsonl; if its stack is still up, \`chaos cleanup --run ${result.runId}\` removes it\n`,
+      `note: rebuilt from history.jsonl and events.jsonl; ${result.error?.hint ?? `if its stack is still up, \`chaos cleanup --run ${result.runId}\` removes it`}\n`,
     );
   return exitCodeOfRun(result);
 }

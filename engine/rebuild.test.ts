@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatSummary } from '../reports/summary.ts';
 import { scenarioSchema } from '../scenarios/schema.ts';
-import { faultsFromEvents, loadRunResult } from './rebuild.ts';
+import { faultsFromEvents, leftoverHint, loadRunResult } from './rebuild.ts';
 
 const events = [
   { t: 100, source: 'harness', type: 'phase-start', data: { phase: 'steady-state' } },
@@ -130,5 +130,44 @@ describe('a run folder whose process died', () => {
       loadRunResult(at('v9.json', '{"schema":"chaos-harness/run-result","schemaVersion":9}')),
     ).toThrow(/schema version 9; this harness reads version 2/);
     expect(() => loadRunResult(at('empty.json', ''))).toThrow(/the file is empty/);
+  });
+});
+
+describe('what a dead run may have left, and how to undo it', () => {
+  const fault = (index: number, action: string, nodes: string[], reverted?: number) => ({
+    index,
+    action,
+    target: 'x',
+    nodes,
+    status: 'applied' as const,
+    method: null,
+    tInject: 0,
+    tApplied: 1,
+    measured: true,
+    ...(reverted !== undefined ? { tReverted: reverted } : {}),
+  });
+
+  it('a stack the harness built: chaos cleanup removes it', () => {
+    expect(leftoverHint(false, [fault(0, 'pause', ['redis-a'])], 'r1')).toBe(
+      'its stack may still be up: `chaos cleanup --run r1` removes it',
+    );
+  });
+
+  it("an attached stack: each fault still held on the user's containers, with the command that undoes it; a kill or a reverted fault is not named", () => {
+    const hint = leftoverHint(
+      true,
+      [
+        fault(0, 'kill', ['shop-1']),
+        fault(1, 'pause', ['shop-2'], 500),
+        fault(2, 'pause', ['shop-3']),
+        fault(3, 'stop', ['shop-4']),
+        fault(4, 'latency', ['shop-5', 'shop-6']),
+      ],
+      'r2',
+    );
+    expect(hint).toBe(
+      'faults it held on your containers may still be in force: #3 pause on shop-3 (docker unpause shop-3); #4 stop on shop-4 (docker start shop-4); #5 latency on shop-5, shop-6 (docker restart shop-5 shop-6); what its probes wrote stays (Redis keys chaos:r2:*, Postgres tables chaos_r2_*)',
+    );
+    expect(leftoverHint(true, [fault(0, 'pause', ['a'], 10)], 'r3')).toMatch(/held no fault on it/);
   });
 });

@@ -116,6 +116,7 @@ export function loadRunResult(path: string): { result: RunResult; rebuilt: boole
     : undefined;
   const phaseStart = (name: PhaseName) =>
     events.find((e) => e.type === 'phase-start' && e.data?.phase === name)?.t;
+  const faults = faultsFromEvents(events);
   const steadyFrom = phaseStart('steady-state');
   const steadyTo = phaseStart('inject');
   return {
@@ -131,13 +132,13 @@ export function loadRunResult(path: string): { result: RunResult; rebuilt: boole
         kind: 'infra',
         message:
           'the run stopped before writing its result (its process was killed); rebuilt from history.jsonl and events.jsonl',
-        hint: `its stack may still be up: \`chaos cleanup --run ${meta.runId}\` removes it`,
+        hint: leftoverHint(scenario.stack.attach !== undefined, faults, meta.runId),
       },
       startedAt: new Date(meta.startedAt),
       harness: meta.harness,
       runDir: dir,
       phases: [],
-      faults: faultsFromEvents(events),
+      faults,
       history,
       events,
       steady: steadyFrom !== undefined && steadyTo !== undefined ? { from: steadyFrom, to: steadyTo } : null,
@@ -156,6 +157,34 @@ export function loadRunResult(path: string): { result: RunResult; rebuilt: boole
       durationMs: Math.max(0, ...events.map((e) => e.t), history.maxComplete()),
     }),
   };
+}
+
+/**
+ * What a run that died may have left, and how to undo it. A stack the harness built: its
+ * containers, which `chaos cleanup` removes by label. A stack it attached to: nothing of the
+ * harness's but what its faults still held on the user's containers, which cleanup cannot find
+ * (the containers carry no label of the harness's): each named, with the command that undoes it.
+ */
+export function leftoverHint(attached: boolean, faults: readonly FaultRecord[], runId: string): string {
+  if (!attached) return `its stack may still be up: \`chaos cleanup --run ${runId}\` removes it`;
+  const held = faults.filter(
+    (f) => f.status === 'applied' && f.tReverted === undefined && f.action !== 'kill' && f.nodes.length > 0,
+  );
+  // The probes' data is removed after the read-back, which a dead run never reached.
+  const written = `what its probes wrote stays (Redis keys chaos:${runId}:*, Postgres tables chaos_${runId}_*)`;
+  if (held.length === 0)
+    return `it attached to your stack and held no fault on it when it stopped; ${written}`;
+  const undo = (f: FaultRecord) => {
+    const names = f.nodes.join(' ');
+    if (f.action === 'pause') return `docker unpause ${names}`;
+    if (f.action === 'stop') return `docker start ${names}`;
+    // Network and gray faults live in the containers' namespaces (iptables rules, a proxy, a
+    // stressor): a restart of the container clears them.
+    return `docker restart ${names}`;
+  };
+  return `faults it held on your containers may still be in force: ${held
+    .map((f) => `#${f.index + 1} ${f.action} on ${f.nodes.join(', ')} (${undo(f)})`)
+    .join('; ')}; ${written}`;
 }
 
 /** The fault records, as the events of a run tell them. */
