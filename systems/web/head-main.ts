@@ -45,6 +45,10 @@ export async function main(): Promise<void> {
         user: 'postgres',
         database: 'postgres',
         max: PG_POOL_SIZE,
+        // Never closed for being idle (pg-pool closes them after 10 s by default): the pool warm()
+        // filled would otherwise empty itself before the load came, and each connection opened
+        // again under load forks a Postgres backend just when the CPU is shortest.
+        idleTimeoutMillis: 0,
         // Covers the wait for a free connection as well as connecting.
         connectionTimeoutMillis: t,
         query_timeout: t,
