@@ -719,7 +719,10 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
           ? [`no Sentinel hands out a master named '${spec.masterName}' (stack.attach.sentinel.masterName)`]
           : invariants(await observe(stack));
       }
-      if (why.length === 0) return;
+      if (why.length === 0) {
+        downAfterMs = await readDownAfter(stack);
+        return;
+      }
       if (Date.now() > deadline)
         throw new InfraError(
           'ATTACHED_NOT_WHOLE',
@@ -728,6 +731,25 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
         );
       await sleep(500, signal);
     }
+  }
+
+  /**
+   * The user's own `down-after-milliseconds` for the master, from the first Sentinel that names
+   * it (`SENTINEL MASTER`): the threshold a failover follows a fault by, which tells a failover
+   * a fault caused from a false one (checker/gray.ts). Undefined when no Sentinel answers.
+   */
+  let downAfterMs: number | undefined;
+  async function readDownAfter(stack: Stack): Promise<number | undefined> {
+    for (const n of known().sentinels) {
+      const fields = (await ask(stack.endpoint(n, spec.sentinelPort), (c) =>
+        c.call('SENTINEL', 'MASTER', spec.masterName),
+      )) as unknown;
+      if (!Array.isArray(fields)) continue;
+      const i = fields.indexOf('down-after-milliseconds');
+      const v = i >= 0 ? Number(fields[i + 1]) : Number.NaN;
+      if (Number.isFinite(v) && v > 0) return v;
+    }
+    return undefined;
   }
 
   /** A watcher on every Sentinel: its events on the timeline, `+switch-master` into the leader record. */
@@ -820,6 +842,8 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
       },
     ],
     roles: SENTINEL_ATTACH_ROLES,
+    // Learnt from the user's Sentinels once the stack is found (0 before: no settle time).
+    failoverThresholdMs: () => downAfterMs ?? 0,
     images: [],
     agents: {},
     layout: () => [],

@@ -176,3 +176,22 @@ describe('one leader at a time, in the result', () => {
     expect(r.expectations.find((e) => e.name === 'failed writes stay absent')?.verdict).toBe('pass');
   });
 });
+
+describe('false failovers and the threshold a failover may follow a fault by', () => {
+  // A pause of redis-a from 1000 to 1200; the record moves at 1500, after the revert.
+  const paused = (over: Partial<RunRecord>) =>
+    redisRun({
+      faults: [{ ...base.faults[0]!, action: 'pause', nodes: ['redis-a'], tReverted: 1200 }],
+      ...over,
+    });
+
+  it("the system's own threshold (from its spec, 1000 ms for the chain) covers a takeover just after the revert", () => {
+    expect(buildResult(paused({})).systems[0]!.falseFailovers).toEqual([]);
+  });
+
+  it('a threshold the runner passes (what an attached stack learnt from the user) goes over the spec', () => {
+    const run = paused({});
+    run.systems = [{ ...run.systems[0]!, failoverThresholdMs: 0 }];
+    expect(buildResult(run).systems[0]!.falseFailovers).toMatchObject([{ from: 'redis-a', to: 'redis-b' }]);
+  });
+});

@@ -56,6 +56,11 @@ export interface RunRecord {
     before: SystemState | null;
     after: SystemState | null;
     convergence: ConvergenceFigures | null;
+    /**
+     * How long after a fault its failover may follow (the system's threshold): what a stack
+     * attached to learnt from the user's own settings; else the built system's, from its spec.
+     */
+    failoverThresholdMs?: number;
     /** Each node's replication lag as the convergence watcher read it (engine/convergence.ts). */
     lagSamples?: readonly { t: number; lag: Record<string, number> }[];
   }[];
@@ -142,8 +147,10 @@ export function buildResult(r: RunRecord): RunResult {
     const leadership = def ? leadershipChanges(r.events, def.leadership, windows) : [];
     const spec = (r.scenario.stack as Record<string, unknown>)[s.name];
     // A lease outlives its holder's death by up to one threshold, and the takeover follows it.
-    // (A stack attached to has no spec of the built system's: its threshold is not the harness's.)
-    const threshold = spec === undefined ? 0 : (def?.failoverThresholdMs?.(spec as never) ?? 0);
+    // (A stack attached to has no spec of the built system's: its threshold is the user's own,
+    // which the runner passes when the attached system learnt it.)
+    const threshold =
+      s.failoverThresholdMs ?? (spec === undefined ? 0 : (def?.failoverThresholdMs?.(spec as never) ?? 0));
     return {
       name: s.name,
       kind: s.kind,

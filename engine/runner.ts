@@ -208,6 +208,9 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
           before: game.before.get(s.def.name) ?? null,
           after: game.after.get(s.def.name) ?? null,
           convergence: game.convergence.get(s.def.name) ?? null,
+          ...(s.def.failoverThresholdMs
+            ? { failoverThresholdMs: s.def.failoverThresholdMs(s.spec as never) }
+            : {}),
           lagSamples: game.watchers.get(s.def.name)?.lagSamples ?? [],
         })),
         durationMs: 0,
