@@ -353,6 +353,12 @@ export class AwsStack implements Stack {
   }
 
   endpoint(node: string, port?: number): Endpoint {
+    // The node an ALB stands for (the web tier's load balancer): its DNS name and listener, an
+    // internal ALB reached through the VPC's resolver, an internet-facing one (--probe-from)
+    // from outside.
+    const { LoadBalancerNode, LoadBalancerDnsName, LoadBalancerPort } = this.ctx.outputs;
+    if (node === LoadBalancerNode && LoadBalancerDnsName)
+      return { host: LoadBalancerDnsName, port: Number(LoadBalancerPort) || 80 };
     const p = port ?? this.portsOf(node)[0];
     if (p === undefined) throw new InfraError('NO_SUCH_NODE', `node '${node}' has no service port`);
     return { host: this.hostOf(node), port: p };

@@ -454,6 +454,8 @@ describe('renderTemplate', () => {
         'HostedZoneName',
         'InstanceRoleArn',
         'LoadBalancerDnsName',
+        'LoadBalancerNode',
+        'LoadBalancerPort',
         'ProbeSecurityGroupId',
         'SubnetAId',
         'SubnetBId',

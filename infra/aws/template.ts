@@ -1076,6 +1076,9 @@ export function renderTemplate(input: TemplateInput): CfnTemplate {
       Value: getAtt('LoadBalancer', 'DNSName'),
     };
     outputs.TargetGroupArn = { Description: "The heads' target group", Value: ref('TargetGroup') };
+    // Which node of the plan the ALB is, and its listener: where the probes reach it.
+    outputs.LoadBalancerNode = { Description: 'The node of the plan the ALB stands for', Value: lbNode.name };
+    outputs.LoadBalancerPort = { Description: "The ALB's listener port", Value: String(listenerPort) };
     notes.push(
       `${lbNode.name} is an Application Load Balancer (listener ${listenerPort}, targets on ${targetPort}); its plan's container is not started.`,
       `${pool.map((n) => n.name).join(', ')} are one Auto Scaling group of ${heads}; each head is named ${prefix}-<zone letter>-<instance id> at boot.`,

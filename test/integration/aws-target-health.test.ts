@@ -134,7 +134,12 @@ describe.skipIf(!haveMoto)(`the ALB's target health on moto${motoSkip}`, () => {
       scenario: 'target-health-moto',
       stackName: `chaos-target-health-${RUN}`,
       stackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/x/y',
-      outputs: { TargetGroupArn: tg },
+      outputs: {
+        TargetGroupArn: tg,
+        LoadBalancerNode: 'web-lb',
+        LoadBalancerDnsName: 'internal-chaos-lb.us-east-1.elb.amazonaws.com',
+        LoadBalancerPort: '80',
+      },
       owned: false,
       bucket: '',
       plan: { scenario: 'target-health-moto', nodes: [], faults: [], observeMs: 0 },
@@ -143,6 +148,11 @@ describe.skipIf(!haveMoto)(`the ALB's target health on moto${motoSkip}`, () => {
       onEvent: () => {},
     });
     await stack.discover();
+    // The probes reach the ALB by its DNS name and listener, whatever port is asked of web-lb.
+    expect(stack.endpoint('web-lb')).toEqual({
+      host: 'internal-chaos-lb.us-east-1.elb.amazonaws.com',
+      port: 80,
+    });
     const lb = stack.loadBalancer?.();
     expect(lb?.managedGroup).toBe(true);
     const byNode = async () =>
