@@ -2,10 +2,13 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../core/errors.ts';
+import { DEFAULT_BLAST_RADIUS } from '../infra/aws/config.ts';
 import { DEFAULT_REGION, RUN_ID_PLACEHOLDER, planFaults, roleArnPlaceholder } from '../infra/aws/fis-plan.ts';
+import { planBlastRadius } from '../infra/aws/rails.ts';
 import { isScenarioFileName, loadScenarioFile, scenarioProblems } from '../scenarios/load.ts';
 import { activeSystems } from '../scenarios/schema.ts';
 import { planInput } from './aws-plan.ts';
+import { registryRateProblems } from './cli-infra.ts';
 
 /**
  * `chaos validate <file|dir>...`: every scenario file checked as a run would check it (the
@@ -33,7 +36,10 @@ export function scenarioFiles(paths: readonly string[]): string[] {
   return files;
 }
 
-/** What AWS cannot carry out in a valid scenario: faults FIS refuses, sub-second or fractional record TTLs. */
+/**
+ * What AWS cannot carry out in a valid scenario: faults FIS refuses, sub-second or fractional
+ * record TTLs, agents past Route 53's request rate, faults past the default blast radius.
+ */
 export function awsProblems(file: string, region: string): string[] {
   const loaded = loadScenarioFile(file);
   const out: string[] = [];
@@ -52,6 +58,12 @@ export function awsProblems(file: string, region: string): string[] {
   for (const e of entries)
     if (e.kind === 'refused')
       out.push(`${file}: fault #${e.fault} (${e.action} ${e.target}): not on AWS: ${e.reason} (${e.hint})`);
+  // The agents' calls to Route 53, and the blast radius under the default limits (a config file
+  // may allow more; `chaos run --provider aws` checks against it).
+  for (const line of registryRateProblems(loaded)) out.push(`${file}: ${line}`);
+  const input = planInput(loaded);
+  for (const p of planBlastRadius({ blastRadius: DEFAULT_BLAST_RADIUS }, input).problems)
+    out.push(`${file}: ${p.message} under the default limits (${p.hint})`);
   return out;
 }
 

@@ -67,5 +67,35 @@ describe('chaos validate', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/fault #1 \(pause redis:head\): not on AWS: FIS cannot pause a node/);
     expect(r.stdout).toMatch(/headRecordTtlMs': 500 ms; on AWS .* whole seconds/);
+    expect(r.stdout).toMatch(
+      /call Route 53 about \d+ times a second .* raise stack\.redis\.checkIntervalMs to at least \d+ ms/,
+    );
+  });
+
+  it('--provider aws: a fault past the default blast radius, and the override that allows it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chaos-validate-'));
+    const scenario = (extra: string) => {
+      const file = join(dir, `s${extra.length}.yaml`);
+      writeFileSync(
+        file,
+        `name: two-zones
+stack: { pg: { nodes: 3, checkIntervalMs: 2000, failoverThresholdMs: 5000 } }
+probes: [{ kind: pg-writer, name: w }]
+faults: [{ at: 0, action: stop, target: 'pg:standby', durationMs: 60000${extra} }]
+`,
+      );
+      return file;
+    };
+    const refused = await chaos(['validate', scenario(''), '--provider', 'aws']);
+    expect(refused.stdout).toMatch(
+      /touches 2 zones .* under the default limits .*aws\.blastRadius\.maxAzs: 2/,
+    );
+    const allowed = await chaos([
+      'validate',
+      scenario(', aws: { blastRadius: { maxAzs: 2, maxNodeFraction: 0.67 } }'),
+      '--provider',
+      'aws',
+    ]);
+    expect(allowed.stdout, allowed.stdout).not.toMatch(/blast|touches/);
   });
 });
