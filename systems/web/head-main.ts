@@ -28,6 +28,9 @@ import { createHead, errorText, headConfig, serveHead } from './head.ts';
  */
 const PG_POOL_SIZE = 20;
 
+/** How often a backend not reachable at start (its record not set yet) is warmed again. */
+const WARM_RETRY_MS = 500;
+
 export async function main(): Promise<void> {
   const config = headConfig(process.env);
   const { emit } = agentRuntime('web head', () => config.node);
@@ -78,7 +81,7 @@ export async function main(): Promise<void> {
 
   // The clients opened (and the table made) before the head says it is ready, within the
   // backend timeout: the first requests then pay for neither.
-  await head.warm(t);
+  await head.warm(t, WARM_RETRY_MS);
   const server = serveHead(head, (err) => emit('head-error', { error: errorText(err) }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

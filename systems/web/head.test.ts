@@ -740,6 +740,28 @@ describe('web head: finding the leaders', () => {
     expect(w.events).toEqual([]);
   });
 
+  it('warm() with a retry warms a backend once its record appears, before any request, and stops when closed', async () => {
+    const w = world(['pg']);
+    await w.head.warm(20, 5); // no record yet: the first attempt fails at once
+    expect(w.pg.pools).toHaveLength(0);
+    await w.leaders();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(w.pg.pools).toHaveLength(1);
+    expect(w.pg.creates('pg-a')).toHaveLength(1);
+    const lookups = w.lookups.length;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(w.lookups).toHaveLength(lookups); // warmed once: no more attempts
+    expect((await w.write(1)).status).toBe(200);
+    expect(w.pg.pools).toHaveLength(1);
+
+    const w2 = world(['pg']);
+    await w2.head.warm(20, 5);
+    w2.head.close();
+    const before = w2.lookups.length;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(w2.lookups).toHaveLength(before);
+  });
+
   it('warm() with a backend unreachable changes nothing the first request sees', async () => {
     const w = world();
     await w.leaders();

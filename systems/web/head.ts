@@ -780,6 +780,9 @@ const json = (status: number, body: unknown): HeadResponse => ({
 });
 
 export class WebHead {
+  private closed = false;
+  private readonly retries = new Set<ReturnType<typeof setTimeout>>();
+
   constructor(
     private readonly backends: readonly Backend[],
     private readonly events: EventLimiter,
@@ -833,22 +836,49 @@ export class WebHead {
   }
 
   close(): void {
+    this.closed = true;
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
     for (const b of this.backends) b.close();
   }
 
   /**
    * Every backend's client opened (and the Postgres table made) before the first request, for
    * at most `boundMs`; a backend not reachable yet is left to the first request, as before.
+   * With `retryMs`, a backend whose warm-up failed (its record not there yet: the heads start
+   * before the data systems) is warmed again every `retryMs` in the background until it
+   * succeeds once or the head closes, so that the pool is full before the load comes rather
+   * than opened by the first requests, 20 forks of a Postgres backend per head at once (issue
+   * 16: at 1000/s the first second's requests waited for them; at 50/s, 5 of them timed out).
    */
-  async warm(boundMs: number): Promise<void> {
+  async warm(boundMs: number, retryMs?: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled(this.backends.map((b) => b.warm())),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, boundMs);
+    const first = this.backends.map((b) => b.warm());
+    const settled = await Promise.race([
+      Promise.allSettled(first),
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), boundMs);
       }),
     ]);
     clearTimeout(timer);
+    if (retryMs === undefined) return;
+    this.backends.forEach((b, i) => {
+      const outcome = settled?.[i];
+      if (outcome?.status === 'fulfilled') return;
+      // Still going after the bound: retried only if that attempt fails.
+      (outcome ? Promise.reject(outcome.reason) : first[i]!).catch(() => this.rewarm(b, retryMs));
+    });
+  }
+
+  private rewarm(b: Backend, retryMs: number): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      if (this.closed) return;
+      b.warm().catch(() => this.rewarm(b, retryMs));
+    }, retryMs);
+    timer.unref?.();
+    this.retries.add(timer);
   }
 
   private async read<T>(
