@@ -30,6 +30,7 @@ export class ContainerLog {
     })) as unknown as Readable;
     this.stream?.destroy();
     this.stream = raw;
+    this.ended = false;
     const out = new PassThrough();
     docker.modem.demuxStream(raw, out, out);
     raw.on('end', () => {
@@ -46,27 +47,54 @@ export class ContainerLog {
     });
     out.on('end', () => {
       if (partial) this.take(partial);
+      // Not an older stream that a new follow replaced.
+      if (this.stream === raw) this.endWaits('its output ended');
     });
   }
 
+  private readonly waits: { re: RegExp; resolve: () => void; reject: (err: Error) => void }[] = [];
+
   /**
-   * Reads a container's demultiplexed output as text (testcontainers' log consumer, attached as
-   * the container starts, so a container that dies while starting still leaves its log).
+   * Resolves once a line of the output matches `re` (a line already seen counts), as soon as
+   * it arrives on the followed stream; fails when the output ends first (the container stopped
+   * or was removed) or after `timeoutMs`.
    */
-  consume(stream: Readable): void {
-    this.stream = stream;
-    let partial = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop() ?? '';
-      for (const line of parts) this.take(line);
+  waitFor(re: RegExp, timeoutMs: number): Promise<void> {
+    if (this.lines.some((l) => re.test(l))) return Promise.resolve();
+    if (this.ended)
+      return Promise.reject(new Error(`its output ended before log line ${String(re)} was seen`));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.dropWait(w);
+        reject(new Error(`log line ${String(re)} not seen within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const w = {
+        re,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      this.waits.push(w);
     });
-    stream.on('end', () => {
-      if (partial) this.take(partial);
-      this.onEnd?.();
-    });
-    stream.on('error', () => {});
+  }
+
+  private dropWait(w: (typeof this.waits)[number]): void {
+    const i = this.waits.indexOf(w);
+    if (i >= 0) this.waits.splice(i, 1);
+  }
+
+  /** The followed output has ended (until it is followed again). */
+  private ended = false;
+
+  private endWaits(why: string): void {
+    this.ended = true;
+    for (const w of this.waits.splice(0))
+      w.reject(new Error(`${why} before log line ${String(w.re)} was seen`));
   }
 
   /** Called when the output ends (the container stopped): a restarted one is followed again. */
@@ -78,6 +106,12 @@ export class ContainerLog {
 
   private take(line: string): void {
     if (this.lines.length < MAX_LINES) this.lines.push(line);
+    if (this.waits.length)
+      for (const w of [...this.waits])
+        if (w.re.test(line)) {
+          this.dropWait(w);
+          w.resolve();
+        }
     if (line.startsWith('{')) {
       // A stream followed again after a restart starts at a whole second: skip lines seen before.
       if (this.seen.has(line)) return;
@@ -98,5 +132,6 @@ export class ContainerLog {
   stop(): void {
     this.stopped = true;
     this.stream?.destroy();
+    this.endWaits('the run is being torn down');
   }
 }

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type Docker from 'dockerode';
-import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { getContainerRuntimeClient } from 'testcontainers';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { REGISTRY_PORT } from '../../agents/registry/protocol.ts';
 import { sleep } from '../../core/clock.ts';
@@ -69,6 +69,7 @@ import {
   thawVolume,
 } from './loop-volumes.ts';
 import { localPreflight } from './preflight.ts';
+import { planEntries, tarOf } from './tar.ts';
 import {
   type ZonePlan,
   createZonedNetwork,
@@ -185,17 +186,35 @@ export async function removeHostResources(runId: string): Promise<{ rules: numbe
   return { rules, volumes };
 }
 
-/** A container placed on the run's network at a fixed address (its zone's range), by its name. */
-class PlacedContainer extends GenericContainer {
-  placeOn(network: string, alias: string, address?: string): this {
-    this.networkMode = network;
-    this.createOpts.NetworkingConfig = {
-      EndpointsConfig: {
-        [network]: { Aliases: [alias], ...(address ? { IPAMConfig: { IPv4Address: address } } : {}) },
-      },
-    };
-    return this;
-  }
+/** A container created (not yet started): its id, its plan and its log. */
+interface Created {
+  id: string;
+  plan: ContainerPlan;
+  log: ContainerLog;
+}
+
+/** At most this many engine calls that create or start containers at once (the engine's CPU). */
+const ENGINE_CONCURRENCY = 8;
+
+/**
+ * Runs at most `limit` of the functions handed to it at once, in the order they came; an
+ * urgent one (a start, on which readiness waits) goes before those waiting (creates).
+ */
+function limiter(limit: number): <T>(fn: () => Promise<T>, urgent?: boolean) => Promise<T> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async (fn, urgent = false) => {
+    // A slot freed goes straight to the next in the queue.
+    if (active >= limit) await new Promise<void>((r) => (urgent ? queue.unshift(r) : queue.push(r)));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = queue.shift();
+      if (next) next();
+      else active--;
+    }
+  };
 }
 
 interface Member {
@@ -235,6 +254,14 @@ export class LocalStack implements Stack {
   private readonly killedByHarness = new Set<string>();
   /** Container and network creations under way, so a forced teardown can wait them out. */
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Creates, copies and starts on the engine, bounded. */
+  private readonly engine = limiter(ENGINE_CONCURRENCY);
+  /** The archive of each plan's files, built once per run (the agents' bundle is megabytes). */
+  private readonly archives = new Map<string, Buffer>();
+  /** Where the host reaches mapped ports, and its address families (as testcontainers finds them). */
+  private runtimeHost: Promise<{ host: string; families: number[] }> | undefined;
+  /** When the last container of the plan was started (ms on the run's clock), for the timeline. */
+  containersStartedAt: number | undefined;
   readonly images: Record<string, ImageChoice>;
 
   constructor(
@@ -280,65 +307,161 @@ export class LocalStack implements Stack {
     return choice.image;
   }
 
-  /** Starts one container of the plan; `shareWith` is the container whose network it joins. */
-  private async startContainer(
+  /** Where mapped ports are reached from here: testcontainers' answer (a gateway when in a container). */
+  private hostOfPorts(): Promise<{ host: string; families: number[] }> {
+    this.runtimeHost ??= getContainerRuntimeClient().then((c) => ({
+      host: c.info.containerRuntime.host,
+      families: c.info.containerRuntime.hostIps.map((ip) => ip.family),
+    }));
+    return this.runtimeHost;
+  }
+
+  /** The tar of a container plan's files and texts, or undefined when it has none. */
+  private archiveOf(c: ContainerPlan): Buffer | undefined {
+    if (!c.files?.length && !c.contents?.length) return undefined;
+    const key = JSON.stringify([c.files ?? [], c.contents ?? []]);
+    let tar = this.archives.get(key);
+    if (!tar) {
+      tar = tarOf(planEntries(c.files, c.contents));
+      this.archives.set(key, tar);
+    }
+    return tar;
+  }
+
+  /**
+   * Creates one container of the plan with everything it needs before it starts: its place on
+   * the run's network (or `shareWith`'s network namespace), its restart policy, and its files
+   * (copied in before it starts). `shareWith` needs only to exist, not to run.
+   */
+  private async createContainer(
     node: { name: string; az: string; system: string },
     c: ContainerPlan,
     name: string,
     shareWith?: string,
-  ): Promise<StartedTestContainer> {
-    let g = new PlacedContainer(this.image(c.image))
-      .withName(name)
-      .withLabels({
-        ...this.runLabels(),
-        [LABEL_NODE]: node.name,
-        [LABEL_ROLE]: shareWith ? c.part : node.system,
-        [LABEL_AZ]: node.az,
-      })
-      .withCommand(c.command)
-      .withEnvironment(c.env ?? {})
-      .withWaitStrategy(Wait.forLogMessage(c.readyLog))
-      .withStartupTimeout(STARTUP_TIMEOUT_MS);
+  ): Promise<Created> {
     // Every node's fixed address in /etc/hosts (the sidecars share the main container's): no
     // failover path may wait on a name server. A killed node's name is unknown to Docker's DNS,
     // and without an upstream resolver the lookup hangs ~10 s (Postgres's WAL receiver did, while
     // promoting: `connect_timeout` does not bound a lookup).
-    g = shareWith
-      ? g.withNetworkMode(`container:${shareWith}`)
-      : g
-          .placeOn(this.networkName, node.name, this.addresses.get(node.name))
-          .withExtraHosts([...this.addresses].map(([host, ipAddress]) => ({ host, ipAddress })));
-    if (c.ports?.length) g = g.withExposedPorts(...c.ports);
-    if (c.files?.length) g = g.withCopyFilesToContainer(c.files.map((f) => ({ ...f })));
-    if (c.contents?.length) g = g.withCopyContentToContainer(c.contents.map((f) => ({ ...f })));
-    if (c.user) g = g.withUser(c.user);
-    if (c.volumes?.length)
-      g = g.withBindMounts(
-        c.volumes.map((v) => ({
-          source:
-            this.loops.get(this.volumeName(node.name, v.name))?.hostPath ??
-            this.volumeName(node.name, v.name),
-          target: v.path,
-          mode: 'rw' as const,
-        })),
-      );
+    const address = this.addresses.get(node.name);
+    const ports = c.ports ?? [];
+    const opts: Docker.ContainerCreateOptions = {
+      name,
+      Image: this.image(c.image),
+      Cmd: c.command,
+      Env: Object.entries(c.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      Labels: {
+        ...this.runLabels(),
+        [LABEL_NODE]: node.name,
+        [LABEL_ROLE]: shareWith ? c.part : node.system,
+        [LABEL_AZ]: node.az,
+      },
+      ...(c.user ? { User: c.user } : {}),
+      ...(ports.length ? { ExposedPorts: Object.fromEntries(ports.map((p) => [`${p}/tcp`, {}])) } : {}),
+      HostConfig: {
+        NetworkMode: shareWith ? `container:${shareWith}` : this.networkName,
+        ...(shareWith ? {} : { ExtraHosts: [...this.addresses].map(([host, ip]) => `${host}:${ip}`) }),
+        ...(ports.length
+          ? { PortBindings: Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostPort: '0' }]])) }
+          : {}),
+        ...(c.volumes?.length
+          ? {
+              Binds: c.volumes.map(
+                (v) =>
+                  `${this.loops.get(this.volumeName(node.name, v.name))?.hostPath ?? this.volumeName(node.name, v.name)}:${v.path}:rw`,
+              ),
+            }
+          : {}),
+        // Docker restarts it when its process dies (as a supervisor would); set from the start.
+        ...(c.restartOnFailure
+          ? { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: AGENT_MAX_RESTARTS } }
+          : {}),
+      },
+      ...(shareWith
+        ? {}
+        : {
+            NetworkingConfig: {
+              EndpointsConfig: {
+                [this.networkName]: {
+                  Aliases: [node.name],
+                  ...(address ? { IPAMConfig: { IPv4Address: address } } : {}),
+                },
+              },
+            },
+          }),
+    };
     const log = this.newLog(
       `${node.name === 'registry' ? 'registry' : `${node.name}.${c.part}`}.log`,
       c.events,
       node.name,
     );
-    g = g.withLogConsumer((stream) => log.consume(stream));
-    const started = await this.create(() => g.start());
-    this.logsById.set(started.getId(), log);
-    if (c.restartOnFailure) {
-      const id = started.getId();
-      await this.docker
-        .getContainer(id)
-        .update({ RestartPolicy: { Name: 'on-failure', MaximumRetryCount: AGENT_MAX_RESTARTS } });
-      // Docker restarts it when its process dies: follow its output again when it does.
-      log.onEnd = () => void this.followRestart(id, log, c.events, node.name);
+    const archive = this.archiveOf(c);
+    const id = await this.create(() =>
+      this.engine(async () => {
+        // Queued while the run was being stopped: nothing new.
+        this.guard();
+        const made = await this.docker.createContainer(opts);
+        if (archive) await made.putArchive(archive, { path: '/' });
+        return made.id;
+      }),
+    );
+    this.logsById.set(id, log);
+    return { id, plan: c, log };
+  }
+
+  /**
+   * Starts a created container and waits for its ready line, read from the one stream that
+   * keeps its log (it reacts to the line as it arrives). Returns its mapped ports and its
+   * address on the run's network.
+   */
+  private async startCreated(
+    created: Created,
+    node: { name: string },
+  ): Promise<{ ports: Record<number, Endpoint>; ip: string | undefined }> {
+    const { id, plan: c, log } = created;
+    const container = this.docker.getContainer(id);
+    await this.create(() =>
+      this.engine(async () => {
+        this.guard();
+        await container.start();
+      }, true),
+    );
+    this.containersStartedAt = this.opts.clock.now();
+    // From the container's first line (a container that dies while starting leaves its log).
+    await log.follow(this.docker, id);
+    const ready = log.waitFor(c.readyLog, STARTUP_TIMEOUT_MS);
+    ready.catch(() => {});
+    const ports: Record<number, Endpoint> = {};
+    let ip: string | undefined;
+    if (c.ports?.length) {
+      const { host, families } = await this.hostOfPorts();
+      // The engine binds the ports as it starts the container; a moment later on a loaded engine.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const info = await container.inspect();
+        ip = Object.values(info.NetworkSettings.Networks ?? {})[0]?.IPAddress || undefined;
+        const bound = c.ports.map((p) => {
+          const bindings = info.NetworkSettings.Ports?.[`${p}/tcp`] ?? [];
+          const fit = bindings.find((b) => families.includes(b.HostIp.includes(':') ? 6 : 4)) ?? bindings[0];
+          return [p, fit?.HostPort] as const;
+        });
+        if (bound.every(([, hp]) => hp)) {
+          for (const [p, hp] of bound) ports[p] = { host, port: Number(hp) };
+          break;
+        }
+        if (Date.now() > deadline)
+          throw new Error(`${node.name}: the engine did not bind its ports within 10 s`);
+        await sleep(50);
+      }
     }
-    return started;
+    try {
+      await ready;
+    } catch (err) {
+      throw new Error(`${node.name} (${c.part}) did not become ready: ${errorMessage(err)}`);
+    }
+    // Docker restarts it when its process dies: follow its output again when it does.
+    if (c.restartOnFailure) log.onEnd = () => void this.followRestart(id, log, c.events, node.name);
+    return { ports, ip };
   }
 
   /** A container's log, kept for the run folder; its JSON lines are events from `source`. */
@@ -540,44 +663,90 @@ export class LocalStack implements Stack {
   private loopFailure: string | undefined;
 
   /**
-   * Brings the plan up: the network, the registry, then the nodes in waves (a node starts once
-   * the nodes it comes `after` are up), each node's main container before its sidecars.
+   * Brings the plan up: the network (and the volumes beside it), then every container created
+   * at once (bounded), each with its files copied in before it starts; then each started as
+   * soon as what it needs is ready: the registry at once, a node's main container once the
+   * nodes it comes `after` are ready, its sidecars (agents, which talk to the registry) once its
+   * main container and the registry are ready, one after the other.
    */
   async start(plan: StackPlan): Promise<void> {
-    this.zones = await this.create(() => createZonedNetwork(this.docker, this.networkName, this.runLabels()));
+    const t0 = this.opts.clock.now();
+    void this.hostOfPorts().catch(() => {});
+    const [zones] = await Promise.all([
+      this.create(() => createZonedNetwork(this.docker, this.networkName, this.runLabels())),
+      this.createVolumes(plan),
+    ]);
+    this.zones = zones;
     // Each node of a zone a fixed address in its zone's range, in plan order; a node of no zone
     // (a regional service) takes one from the network's own range.
     for (const n of plan.nodes) this.assignAddress(n);
-    await this.createVolumes(plan);
+    const tNetwork = this.opts.clock.now();
     const registryNode = { name: 'registry', az: '-', system: 'registry' };
     const registry = (async () => {
-      const c = await this.startContainer(registryNode, plan.registry, `chaos-${this.runId}-registry`);
-      this.registryEndpoint = { host: c.getHost(), port: c.getMappedPort(REGISTRY_PORT) };
-      this.registryId = c.getId();
+      const made = await this.createContainer(registryNode, plan.registry, `chaos-${this.runId}-registry`);
+      const { ports } = await this.startCreated(made, registryNode);
+      this.registryEndpoint = ports[REGISTRY_PORT];
+      this.registryId = made.id;
     })();
-    // Each node: its main container once the nodes it comes after are up, then its sidecars
-    // (agents, which talk to the registry) once the registry is up too. Nodes go in parallel,
-    // so a node's agent starts while later nodes are still starting.
-    const mains = new Map<string, Promise<void>>();
-    const startNode = async (n: NodePlan) => {
-      await Promise.all((n.after ?? []).map((dep) => mains.get(dep)));
-      await this.startNode(n);
-    };
-    const startSidecars = async (n: NodePlan) => {
-      await Promise.all([registry, mains.get(n.name)]);
-      const member = this.members.get(n.name)!;
-      for (const s of n.sidecars) {
-        const c = await this.startContainer(n, s, `chaos-${this.runId}-${n.name}-${s.part}`, member.ids[0]);
-        member.ids.push(c.getId());
+    // Created at once: a main container, then its sidecars (which name it as their network).
+    const created = new Map<string, Promise<{ main: Created; sidecars: Created[] }>>();
+    for (const n of plan.nodes)
+      created.set(
+        n.name,
+        (async () => {
+          const main = await this.createContainer(n, n.main, `chaos-${this.runId}-${n.name}`);
+          const sidecars = await Promise.all(
+            n.sidecars.map((s) =>
+              this.createContainer(n, s, `chaos-${this.runId}-${n.name}-${s.part}`, main.id),
+            ),
+          );
+          return { main, sidecars };
+        })(),
+      );
+    const mains = new Map<string, Promise<Member>>();
+    for (const n of plan.nodes)
+      mains.set(
+        n.name,
+        (async () => {
+          const [{ main }] = await Promise.all([
+            created.get(n.name)!,
+            ...(n.after ?? []).map((dep) => mains.get(dep)),
+          ]);
+          return this.startMain(n, main);
+        })(),
+      );
+    const sidecars = plan.nodes.map(async (n) => {
+      const [{ sidecars: made }, member] = await Promise.all([
+        created.get(n.name)!,
+        mains.get(n.name)!,
+        registry,
+      ]);
+      for (const c of made) {
+        await this.startCreated(c, n);
+        member.ids.push(c.id);
       }
-    };
-    for (const n of plan.nodes) mains.set(n.name, startNode(n));
-    const all = await Promise.allSettled([registry, ...mains.values(), ...plan.nodes.map(startSidecars)]);
+    });
+    const all = await Promise.allSettled([registry, ...created.values(), ...mains.values(), ...sidecars]);
     const failed = all.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     // Before any fault: a freeze must freeze the disk the node writes to.
     if (this.loops.size) for (const n of plan.nodes) await this.assertOnLoop(n.name);
     this.guard();
+    // What the engine's part took (network, volumes, every container created and started) and
+    // what came after it (the containers' ready lines: agents joining, servers loading).
+    const started = this.containersStartedAt ?? t0;
+    const tEnd = this.opts.clock.now();
+    this.opts.onEvent({
+      t: tEnd,
+      source: 'harness',
+      type: 'containers-started',
+      data: {
+        containers: 1 + plan.nodes.reduce((k, n) => k + 1 + n.sidecars.length, 0),
+        networkMs: Math.round(tNetwork - t0),
+        startedMs: Math.round(started - t0),
+        readyMs: Math.round(tEnd - t0),
+      },
+    });
   }
 
   private assignAddress(n: NodeRef): void {
@@ -587,22 +756,20 @@ export class LocalStack implements Stack {
     this.addresses.set(n.name, this.zones.address(n.az, slot));
   }
 
-  /** Starts one node of a plan: its main container, then its sidecars; it joins the members. */
-  private async startNode(n: NodePlan): Promise<Member> {
-    const c = await this.startContainer(n, n.main, `chaos-${this.runId}-${n.name}`);
-    const ports = Object.fromEntries(
-      (n.main.ports ?? []).map((p) => [p, { host: c.getHost(), port: c.getMappedPort(p) }]),
-    );
+  /** Starts a node's created main container; the node joins the members once it is ready. */
+  private async startMain(n: NodePlan, main: Created): Promise<Member> {
+    const { ports, ip } = await this.startCreated(main, n);
     if (n.main.process) this.serverProcess.set(n.name, n.main.process);
     if (!this.addresses.has(n.name)) {
-      const ip = Object.values(
-        (await this.docker.getContainer(c.getId()).inspect()).NetworkSettings.Networks ?? {},
-      )[0]?.IPAddress;
-      if (ip) this.addresses.set(n.name, ip);
+      const found =
+        ip ??
+        Object.values((await this.docker.getContainer(main.id).inspect()).NetworkSettings.Networks ?? {})[0]
+          ?.IPAddress;
+      if (found) this.addresses.set(n.name, found);
     }
     const member = {
       node: { name: n.name, system: n.system, az: n.az, index: n.index },
-      ids: [c.getId()],
+      ids: [main.id],
       ports,
     };
     this.members.set(n.name, member);
@@ -639,15 +806,16 @@ export class LocalStack implements Stack {
     if (this.members.has(plan.name))
       throw new InfraError('NODE_EXISTS', `${plan.name} exists in run ${this.runId}`);
     this.assignAddress(plan);
-    const member = await this.startNode(plan);
-    for (const s of plan.sidecars) {
-      const c = await this.startContainer(
-        plan,
-        s,
-        `chaos-${this.runId}-${plan.name}-${s.part}`,
-        member.ids[0],
-      );
-      member.ids.push(c.getId());
+    const main = await this.createContainer(plan, plan.main, `chaos-${this.runId}-${plan.name}`);
+    const sidecars = await Promise.all(
+      plan.sidecars.map((s) =>
+        this.createContainer(plan, s, `chaos-${this.runId}-${plan.name}-${s.part}`, main.id),
+      ),
+    );
+    const member = await this.startMain(plan, main);
+    for (const c of sidecars) {
+      await this.startCreated(c, plan);
+      member.ids.push(c.id);
     }
     return member.node;
   }
