@@ -10,10 +10,28 @@ describe('registryFromUrl', () => {
     expect(registryFromUrl('https://registry.example:443/')).toBeInstanceOf(HttpRegistry);
   });
 
-  it("gives the stack's Route 53 zone for route53://<zone id>/<domain>?region=", () => {
-    const r = registryFromUrl('route53://Z0123ABC/run-3f9a1c07.chaos.internal?region=eu-west-1');
-    expect(r).toBeInstanceOf(Route53Registry);
-    expect((r as Route53Registry).hostname('redis-head')).toBe('redis-head.run-3f9a1c07.chaos.internal');
+  it("gives the stack's Route 53 zone for route53://<zone id>/<domain>?region=, the SDK loaded on the first call", async () => {
+    // Its calls against moto: test/integration/route53-agents.test.ts. Here, that the first call
+    // goes to Route 53 (an endpoint that refuses, so that nothing leaves this machine).
+    const before = process.env.AWS_ENDPOINT_URL;
+    process.env.AWS_ENDPOINT_URL = 'http://127.0.0.1:9';
+    try {
+      const r = registryFromUrl('route53://Z0123ABC/run-3f9a1c07.chaos.internal?region=eu-west-1', {
+        timeoutMs: 500,
+      });
+      expect(r).not.toBeInstanceOf(HttpRegistry);
+      await expect(r.get('redis-head')).rejects.toThrow();
+    } finally {
+      if (before === undefined) Reflect.deleteProperty(process.env, 'AWS_ENDPOINT_URL');
+      else process.env.AWS_ENDPOINT_URL = before;
+    }
+    expect(
+      new Route53Registry({
+        zoneId: 'Z0123ABC',
+        domain: 'run-3f9a1c07.chaos.internal',
+        region: 'eu-west-1',
+      }).hostname('redis-head'),
+    ).toBe('redis-head.run-3f9a1c07.chaos.internal');
   });
 
   it('reads the zone id bare or as hostedzone/, the region defaulting to us-east-1', () => {

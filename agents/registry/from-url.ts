@@ -1,7 +1,7 @@
 import { InfraError } from '../../core/errors.ts';
 import type { Registry } from '../../core/registry.ts';
 import { HttpRegistry } from './http-client.ts';
-import { Route53Registry } from './route53.ts';
+import type { Route53Registry } from './route53.ts';
 
 /**
  * The registry an agent is given as `REGISTRY_URL`, whichever provider runs it:
@@ -30,12 +30,18 @@ export function registryFromUrl(url: string, opts: { timeoutMs?: number } = {}):
     return new HttpRegistry(text.replace(/\/+$/, ''), opts.timeoutMs);
   if (u.protocol === 'route53:') {
     const { zoneId, domain, region } = parseRoute53Url(text);
-    return new Route53Registry({
-      zoneId,
-      domain,
-      region,
-      ...(opts.timeoutMs !== undefined ? { callTimeoutMs: opts.timeoutMs } : {}),
-    });
+    // The AWS SDK is loaded on the first call only: a local agent (http://) never evaluates it.
+    return lazyRegistry(
+      import('./route53.ts').then(
+        ({ Route53Registry: R53 }): Route53Registry =>
+          new R53({
+            zoneId,
+            domain,
+            region,
+            ...(opts.timeoutMs !== undefined ? { callTimeoutMs: opts.timeoutMs } : {}),
+          }),
+      ),
+    );
   }
   throw bad(url, `its scheme '${u.protocol}' is neither http(s): nor route53:`);
 }
@@ -63,4 +69,15 @@ function bad(url: string, why: string): InfraError {
   return new InfraError('BAD_REGISTRY_URL', `REGISTRY_URL='${url}': ${why}`, {
     hint: 'give http://host:port (the local registry) or route53://<hosted zone id>/<domain>?region=<region> (a stack on AWS)',
   });
+}
+
+/** A registry whose implementation is still loading: each call waits for it. */
+function lazyRegistry(loading: Promise<Registry>): Registry {
+  return {
+    get: (name) => loading.then((r) => r.get(name)),
+    set: (name, value, ttlMs, ifVersion) => loading.then((r) => r.set(name, value, ttlMs, ifVersion)),
+    acquireLease: (name, holder, ttlMs) => loading.then((r) => r.acquireLease(name, holder, ttlMs)),
+    getLease: (name) => loading.then((r) => r.getLease(name)),
+    releaseLease: (name, holder) => loading.then((r) => r.releaseLease(name, holder)),
+  };
 }

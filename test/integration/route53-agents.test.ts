@@ -3,8 +3,7 @@ import { CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateHostedZoneCommand, Route53Client } from '@aws-sdk/client-route-53';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseKeeper, realTimer } from '../../agents/lease.ts';
-import { registryFromUrl, route53Url } from '../../agents/registry/from-url.ts';
-import { Route53Registry } from '../../agents/registry/route53.ts';
+import { parseRoute53Url, registryFromUrl, route53Url } from '../../agents/registry/from-url.ts';
 import type { Registry } from '../../core/registry.ts';
 import { Route53Registry as HarnessRoute53Registry } from '../../infra/aws/route53-registry.ts';
 import { freePort, haveMoto, motoSkip } from './moto.ts';
@@ -95,9 +94,8 @@ describe.skipIf(!haveMoto)(`an agent's Route 53 registry from REGISTRY_URL on mo
 
   it('builds the zone registry from the URL user data gives it', () => {
     expect(url).toMatch(/^route53:\/\/[A-Z0-9]+\/run-5be11a02\.chaos\.internal\?region=eu-west-1$/);
-    const agent = registryFromUrl(url);
-    expect(agent).toBeInstanceOf(Route53Registry);
-    expect((agent as Route53Registry).domain).toBe(DOMAIN);
+    expect(parseRoute53Url(url).domain).toBe(DOMAIN);
+    // The registry itself loads the SDK on its first call; the calls are the tests below.
   });
 
   it('sets and compare-and-sets records the harness reads, and reads what the harness wrote', async () => {
