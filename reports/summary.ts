@@ -346,6 +346,8 @@ function probeSection(p: ProbeResult, row: Row, c: Colors, named: boolean): void
     `${s.library}, ${s.inFlight === 1 ? 'one request' : `${s.inFlight} requests`} in flight at ${s.rateHz || 'max'}/s`,
     `connect timeout ${s.connectTimeoutMs} ms, command timeout ${s.commandTimeoutMs} ms, ${s.retries} retries, backoff ${s.retryBackoffMs} ms`,
   );
+  // What a write is, when it is more than one command: what "acknowledged" means (WAIT).
+  if (/WAIT/.test(s.operation)) row('', s.operation, '', 4);
   const d = p.delivery;
   if (d && (d.count > 0 || d.notStarted > 0))
     row(
