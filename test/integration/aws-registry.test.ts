@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   ChangeResourceRecordSetsCommand,
@@ -9,7 +8,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Route53Registry } from '../../agents/registry/route53.ts';
-import { freePort, haveMoto, motoSkip } from './moto.ts';
+import { haveMoto, motoSkip, startMoto } from './moto.ts';
 
 /**
  * The Route 53 registry (agents/registry/route53.ts) against moto's Route 53: a VPC, a private
@@ -30,14 +29,10 @@ import { freePort, haveMoto, motoSkip } from './moto.ts';
 
 const REGION = 'eu-west-1';
 const DOMAIN = 'run-3f9a1c07.chaos.internal';
-const ENV = ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'] as const;
-
 describe.skipIf(!haveMoto)(`the Route 53 registry on moto${motoSkip}`, () => {
-  let moto: ChildProcess | undefined;
-  let motoLog = '';
+  let moto: Awaited<ReturnType<typeof startMoto>> | undefined;
   let route53: Route53Client;
   let zoneId = '';
-  const saved: Record<string, string | undefined> = {};
   const wall = { offset: 0 };
   /** A registry as the provider builds it: the SDK's client from the environment. */
   const registry = () =>
@@ -53,35 +48,7 @@ describe.skipIf(!haveMoto)(`the Route 53 registry on moto${motoSkip}`, () => {
     (await recordSets()).filter((s) => s.Name === `${name}.` && s.Type === type);
 
   beforeAll(async () => {
-    const port = await freePort();
-    moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    moto.stdout?.on('data', (d: Buffer) => {
-      motoLog += d.toString();
-    });
-    moto.stderr?.on('data', (d: Buffer) => {
-      motoLog += d.toString();
-    });
-    const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await fetch(`${url}/moto-api/`);
-        break;
-      } catch {
-        if (Date.now() > deadline || moto.exitCode !== null)
-          throw new Error(`moto_server did not answer on ${url}: ${motoLog.slice(-500)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    for (const k of ENV) saved[k] = process.env[k];
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: url,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: REGION,
-    });
+    moto = await startMoto(REGION);
     const ec2 = new EC2Client({ region: REGION });
     const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }))).Vpc!.VpcId!;
     ec2.destroy();
@@ -117,16 +84,7 @@ describe.skipIf(!haveMoto)(`the Route 53 registry on moto${motoSkip}`, () => {
 
   afterAll(async () => {
     route53?.destroy();
-    for (const k of ENV) {
-      if (saved[k] === undefined) delete process.env[k];
-      else process.env[k] = saved[k];
-    }
-    if (moto && moto.exitCode === null) {
-      const exited = new Promise((r) => moto!.once('exit', r));
-      moto.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (moto.exitCode === null) moto.kill('SIGKILL');
-    }
+    await moto?.stop();
   });
 
   it('a record is set, read and moved: the CNAME clients resolve follows it, the TXT keeps its version', async () => {

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { DescribeVpcsCommand, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import {
   CreateTargetGroupCommand,
@@ -11,7 +10,7 @@ import { AwsStack } from '../../infra/aws/aws-stack.ts';
 import { type RunClients, runClients } from '../../infra/aws/teardown.ts';
 import { observeWeb, webViolations } from '../../systems/web/observe.ts';
 import { webSpec } from '../../systems/web/spec.ts';
-import { freePort, haveMoto, motoSkip } from './moto.ts';
+import { haveMoto, motoSkip, startMoto } from './moto.ts';
 
 /**
  * The web tier's heads as the ALB sees them (infra/aws/aws-stack.ts `loadBalancer()`, ELBv2
@@ -26,60 +25,20 @@ import { freePort, haveMoto, motoSkip } from './moto.ts';
  */
 
 const REGION = 'us-east-1';
-const ENV = ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'] as const;
 const RUN = 'feed0001';
 
 describe.skipIf(!haveMoto)(`the ALB's target health on moto${motoSkip}`, () => {
-  let moto: ChildProcess | undefined;
-  let motoLog = '';
+  let moto: Awaited<ReturnType<typeof startMoto>> | undefined;
   let clients: RunClients;
-  const saved: Record<string, string | undefined> = {};
 
   beforeAll(async () => {
-    const port = await freePort();
-    moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    moto.stdout?.on('data', (d: Buffer) => {
-      motoLog += d.toString();
-    });
-    moto.stderr?.on('data', (d: Buffer) => {
-      motoLog += d.toString();
-    });
-    const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await fetch(`${url}/moto-api/`);
-        break;
-      } catch {
-        if (Date.now() > deadline || moto.exitCode !== null)
-          throw new Error(`moto_server did not answer on ${url}: ${motoLog.slice(-500)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    for (const k of ENV) saved[k] = process.env[k];
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: url,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: REGION,
-    });
+    moto = await startMoto(REGION);
     clients = runClients(REGION);
   });
 
   afterAll(async () => {
     clients?.destroy();
-    for (const k of ENV) {
-      if (saved[k] === undefined) delete process.env[k];
-      else process.env[k] = saved[k];
-    }
-    if (moto && moto.exitCode === null) {
-      const exited = new Promise((r) => moto!.once('exit', r));
-      moto.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (moto.exitCode === null) moto.kill('SIGKILL');
-    }
+    await moto?.stop();
   });
 
   async function instance(zone: string, tags: Record<string, string>): Promise<string> {

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateHostedZoneCommand, Route53Client } from '@aws-sdk/client-route-53';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +5,7 @@ import { LeaseKeeper, realTimer } from '../../agents/lease.ts';
 import { parseRoute53Url, registryFromUrl, route53Url } from '../../agents/registry/from-url.ts';
 import type { Registry } from '../../core/registry.ts';
 import { Route53Registry as HarnessRoute53Registry } from '../../infra/aws/route53-registry.ts';
-import { freePort, haveMoto, motoSkip } from './moto.ts';
+import { haveMoto, motoSkip, startMoto } from './moto.ts';
 
 /**
  * The agents' side of the registry on AWS, against moto's Route 53: an agent is given
@@ -21,47 +20,16 @@ import { freePort, haveMoto, motoSkip } from './moto.ts';
 
 const REGION = 'eu-west-1';
 const DOMAIN = 'run-5be11a02.chaos.internal';
-const ENV = ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'] as const;
-
 describe.skipIf(!haveMoto)(`an agent's Route 53 registry from REGISTRY_URL on moto${motoSkip}`, () => {
-  let moto: ChildProcess | undefined;
-  let motoLog = '';
+  let moto: Awaited<ReturnType<typeof startMoto>> | undefined;
   let zoneId = '';
   let url = '';
-  const saved: Record<string, string | undefined> = {};
   /** The harness's reader, as aws-stack.ts builds it from the stack's outputs. */
   const harness = () => new HarnessRoute53Registry({ zoneId, domain: DOMAIN, region: REGION });
 
   beforeAll(async () => {
-    const port = await freePort();
-    moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    moto.stdout?.on('data', (d: Buffer) => {
-      motoLog += d.toString();
-    });
-    moto.stderr?.on('data', (d: Buffer) => {
-      motoLog += d.toString();
-    });
-    const endpoint = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await fetch(`${endpoint}/moto-api/`);
-        break;
-      } catch {
-        if (Date.now() > deadline || moto.exitCode !== null)
-          throw new Error(`moto_server did not answer on ${endpoint}: ${motoLog.slice(-500)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    for (const k of ENV) saved[k] = process.env[k];
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: endpoint,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: REGION,
-    });
+    moto = await startMoto(REGION);
+    const endpoint = moto.endpoint;
     const ec2 = new EC2Client({ region: REGION });
     const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }))).Vpc!.VpcId!;
     ec2.destroy();
@@ -80,16 +48,7 @@ describe.skipIf(!haveMoto)(`an agent's Route 53 registry from REGISTRY_URL on mo
   });
 
   afterAll(async () => {
-    for (const k of ENV) {
-      if (saved[k] === undefined) delete process.env[k];
-      else process.env[k] = saved[k];
-    }
-    if (moto && moto.exitCode === null) {
-      const exited = new Promise((r) => moto!.once('exit', r));
-      moto.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (moto.exitCode === null) moto.kill('SIGKILL');
-    }
+    await moto?.stop();
   });
 
   it('builds the zone registry from the URL user data gives it', () => {
