@@ -3,7 +3,7 @@ import { InfraError, InterruptedError, ScenarioError } from '../core/errors.ts';
 import type { Endpoint, NodeRef, Stack } from '../core/provider.ts';
 import type { Lease, Registry, RegistryRecord } from '../core/registry.ts';
 import type { SystemState } from '../core/result.ts';
-import type { Controller, ControllerContext, SystemDefinition } from '../core/system.ts';
+import type { Controller, ControllerContext, Probe, SystemDefinition } from '../core/system.ts';
 import {
   type AttachGroup,
   type AttachSelector,
@@ -11,18 +11,32 @@ import {
   describeSelector,
 } from '../infra/local/attach.ts';
 import {
+  ATTACH_KINDS,
   type AttachSpec,
+  PATRONI_ATTACH_ROLES,
   PG_ATTACH_ROLES,
+  type PatroniAttachSpec,
   type PgAttachSpec,
   REDIS_ATTACH_ROLES,
   type RedisAttachSpec,
   SENTINEL_ATTACH_ROLES,
   type SentinelAttachSpec,
+  patroniAttachSpec,
   pgAttachSpec,
   redisAttachSpec,
   sentinelAttachSpec,
 } from '../scenarios/attach.ts';
 import type { ActiveSystem } from '../scenarios/schema.ts';
+import {
+  PATRONI_DEFAULTS,
+  type PatroniAnswer,
+  type PatroniTimings,
+  attachedPatroniState,
+  attachedPatroniViolations,
+  readPatroni,
+  readTimings,
+} from '../systems/patroni/attach.ts';
+import { patroni as builtPatroni } from '../systems/patroni/index.ts';
 import {
   type PgReading,
   attachedPgViolations,
@@ -61,7 +75,7 @@ import { MASTER_RECORD, SentinelWatch } from '../systems/sentinel/watch.ts';
 /** What a scenario's `stack.attach` asks the provider to find. */
 export function attachGroups(attach: AttachSpec): AttachGroup[] {
   const out: AttachGroup[] = [];
-  for (const system of ['sentinel', 'redis', 'pg'] as const) {
+  for (const system of ATTACH_KINDS) {
     const a = attach[system];
     if (a) out.push({ system, select: a.select, azLabel: a.azLabel, endpoints: a.endpoints });
   }
@@ -73,6 +87,7 @@ export function attachedSystems(attach: AttachSpec): ActiveSystem[] {
     ...(attach.sentinel ? [{ def: attachedSentinel(attach.sentinel), spec: attach.sentinel }] : []),
     ...(attach.redis ? [{ def: attachedRedis(attach.redis), spec: attach.redis }] : []),
     ...(attach.pg ? [{ def: attachedPg(attach.pg), spec: attach.pg }] : []),
+    ...(attach.patroni ? [{ def: attachedPatroni(attach.patroni), spec: attach.patroni }] : []),
   ];
 }
 
@@ -83,6 +98,8 @@ const JUDGED_BY: Record<string, string> = {
   redis:
     "who leads is the node whose ROLE says master; convergence judged by its invariants (one master, every other node that answers its replica with master_link_status up), and by the probes. Nothing of the harness's promotes a replica: a master that stays down leaves no master, and full redundancy is not reached",
   pg: "who leads is the node where pg_is_in_recovery() is false; convergence judged by its invariants (one primary, every other node that answers streaming from it in its pg_stat_replication), and by the probes. Nothing of the harness's promotes a standby: a primary that stays down leaves none, and full redundancy is not reached",
+  patroni:
+    "who leads is the member whose role is leader in the members' GET /cluster; convergence judged by its invariants (one leader running as primary, every other member that answers a replica streaming from it within maximum_lag_on_failover), and by the probes; failovers are judged with the user's ttl + loop_wait (GET /config)",
 };
 
 /** How an attached stack's convergence is judged, and what it left as it was: the result's notes. */
@@ -159,6 +176,8 @@ class AttachedLeadership {
     private readonly stack: Stack,
     private readonly record: string,
     private readonly read: () => Promise<SystemState>,
+    /** The record names a probe's lookup is answered for (the built probe's own, if it differs). */
+    private readonly lookups: readonly string[] = [record],
   ) {}
 
   state(): Promise<SystemState> {
@@ -197,7 +216,7 @@ class AttachedLeadership {
     const self = this;
     return {
       async get(name: string): Promise<RegistryRecord | undefined> {
-        if (name !== self.record) return base.get(name);
+        if (!self.lookups.includes(name)) return base.get(name);
         const leader = await self.leader(LOOKUP_MAX_AGE_MS);
         return leader ? { name, value: leader, ttlMs: LOOKUP_TTL_MS, version: 1 } : undefined;
       },
@@ -510,27 +529,206 @@ export function attachedPg(spec: PgAttachSpec): SystemDefinition<PgAttachSpec> {
       leaderPoller(
         'pg-leader',
         () => leaderOf(ctx.stack),
+        async () =>
+          dropRunTables(
+            ctx,
+            (await leaderOf(ctx.stack).state()).leader,
+            (n) => ctx.stack.endpoint(n, spec.port),
+            login,
+          ),
+      ),
+    ],
+  };
+}
+
+/**
+ * Drops the tables a run's pg-writers wrote to (named by the run: `chaos_<run>_*`) from the
+ * primary, after the read-back; says which on the timeline, or that they stay (no primary).
+ */
+async function dropRunTables(
+  ctx: ControllerContext,
+  leader: string | null,
+  endpoint: (node: string) => Endpoint,
+  login: { user: string; password: string; database: string },
+): Promise<void> {
+  if (!leader) {
+    // A standby is read-only: the run's table stays until a primary drops it.
+    ctx.emit('probe-tables-left', undefined, {
+      pattern: `${attachedPgTable(ctx.plan.runId, '')}*`,
+      why: 'no primary',
+    });
+    return;
+  }
+  const ep = endpoint(leader);
+  const pattern = `${attachedPgTable(ctx.plan.runId, '')}%`;
+  const tables = (
+    await queryAttached(ep, login, 'SELECT tablename FROM pg_tables WHERE tablename LIKE $1', 2000, [
+      pattern.replace(/_/g, '\\_'),
+    ])
+  ).map((r) => String(r.tablename));
+  for (const t of tables) await queryAttached(ep, login, `DROP TABLE IF EXISTS "${t}"`, 2000);
+  ctx.emit('probe-tables-dropped', leader, { tables, pattern });
+}
+
+/**
+ * A probe of a built system's kind, as another system's: the runner judges a probe's writes
+ * against the leader record of the system it names (the pg-writer on a Patroni cluster writes
+ * where the `patroni-leader` record says, not `pg-writer`).
+ */
+function asSystem(p: Probe, system: string): Probe {
+  return {
+    name: p.name,
+    kind: p.kind,
+    system,
+    ...(p.prepare ? { prepare: () => p.prepare!() } : {}),
+    start: () => p.start(),
+    pause: () => p.pause(),
+    resume: () => p.resume(),
+    stop: () => p.stop(),
+    readBack: () => p.readBack(),
+    settings: () => p.settings(),
+    ...(p.delivery ? { delivery: () => p.delivery!() } : {}),
+  };
+}
+
+/** How long a Patroni member's REST API may take to answer an observation. */
+const PATRONI_READ_TIMEOUT_MS = 800;
+
+/**
+ * A user's Patroni cluster. Its members are the containers the selector found whose REST API
+ * answers `GET /cluster` on `restPort` (its DCS and anything else the selector finds are nodes
+ * for node: targets, not members). Who leads: the member whose role is `leader` in the members'
+ * `/cluster` (systems/patroni/attach.ts), mapped to its container by its host; mirrored into the
+ * built system's record `patroni-leader`, and the pg-writer's lookups of its own record
+ * (`pg-writer`) are answered from the same reading. The user's ttl and loop_wait (`GET
+ * /config`) are the failover threshold false failovers are judged by.
+ */
+export function attachedPatroni(spec: PatroniAttachSpec): SystemDefinition<PatroniAttachSpec> {
+  let data: string[] | undefined;
+  let leadership: AttachedLeadership | undefined;
+  let timings: PatroniTimings | undefined;
+  const login = { user: spec.user, password: spec.password, database: spec.database };
+  const where = `the attached Patroni cluster (${describeSelector(spec.select)})`;
+  const known = () => {
+    if (!data) throw new InfraError('NOT_ATTACHED', `${where} was not looked at yet`);
+    return data;
+  };
+  const nodesOf = (stack: Stack, names?: readonly string[]) =>
+    stack
+      .nodes()
+      .filter((n) => n.system === 'patroni' && (!names || names.includes(n.name)))
+      .map((n) => ({ name: n.name, az: n.az, rest: stack.endpoint(n.name, spec.restPort) }));
+  const readAll = (stack: Stack, names?: readonly string[], timeoutMs = PATRONI_READ_TIMEOUT_MS) =>
+    Promise.all(
+      nodesOf(stack, names).map(async (n) => ({
+        name: n.name,
+        az: n.az,
+        answer: (await readPatroni(n.rest, timeoutMs)) as PatroniAnswer,
+      })),
+    );
+  const read = async (stack: Stack) => {
+    const book = addressBook(stack, 'patroni');
+    return attachedPatroniState(await readAll(stack, known()), (h) => book.get(h));
+  };
+  const leaderOf = (stack: Stack) => {
+    leadership ??= new AttachedLeadership(stack, builtPatroni.leadership.record, () => read(stack), [
+      builtPatroni.leadership.record,
+      WRITER_RECORD,
+    ]);
+    return leadership;
+  };
+  const lagBound = () => ({
+    maximumLagOnFailoverBytes: (timings ?? PATRONI_DEFAULTS).maximumLagOnFailoverBytes,
+  });
+
+  return {
+    name: 'patroni',
+    kind: 'patroni (attached)',
+    description: "a user's Patroni cluster, attached to: the member /cluster names leader",
+    spec: patroniAttachSpec,
+    probes: [
+      {
+        kind: 'pg-writer',
+        spec: pgWriterSpec,
+        create: (p, deps) =>
+          asSystem(
+            new PgWriterProbe(p as PgWriterProbeSpec, {
+              clock: deps.clock,
+              history: deps.history,
+              registry: leaderOf(deps.stack).resolver(),
+              endpoint: (node) => deps.stack.endpoint(node, spec.port),
+              table: attachedPgTable(deps.runId, p.name),
+              login,
+            }),
+            'patroni',
+          ),
+        settings: (p, runId) => pgWriterSettings(p as PgWriterProbeSpec, attachedPgTable(runId, p.name)),
+      },
+    ],
+    roles: PATRONI_ATTACH_ROLES,
+    // Learnt from the user's /config once the cluster is found (0 before: no settle time): a dead
+    // leader's key lives up to ttl, then a member's next loop takes it.
+    failoverThresholdMs: () => (timings ? timings.ttlMs + timings.loopWaitMs : 0),
+    images: [],
+    agents: {},
+    layout: () => [],
+    plan: () => [],
+    async awaitReady(stack, _spec, signal) {
+      await untilWhole(
+        where,
         async () => {
-          // The probes' tables are the harness's own (named by the run): dropped after the read-back.
-          const { leader } = await leaderOf(ctx.stack).state();
-          if (!leader) {
-            // A standby is read-only: the run's table stays until a primary drops it.
-            ctx.emit('probe-tables-left', undefined, {
-              pattern: `${attachedPgTable(ctx.plan.runId, '')}*`,
-              why: 'no primary',
-            });
-            return;
-          }
-          const ep = ctx.stack.endpoint(leader, spec.port);
-          const pattern = `${attachedPgTable(ctx.plan.runId, '')}%`;
-          const tables = (
-            await queryAttached(ep, login, 'SELECT tablename FROM pg_tables WHERE tablename LIKE $1', 2000, [
-              pattern.replace(/_/g, '\\_'),
-            ])
-          ).map((r) => String(r.tablename));
-          for (const t of tables) await queryAttached(ep, login, `DROP TABLE IF EXISTS "${t}"`, 2000);
-          ctx.emit('probe-tables-dropped', leader, { tables, pattern });
+          // Every container that ever answered /cluster is a member (a slow answer once is not none).
+          const answers = await readAll(stack, undefined, DISCOVERY_TIMEOUT_MS);
+          const found = answers.filter((a) => a.answer.cluster).map((a) => a.name);
+          data = [...new Set([...(data ?? []), ...found])].sort();
+          if (data.length === 0)
+            return [
+              `no container answers GET /cluster on port ${spec.restPort}: no Patroni member (stack.attach.patroni.restPort)`,
+            ];
+          const state = await leaderOf(stack).state();
+          const unmapped = answers
+            .flatMap((a) => [...(a.answer.hosts ?? [])])
+            .filter(([, host]) => !addressBook(stack, 'patroni').has(host))
+            .map(([member, host]) => `${member} (host ${host})`);
+          if (unmapped.length)
+            return [
+              `Patroni's members ${[...new Set(unmapped)].join(', ')} are not containers the selector found: select every member's container`,
+            ];
+          return attachedPatroniViolations(state, lagBound());
         },
+        signal,
+      );
+      for (const n of nodesOf(stack, known())) {
+        timings = await readTimings(n.rest, DISCOVERY_TIMEOUT_MS);
+        if (timings) break;
+      }
+    },
+    observe: (stack) => leaderOf(stack).state(),
+    records: async (stack) => {
+      const { leader } = await leaderOf(stack).state();
+      return { leader, members: [...(leader ? [leader] : []), ...known().filter((n) => n !== leader)] };
+    },
+    invariants: (state) => attachedPatroniViolations(state, lagBound()),
+    resolve: (role, state, nodes, random) =>
+      resolveLeaderRole('leader', 'replica', known)(
+        role === 'primary' ? 'leader' : role,
+        state,
+        nodes,
+        random,
+      ),
+    leadership: builtPatroni.leadership,
+    decisions: [],
+    controllers: (_s, ctx: ControllerContext) => [
+      leaderPoller(
+        'patroni-leader',
+        () => leaderOf(ctx.stack),
+        async () =>
+          dropRunTables(
+            ctx,
+            (await leaderOf(ctx.stack).state()).leader,
+            (n) => ctx.stack.endpoint(n, spec.port),
+            login,
+          ),
       ),
     ],
   };

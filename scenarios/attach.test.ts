@@ -94,16 +94,61 @@ describe('stack.attach', () => {
     );
   });
 
+  it("takes a Patroni cluster, with defaults; its targets are the built system's but etcd", () => {
+    const { scenario: p } = load(
+      scenario(
+        '    patroni: { select: { label: com.example.stack=shop }, password: s3cret }',
+        '{ kind: pg-writer }',
+        '{ action: kill, target: patroni:leader }',
+      ),
+    );
+    expect((p.stack as { attach?: unknown }).attach).toEqual({
+      patroni: {
+        select: { label: 'com.example.stack=shop' },
+        restPort: 8008,
+        port: 5432,
+        user: 'postgres',
+        password: 's3cret',
+        database: 'postgres',
+        endpoints: 'network',
+      },
+    });
+    for (const role of ['primary', 'replica', 'any'])
+      load(
+        scenario(
+          '    patroni: { select: { compose: shop }, restPort: 8009 }',
+          '{ kind: pg-writer }',
+          `{ action: pause, target: patroni:${role}, durationMs: 1000 }`,
+        ),
+      );
+    expect(
+      problem(
+        scenario(
+          '    patroni: { select: { compose: shop } }',
+          '{ kind: pg-writer }',
+          '{ action: kill, target: patroni:etcd }',
+        ),
+      ),
+    ).toMatch(
+      /'etcd' is not a role of an attached Patroni stack; its targets: patroni:leader, patroni:primary, patroni:replica, patroni:any/,
+    );
+    // pg and patroni both: the pg-writer could not tell which to write to.
+    expect(
+      problem(
+        'name: both\nstack:\n  attach:\n    pg: { select: { label: a=b } }\n    patroni: { select: { label: c=d } }\nprobes: [{ kind: pg-writer }]\nfaults: [{ action: kill, target: patroni:leader }]\n',
+      ),
+    ).toMatch(/attach pg or patroni, not both/);
+  });
+
   it('refuses the kinds it cannot attach to, in one line naming them', () => {
     const one = (kind: string) => {
       const msg = problem(scenario(`    ${kind}: { select: { label: a=b } }`));
       expect(msg.split('\n')).toHaveLength(1);
       return msg;
     };
-    expect(one('patroni')).toMatch(
-      /stack\.attach\.patroni'.*cannot be attached to yet.*attach supports: sentinel, redis, pg/,
+    expect(one('mongo')).toMatch(
+      /stack\.attach\.mongo'.*cannot be attached to yet.*attach supports: sentinel, redis, pg, patroni/,
     );
-    expect(one('mongo')).toMatch(/stack\.attach\.mongo'.*cannot be attached to yet/);
     expect(one('web')).toMatch(/stack\.attach\.web'.*load balancer/);
   });
 

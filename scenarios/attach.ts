@@ -6,11 +6,12 @@ import type { FAULT_ACTIONS } from '../core/faults.ts';
  * to instead of building one. Each key is a kind of system; its containers are found by a label
  * or by a Compose project, its leader the way that kind says (Sentinel: the master a majority of
  * the Sentinels hands out; plain Redis replication: the node whose `ROLE` says master; Postgres
- * streaming replication: the node where `pg_is_in_recovery()` is false). The harness never
+ * streaming replication: the node where `pg_is_in_recovery()` is false; Patroni: the member its
+ * REST API's `/cluster` names `leader`). The harness never
  * starts, restarts or removes the user's containers or networks; it removes only what it added
  * (its iptables rules, its proxies, the keys and tables its probes wrote).
  */
-export const ATTACH_KINDS = ['sentinel', 'redis', 'pg'] as const;
+export const ATTACH_KINDS = ['sentinel', 'redis', 'pg', 'patroni'] as const;
 export type AttachKind = (typeof ATTACH_KINDS)[number];
 
 /** The faults an attached stack can take: those that need nothing the harness builds. */
@@ -145,13 +146,39 @@ export const pgAttachSpec = z
   );
 export type PgAttachSpec = z.infer<typeof pgAttachSpec>;
 
+/** A running user's Patroni cluster: Postgres members run by Patroni, with a DCS of the user's. */
+export const patroniAttachSpec = z
+  .object({
+    select: selector,
+    restPort: port(
+      "Patroni's REST API port on each member (every container the selector finds that answers GET /cluster on it is a member).",
+      8008,
+    ),
+    port: port("The members' Postgres port (the pg-writer's).", 5432),
+    user: z
+      .string()
+      .min(1)
+      .default('postgres')
+      .describe("The role the probe logs in as: it creates (and at the end drops) the run's table."),
+    password: z
+      .string()
+      .default('postgres')
+      .describe("That role's password (ignored where pg_hba.conf trusts the harness's address)."),
+    database: z.string().min(1).default('postgres').describe("The database the probe's table is created in."),
+    azLabel,
+    endpoints: endpoints("the members' hosts in /cluster are"),
+  })
+  .strict()
+  .describe(
+    "A user's Patroni cluster: who leads is the member whose role is leader in the members' GET /cluster (a standby_leader takes no writes); the pg-writer INSERTs there. Whole when every other member that answers is a replica running and streaming from it, within the user's maximum_lag_on_failover; failovers are judged with the user's ttl + loop_wait (GET /config).",
+  );
+export type PatroniAttachSpec = z.infer<typeof patroniAttachSpec>;
+
 /** The systems the harness builds that it cannot attach to, and why, in one line each. */
 const NOT_ATTACHABLE: Record<string, string> = {
-  patroni:
-    "a Patroni stack cannot be attached to yet (its leader is Patroni's key in the user's DCS, which the harness does not read); attach supports: sentinel, redis, pg",
   mongo:
-    "a MongoDB replica set cannot be attached to yet (no probe finds its primary without the harness's record); attach supports: sentinel, redis, pg",
-  web: "a web tier cannot be attached to (its probe needs the harness's load balancer); attach supports: sentinel, redis, pg",
+    "a MongoDB replica set cannot be attached to yet (no probe finds its primary without the harness's record); attach supports: sentinel, redis, pg, patroni",
+  web: "a web tier cannot be attached to (its probe needs the harness's load balancer); attach supports: sentinel, redis, pg, patroni",
 };
 
 /** A key that is never valid, refused with its reason (and closed to an editor: `not: {}`). */
@@ -166,16 +193,27 @@ export const attachSpec = z
     sentinel: sentinelAttachSpec.optional(),
     redis: redisAttachSpec.optional(),
     pg: pgAttachSpec.optional(),
+    patroni: patroniAttachSpec.optional(),
     ...Object.fromEntries(Object.entries(NOT_ATTACHABLE).map(([k, why]) => [k, refused(why)])),
   })
   .strict()
   .refine((a) => Object.values(a).some((v) => v !== undefined), {
     message: `attach needs one system kind: ${ATTACH_KINDS.join(', ')}`,
   })
+  .refine((a) => !(a.pg && a.patroni), {
+    message:
+      'attach pg or patroni, not both: each is written to by the pg-writer, which could not tell which to write to',
+    path: ['patroni'],
+  })
   .describe(
-    "A stack already running on the Docker engine, to attach to instead of building one (kinds: sentinel, redis, pg). The harness never starts, restarts or removes the user's containers; a killed one stays stopped.",
+    "A stack already running on the Docker engine, to attach to instead of building one (kinds: sentinel, redis, pg, patroni). The harness never starts, restarts or removes the user's containers; a killed one stays stopped.",
   );
-export type AttachSpec = { sentinel?: SentinelAttachSpec; redis?: RedisAttachSpec; pg?: PgAttachSpec };
+export type AttachSpec = {
+  sentinel?: SentinelAttachSpec;
+  redis?: RedisAttachSpec;
+  pg?: PgAttachSpec;
+  patroni?: PatroniAttachSpec;
+};
 
 /** The roles an attached Sentinel stack's targets name. */
 export const SENTINEL_ATTACH_ROLES = {
@@ -199,11 +237,20 @@ export const PG_ATTACH_ROLES = {
   any: 'one node that is the primary or streams from it, picked at random',
 } as const;
 
+/** The roles an attached Patroni cluster's targets name (as the built Patroni system's, without etcd). */
+export const PATRONI_ATTACH_ROLES = {
+  leader: "the member whose role is leader in the members' /cluster (runs the primary)",
+  primary: 'the same as leader',
+  replica: 'every other member',
+  any: 'one member that is the leader or streams from it, picked at random',
+} as const;
+
 /** Each kind: the probe that writes to it, and its roles. */
 const ATTACHED: Record<AttachKind, { probe: string; roles: Record<string, string>; what: string }> = {
   sentinel: { probe: 'sentinel-writer', roles: SENTINEL_ATTACH_ROLES, what: 'Sentinel' },
   redis: { probe: 'redis-writer', roles: REDIS_ATTACH_ROLES, what: 'Redis' },
   pg: { probe: 'pg-writer', roles: PG_ATTACH_ROLES, what: 'Postgres' },
+  patroni: { probe: 'pg-writer', roles: PATRONI_ATTACH_ROLES, what: 'Patroni' },
 };
 
 /** A selector in words, as errors name it. */

@@ -64,6 +64,15 @@ const pgImage =
     : await firstImage([process.env.CHAOS_IMAGE_POSTGRES, 'chaos-local/postgres:15', 'postgres:15'])
   )?.image ?? '';
 
+/** The Patroni cluster's images: the project's offline builds (no project publishes a Patroni image). */
+const patroniImages =
+  skip || !pgImage
+    ? undefined
+    : await Promise.all([
+        firstImage([process.env.CHAOS_IMAGE_PATRONI, 'chaos-local/patroni:3.0']),
+        firstImage([process.env.CHAOS_IMAGE_ETCD, 'chaos-local/etcd:3.4', 'quay.io/coreos/etcd:v3.4.23']),
+      ]).then(([p, e]) => (p && e ? { patroni: p.image, etcd: e.image } : undefined));
+
 /** A user's stack: three Redis (one master), three Sentinels, a network, all labelled by the user. */
 class UserStack {
   readonly id = randomBytes(3).toString('hex');
@@ -602,4 +611,215 @@ expect: { recovered: true, maxLostWrites: 0, leaderChanges: 0 }
       }, 90_000);
     },
   );
+  describe.skipIf(!patroniImages)("a user's Patroni cluster (its own etcd): kill the leader", () => {
+    const id = randomBytes(3).toString('hex');
+    const label = `com.example.stack=pat-${id}`;
+    const network = `pat-${id}-net`;
+    const etcd = `pat-${id}-etcd`;
+    // Containers named by the user, Patroni members by other names: /cluster's host maps them.
+    const members = [
+      { container: `pat-${id}-db-1`, member: 'orders-one', az: 'a' },
+      { container: `pat-${id}-db-2`, member: 'orders-two', az: 'b' },
+    ];
+    const config = (member: string) =>
+      JSON.stringify({
+        scope: 'orders',
+        namespace: '/service/',
+        name: member,
+        restapi: { listen: '0.0.0.0:8008', connect_address: '__IP__:8008' },
+        etcd3: { hosts: `${etcd}:2379` },
+        bootstrap: {
+          dcs: {
+            ttl: 5,
+            loop_wait: 1,
+            retry_timeout: 2,
+            maximum_lag_on_failover: 1048576,
+            // Commits wait for the replica: the leader's kill loses nothing acknowledged.
+            synchronous_mode: true,
+            postgresql: {
+              use_pg_rewind: true,
+              parameters: {
+                wal_level: 'replica',
+                hot_standby: 'on',
+                max_wal_senders: 5,
+                wal_log_hints: 'on',
+              },
+            },
+          },
+          initdb: [{ encoding: 'UTF8' }],
+          pg_hba: [
+            'local all all trust',
+            'host replication replicator 0.0.0.0/0 trust',
+            'host all all 0.0.0.0/0 scram-sha-256',
+          ],
+        },
+        postgresql: {
+          listen: '0.0.0.0:5432',
+          connect_address: '__IP__:5432',
+          data_dir: '/var/lib/postgresql/orders',
+          bin_dir: '/usr/lib/postgresql/15/bin',
+          pgpass: '/tmp/pgpass',
+          authentication: {
+            superuser: { username: 'postgres', password: 'shop-secret' },
+            replication: { username: 'replicator', password: 'replicator' },
+          },
+          parameters: { unix_socket_directories: '/var/run/postgresql', shared_buffers: '16MB' },
+        },
+      });
+    const cluster = async (container: string) =>
+      JSON.parse(
+        await docker([
+          'exec',
+          container,
+          'python3',
+          '-c',
+          "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8008/cluster').read().decode())",
+        ]),
+      ) as {
+        members: { name: string; role: string; state: string }[];
+      };
+    const containers = async () =>
+      new Map(
+        (await docker(['ps', '-a', '--filter', `label=${label}`, '--format', '{{.Names}} {{.State}}']))
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split(' ') as [string, string]),
+      );
+
+    beforeAll(async () => {
+      const images = patroniImages!;
+      await docker(['network', 'create', '--label', label, network]);
+      const run = (name: string, az: string, image: string, ...cmd: string[]) =>
+        docker([
+          'run',
+          '-d',
+          '--name',
+          name,
+          '--network',
+          network,
+          '--label',
+          label,
+          '--label',
+          `com.example.az=${az}`,
+          image,
+          ...cmd,
+        ]);
+      await run(
+        etcd,
+        'c',
+        images.etcd,
+        'etcd',
+        '--data-dir',
+        '/tmp/etcd',
+        '--listen-client-urls',
+        'http://0.0.0.0:2379',
+        '--advertise-client-urls',
+        `http://${etcd}:2379`,
+      );
+      for (const m of members)
+        await docker([
+          'run',
+          '-d',
+          '--name',
+          m.container,
+          '--network',
+          network,
+          '--label',
+          label,
+          '--label',
+          `com.example.az=${m.az}`,
+          '-e',
+          `CONF=${config(m.member)}`,
+          images.patroni,
+          'bash',
+          '-c',
+          'set -e; mkdir -p /var/run/postgresql; chown postgres /var/run/postgresql; echo "$CONF" | sed "s/__IP__/$(hostname -i | cut -d" " -f1)/g" > /tmp/patroni.yml; exec runuser -u postgres -- patroni /tmp/patroni.yml',
+        ]);
+      // Formed: a leader, and the other member its synchronous standby, streaming.
+      await until('the Patroni cluster formed', 60_000, async () => {
+        const c = await cluster(members[0]!.container);
+        return (
+          c.members.some((m) => m.role === 'leader' && m.state === 'running') &&
+          c.members.some((m) => m.role === 'sync_standby' && ['running', 'streaming'].includes(m.state))
+        );
+      });
+    }, 90_000);
+    afterAll(async () => {
+      const ids = await docker(['ps', '-aq', '--filter', `label=${label}`]);
+      if (ids) await docker(['rm', '-f', ...ids.split('\n')]);
+      await docker(['network', 'rm', network]).catch(() => {});
+    }, 60_000);
+
+    it('finds the leader by /cluster, sees Patroni fail over, names the new leader, drops its table', async () => {
+      const leaderMember = (await cluster(members[0]!.container)).members.find(
+        (m) => m.role === 'leader',
+      )!.name;
+      const leader = members.find((m) => m.member === leaderMember)!.container;
+      const replica = members.find((m) => m.member !== leaderMember)!.container;
+      const file = join(mkdtempSync(join(tmpdir(), 'chaos-attach-')), 'scenario.yaml');
+      writeFileSync(
+        file,
+        `name: patroni-leader-kill
+stack:
+  attach:
+    patroni: { select: { label: ${label} }, azLabel: com.example.az, password: shop-secret }
+probes:
+  - { kind: pg-writer, name: writer, rateHz: 50 }
+steadyState: { durationMs: 1500 }
+faults:
+  - { at: 0, action: kill, target: patroni:leader }
+observeMs: 8000
+recovery: { timeoutMs: 20000, stableMs: 1000 }
+expect: { recovered: true, maxFailoverMs: 15000, maxLostWrites: 0, leaderChanges: 1 }
+`,
+      );
+      const { out, runId, r } = await runScenario(file);
+      expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+      expect(r.verdict).toBe('pass');
+      const f = r.faults[0]!;
+      expect([f.action, f.status, f.nodes]).toEqual(['kill', 'applied', [leader]]);
+      const p = r.probes[0]!;
+      expect(p.system).toBe('patroni');
+      expect(p.steadyState.ok).toBeGreaterThan(40);
+      const w = p.windows[0]!.availability;
+      // The key outlives its holder up to ttl (5 s); the replica's next loop takes it.
+      expect(w.failoverMs).toBeGreaterThan(1000);
+      expect(w.failoverMs).toBeLessThan(15000);
+      expect(p.writes?.lost).toBe(0);
+      expect(p.readBack).toMatchObject({ node: replica });
+      const s = r.systems[0]!;
+      expect(s.kind).toBe('patroni (attached)');
+      expect(s.leadershipRecord).toBe('patroni-leader');
+      expect(s.before?.leader).toBe(leader);
+      expect(s.before?.members).toEqual([leader, replica]);
+      expect(s.before?.nodes.find((n) => n.name === etcd)).toBeUndefined();
+      expect(s.leadership.map((l) => [l.from, l.to])).toEqual([[leader, replica]]);
+      expect(s.falseFailovers).toEqual([]);
+      expect(s.after?.leader).toBe(replica);
+      expect(s.convergence?.converged).toBe(true);
+      expect(r.warnings.join('\n')).toContain(`${leader} was killed and stays stopped`);
+      expect(out.stdout).toContain("whose role is leader in the members' GET /cluster");
+      console.log(
+        `attached Patroni, leader killed: failover ${w.failoverMs} ms, ${p.ok} ok / ${p.fail} failed / ${p.unknown} unknown, lost ${p.writes?.lost}`,
+      );
+
+      const left = await containers();
+      expect([...left.keys()].sort()).toEqual([etcd, ...members.map((m) => m.container)].sort());
+      for (const [name, state] of left) expect(state, name).toBe(name === leader ? 'exited' : 'running');
+      expect(await harnessContainers(runId)).toBe('');
+      expect(await harnessNetworks(runId)).toBe('');
+      const tables = await docker([
+        'exec',
+        replica,
+        'psql',
+        '-U',
+        'postgres',
+        '-h',
+        '/var/run/postgresql',
+        '-tAc',
+        `SELECT count(*) FROM pg_tables WHERE tablename LIKE 'chaos_${runId}%'`,
+      ]);
+      expect(tables.trim()).toBe('0');
+    }, 90_000);
+  });
 });
