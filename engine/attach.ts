@@ -1,5 +1,6 @@
 import { sleep } from '../core/clock.ts';
 import { InfraError, InterruptedError, ScenarioError } from '../core/errors.ts';
+import type { History, Op } from '../core/history.ts';
 import type { Endpoint, NodeRef, Stack } from '../core/provider.ts';
 import type { Lease, Registry, RegistryRecord } from '../core/registry.ts';
 import type { SystemState } from '../core/result.ts';
@@ -13,6 +14,8 @@ import {
 import {
   ATTACH_KINDS,
   type AttachSpec,
+  MONGO_ATTACH_ROLES,
+  type MongoAttachSpec,
   PATRONI_ATTACH_ROLES,
   PG_ATTACH_ROLES,
   type PatroniAttachSpec,
@@ -21,12 +24,26 @@ import {
   type RedisAttachSpec,
   SENTINEL_ATTACH_ROLES,
   type SentinelAttachSpec,
+  mongoAttachSpec,
   patroniAttachSpec,
   pgAttachSpec,
   redisAttachSpec,
   sentinelAttachSpec,
 } from '../scenarios/attach.ts';
 import type { ActiveSystem } from '../scenarios/schema.ts';
+import {
+  type MongoReading,
+  attachedMongoCollection,
+  attachedMongoState,
+  attachedMongoViolations,
+  configHosts,
+  dropRunCollections,
+  readElectionTimeout,
+  readMongo,
+} from '../systems/mongo/attach.ts';
+import { mongoReplicaSet as builtMongo } from '../systems/mongo/index.ts';
+import { MONGO_DB, MongoWriterProbe, mongoWriterSettings } from '../systems/mongo/probe.ts';
+import { type MongoWriterProbeSpec, mongoWriterSpec } from '../systems/mongo/spec.ts';
 import {
   PATRONI_DEFAULTS,
   type PatroniAnswer,
@@ -77,7 +94,14 @@ export function attachGroups(attach: AttachSpec): AttachGroup[] {
   const out: AttachGroup[] = [];
   for (const system of ATTACH_KINDS) {
     const a = attach[system];
-    if (a) out.push({ system, select: a.select, azLabel: a.azLabel, endpoints: a.endpoints });
+    // A replica set is reached as its config names its members: on the containers' network.
+    if (a)
+      out.push({
+        system,
+        select: a.select,
+        azLabel: a.azLabel,
+        endpoints: 'endpoints' in a ? a.endpoints : 'network',
+      });
   }
   return out;
 }
@@ -88,6 +112,7 @@ export function attachedSystems(attach: AttachSpec): ActiveSystem[] {
     ...(attach.redis ? [{ def: attachedRedis(attach.redis), spec: attach.redis }] : []),
     ...(attach.pg ? [{ def: attachedPg(attach.pg), spec: attach.pg }] : []),
     ...(attach.patroni ? [{ def: attachedPatroni(attach.patroni), spec: attach.patroni }] : []),
+    ...(attach.mongo ? [{ def: attachedMongo(attach.mongo), spec: attach.mongo }] : []),
   ];
 }
 
@@ -98,6 +123,8 @@ const JUDGED_BY: Record<string, string> = {
   redis:
     "who leads is the node whose ROLE says master; convergence judged by its invariants (one master, every other node that answers its replica with master_link_status up), and by the probes. Nothing of the harness's promotes a replica: a master that stays down leaves no master, and full redundancy is not reached",
   pg: "who leads is the node where pg_is_in_recovery() is false; convergence judged by its invariants (one primary, every other node that answers streaming from it in its pg_stat_replication), and by the probes. Nothing of the harness's promotes a standby: a primary that stays down leaves none, and full redundancy is not reached",
+  mongo:
+    "who leads is the member whose hello says it is the writable primary; convergence judged by its invariants (one PRIMARY, every other data member that answers a SECONDARY syncing from it within maxLagMs, every arbiter an ARBITER), and by the probes; failovers are judged with the set's own electionTimeoutMillis (replSetGetConfig)",
   patroni:
     "who leads is the member whose role is leader in the members' GET /cluster; convergence judged by its invariants (one leader running as primary, every other member that answers a replica streaming from it within maximum_lag_on_failover), and by the probes; failovers are judged with the user's ttl + loop_wait (GET /config)",
 };
@@ -575,7 +602,7 @@ async function dropRunTables(
  * against the leader record of the system it names (the pg-writer on a Patroni cluster writes
  * where the `patroni-leader` record says, not `pg-writer`).
  */
-function asSystem(p: Probe, system: string): Probe {
+function asSystem(p: Probe, system: string, rename: (node: string) => string = (n) => n): Probe {
   return {
     name: p.name,
     kind: p.kind,
@@ -585,9 +612,200 @@ function asSystem(p: Probe, system: string): Probe {
     pause: () => p.pause(),
     resume: () => p.resume(),
     stop: () => p.stop(),
-    readBack: () => p.readBack(),
+    readBack: async () => {
+      const r = await p.readBack();
+      return { ...r, node: rename(r.node) };
+    },
     settings: () => p.settings(),
     ...(p.delivery ? { delivery: () => p.delivery!() } : {}),
+  };
+}
+
+/**
+ * A history whose operations name nodes by container: a probe that names the node of a write as
+ * the system does (a replica set's member by its config's host) is mapped through `rename`.
+ */
+function renamingHistory(h: History, rename: (node: string) => string): History {
+  return Object.assign(Object.create(h) as History, {
+    record: (op: Op) => h.record(op.node === undefined ? op : { ...op, node: rename(op.node) }),
+  });
+}
+
+/** How long a Mongo member may take to answer an observation (a new connection, its handshake). */
+const MONGO_READ_TIMEOUT_MS = 1000;
+
+/**
+ * A user's MongoDB replica set. Its members are the containers the selector found that answer
+ * `hello` on `port` as members of a replica set (anything else the selector finds is a node for
+ * node: targets). Who leads: the member whose `hello` says it is the writable primary
+ * (systems/mongo/attach.ts), mirrored into the built system's record `mongo-primary`. The
+ * mongo-writer finds the primary through the set as its driver does (a replica-set URI over the
+ * hosts of the set's config, each resolved to its container's address) or, with `connect:
+ * endpoint-record`, through that same reading; the nodes it names are mapped to the containers.
+ * Its collection is the run's own, dropped after the read-back.
+ */
+export function attachedMongo(spec: MongoAttachSpec): SystemDefinition<MongoAttachSpec> {
+  let data: string[] | undefined;
+  let hosts: string[] = [];
+  let leadership: AttachedLeadership | undefined;
+  let electionTimeoutMs: number | undefined;
+  const where = `the attached MongoDB replica set (${describeSelector(spec.select)})`;
+  const known = () => {
+    if (!data) throw new InfraError('NOT_ATTACHED', `${where} was not looked at yet`);
+    return data;
+  };
+  const nodesOf = (stack: Stack, names?: readonly string[]) =>
+    stack
+      .nodes()
+      .filter((n) => n.system === 'mongo' && (!names || names.includes(n.name)))
+      .map((n) => ({ name: n.name, az: n.az, endpoint: stack.endpoint(n.name, spec.port) }));
+  const readAll = (stack: Stack, names?: readonly string[], timeoutMs = MONGO_READ_TIMEOUT_MS) =>
+    Promise.all(
+      nodesOf(stack, names).map(async (n) => ({
+        ...n,
+        reading: (await readMongo(n.endpoint, timeoutMs)) as MongoReading | undefined,
+      })),
+    );
+  const read = async (stack: Stack) => {
+    const book = addressBook(stack, 'mongo');
+    return attachedMongoState(await readAll(stack, known()), (h) => book.get(h));
+  };
+  const leaderOf = (stack: Stack) => {
+    leadership ??= new AttachedLeadership(stack, builtMongo.leadership.record, () => read(stack));
+    return leadership;
+  };
+  /** A host of the set's config (or a container's name) to its container, else as it is. */
+  const containerOf = (stack: Stack) => {
+    const book = addressBook(stack, 'mongo');
+    return (node: string) => book.get(node) ?? node;
+  };
+
+  return {
+    name: 'mongo',
+    kind: 'mongo-replica-set (attached)',
+    description:
+      "a user's MongoDB replica set, attached to: the member whose hello says it is the writable primary",
+    spec: mongoAttachSpec,
+    probes: [
+      {
+        kind: 'mongo-writer',
+        spec: mongoWriterSpec,
+        create: (p, deps) => {
+          const { stack } = deps;
+          const rename = containerOf(stack);
+          return asSystem(
+            new MongoWriterProbe(p as MongoWriterProbeSpec, {
+              clock: deps.clock,
+              history: renamingHistory(deps.history, rename),
+              registry: leaderOf(stack).resolver(),
+              endpoint: (node) => stack.endpoint(rename(node), spec.port),
+              // What each host of the set's config resolves to on the containers' network.
+              address: (host) => {
+                const node = rename(host);
+                return stack.nodes().some((n) => n.name === node) ? stack.address(node) : host;
+              },
+              members: () => hosts,
+              collection: attachedMongoCollection(deps.runId, p.name),
+            }),
+            'mongo',
+            rename,
+          );
+        },
+        settings: (p, runId) =>
+          mongoWriterSettings(p as MongoWriterProbeSpec, attachedMongoCollection(runId, p.name)),
+      },
+    ],
+    roles: MONGO_ATTACH_ROLES,
+    // Learnt from the set's config once it is found (0 before: no settle time).
+    failoverThresholdMs: () => electionTimeoutMs ?? 0,
+    images: [],
+    agents: {},
+    layout: () => [],
+    plan: () => [],
+    async awaitReady(stack, _spec, signal) {
+      await untilWhole(
+        where,
+        async () => {
+          // Every container that ever answered as a member is one (a slow answer once is not none).
+          const readings = await readAll(stack, undefined, DISCOVERY_TIMEOUT_MS);
+          const members = readings.filter((r) => r.reading?.account.hello.setName);
+          data = [...new Set([...(data ?? []), ...members.map((r) => r.name)])].sort();
+          if (data.length === 0)
+            return [
+              `no container answers hello on port ${spec.port} as a member of a replica set (stack.attach.mongo.port; a set not initiated yet has no members)`,
+            ];
+          const sets = [...new Set(members.map((r) => r.reading!.account.hello.setName))];
+          if (sets.length > 1)
+            return [`the containers are members of several replica sets: ${sets.join(', ')}`];
+          const config = configHosts(members.map((r) => r.reading));
+          const book = addressBook(stack, 'mongo');
+          const unmapped = config.hosts.filter((h) => !book.has(h));
+          if (unmapped.length)
+            return [
+              `the set's members ${unmapped.join(', ')} (its config's hosts) are not containers the selector found: select every member's container`,
+            ];
+          if (config.offPort.length)
+            return [
+              `the set's config names ${config.offPort.join(', ')}: the mongo-writer reaches the members at port 27017 of their hosts`,
+            ];
+          hosts = config.hosts;
+          return attachedMongoViolations(await leaderOf(stack).state(), spec);
+        },
+        signal,
+      );
+      const { leader } = await leaderOf(stack).state();
+      if (leader)
+        electionTimeoutMs = await readElectionTimeout(
+          stack.endpoint(leader, spec.port),
+          DISCOVERY_TIMEOUT_MS,
+        );
+    },
+    observe: (stack) => leaderOf(stack).state(),
+    records: async (stack) => {
+      const { leader } = await leaderOf(stack).state();
+      return { leader, members: [...(leader ? [leader] : []), ...known().filter((n) => n !== leader)] };
+    },
+    invariants: (state) => attachedMongoViolations(state, spec),
+    resolve: (role, state, nodes, random) => {
+      const members = known();
+      const arbiters = state.nodes.filter((n) => n.role === 'arbiter').map((n) => n.name);
+      const data = nodes.filter((n) => members.includes(n.name) && !arbiters.includes(n.name));
+      switch (role) {
+        case 'primary':
+          return data.filter((n) => n.name === state.leader);
+        case 'secondary':
+          return data.filter((n) => n.name !== state.leader);
+        case 'arbiter':
+          return nodes.filter((n) => arbiters.includes(n.name));
+        case 'any': {
+          const pool = state.members.length
+            ? nodes.filter((n) => state.members.includes(n.name))
+            : nodes.filter((n) => members.includes(n.name));
+          return pool.length ? [pool[Math.floor(random() * pool.length)]!] : [];
+        }
+        default:
+          return [];
+      }
+    },
+    leadership: builtMongo.leadership,
+    decisions: [],
+    controllers: (_s, ctx: ControllerContext) => [
+      leaderPoller(
+        'mongo-leader',
+        () => leaderOf(ctx.stack),
+        async () => {
+          // The probes' collections are the harness's own (named by the run): dropped after the read-back.
+          const { leader } = await leaderOf(ctx.stack).state();
+          const pattern = `${MONGO_DB}.${attachedMongoCollection(ctx.plan.runId, '')}*`;
+          if (!leader) {
+            ctx.emit('probe-collections-left', undefined, { pattern, why: 'no primary' });
+            return;
+          }
+          const collections = await dropRunCollections(ctx.stack.endpoint(leader, spec.port), ctx.plan.runId);
+          ctx.emit('probe-collections-dropped', leader, { collections, pattern });
+        },
+      ),
+    ],
   };
 }
 

@@ -140,16 +140,55 @@ describe('stack.attach', () => {
     ).toMatch(/attach pg or patroni, not both/);
   });
 
+  it("takes a MongoDB replica set, with defaults; its targets are the built set's", () => {
+    const { scenario: m } = load(
+      scenario(
+        '    mongo: { select: { compose: shop }, azLabel: com.example.az }',
+        '{ kind: mongo-writer, connect: endpoint-record }',
+        '{ action: kill, target: mongo:primary }',
+      ),
+    );
+    expect((m.stack as { attach?: unknown }).attach).toEqual({
+      mongo: { select: { compose: 'shop' }, port: 27017, maxLagMs: 2000, azLabel: 'com.example.az' },
+    });
+    for (const role of ['secondary', 'arbiter', 'any'])
+      load(
+        scenario(
+          '    mongo: { select: { label: a=b } }',
+          '{ kind: mongo-writer }',
+          `{ action: kill, target: mongo:${role} }`,
+        ),
+      );
+    // Reached as the set's config names its members, on their network: no published ports.
+    expect(
+      problem(
+        scenario(
+          '    mongo: { select: { label: a=b }, endpoints: published }',
+          '{ kind: mongo-writer }',
+          '{ action: kill, target: mongo:primary }',
+        ),
+      ),
+    ).toMatch(/endpoints/);
+    expect(
+      problem(
+        scenario(
+          '    mongo: { select: { label: a=b } }',
+          '{ kind: pg-writer }',
+          '{ action: kill, target: mongo:primary }',
+        ),
+      ),
+    ).toMatch(/a pg-writer probe cannot write to this attached stack; attached mongo: kind mongo-writer/);
+  });
+
   it('refuses the kinds it cannot attach to, in one line naming them', () => {
     const one = (kind: string) => {
       const msg = problem(scenario(`    ${kind}: { select: { label: a=b } }`));
       expect(msg.split('\n')).toHaveLength(1);
       return msg;
     };
-    expect(one('mongo')).toMatch(
-      /stack\.attach\.mongo'.*cannot be attached to yet.*attach supports: sentinel, redis, pg, patroni/,
+    expect(one('web')).toMatch(
+      /stack\.attach\.web'.*load balancer.*attach supports: sentinel, redis, pg, patroni, mongo/,
     );
-    expect(one('web')).toMatch(/stack\.attach\.web'.*load balancer/);
   });
 
   it('refuses a probe or a target of another kind than the one attached, and a field the kind has not', () => {

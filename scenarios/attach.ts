@@ -7,11 +7,12 @@ import type { FAULT_ACTIONS } from '../core/faults.ts';
  * or by a Compose project, its leader the way that kind says (Sentinel: the master a majority of
  * the Sentinels hands out; plain Redis replication: the node whose `ROLE` says master; Postgres
  * streaming replication: the node where `pg_is_in_recovery()` is false; Patroni: the member its
- * REST API's `/cluster` names `leader`). The harness never
+ * REST API's `/cluster` names `leader`; a MongoDB replica set: the member whose `hello` says it is
+ * the writable primary). The harness never
  * starts, restarts or removes the user's containers or networks; it removes only what it added
  * (its iptables rules, its proxies, the keys and tables its probes wrote).
  */
-export const ATTACH_KINDS = ['sentinel', 'redis', 'pg', 'patroni'] as const;
+export const ATTACH_KINDS = ['sentinel', 'redis', 'pg', 'patroni', 'mongo'] as const;
 export type AttachKind = (typeof ATTACH_KINDS)[number];
 
 /** The faults an attached stack can take: those that need nothing the harness builds. */
@@ -174,11 +175,31 @@ export const patroniAttachSpec = z
   );
 export type PatroniAttachSpec = z.infer<typeof patroniAttachSpec>;
 
+/** A running user's MongoDB replica set: data members (and arbiters), its own elections. */
+export const mongoAttachSpec = z
+  .object({
+    select: selector,
+    port: port(
+      "The members' mongod port (every container the selector finds that answers hello on it as a member of a replica set is a member).",
+      27017,
+    ),
+    maxLagMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(2000)
+      .describe('How far (ms of oplog) a secondary may trail the primary and still count as redundant.'),
+    azLabel,
+  })
+  .strict()
+  .describe(
+    "A user's MongoDB replica set (no authentication): who leads is the member whose hello says it is the writable primary; the mongo-writer finds it through the set (a replica-set URI over the hosts of the set's config, reached on the containers' network at port 27017) or connects to it directly (connect: endpoint-record). Whole when every other data member that answers is a SECONDARY syncing from it within maxLagMs.",
+  );
+export type MongoAttachSpec = z.infer<typeof mongoAttachSpec>;
+
 /** The systems the harness builds that it cannot attach to, and why, in one line each. */
 const NOT_ATTACHABLE: Record<string, string> = {
-  mongo:
-    "a MongoDB replica set cannot be attached to yet (no probe finds its primary without the harness's record); attach supports: sentinel, redis, pg, patroni",
-  web: "a web tier cannot be attached to (its probe needs the harness's load balancer); attach supports: sentinel, redis, pg, patroni",
+  web: "a web tier cannot be attached to (its probe needs the harness's load balancer); attach supports: sentinel, redis, pg, patroni, mongo",
 };
 
 /** A key that is never valid, refused with its reason (and closed to an editor: `not: {}`). */
@@ -194,6 +215,7 @@ export const attachSpec = z
     redis: redisAttachSpec.optional(),
     pg: pgAttachSpec.optional(),
     patroni: patroniAttachSpec.optional(),
+    mongo: mongoAttachSpec.optional(),
     ...Object.fromEntries(Object.entries(NOT_ATTACHABLE).map(([k, why]) => [k, refused(why)])),
   })
   .strict()
@@ -206,13 +228,14 @@ export const attachSpec = z
     path: ['patroni'],
   })
   .describe(
-    "A stack already running on the Docker engine, to attach to instead of building one (kinds: sentinel, redis, pg, patroni). The harness never starts, restarts or removes the user's containers; a killed one stays stopped.",
+    "A stack already running on the Docker engine, to attach to instead of building one (kinds: sentinel, redis, pg, patroni, mongo). The harness never starts, restarts or removes the user's containers; a killed one stays stopped.",
   );
 export type AttachSpec = {
   sentinel?: SentinelAttachSpec;
   redis?: RedisAttachSpec;
   pg?: PgAttachSpec;
   patroni?: PatroniAttachSpec;
+  mongo?: MongoAttachSpec;
 };
 
 /** The roles an attached Sentinel stack's targets name. */
@@ -245,12 +268,21 @@ export const PATRONI_ATTACH_ROLES = {
   any: 'one member that is the leader or streams from it, picked at random',
 } as const;
 
+/** The roles an attached MongoDB replica set's targets name (as the built set's). */
+export const MONGO_ATTACH_ROLES = {
+  primary: 'the member whose hello says it is the writable primary',
+  secondary: 'every other data member',
+  arbiter: 'every member that is an arbiter',
+  any: 'one member that is the primary, syncs from it, or is an arbiter, picked at random',
+} as const;
+
 /** Each kind: the probe that writes to it, and its roles. */
 const ATTACHED: Record<AttachKind, { probe: string; roles: Record<string, string>; what: string }> = {
   sentinel: { probe: 'sentinel-writer', roles: SENTINEL_ATTACH_ROLES, what: 'Sentinel' },
   redis: { probe: 'redis-writer', roles: REDIS_ATTACH_ROLES, what: 'Redis' },
   pg: { probe: 'pg-writer', roles: PG_ATTACH_ROLES, what: 'Postgres' },
   patroni: { probe: 'pg-writer', roles: PATRONI_ATTACH_ROLES, what: 'Patroni' },
+  mongo: { probe: 'mongo-writer', roles: MONGO_ATTACH_ROLES, what: 'MongoDB' },
 };
 
 /** A selector in words, as errors name it. */

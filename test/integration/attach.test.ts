@@ -4,11 +4,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NODE_IMAGE } from '../../agents/bundle.ts';
 import { sleep, withTimeout } from '../../core/clock.ts';
 import type { RunResult } from '../../core/result.ts';
+import { dockerClient } from '../../infra/local/docker.ts';
 import { partitionUnsupportedReason } from '../../infra/local/faults.ts';
-import { chaos, runIdOf, start, tempRunsDir } from './docker.ts';
+import { resolveImage } from '../../infra/local/images.ts';
+import { adminOnce } from '../../systems/mongo/client.ts';
+import { chaos, readHistory, runIdOf, start, tempRunsDir } from './docker.ts';
 
 /**
  * The README's walk-through, as a test: a user's Redis with Sentinel started with plain `docker
@@ -72,6 +77,54 @@ const patroniImages =
         firstImage([process.env.CHAOS_IMAGE_PATRONI, 'chaos-local/patroni:3.0']),
         firstImage([process.env.CHAOS_IMAGE_ETCD, 'chaos-local/etcd:3.4', 'quay.io/coreos/etcd:v3.4.23']),
       ]).then(([p, e]) => (p && e ? { patroni: p.image, etcd: e.image } : undefined));
+
+/**
+ * The user's mongod image: the official one (or CHAOS_IMAGE_MONGO). No Debian package has mongod,
+ * so there is no offline build; where none is on the engine, the replica set's test skips, saying so.
+ */
+const mongoImage = skip ? undefined : await firstImage([process.env.CHAOS_IMAGE_MONGO, 'mongo:7']);
+const mongoSkip = skip
+  ? ''
+  : mongoImage
+    ? ''
+    : `no mongod image here (${process.env.CHAOS_IMAGE_MONGO || 'mongo:7'} is not on this engine): docker pull mongo:7 where a registry answers, or set CHAOS_IMAGE_MONGO to a mongod image the engine has`;
+if (mongoSkip) console.warn(`the attached MongoDB replica set's test skipped: ${mongoSkip}`);
+
+/**
+ * The stand-in mongod (systems/mongo/stand-in.ts, as test/integration/mongo.test.ts builds it):
+ * Node.js and one bundled file named `mongod`, from the node image the local mode has. It holds no
+ * election (the member its config ranks first is primary for good): enough for the harness's side
+ * of an attached set (finding the members, mapping the config's hosts to containers, the probe
+ * through the set and through the reading), nothing about failover.
+ */
+const STAND_IN = 'chaos-test/mongod-stand-in:latest';
+async function buildStandIn(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'chaos-mongod-stand-in-'));
+  const out = await build({
+    stdin: {
+      contents:
+        "import { main } from './stand-in.ts';\nmain().catch((err) => { console.error(err); process.exit(1); });\n",
+      resolveDir: join(ROOT, 'systems/mongo'),
+      sourcefile: 'stand-in-entry.ts',
+      loader: 'ts',
+    },
+    bundle: true,
+    platform: 'node',
+    target: 'node18',
+    format: 'cjs',
+    write: false,
+    logLevel: 'silent',
+  });
+  writeFileSync(join(dir, 'stand-in.cjs'), out.outputFiles[0]!.contents);
+  writeFileSync(join(dir, 'mongod'), '#!/bin/sh\nexec node /opt/stand-in.cjs "$@"\n');
+  const base = (await resolveImage(dockerClient(), NODE_IMAGE)).image;
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    `FROM ${base}\nCOPY stand-in.cjs /opt/stand-in.cjs\nCOPY mongod /usr/local/bin/mongod\nRUN chmod 755 /usr/local/bin/mongod\n`,
+  );
+  await docker(['build', '-q', '-t', STAND_IN, dir]);
+  return STAND_IN;
+}
 
 /** A user's stack: three Redis (one master), three Sentinels, a network, all labelled by the user. */
 class UserStack {
@@ -820,6 +873,248 @@ expect: { recovered: true, maxFailoverMs: 15000, maxLostWrites: 0, leaderChanges
         `SELECT count(*) FROM pg_tables WHERE tablename LIKE 'chaos_${runId}%'`,
       ]);
       expect(tables.trim()).toBe('0');
+    }, 90_000);
+  });
+  describe.skipIf(Boolean(mongoSkip))(
+    `a user's MongoDB replica set (members named by network aliases): kill the primary${mongoSkip ? ` (skipped: ${mongoSkip})` : ''}`,
+    () => {
+      const id = randomBytes(3).toString('hex');
+      const label = `com.example.stack=mongo-${id}`;
+      const network = `mongo-${id}-net`;
+      // The set's config names its members by their aliases (m1...), not by the containers' names.
+      const members = [1, 2, 3].map((i) => ({
+        container: `mongo-${id}-${i}`,
+        host: `m${i}`,
+        az: 'abc'[i - 1]!,
+      }));
+      const mongosh = (container: string, js: string) =>
+        docker(['exec', container, 'mongosh', '--quiet', '--norc', '--eval', js]);
+      const containers = async () =>
+        new Map(
+          (await docker(['ps', '-a', '--filter', `label=${label}`, '--format', '{{.Names}} {{.State}}']))
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => l.split(' ') as [string, string]),
+        );
+
+      beforeAll(async () => {
+        await docker(['network', 'create', '--label', label, network]);
+        for (const m of members)
+          await docker([
+            'run',
+            '-d',
+            '--name',
+            m.container,
+            '--network',
+            network,
+            '--network-alias',
+            m.host,
+            '--label',
+            label,
+            '--label',
+            `com.example.az=${m.az}`,
+            mongoImage!.image,
+            'mongod',
+            '--replSet',
+            'shop',
+            '--bind_ip_all',
+            '--port',
+            '27017',
+          ]);
+        await until(
+          'mongod answers',
+          60_000,
+          async () => (await mongosh(members[0]!.container, 'db.runCommand({ ping: 1 }).ok')).trim() === '1',
+        );
+        const config = {
+          _id: 'shop',
+          members: members.map((m, i) => ({ _id: i, host: `${m.host}:27017`, priority: i === 0 ? 2 : 1 })),
+          settings: { electionTimeoutMillis: 2000 },
+        };
+        await mongosh(members[0]!.container, `rs.initiate(${JSON.stringify(config)})`);
+        await until(
+          'the set formed: a primary, two secondaries',
+          60_000,
+          async () =>
+            (
+              await mongosh(
+                members[0]!.container,
+                'const s = rs.status(); s.members.filter((m) => m.stateStr === "PRIMARY").length + "," + s.members.filter((m) => m.stateStr === "SECONDARY").length',
+              )
+            ).trim() === '1,2',
+        );
+      }, 120_000);
+      afterAll(async () => {
+        const ids = await docker(['ps', '-aq', '--filter', `label=${label}`]);
+        if (ids) await docker(['rm', '-f', ...ids.split('\n')]);
+        await docker(['network', 'rm', network]).catch(() => {});
+      }, 60_000);
+
+      it('finds the primary by hello, sees the set elect another, names it, drops its collection', async () => {
+        const primary = members[0]!.container;
+        const file = join(mkdtempSync(join(tmpdir(), 'chaos-attach-')), 'scenario.yaml');
+        writeFileSync(
+          file,
+          `name: mongo-primary-kill
+stack:
+  attach:
+    mongo: { select: { label: ${label} }, azLabel: com.example.az }
+probes:
+  - { kind: mongo-writer, name: writer, rateHz: 50 }
+steadyState: { durationMs: 1500 }
+faults:
+  - { at: 0, action: kill, target: mongo:primary }
+observeMs: 8000
+recovery: { timeoutMs: 20000, stableMs: 1000 }
+expect: { recovered: true, maxFailoverMs: 15000, maxLostWrites: 0, leaderChanges: 1 }
+`,
+        );
+        const { out, runId, r } = await runScenario(file);
+        expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+        expect(r.verdict).toBe('pass');
+        expect(r.faults[0]!.nodes).toEqual([primary]);
+        const p = r.probes[0]!;
+        const w = p.windows[0]!.availability;
+        expect(w.failoverMs).toBeGreaterThan(1000);
+        expect(w.failoverMs).toBeLessThan(15000);
+        expect(p.writes?.lost).toBe(0);
+        const s = r.systems[0]!;
+        expect(s.kind).toBe('mongo-replica-set (attached)');
+        expect(s.leadershipRecord).toBe('mongo-primary');
+        expect(s.before?.leader).toBe(primary);
+        expect(s.leadership).toHaveLength(1);
+        const after = s.leadership[0]!.to;
+        expect(members.map((m) => m.container)).toContain(after);
+        expect(after).not.toBe(primary);
+        expect(s.after?.leader).toBe(after);
+        expect(p.readBack).toMatchObject({ node: after }); // by container, not by the set's m2/m3
+        expect(s.convergence?.converged).toBe(true);
+        expect(r.warnings.join('\n')).toContain(`${primary} was killed and stays stopped`);
+        console.log(
+          `attached MongoDB, primary killed: failover ${w.failoverMs} ms, ${p.ok} ok / ${p.fail} failed / ${p.unknown} unknown, lost ${p.writes?.lost}`,
+        );
+
+        const left = await containers();
+        expect([...left.keys()].sort()).toEqual(members.map((m) => m.container).sort());
+        for (const [name, state] of left) expect(state, name).toBe(name === primary ? 'exited' : 'running');
+        expect(await harnessContainers(runId)).toBe('');
+        expect(await harnessNetworks(runId)).toBe('');
+        const collections = await mongosh(
+          after,
+          `db.getSiblingDB("chaos").getCollectionNames().filter((n) => n.startsWith("chaos_${runId}")).length`,
+        );
+        expect(collections.trim()).toBe('0');
+      }, 120_000);
+    },
+  );
+  describe("a user's replica set of stand-in mongods (no election): pause the secondary", () => {
+    const id = randomBytes(3).toString('hex');
+    const label = `com.example.stack=mstand-${id}`;
+    const network = `mstand-${id}-net`;
+    const members = [1, 2].map((i) => ({ container: `mstand-${id}-${i}`, host: `db${i}`, az: 'ab'[i - 1]! }));
+
+    beforeAll(async () => {
+      const image = await buildStandIn();
+      await docker(['network', 'create', '--label', label, network]);
+      for (const m of members)
+        await docker([
+          'run',
+          '-d',
+          '--name',
+          m.container,
+          '--network',
+          network,
+          '--network-alias',
+          m.host,
+          '--label',
+          label,
+          '--label',
+          `com.example.az=${m.az}`,
+          image,
+          'mongod',
+          '--port',
+          '27017',
+          '--replSet',
+          'shop',
+        ]);
+      const ip = await docker([
+        'inspect',
+        '-f',
+        '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
+        members[0]!.container,
+      ]);
+      const config = {
+        _id: 'shop',
+        members: members.map((m, i) => ({ _id: i, host: `${m.host}:27017`, priority: i === 0 ? 2 : 1 })),
+        settings: { electionTimeoutMillis: 3000 },
+      };
+      await until('the stand-in set initiated', 30_000, async () => {
+        const [answer] = await adminOnce({ host: ip, port: 27017 }, [{ replSetInitiate: config }], 1000);
+        return Boolean(answer && !(answer instanceof Error));
+      });
+    }, 90_000);
+    afterAll(async () => {
+      const ids = await docker(['ps', '-aq', '--filter', `label=${label}`]);
+      if (ids) await docker(['rm', '-f', ...ids.split('\n')]);
+      await docker(['network', 'rm', network]).catch(() => {});
+    }, 60_000);
+
+    it('writes through the set (its hosts mapped to the containers) and through the reading, names every node by container', async () => {
+      const [primary, secondary] = members.map((m) => m.container);
+      const file = join(mkdtempSync(join(tmpdir(), 'chaos-attach-')), 'scenario.yaml');
+      writeFileSync(
+        file,
+        `name: mongo-stand-in-pause
+stack:
+  attach:
+    mongo: { select: { label: ${label} }, azLabel: com.example.az }
+probes:
+  - { kind: mongo-writer, name: through-set, rateHz: 40 }
+  - { kind: mongo-writer, name: through-reading, rateHz: 40, connect: endpoint-record }
+steadyState: { durationMs: 1000 }
+faults:
+  - { at: 0, action: pause, target: mongo:secondary, durationMs: 2000 }
+observeMs: 2500
+recovery: { timeoutMs: 10000, stableMs: 500 }
+expect: { recovered: true, maxLostWrites: 0, leaderChanges: 0 }
+`,
+      );
+      const { out, runId, r } = await runScenario(file);
+      expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+      expect(r.verdict).toBe('pass');
+      expect(r.faults[0]!.nodes).toEqual([secondary]);
+      const s = r.systems[0]!;
+      expect(s.kind).toBe('mongo-replica-set (attached)');
+      expect(s.before?.leader).toBe(primary);
+      expect(s.before?.members).toEqual([primary, secondary]);
+      expect(s.before?.nodes.find((n) => n.name === secondary)).toMatchObject({
+        role: 'secondary',
+        following: primary,
+        linkUp: true,
+      });
+      expect(s.leadership).toEqual([]);
+      expect(s.convergence?.converged).toBe(true);
+      for (const p of r.probes) {
+        expect(p.system, p.name).toBe('mongo');
+        expect(p.writes!.acknowledged, p.name).toBeGreaterThan(40);
+        expect(p.writes!.lost, p.name).toBe(0);
+        expect(p.readBack, p.name).toMatchObject({ node: primary });
+      }
+      const history = await readHistory(r.runDir);
+      expect(new Set(history.filter((o) => o.outcome === 'ok').map((o) => o.node))).toEqual(
+        new Set([primary]),
+      );
+      const left = await docker([
+        'ps',
+        '-a',
+        '--filter',
+        `label=${label}`,
+        '--format',
+        '{{.Names}} {{.State}}',
+      ]);
+      expect(left.split('\n').sort()).toEqual(members.map((m) => `${m.container} running`).sort());
+      expect(await harnessContainers(runId)).toBe('');
+      expect(await harnessNetworks(runId)).toBe('');
     }, 90_000);
   });
 });
