@@ -65,7 +65,15 @@ import { postgres as builtPg } from '../systems/pg/index.ts';
 import { PgWriterProbe, pgWriterSettings } from '../systems/pg/probe.ts';
 import { WRITER_RECORD } from '../systems/pg/records.ts';
 import { type PgWriterProbeSpec, pgWriterSpec } from '../systems/pg/spec.ts';
-import { attachedRedisViolations, readRedisNodes, readRole, redisState } from '../systems/redis/attach.ts';
+import {
+  type RedisAuth,
+  attachedRedisViolations,
+  authOptions,
+  readRedisNodes,
+  readRole,
+  redisState,
+  roleError,
+} from '../systems/redis/attach.ts';
 import { redisChain as builtRedis } from '../systems/redis/index.ts';
 import { RedisWriterProbe, redisWriterSettings } from '../systems/redis/probe.ts';
 import { HEAD_RECORD } from '../systems/redis/records.ts';
@@ -308,17 +316,21 @@ async function untilWhole(where: string, why: () => Promise<string[]>, signal?: 
 }
 
 /** Removes the keys a run's probes wrote (`chaos:<run>:*`) from a Redis; how many, or undefined. */
-async function removeRunKeys(ep: Endpoint, runId: string): Promise<number | undefined> {
-  return ask(ep, async (c) => {
-    let n = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await c.scan(cursor, 'MATCH', `chaos:${runId}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) n += await c.del(...keys);
-    } while (cursor !== '0');
-    return n;
-  });
+async function removeRunKeys(ep: Endpoint, runId: string, auth?: RedisAuth): Promise<number | undefined> {
+  return ask(
+    ep,
+    async (c) => {
+      let n = 0;
+      let cursor = '0';
+      do {
+        const [next, keys] = await c.scan(cursor, 'MATCH', `chaos:${runId}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) n += await c.del(...keys);
+      } while (cursor !== '0');
+      return n;
+    },
+    auth,
+  );
 }
 
 /** The roles of a leader-and-followers stack, on the nodes found to run the system. */
@@ -348,6 +360,7 @@ function resolveLeaderRole(
  */
 export function attachedRedis(spec: RedisAttachSpec): SystemDefinition<RedisAttachSpec> {
   let data: string[] | undefined;
+  const auth: RedisAuth = { username: spec.username, password: spec.password };
   let leadership: AttachedLeadership | undefined;
   const where = `the attached Redis stack (${describeSelector(spec.select)})`;
   const known = () => {
@@ -361,7 +374,7 @@ export function attachedRedis(spec: RedisAttachSpec): SystemDefinition<RedisAtta
       .map((n) => ({ name: n.name, az: n.az, endpoint: stack.endpoint(n.name, spec.port) }));
   const read = async (stack: Stack) => {
     const book = addressBook(stack, 'redis');
-    return redisState(await readRedisNodes(nodesOf(stack, known()), (h) => book.get(h)));
+    return redisState(await readRedisNodes(nodesOf(stack, known()), (h) => book.get(h), 500, auth));
   };
   const leaderOf = (stack: Stack) => {
     leadership ??= new AttachedLeadership(stack, HEAD_RECORD, () => read(stack));
@@ -384,6 +397,7 @@ export function attachedRedis(spec: RedisAttachSpec): SystemDefinition<RedisAtta
             registry: leaderOf(deps.stack).resolver(),
             endpoint: (node) => deps.stack.endpoint(node, spec.port),
             key: probeKey(deps.runId, p.name),
+            auth,
           }),
         settings: (p, runId) => redisWriterSettings(p as RedisWriterProbeSpec, probeKey(runId, p.name)),
       },
@@ -400,15 +414,17 @@ export function attachedRedis(spec: RedisAttachSpec): SystemDefinition<RedisAtta
           // Every container that ever answered as a Redis node is one (a slow answer once is not none).
           const roles = await Promise.all(
             nodesOf(stack).map(
-              async (n) => [n.name, await readRole(n.endpoint, DISCOVERY_TIMEOUT_MS)] as const,
+              async (n) => [n.name, await readRole(n.endpoint, DISCOVERY_TIMEOUT_MS, auth)] as const,
             ),
           );
           const found = roles.filter(([, r]) => r?.[0] === 'master' || r?.[0] === 'slave').map(([n]) => n);
           data = [...new Set([...(data ?? []), ...found])].sort();
-          if (data.length === 0)
+          if (data.length === 0) {
+            await refusedLogin(where, nodesOf(stack)[0], auth, 'stack.attach.redis.password');
             return [
               `no container answers ROLE on port ${spec.port}: no Redis node (stack.attach.redis.port)`,
             ];
+          }
           return attachedRedisViolations(await leaderOf(stack).state());
         },
         signal,
@@ -438,7 +454,7 @@ export function attachedRedis(spec: RedisAttachSpec): SystemDefinition<RedisAtta
             });
             return;
           }
-          const removed = await removeRunKeys(ctx.stack.endpoint(leader, spec.port), ctx.plan.runId);
+          const removed = await removeRunKeys(ctx.stack.endpoint(leader, spec.port), ctx.plan.runId, auth);
           ctx.emit('probe-keys-removed', leader, {
             keys: removed ?? null,
             pattern: `chaos:${ctx.plan.runId}:*`,
@@ -952,12 +968,39 @@ export function attachedPatroni(spec: PatroniAttachSpec): SystemDefinition<Patro
   };
 }
 
+/** What a Redis answers a client that sends a wrong login, or none where one is needed. */
+const LOGIN_REFUSED = /NOAUTH|WRONGPASS|invalid (username-)?password|Authentication required|AUTH failed/i;
+
+/**
+ * Throws at once, in one line, when a node refuses the harness's login (NOAUTH, WRONGPASS): a
+ * password is not fixed by waiting for the stack to form. Anything else is left to the caller.
+ */
+async function refusedLogin(
+  where: string,
+  node: { name: string; endpoint: Endpoint } | undefined,
+  auth: RedisAuth,
+  field: string,
+): Promise<void> {
+  if (!node) return;
+  const why = await roleError(node.endpoint, DISCOVERY_TIMEOUT_MS, auth);
+  if (why && LOGIN_REFUSED.test(why))
+    throw new InfraError(
+      'ATTACH_LOGIN_REFUSED',
+      `${where}: ${node.name} refused the harness's login: ${why}`,
+      {
+        hint: `set ${field}${field.endsWith('sentinelPassword') ? ' (and sentinelUsername' : ' (and username'} for an ACL user)`,
+      },
+    );
+}
+
 /** One Redis reply, or undefined when the node did not answer in time. */
 async function ask<T>(
   ep: Endpoint,
   run: (c: ReturnType<typeof quickClient>) => Promise<T>,
+  auth?: RedisAuth,
 ): Promise<T | undefined> {
   const c = quickClient(ep, 500);
+  Object.assign(c.options, authOptions(auth));
   try {
     await c.connect();
     return await run(c);
@@ -985,6 +1028,9 @@ interface Layout {
  */
 export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<SentinelAttachSpec> {
   let layout: Layout | undefined;
+  // The data nodes' login, and the Sentinels' own (their requirepass is not the data nodes').
+  const auth: RedisAuth = { username: spec.username, password: spec.password };
+  const sentinelAuth: RedisAuth = { username: spec.sentinelUsername, password: spec.sentinelPassword };
   const nodesOf = (stack: Stack) => stack.nodes().filter((n) => n.system === 'sentinel');
 
   /** Addresses (and names) to node names: what the Sentinels and INFO answer with. */
@@ -1004,8 +1050,8 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
     const answers = await Promise.all(
       nodes.map(async (n) => {
         const [role, info] = await Promise.all([
-          ask(stack.endpoint(n.name, spec.port), (c) => c.call('ROLE') as Promise<unknown[]>),
-          ask(stack.endpoint(n.name, spec.sentinelPort), (c) => c.info('server')),
+          ask(stack.endpoint(n.name, spec.port), (c) => c.call('ROLE') as Promise<unknown[]>, auth),
+          ask(stack.endpoint(n.name, spec.sentinelPort), (c) => c.info('server'), sentinelAuth),
         ]);
         return {
           name: n.name,
@@ -1028,8 +1074,10 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
     const names = book(stack);
     const entries = await Promise.all(
       known().sentinels.map(async (n) => {
-        const addr = (await ask(stack.endpoint(n, spec.sentinelPort), (c) =>
-          c.call('SENTINEL', 'get-master-addr-by-name', spec.masterName),
+        const addr = (await ask(
+          stack.endpoint(n, spec.sentinelPort),
+          (c) => c.call('SENTINEL', 'get-master-addr-by-name', spec.masterName),
+          sentinelAuth,
         )) as [string, string] | null | undefined;
         if (addr === undefined) return [n, undefined] as const;
         return [n, addr ? (names.get(addr[0]) ?? null) : null] as const;
@@ -1051,7 +1099,7 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
       sentinelAnswers(stack),
       Promise.all(
         data.map(async (n) => {
-          const info = await ask(stack.endpoint(n, spec.port), (c) => c.info('replication'));
+          const info = await ask(stack.endpoint(n, spec.port), (c) => c.info('replication'), auth);
           return [n, info === undefined ? undefined : parseReplication(info)] as const;
         }),
       ),
@@ -1123,13 +1171,27 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
     for (;;) {
       if (signal?.aborted) throw new InterruptedError(String(signal.reason));
       layout = await findLayout(stack);
-      if (layout.data.length === 0)
+      const first = nodesOf(stack)[0];
+      if (layout.data.length === 0) {
+        await refusedLogin(
+          where,
+          first && { name: first.name, endpoint: stack.endpoint(first.name, spec.port) },
+          auth,
+          'stack.attach.sentinel.password',
+        );
         why = [`no container answers ROLE on port ${spec.port}: no data node (stack.attach.sentinel.port)`];
-      else if (layout.sentinels.length === 0)
+      } else if (layout.sentinels.length === 0) {
+        for (const n of nodesOf(stack).filter((x) => !layout?.data.includes(x.name)))
+          await refusedLogin(
+            where,
+            { name: n.name, endpoint: stack.endpoint(n.name, spec.sentinelPort) },
+            sentinelAuth,
+            'stack.attach.sentinel.sentinelPassword',
+          );
         why = [
           `no container answers as a Sentinel on port ${spec.sentinelPort} (stack.attach.sentinel.sentinelPort)`,
         ];
-      else {
+      } else {
         const answers = await sentinelAnswers(stack);
         why = [...answers.values()].every((a) => a === null)
           ? [`no Sentinel hands out a master named '${spec.masterName}' (stack.attach.sentinel.masterName)`]
@@ -1157,8 +1219,10 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
   let downAfterMs: number | undefined;
   async function readDownAfter(stack: Stack): Promise<number | undefined> {
     for (const n of known().sentinels) {
-      const fields = (await ask(stack.endpoint(n, spec.sentinelPort), (c) =>
-        c.call('SENTINEL', 'MASTER', spec.masterName),
+      const fields = (await ask(
+        stack.endpoint(n, spec.sentinelPort),
+        (c) => c.call('SENTINEL', 'MASTER', spec.masterName),
+        sentinelAuth,
       )) as unknown;
       if (!Array.isArray(fields)) continue;
       const i = fields.indexOf('down-after-milliseconds');
@@ -1188,6 +1252,7 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
           });
           const ep = stack.endpoint(n, spec.sentinelPort);
           const sub = quickClient(ep, 1000);
+          Object.assign(sub.options, authOptions(sentinelAuth));
           sub.options.retryStrategy = () => 200;
           sub.options.maxRetriesPerRequest = null;
           sub.on('pmessage', (_p: string, channel: string, message: string) => {
@@ -1211,7 +1276,7 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
         // The probes' keys are the harness's own: taken out of the user's Redis (read back already).
         const { leader } = await records(stack).catch(() => ({ leader: null }));
         if (!leader) return;
-        const removed = await removeRunKeys(stack.endpoint(leader, spec.port), ctx.plan.runId);
+        const removed = await removeRunKeys(stack.endpoint(leader, spec.port), ctx.plan.runId, auth);
         ctx.emit('probe-keys-removed', leader, {
           keys: removed ?? null,
           pattern: `chaos:${ctx.plan.runId}:*`,
@@ -1238,6 +1303,8 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
             history: deps.history,
             key: probeKey(deps.runId, p.name),
             masterName: spec.masterName,
+            auth,
+            sentinelAuth,
             proxy: () => {
               throw new InfraError('NO_PROXY', 'an attached Sentinel stack has no proxy of the harness');
             },

@@ -94,6 +94,38 @@ describe('stack.attach', () => {
     );
   });
 
+  it("takes the Redis logins every client of the harness's sends: the nodes', and the Sentinels' own", () => {
+    const { scenario: r } = load(
+      scenario(
+        '    redis: { select: { label: a=b }, username: app, password: s3cret }',
+        '{ kind: redis-writer }',
+        '{ action: kill, target: redis:replica }',
+      ),
+    );
+    expect((r.stack as { attach?: { redis?: unknown } }).attach?.redis).toMatchObject({
+      username: 'app',
+      password: 's3cret',
+    });
+    const { scenario: s } = load(
+      scenario(
+        '    sentinel: { select: { label: a=b }, password: data-secret, sentinelPassword: sentinel-secret }',
+      ),
+    );
+    expect((s.stack as { attach?: { sentinel?: unknown } }).attach?.sentinel).toMatchObject({
+      password: 'data-secret',
+      sentinelPassword: 'sentinel-secret',
+    });
+    expect(
+      problem(
+        scenario(
+          '    redis: { select: { label: a=b }, password: "" }',
+          '{ kind: redis-writer }',
+          '{ action: kill, target: redis:master }',
+        ),
+      ),
+    ).toMatch(/password/);
+  });
+
   it("takes a Patroni cluster, with defaults; its targets are the built system's but etcd", () => {
     const { scenario: p } = load(
       scenario(

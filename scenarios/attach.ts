@@ -63,6 +63,24 @@ const selector = z
 
 export type AttachSelector = z.infer<typeof selector>;
 
+/** How the harness logs in to a user's Redis (AUTH): every client it opens sends it. */
+const redisLogin = {
+  username: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "The ACL user every client of the harness's logs in as (AUTH username password); absent: the default user.",
+    ),
+  password: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "The password every client of the harness's sends (AUTH): the nodes' requirepass, or the ACL user's; absent: none.",
+    ),
+};
+
 /** A running user's Redis with Sentinel: data nodes and Sentinels, in one or several containers. */
 export const sentinelAttachSpec = z
   .object({
@@ -74,6 +92,19 @@ export const sentinelAttachSpec = z
       .describe("The master set's name the Sentinels monitor (sentinel monitor <name> ...)."),
     port: z.number().int().min(1).max(65535).default(6379).describe("The data nodes' Redis port."),
     sentinelPort: z.number().int().min(1).max(65535).default(26379).describe("The Sentinels' port."),
+    ...redisLogin,
+    sentinelUsername: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The ACL user the harness logs in to the Sentinels as; absent: the Sentinels' default user."),
+    sentinelPassword: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "The Sentinels' own password (their requirepass), if they have one: the data nodes' password is not sent to them.",
+      ),
     azLabel: z
       .string()
       .min(1)
@@ -112,6 +143,7 @@ export const redisAttachSpec = z
       "The Redis nodes' port (every container the selector finds that answers ROLE on it is a node).",
       6379,
     ),
+    ...redisLogin,
     azLabel,
     endpoints: endpoints("the replicas' master addresses (ROLE) are"),
   })

@@ -19,11 +19,48 @@ export interface AttachedRedisNode {
   endpoint: Endpoint;
 }
 
-/** One `ROLE` reply, or undefined when the node did not answer in time. */
-export async function readRole(ep: Endpoint, timeoutMs = 500): Promise<unknown[] | undefined> {
+/** How a client logs in to a user's Redis (AUTH): an ACL user and its password, or requirepass's. */
+export interface RedisAuth {
+  username?: string | undefined;
+  password?: string | undefined;
+}
+
+/** The login as ioredis's options: only the fields that are set. */
+export function authOptions(auth: RedisAuth | undefined): { username?: string; password?: string } {
+  return {
+    ...(auth?.username ? { username: auth.username } : {}),
+    ...(auth?.password ? { password: auth.password } : {}),
+  };
+}
+
+/** One `ROLE` reply, or undefined when the node did not answer in time (or refused the login). */
+export async function readRole(
+  ep: Endpoint,
+  timeoutMs = 500,
+  auth?: RedisAuth,
+): Promise<unknown[] | undefined> {
+  return (await askRole(ep, timeoutMs, auth)).role;
+}
+
+/** Why a node gave no `ROLE`, in its own words (NOAUTH, WRONGPASS, a timeout), or undefined when it did. */
+export async function roleError(
+  ep: Endpoint,
+  timeoutMs = 500,
+  auth?: RedisAuth,
+): Promise<string | undefined> {
+  const { role, error } = await askRole(ep, timeoutMs, auth);
+  return role ? undefined : (error ?? 'no answer');
+}
+
+async function askRole(
+  ep: Endpoint,
+  timeoutMs: number,
+  auth: RedisAuth | undefined,
+): Promise<{ role?: unknown[]; error?: string }> {
   const c = new Redis({
     host: ep.host,
     port: ep.port,
+    ...authOptions(auth),
     lazyConnect: true,
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs,
@@ -32,13 +69,16 @@ export async function readRole(ep: Endpoint, timeoutMs = 500): Promise<unknown[]
     enableOfflineQueue: false,
     enableReadyCheck: false,
   });
-  c.on('error', () => {});
+  let failed: string | undefined;
+  c.on('error', (err: Error) => {
+    failed ??= err.message;
+  });
   try {
     await c.connect();
     const role = await c.call('ROLE');
-    return Array.isArray(role) ? role : undefined;
-  } catch {
-    return undefined;
+    return Array.isArray(role) ? { role } : { error: 'ROLE answered no list' };
+  } catch (err) {
+    return { error: failed ?? (err as Error).message };
   } finally {
     c.disconnect();
   }
@@ -99,8 +139,11 @@ export async function readRedisNodes(
   nodes: readonly AttachedRedisNode[],
   nameOf: (host: string) => string | undefined,
   timeoutMs = 500,
+  auth?: RedisAuth,
 ): Promise<NodeState[]> {
-  return Promise.all(nodes.map(async (n) => roleState(n, await readRole(n.endpoint, timeoutMs), nameOf)));
+  return Promise.all(
+    nodes.map(async (n) => roleState(n, await readRole(n.endpoint, timeoutMs, auth), nameOf)),
+  );
 }
 
 /** The live state: the leader, then the replicas that follow it; each node as it answered. */

@@ -30,6 +30,8 @@ export interface RedisWriterDeps {
   /** Maps a node name from the registry to the address a client outside the stack uses. */
   endpoint(node: string): Endpoint;
   key: string;
+  /** How every connection logs in (AUTH): a stack attached to whose nodes ask for a password. */
+  auth?: { username?: string | undefined; password?: string | undefined };
 }
 
 export interface ReadBack {
@@ -199,7 +201,12 @@ export class RedisWriterProbe implements Probe {
     const current = this.clients.get(slot);
     if (current?.node === node && current.redis.status === 'ready') return current.redis;
     this.dropClient(slot);
-    const redis = newClient(this.deps.endpoint(node), this.spec.connectTimeoutMs, this.spec.commandTimeoutMs);
+    const redis = newClient(
+      this.deps.endpoint(node),
+      this.spec.connectTimeoutMs,
+      this.spec.commandTimeoutMs,
+      this.deps.auth,
+    );
     await redis.connect();
     this.clients.set(slot, { node, redis });
     return redis;
@@ -223,7 +230,7 @@ export class RedisWriterProbe implements Probe {
     try {
       node = (await registry.get(HEAD_RECORD))?.value;
       if (!node) throw new Error('no head record in the registry');
-      const redis = newClient(this.deps.endpoint(node), 2000, 30_000);
+      const redis = newClient(this.deps.endpoint(node), 2000, 30_000, this.deps.auth);
       try {
         await redis.connect();
         const raw = await redis.lrange(this.deps.key, 0, -1);
@@ -239,10 +246,17 @@ export class RedisWriterProbe implements Probe {
   }
 }
 
-function newClient(ep: Endpoint, connectTimeoutMs: number, commandTimeoutMs: number): Redis {
+function newClient(
+  ep: Endpoint,
+  connectTimeoutMs: number,
+  commandTimeoutMs: number,
+  auth?: RedisWriterDeps['auth'],
+): Redis {
   const redis = new Redis({
     host: ep.host,
     port: ep.port,
+    ...(auth?.username ? { username: auth.username } : {}),
+    ...(auth?.password ? { password: auth.password } : {}),
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
     commandTimeout: commandTimeoutMs,

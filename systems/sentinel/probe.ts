@@ -49,7 +49,21 @@ export interface SentinelWriterDeps {
   master(): Promise<{ node: string; endpoint: Endpoint } | undefined>;
   /** The master set's name the Sentinels know (default `mymaster`): a stack attached to may name it otherwise. */
   masterName?: string;
+  /** How connections to the data nodes log in (AUTH), and those to the Sentinels: a stack attached to. */
+  auth?: RedisLogin;
+  sentinelAuth?: RedisLogin;
 }
+
+/** An ACL user and its password, or requirepass's password alone. */
+export interface RedisLogin {
+  username?: string | undefined;
+  password?: string | undefined;
+}
+
+const login = (auth: RedisLogin | undefined) => ({
+  ...(auth?.username ? { username: auth.username } : {}),
+  ...(auth?.password ? { password: auth.password } : {}),
+});
 
 /**
  * Whether a failed write certainly did not take effect (`fail`) or may have (`unknown`). Not sent:
@@ -216,7 +230,13 @@ export class SentinelWriterProbe implements Probe {
     if (current && current.redis.status === 'ready') return current;
     this.dropClient(slot);
     const ep = this.deps.proxy();
-    const redis = new Redis({ ...plainOptions(this.spec), host: ep.host, port: ep.port, lazyConnect: true });
+    const redis = new Redis({
+      ...plainOptions(this.spec),
+      ...login(this.deps.auth),
+      host: ep.host,
+      port: ep.port,
+      lazyConnect: true,
+    });
     redis.on('error', () => {});
     const c: SlotClient = { redis, node: undefined };
     this.clients.set(slot, c);
@@ -267,6 +287,9 @@ export class SentinelWriterProbe implements Probe {
     };
     c.redis = new Redis({
       ...sentinelOptions(this.spec, this.deps.sentinels(), this.deps.masterName),
+      ...login(this.deps.auth),
+      ...(this.deps.sentinelAuth?.username ? { sentinelUsername: this.deps.sentinelAuth.username } : {}),
+      ...(this.deps.sentinelAuth?.password ? { sentinelPassword: this.deps.sentinelAuth.password } : {}),
       natMap,
     });
     c.redis.on('error', () => {});
@@ -315,6 +338,7 @@ export class SentinelWriterProbe implements Probe {
       node = master.node;
       const redis = new Redis({
         ...plainOptions({ ...this.spec, connectTimeoutMs: 2000, commandTimeoutMs: 30_000 }),
+        ...login(this.deps.auth),
         host: master.endpoint.host,
         port: master.endpoint.port,
         lazyConnect: true,

@@ -537,6 +537,72 @@ expect: { recovered: true, maxLostWrites: 0, leaderChanges: 0 }
     }, 90_000);
   });
 
+  describe('a plain Redis replication behind requirepass: every client of the harness logs in', () => {
+    const user = new PlainStack(image, 'redis', ['master', 'replica']);
+    const redis = [
+      'redis-server',
+      '--protected-mode',
+      'no',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--requirepass',
+      'shop-secret',
+      '--masterauth',
+      'shop-secret',
+    ];
+    const cli = (name: string, ...args: string[]) =>
+      user.exec(name, ['redis-cli', '--no-auth-warning', '-a', 'shop-secret', ...args]);
+    beforeAll(async () => {
+      await user.up([redis, [...redis, '--replicaof', user.name(0), '6379']]);
+      await until('the replica linked to the master', 30_000, async () =>
+        (await cli(user.name(1), 'INFO', 'replication')).includes('master_link_status:up'),
+      );
+    }, 60_000);
+    afterAll(() => user.down(), 60_000);
+
+    it('writes with the password, removes its keys with it; a wrong one is one line before anything starts', async () => {
+      const [master, replica] = user.names;
+      const text = (password: string) => `name: plain-redis-auth
+stack:
+  attach:
+    redis: { select: { label: com.example.stack=shop }, password: ${password} }
+probes:
+  - { kind: redis-writer, name: writer, rateHz: 50 }
+steadyState: { durationMs: 1000 }
+faults:
+  - { at: 0, action: kill, target: redis:replica }
+observeMs: 1500
+recovery: { timeoutMs: 10000, stableMs: 500 }
+expect: { recovered: true, maxLostWrites: 0, leaderChanges: 0 }
+`;
+      const started = Date.now();
+      const wrong = await chaos(['run', user.scenario(text('not-it')), '--runs-dir', tempRunsDir()]);
+      expect(wrong.code, wrong.stderr).not.toBe(0);
+      expect(wrong.stderr + wrong.stdout).toMatch(/refused the harness's login: WRONGPASS/);
+      expect(wrong.stderr + wrong.stdout).toContain('stack.attach.redis.password');
+      expect(Date.now() - started).toBeLessThan(20_000); // not the 30 s wait for a stack to form
+
+      const { out, runId, r } = await runScenario(user.scenario(text('shop-secret')));
+      expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+      expect(r.verdict).toBe('pass');
+      expect(r.faults[0]!.nodes).toEqual([replica]);
+      const p = r.probes[0]!;
+      expect(p.steadyState.ok).toBeGreaterThan(40);
+      expect(p.writes?.lost).toBe(0);
+      expect(p.readBack).toMatchObject({ node: master });
+      const s = r.systems[0]!;
+      expect(s.before?.members).toEqual([master, replica]);
+      expect(s.after?.leader).toBe(master);
+      expect(r.timeline.find((e) => e.type === 'probe-keys-removed')?.data).toMatchObject({ keys: 1 });
+      expect(await cli(master!, '--scan', '--pattern', `chaos:${runId}:*`)).toBe('');
+      const left = await user.containers();
+      expect([...left.keys()].sort()).toEqual([...user.names].sort());
+      for (const [name, state] of left) expect(state, name).toBe(name === replica ? 'exited' : 'running');
+    }, 90_000);
+  });
+
   describe.skipIf(!pgImage)(
     'a plain Postgres streaming replication (no failover agent): kill the standby',
     () => {
