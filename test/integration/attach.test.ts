@@ -134,7 +134,16 @@ class UserStack {
   readonly redis = [1, 2, 3].map((i) => `shop-${this.id}-redis-${i}`);
   readonly sentinels = [1, 2, 3].map((i) => `shop-${this.id}-sentinel-${i}`);
 
-  constructor(private readonly image: string) {}
+  constructor(
+    private readonly image: string,
+    /** The data nodes' requirepass and the Sentinels' own, where the stack has them. */
+    private readonly auth?: { password: string; sentinelPassword: string },
+  ) {}
+
+  /** redis-cli's login to a Sentinel (none without one). */
+  private sentinelCli(): string[] {
+    return this.auth ? ['--no-auth-warning', '-a', this.auth.sentinelPassword] : [];
+  }
 
   async up(): Promise<void> {
     const azs = ['a', 'b', 'c'];
@@ -162,6 +171,7 @@ class UserStack {
       '',
       '--appendonly',
       'no',
+      ...(this.auth ? ['--requirepass', this.auth.password, '--masterauth', this.auth.password] : []),
     ];
     for (const [i, name] of this.redis.entries())
       await docker([
@@ -176,6 +186,13 @@ class UserStack {
       `sentinel monitor mymaster ${this.redis[0]} 6379 2`,
       'sentinel down-after-milliseconds mymaster 2000',
       'sentinel failover-timeout mymaster 10000',
+      ...(this.auth
+        ? [
+            `sentinel auth-pass mymaster ${this.auth.password}`,
+            `requirepass ${this.auth.sentinelPassword}`,
+            `sentinel sentinel-pass ${this.auth.sentinelPassword}`,
+          ]
+        : []),
     ].join('\\n');
     for (const [i, name] of this.sentinels.entries())
       await docker([
@@ -198,7 +215,17 @@ class UserStack {
 
   async sentinelMaster(sentinel: string): Promise<Record<string, string>> {
     const flat = (
-      await docker(['exec', sentinel, 'redis-cli', '-p', '26379', 'SENTINEL', 'master', 'mymaster'])
+      await docker([
+        'exec',
+        sentinel,
+        'redis-cli',
+        ...this.sentinelCli(),
+        '-p',
+        '26379',
+        'SENTINEL',
+        'master',
+        'mymaster',
+      ])
     ).split('\n');
     const out: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
@@ -212,6 +239,7 @@ class UserStack {
         'exec',
         this.sentinels[1]!,
         'redis-cli',
+        ...this.sentinelCli(),
         '-p',
         '26379',
         'SENTINEL',
@@ -428,6 +456,51 @@ describe.skipIf(Boolean(skip))(`attach to the user's own stack${skip ? ` (skippe
       expect(cleanup.code, cleanup.stderr).toBe(0);
       expect([...(await user.containers()).keys()].sort()).toEqual([...user.redis, ...user.sentinels].sort());
     });
+  });
+
+  describe("a Redis with Sentinel behind passwords (the data nodes' and the Sentinels' own): kill the master", () => {
+    const auth = { password: 'data-secret', sentinelPassword: 'sentinel-secret' };
+    const user = new UserStack(image, auth);
+    beforeAll(() => user.up(), 90_000);
+    afterAll(() => user.down(), 60_000);
+
+    it('observes, watches, writes and cleans up with each login', async () => {
+      const before = await user.master();
+      const { out, runId, r } = await runScenario(
+        user.scenario(
+          readFileSync(join(ROOT, 'test/fixtures/attach-sentinel-master-kill.yaml'), 'utf8').replace(
+            'masterName: mymaster',
+            `masterName: mymaster\n      password: ${auth.password}\n      sentinelPassword: ${auth.sentinelPassword}`,
+          ),
+        ),
+      );
+      expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+      expect(r.verdict).toBe('pass');
+      expect(r.faults[0]!.nodes).toEqual([before]);
+      const p = r.probes[0]!;
+      expect(p.writes?.lost).toBe(0);
+      const s = r.systems[0]!;
+      const after = await user.master();
+      expect(s.leadership.map((l) => [l.from, l.to])).toEqual([[before, after]]);
+      // The watcher heard the Sentinels' events through their password.
+      expect(r.timeline.some((e) => e.type === '+switch-master')).toBe(true);
+      expect(r.timeline.find((e) => e.type === 'probe-keys-removed')?.data).toMatchObject({ keys: 1 });
+      const keys = await docker([
+        'exec',
+        after!,
+        'redis-cli',
+        '--no-auth-warning',
+        '-a',
+        auth.password,
+        '--scan',
+        '--pattern',
+        `chaos:${runId}:*`,
+      ]);
+      expect(keys).toBe('');
+      console.log(
+        `attached Sentinel with passwords, master killed: failover ${p.windows[0]!.availability.failoverMs} ms, lost ${p.writes?.lost}`,
+      );
+    }, 90_000);
   });
 
   describe("a pause and a partition of the user's containers, then Ctrl-C twice", () => {
