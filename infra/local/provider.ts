@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import { getContainerRuntimeClient } from 'testcontainers';
@@ -224,6 +225,43 @@ interface Member {
   ports: Record<number, Endpoint>;
 }
 
+/**
+ * How the harness (its probes, observers, registry client and k6) reaches a run's containers:
+ * at their addresses on the run's network, or at the ports they publish on the host. Published
+ * ports on a local engine go through docker-proxy, a userspace copy of every byte in both
+ * directions: at 1000 requests/s it took 0.16 of a core of the two on this machine, a hop in
+ * every probe's latency, and its own failure mode (it accepts, then resets, when the container
+ * behind it is gone). So the addresses are used wherever the host routes to them (a Linux
+ * engine on this host), found by connecting to the first container that listens; published
+ * ports otherwise (Docker Desktop, a rootless or remote engine, the harness in a container of
+ * its own). `CHAOS_LOCAL_ENDPOINTS=published` or `=network` decides it instead.
+ */
+export async function directEndpoints(
+  ip: string,
+  port: number,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<boolean> {
+  const asked = env.CHAOS_LOCAL_ENDPOINTS;
+  if (asked === 'published') return false;
+  if (asked === 'network') return true;
+  if (asked !== undefined && asked !== '')
+    throw new InfraError(
+      'BAD_ENDPOINTS',
+      `CHAOS_LOCAL_ENDPOINTS=${asked} is neither 'network' nor 'published'`,
+      { hint: 'unset it to let the harness choose, or set it to network or published' },
+    );
+  return new Promise<boolean>((resolve) => {
+    const socket = connect({ host: ip, port, timeout: 500 });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}
+
 export class LocalStack implements Stack {
   readonly provider = 'local';
   readonly runId: string;
@@ -260,6 +298,11 @@ export class LocalStack implements Stack {
   private readonly archives = new Map<string, Buffer>();
   /** Where the host reaches mapped ports, and its address families (as testcontainers finds them). */
   private runtimeHost: Promise<{ host: string; families: number[] }> | undefined;
+  /**
+   * Whether the harness reaches the containers at their addresses on the run's network (decided
+   * once, on the first container that listens); see `directEndpoints`.
+   */
+  private direct: Promise<boolean> | undefined;
   /** When the last container of the plan was started (ms on the run's clock), for the timeline. */
   containersStartedAt: number | undefined;
   readonly images: Record<string, ImageChoice>;
@@ -459,6 +502,10 @@ export class LocalStack implements Stack {
     } catch (err) {
       throw new Error(`${node.name} (${c.part}) did not become ready: ${errorMessage(err)}`);
     }
+    if (ip && c.ports?.length) {
+      this.direct ??= directEndpoints(ip, c.ports[0]!);
+      if (await this.direct) for (const p of c.ports) ports[p] = { host: ip, port: p };
+    }
     // Docker restarts it when its process dies: follow its output again when it does.
     if (c.restartOnFailure) log.onEnd = () => void this.followRestart(id, log, c.events, node.name);
     return { ports, ip };
@@ -549,7 +596,14 @@ export class LocalStack implements Stack {
     if (!member) return;
     const since = Math.floor(Date.now() / 1000);
     const info = await this.docker.getContainer(member.ids[0]!).inspect();
+    const direct = await this.direct;
+    const ip = Object.values(info.NetworkSettings.Networks ?? {})[0]?.IPAddress;
     for (const port of Object.keys(member.ports).map(Number)) {
+      if (direct) {
+        // Its address on the network (fixed in a zone; a regional node's may change).
+        if (ip) member.ports[port] = { host: ip, port };
+        continue;
+      }
       const host = info.NetworkSettings.Ports?.[`${port}/tcp`]?.[0]?.HostPort;
       if (host) member.ports[port] = { host: member.ports[port]!.host, port: Number(host) };
     }
