@@ -68,7 +68,6 @@ import { type PgWriterProbeSpec, pgWriterSpec } from '../systems/pg/spec.ts';
 import {
   type RedisAuth,
   attachedRedisViolations,
-  authOptions,
   readRedisNodes,
   readRole,
   redisState,
@@ -76,11 +75,12 @@ import {
 } from '../systems/redis/attach.ts';
 import { redisChain as builtRedis } from '../systems/redis/index.ts';
 import { RedisWriterProbe, redisWriterSettings } from '../systems/redis/probe.ts';
+import { quickClient } from '../systems/redis/quick-client.ts';
 import { HEAD_RECORD } from '../systems/redis/records.ts';
 import { type RedisWriterProbeSpec, redisWriterSpec } from '../systems/redis/spec.ts';
 import { sentinel as builtSentinel } from '../systems/sentinel/index.ts';
 import { sentinelViolations } from '../systems/sentinel/invariants.ts';
-import { agreedMaster, quickClient } from '../systems/sentinel/observe.ts';
+import { agreedMaster } from '../systems/sentinel/observe.ts';
 import { SentinelWriterProbe, probeKey, sentinelWriterSettings } from '../systems/sentinel/probe.ts';
 import { type SentinelWriterProbeSpec, sentinelWriterSpec } from '../systems/sentinel/spec.ts';
 import { type SentinelNodeState, parseReplication } from '../systems/sentinel/state.ts';
@@ -999,8 +999,7 @@ async function ask<T>(
   run: (c: ReturnType<typeof quickClient>) => Promise<T>,
   auth?: RedisAuth,
 ): Promise<T | undefined> {
-  const c = quickClient(ep, 500);
-  Object.assign(c.options, authOptions(auth));
+  const c = quickClient(ep, 500, auth);
   try {
     await c.connect();
     return await run(c);
@@ -1251,8 +1250,7 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
             sleep,
           });
           const ep = stack.endpoint(n, spec.sentinelPort);
-          const sub = quickClient(ep, 1000);
-          Object.assign(sub.options, authOptions(sentinelAuth));
+          const sub = quickClient(ep, 1000, sentinelAuth);
           sub.options.retryStrategy = () => 200;
           sub.options.maxRetriesPerRequest = null;
           sub.on('pmessage', (_p: string, channel: string, message: string) => {

@@ -1,6 +1,6 @@
-import { Redis } from 'ioredis';
 import type { Endpoint } from '../../core/provider.ts';
 import type { NodeState, SystemState } from '../../core/result.ts';
+import { type RedisLogin, quickClient } from './quick-client.ts';
 
 /**
  * A user's plain Redis replication, attached to (`stack.attach.redis`): no agent of the harness,
@@ -19,19 +19,8 @@ export interface AttachedRedisNode {
   endpoint: Endpoint;
 }
 
-/** How a client logs in to a user's Redis (AUTH): an ACL user and its password, or requirepass's. */
-export interface RedisAuth {
-  username?: string | undefined;
-  password?: string | undefined;
-}
-
-/** The login as ioredis's options: only the fields that are set. */
-export function authOptions(auth: RedisAuth | undefined): { username?: string; password?: string } {
-  return {
-    ...(auth?.username ? { username: auth.username } : {}),
-    ...(auth?.password ? { password: auth.password } : {}),
-  };
-}
+/** How a client logs in to a user's Redis (AUTH): systems/redis/quick-client.ts. */
+export type RedisAuth = RedisLogin;
 
 /** One `ROLE` reply, or undefined when the node did not answer in time (or refused the login). */
 export async function readRole(
@@ -57,18 +46,7 @@ async function askRole(
   timeoutMs: number,
   auth: RedisAuth | undefined,
 ): Promise<{ role?: unknown[]; error?: string }> {
-  const c = new Redis({
-    host: ep.host,
-    port: ep.port,
-    ...authOptions(auth),
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-    enableReadyCheck: false,
-  });
+  const c = quickClient(ep, timeoutMs, auth);
   let failed: string | undefined;
   c.on('error', (err: Error) => {
     failed ??= err.message;

@@ -8,6 +8,7 @@ import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
 import { recordOp } from '../../probes/record.ts';
 import { Slots } from '../../probes/slots.ts';
+import { type RedisLogin, loginOptions } from './quick-client.ts';
 import { HEAD_RECORD } from './records.ts';
 import type { RedisWriterProbeSpec } from './spec.ts';
 
@@ -31,7 +32,7 @@ export interface RedisWriterDeps {
   endpoint(node: string): Endpoint;
   key: string;
   /** How every connection logs in (AUTH): a stack attached to whose nodes ask for a password. */
-  auth?: { username?: string | undefined; password?: string | undefined };
+  auth?: RedisLogin;
 }
 
 export interface ReadBack {
@@ -250,13 +251,12 @@ function newClient(
   ep: Endpoint,
   connectTimeoutMs: number,
   commandTimeoutMs: number,
-  auth?: RedisWriterDeps['auth'],
+  auth?: RedisLogin,
 ): Redis {
   const redis = new Redis({
     host: ep.host,
     port: ep.port,
-    ...(auth?.username ? { username: auth.username } : {}),
-    ...(auth?.password ? { password: auth.password } : {}),
+    ...loginOptions(auth),
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
     commandTimeout: commandTimeoutMs,

@@ -1,8 +1,9 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { sleep } from '../../core/clock.ts';
 import { InfraError, InterruptedError } from '../../core/errors.ts';
 import type { Endpoint, NodeRef, Stack } from '../../core/provider.ts';
 import type { SystemState } from '../../core/result.ts';
+import { quickClient } from '../redis/quick-client.ts';
 import { HaproxyRuntime } from '../web/haproxy-runtime.ts';
 import { MASTER_NAME, PROXY_BACKEND, PROXY_RUNTIME_PORT, REDIS_PORT, SENTINEL_PORT } from './config.ts';
 import { sentinelViolations } from './invariants.ts';
@@ -12,23 +13,6 @@ import { type SentinelNodeState, type SentinelState, parseReplication, quorumMas
 import { MASTER_RECORD } from './watch.ts';
 
 const FORM_TIMEOUT_MS = 60_000;
-
-/** A short-lived client that fails fast: for observing, never for the probes' writes. */
-export function quickClient(ep: Endpoint, timeoutMs = 300): Redis {
-  const client = new Redis({
-    host: ep.host,
-    port: ep.port,
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-    enableReadyCheck: false,
-  });
-  client.on('error', () => {});
-  return client;
-}
 
 async function ask<T>(ep: Endpoint, run: (c: Redis) => Promise<T>, timeoutMs = 300): Promise<T | undefined> {
   const c = quickClient(ep, timeoutMs);

@@ -7,6 +7,7 @@ import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
 import { recordOp } from '../../probes/record.ts';
 import { Slots } from '../../probes/slots.ts';
+import { type RedisLogin, loginOptions } from '../redis/quick-client.ts';
 import { MASTER_NAME, SENTINEL_PORT } from './config.ts';
 import { SYSTEM } from './layout.ts';
 import type { SentinelWriterProbeSpec } from './spec.ts';
@@ -53,17 +54,6 @@ export interface SentinelWriterDeps {
   auth?: RedisLogin;
   sentinelAuth?: RedisLogin;
 }
-
-/** An ACL user and its password, or requirepass's password alone. */
-export interface RedisLogin {
-  username?: string | undefined;
-  password?: string | undefined;
-}
-
-const login = (auth: RedisLogin | undefined) => ({
-  ...(auth?.username ? { username: auth.username } : {}),
-  ...(auth?.password ? { password: auth.password } : {}),
-});
 
 /**
  * Whether a failed write certainly did not take effect (`fail`) or may have (`unknown`). Not sent:
@@ -232,7 +222,7 @@ export class SentinelWriterProbe implements Probe {
     const ep = this.deps.proxy();
     const redis = new Redis({
       ...plainOptions(this.spec),
-      ...login(this.deps.auth),
+      ...loginOptions(this.deps.auth),
       host: ep.host,
       port: ep.port,
       lazyConnect: true,
@@ -287,7 +277,7 @@ export class SentinelWriterProbe implements Probe {
     };
     c.redis = new Redis({
       ...sentinelOptions(this.spec, this.deps.sentinels(), this.deps.masterName),
-      ...login(this.deps.auth),
+      ...loginOptions(this.deps.auth),
       ...(this.deps.sentinelAuth?.username ? { sentinelUsername: this.deps.sentinelAuth.username } : {}),
       ...(this.deps.sentinelAuth?.password ? { sentinelPassword: this.deps.sentinelAuth.password } : {}),
       natMap,
@@ -338,7 +328,7 @@ export class SentinelWriterProbe implements Probe {
       node = master.node;
       const redis = new Redis({
         ...plainOptions({ ...this.spec, connectTimeoutMs: 2000, commandTimeoutMs: 30_000 }),
-        ...login(this.deps.auth),
+        ...loginOptions(this.deps.auth),
         host: master.endpoint.host,
         port: master.endpoint.port,
         lazyConnect: true,
