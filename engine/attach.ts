@@ -90,11 +90,15 @@ import { MASTER_RECORD, SentinelWatch } from '../systems/sentinel/watch.ts';
  * The systems of a stack the harness attaches to (`stack.attach`), as the runner uses every system:
  * observe, invariants, records, roles, probes, a watcher. They are the built systems' own parts
  * where those fit a stack laid out by someone else (Sentinel's invariants, its probe, its events
- * and leader record; the redis-writer and pg-writer, each resolving its leader record); what
+ * and leader record; the redis-writer, pg-writer and mongo-writer, each resolving its leader
+ * record; Patroni's and Mongo's invariants on the members); what
  * differs is how the nodes are found: by asking each container what it runs, not by the
- * harness's names. A plain Redis or Postgres keeps no record of who leads: it is read from the
- * nodes (systems/redis/attach.ts, systems/pg/attach.ts) and mirrored into the built system's
- * record name (`redis-head`, `pg-writer`), so leader changes are judged as for a built stack.
+ * harness's names. A plain Redis or Postgres, a Patroni cluster with a DCS of the user's, a
+ * MongoDB replica set keep no record of who leads that the harness reads: it is read from the
+ * nodes (systems/redis/attach.ts, systems/pg/attach.ts, systems/patroni/attach.ts: the members'
+ * `/cluster`, systems/mongo/attach.ts: the members' `hello`) and mirrored into the built system's
+ * record name (`redis-head`, `pg-writer`, `patroni-leader`, `mongo-primary`), so leader changes
+ * are judged as for a built stack.
  */
 
 /** What a scenario's `stack.attach` asks the provider to find. */

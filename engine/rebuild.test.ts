@@ -166,7 +166,7 @@ describe('what a dead run may have left, and how to undo it', () => {
       'r2',
     );
     expect(hint).toBe(
-      'faults it held on your containers may still be in force: #3 pause on shop-3 (docker unpause shop-3); #4 stop on shop-4 (docker start shop-4); #5 latency on shop-5, shop-6 (docker restart shop-5 shop-6); what its probes wrote stays (Redis keys chaos:r2:*, Postgres tables chaos_r2_*)',
+      'faults it held on your containers may still be in force: #3 pause on shop-3 (docker unpause shop-3); #4 stop on shop-4 (docker start shop-4); #5 latency on shop-5, shop-6 (docker restart shop-5 shop-6); what its probes wrote stays (Redis keys chaos:r2:*, Postgres tables chaos_r2_*, MongoDB collections chaos.chaos_r2_*)',
     );
     expect(leftoverHint(true, [fault(0, 'pause', ['a'], 10)], 'r3')).toMatch(/held no fault on it/);
   });

@@ -171,7 +171,7 @@ export function leftoverHint(attached: boolean, faults: readonly FaultRecord[], 
     (f) => f.status === 'applied' && f.tReverted === undefined && f.action !== 'kill' && f.nodes.length > 0,
   );
   // The probes' data is removed after the read-back, which a dead run never reached.
-  const written = `what its probes wrote stays (Redis keys chaos:${runId}:*, Postgres tables chaos_${runId}_*)`;
+  const written = `what its probes wrote stays (Redis keys chaos:${runId}:*, Postgres tables chaos_${runId}_*, MongoDB collections chaos.chaos_${runId}_*)`;
   if (held.length === 0)
     return `it attached to your stack and held no fault on it when it stopped; ${written}`;
   const undo = (f: FaultRecord) => {
