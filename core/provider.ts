@@ -43,6 +43,12 @@ export interface ContainerPlan {
   process?: string;
   /** Restart it when its process dies (as a supervisor would): for agents. */
   restartOnFailure?: boolean;
+  /**
+   * A sidecar that waits by itself for its main container's server and for the registry (it
+   * retries until they answer): started as soon as their containers have started rather than
+   * once they are ready, so that its boot overlaps theirs. Its own `readyLog` is still waited for.
+   */
+  startEarly?: boolean;
   /** Files put into the container before it starts: the agents' bundle, scripts. */
   files?: { source: string; target: string; mode?: number }[];
   /** Files made from text, put into the container before it starts (a generated config). */

@@ -339,6 +339,30 @@ describe('chain agent', () => {
     expect(await w2.chain()).toBe('a,b');
   });
 
+  it('started beside a registry and a server still booting, waits for both, then joins', async () => {
+    const w2 = new World();
+    const a2 = w2.agent('a', { joinIndex: 0 });
+    w2.registryCut.set('a', 'refuse');
+    w2.hung.add('a');
+    let sleeps = 0;
+    w2.onSleep = () => {
+      sleeps++;
+      if (sleeps === 5) w2.hung.delete('a');
+      if (sleeps === 12) w2.registryCut.clear();
+    };
+    await a2.join();
+    expect(sleeps).toBeGreaterThanOrEqual(12);
+    expect(await w2.chain()).toBe('a');
+    expect(await w2.head()).toBe('a');
+  });
+
+  it('gives up when the registry never answers', async () => {
+    const w2 = new World();
+    const a2 = w2.agent('a', { joinIndex: 0 });
+    w2.registryCut.set('a', 'refuse');
+    await expect(a2.join()).rejects.toThrow(/the registry did not answer within 30000 ms/);
+  });
+
   it('does nothing while its master answers', async () => {
     expect(await b.tick()).toBe('healthy');
     expect(await a.tick()).toBe('head');

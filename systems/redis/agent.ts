@@ -237,10 +237,29 @@ export class ChainAgent {
     const { deps, cfg } = this;
     const timeout = cfg.joinTimeoutMs ?? 30_000;
     const deadline = deps.wallNow() + timeout;
-    while (!(await deps.local.ping())) {
-      if (deps.wallNow() > deadline) throw new Error(`local redis did not answer PING within ${timeout} ms`);
-      await deps.sleep(50);
-    }
+    // The agent starts beside its server and the registry while they boot (the plan starts it
+    // early): it waits for both at once, asking each every 25 ms.
+    await Promise.all([
+      (async () => {
+        while (!(await deps.local.ping())) {
+          if (deps.wallNow() > deadline)
+            throw new Error(`local redis did not answer PING within ${timeout} ms`);
+          await deps.sleep(25);
+        }
+      })(),
+      (async () => {
+        for (;;) {
+          try {
+            await deps.registry.get(CHAIN_RECORD);
+            return;
+          } catch (err) {
+            if (deps.wallNow() > deadline)
+              throw new Error(`the registry did not answer within ${timeout} ms: ${String(err)}`);
+            await deps.sleep(25);
+          }
+        }
+      })(),
+    ]);
     // An agent that restarted beside a server that kept running (the same run id as when it
     // joined) finds itself in the chain, its server where the chain says: it resumes there
     // instead of moving to the tail. A server that restarted too is empty: it rejoins at the tail.

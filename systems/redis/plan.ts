@@ -84,6 +84,9 @@ export function planChain(spec: RedisSpec, ctx: PlanContext): NodePlan[] {
         readyLog: /"agent-ready"/,
         events: `agent:${node.name}`,
         restartOnFailure: true,
+        // It waits for its redis and the registry by itself (ChainAgent.join): its Node.js boots
+        // while they do.
+        startEarly: true,
       },
     ],
   }));
