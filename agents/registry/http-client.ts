@@ -29,6 +29,23 @@ export class HttpRegistry implements Registry {
     return JSON.parse(res.body) as RegistryRecord;
   }
 
+  /**
+   * The record once it is at another version than `version` (0: none), or as it is after
+   * `waitMs`: one request the registry holds until the record changes (not in the Registry
+   * interface: the local registry's own).
+   */
+  async waitForChange(name: string, version: number, waitMs: number): Promise<RegistryRecord | undefined> {
+    const res = await this.call(
+      'GET',
+      `/v1/records/${encodeURIComponent(name)}?after=${version}&waitMs=${Math.round(waitMs)}`,
+      undefined,
+      waitMs + this.timeoutMs,
+    );
+    if (res.status === 404) return undefined;
+    if (!ok(res)) throw new Error(`registry GET ${name} (waiting): HTTP ${res.status}`);
+    return JSON.parse(res.body) as RegistryRecord;
+  }
+
   async set(
     name: string,
     value: string,
@@ -65,7 +82,12 @@ export class HttpRegistry implements Registry {
   }
 
   /** One request, answered (its whole body read) within the time limit or failed. */
-  private call(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
+  private call(
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = this.timeoutMs,
+  ): Promise<{ status: number; body: string }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const base = this.url.pathname.replace(/\/+$/, '');
     return new Promise((resolve, reject) => {
@@ -96,8 +118,8 @@ export class HttpRegistry implements Registry {
         reject(err);
       }
       const timer = setTimeout(
-        () => req.destroy(new Error(`registry ${method} ${path}: no answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
+        () => req.destroy(new Error(`registry ${method} ${path}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
       );
       req.on('error', fail);
       req.end(payload);

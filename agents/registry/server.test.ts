@@ -35,6 +35,22 @@ describe('local registry over HTTP', () => {
     expect(typeof logged.at(-1)?.t).toBe('number');
   });
 
+  it('holds a waiting read until the record changes, or until its wait is up', async () => {
+    // Another version than asked: at once.
+    expect((await registry.waitForChange('head', 1, 5000))?.value).toBe('redis-b');
+    const t0 = performance.now();
+    const waiting = registry.waitForChange('joined', 0, 5000);
+    await new Promise((r) => setTimeout(r, 50));
+    await registry.set('joined', 'a', 0, 0);
+    expect((await waiting)?.value).toBe('a');
+    expect(performance.now() - t0).toBeLessThan(1000);
+    // Nothing changes: answered with the record as it is after the wait.
+    const t1 = performance.now();
+    expect((await registry.waitForChange('joined', 1, 200))?.version).toBe(1);
+    expect(performance.now() - t1).toBeGreaterThanOrEqual(190);
+    expect(await registry.waitForChange('never', 0, 50)).toBeUndefined();
+  });
+
   it('grants, renews, refuses and releases leases, and logs each change', async () => {
     expect(await registry.getLease('leader')).toBeUndefined();
     const a = await registry.acquireLease('leader', 'pg-a', 60_000);

@@ -16,6 +16,9 @@ export function startRegistryServer(
   // Lease changes are timeline events too (renewals are not: they come every few hundred ms).
   const leases = new LeaseTable(undefined, (c) => log(JSON.stringify({ t: wallNow(), ...c })));
 
+  /** Requests waiting for a record to change, by record name. */
+  const waiting = new Map<string, Set<() => void>>();
+
   const server = createServer((req, res) => {
     handle(req, res).catch((err) => reply(res, 500, { error: String(err) }));
   });
@@ -24,10 +27,30 @@ export function startRegistryServer(
     if (req.url === '/healthz') return reply(res, 200, { ok: true });
     const l = /^\/v1\/leases\/([^/?]+)$/.exec(req.url ?? '');
     if (l) return handleLease(decodeURIComponent(l[1]!), req, res);
-    const m = /^\/v1\/records\/([^/?]+)$/.exec(req.url ?? '');
+    const [path, query] = (req.url ?? '').split('?', 2) as [string, string | undefined];
+    const m = /^\/v1\/records\/([^/?]+)$/.exec(path);
     if (!m) return reply(res, 404, { error: 'no such path' });
     const name = decodeURIComponent(m[1]!);
     if (req.method === 'GET') {
+      // `?after=<version>&waitMs=<ms>`: answered once the record is at another version than
+      // `after` (0: none), or after waitMs (at most 10 s) with what it is then.
+      const q = new URLSearchParams(query ?? '');
+      const after = Number(q.get('after'));
+      const waitMs = Math.min(Number(q.get('waitMs')) || 0, 10_000);
+      if (q.has('after') && waitMs > 0 && (records.get(name)?.version ?? 0) === after)
+        await new Promise<void>((resolve) => {
+          const set = waiting.get(name) ?? new Set();
+          waiting.set(name, set);
+          const done = () => {
+            clearTimeout(timer);
+            set.delete(done);
+            res.off('close', done);
+            resolve();
+          };
+          const timer = setTimeout(done, waitMs);
+          set.add(done);
+          res.on('close', done);
+        });
       const rec = records.get(name);
       return rec ? reply(res, 200, rec) : reply(res, 404, { error: `no record ${name}` });
     }
@@ -52,6 +75,7 @@ export function startRegistryServer(
         version: currentVersion + 1,
       };
       records.set(name, next);
+      for (const wake of [...(waiting.get(name) ?? [])]) wake();
       log(
         JSON.stringify({
           t: wallNow(),

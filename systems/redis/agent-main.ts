@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { realTimer } from '../../agents/lease.ts';
 import { registryFromUrl } from '../../agents/registry/from-url.ts';
+import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { BOOT_HOST, ChainAgent, FENCE_HOST } from './agent.ts';
 
@@ -32,6 +33,7 @@ export async function main(): Promise<void> {
   });
   local.on('error', () => {});
   const thresholdMs = Number(env('THRESHOLD_MS', '1000'));
+  const registry = registryFromUrl(env('REGISTRY_URL'));
   const agent = new ChainAgent(
     {
       self,
@@ -71,7 +73,16 @@ export async function main(): Promise<void> {
           return /^master_host:(.*)$/m.exec(info)?.[1]?.trim();
         },
       }),
-      registry: stepped(step, 'registry', registryFromUrl(env('REGISTRY_URL'))),
+      registry: stepped(step, 'registry', registry),
+      // The local registry holds a request until a record changes: a joining agent is woken at once.
+      ...(registry instanceof HttpRegistry
+        ? {
+            awaitChange: (name: string, version: number, waitMs: number) =>
+              step(`registry wait ${name}`, () => registry.waitForChange(name, version, waitMs)).then(
+                () => {},
+              ),
+          }
+        : {}),
       pingNode: (host) => step(`ping ${host}`, () => pingRedis(host, port, pingTimeoutMs)),
       wallNow,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),

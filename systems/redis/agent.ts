@@ -142,6 +142,11 @@ export interface AgentDeps {
   /** The agent's clock (ms); the lease's deadline is counted on it. */
   wallNow(): number;
   sleep(ms: number): Promise<void>;
+  /**
+   * Returns once the record is at another version than `version`, or after `waitMs` (a registry
+   * that can hold a request until a record changes); without it, the join polls.
+   */
+  awaitChange?(name: string, version: number, waitMs: number): Promise<void>;
   /** Runs `fn` after `ms`, whatever the agent's loop is doing (the lease's deadline); returns its cancel. */
   setTimer(fn: () => void, ms: number): () => void;
   emit(type: string, data?: Record<string, unknown>): void;
@@ -300,7 +305,10 @@ export class ChainAgent {
       if (cfg.joinIndex !== undefined && others.length < cfg.joinIndex) {
         if (deps.wallNow() > deadline)
           throw new Error(`the chain did not reach ${cfg.joinIndex} members to join after`);
-        await deps.sleep(25);
+        // Woken by the chain record's next change (the node before it joining), else every 25 ms.
+        if (deps.awaitChange)
+          await deps.awaitChange(CHAIN_RECORD, rec?.version ?? 0, 1000).catch(() => deps.sleep(25));
+        else await deps.sleep(25);
         continue;
       }
       const tail = others.at(-1) ?? null;
