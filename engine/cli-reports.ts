@@ -9,6 +9,7 @@ import { type RunInput, failoverCell } from '../reports/format.ts';
 import { FORMATS, FORMAT_NAMES, type FormatName } from '../reports/index.ts';
 import { formatSuiteSummary } from '../reports/suite-summary.ts';
 import { trendOf, writeTrendHtml } from '../reports/trend.ts';
+import { redact, secretsOf } from '../scenarios/secrets.ts';
 import { loadSuite, runGameday } from './gameday.ts';
 import { prepareOutputDir, prepareOutputFile } from './output-paths.ts';
 import { consoleReporter } from './progress.ts';
@@ -170,6 +171,8 @@ async function gamedayCommand(
   process.on('unhandledRejection', onCrash);
   try {
     const total = loaded.scenarios.length;
+    // The suite's passwords (its attached stacks'), masked in what this command prints.
+    const secrets = secretsOf(loaded.scenarios.map((s) => s.scenario));
     process.stderr.write(`gameday ${loaded.suite.name}: ${total} scenarios from ${loaded.file}\n`);
     const res = await runGameday({
       loaded,
@@ -180,14 +183,20 @@ async function gamedayCommand(
       allureSite: flags.allureSite,
       reporter: (scenario, i) => {
         process.stderr.write(`\n[${i + 1}/${total}] ${scenario}\n`);
-        return flags.quiet ? {} : consoleReporter();
+        if (flags.quiet) return {};
+        const shown = consoleReporter();
+        return {
+          ...shown,
+          phaseEnd: (r) => shown.phaseEnd?.(redact(r, secrets)),
+          event: (e) => shown.event?.(redact(e, secrets)),
+        };
       },
       onRunId: (runId, provider) => {
         current = { runId, provider };
       },
     });
     const tty = Boolean(process.stdout.isTTY);
-    process.stdout.write(`\n${formatSuiteSummary(res.input, tty)}\n\n`);
+    process.stdout.write(`\n${formatSuiteSummary(redact(res.input, secrets), tty)}\n\n`);
     process.stdout.write(`  suite folder  ${res.dir}\n`);
     for (const [what, path] of Object.entries(res.reports))
       process.stdout.write(`  ${what.padEnd(12)}  ${path}\n`);

@@ -17,6 +17,7 @@ import { LocalProvider, removeHostResources } from '../infra/local/provider.ts';
 import { runsWithRules } from '../infra/local/zones.ts';
 import { formatSummary } from '../reports/summary.ts';
 import { listScenarios, loadScenario, parseOverride, readVarsFile } from '../scenarios/load.ts';
+import { maskOverride, redact, scrubText, secretsOf } from '../scenarios/secrets.ts';
 import { allImages, probeOfKind } from '../systems/index.ts';
 import {
   type AwsFlags,
@@ -75,6 +76,8 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
   const loaded = aws
     ? withAwsDurations(loadScenario(name, undefined, overrides))
     : loadScenario(name, undefined, overrides);
+  // The scenario's passwords, masked in everything this command prints or writes.
+  const secrets = secretsOf(loaded.scenario);
   // Every output location is checked before anything starts, so a run never ends in a write error.
   const runsDir = prepareOutputDir(flags.runsDir, '--runs-dir (or CHAOS_RUNS_DIR)');
   const jsonFile = flags.json ? prepareOutputFile(flags.json, '--json') : undefined;
@@ -92,20 +95,28 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
   const failed = checks.filter((c) => !c.ok);
   if (flags.dryRun) {
     const width = Math.max(...checks.map((c) => c.what.length));
-    const set = overrides.length ? `, with ${overrides.map(([p, v]) => `${p}=${v}`).join(', ')}` : '';
+    const set = overrides.length
+      ? `, with ${overrides.map(([p, v]) => `${p}=${maskOverride(p, v, secrets)}`).join(', ')}`
+      : '';
     process.stdout.write(
       `${loaded.scenario.name} (${loaded.file}${set}): ${checks.length - failed.length} of ${checks.length} checks passed; nothing was started\n`,
     );
     for (const c of checks)
       process.stdout.write(
-        `  ${c.ok ? '✔' : '✘'} ${c.what.padEnd(width)}  ${c.ok ? c.detail : formatErrorLine(c.error ?? { code: 'PREFLIGHT', message: c.detail })}\n`,
+        scrubText(
+          `  ${c.ok ? '✔' : '✘'} ${c.what.padEnd(width)}  ${c.ok ? c.detail : formatErrorLine(c.error ?? { code: 'PREFLIGHT', message: c.detail })}\n`,
+          secrets,
+        ),
       );
     return failed.length ? preflightExitCode(failed) : EXIT.pass;
   }
   if (failed.length) {
     for (const c of failed)
       process.stderr.write(
-        `${formatErrorLine(c.error ?? { code: 'PREFLIGHT', message: `${c.what}: ${c.detail}` })}\n`,
+        scrubText(
+          `${formatErrorLine(c.error ?? { code: 'PREFLIGHT', message: `${c.what}: ${c.detail}` })}\n`,
+          secrets,
+        ),
       );
     return preflightExitCode(failed);
   }
@@ -151,7 +162,13 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
   process.on('unhandledRejection', onCrash);
   try {
     if (!aws) await noteStaleRuns();
-    const progress = flags.quiet ? {} : consoleReporter();
+    const shown = flags.quiet ? {} : consoleReporter();
+    // Events and a phase's error are printed as they come: without a password in their words.
+    const progress: typeof shown = {
+      ...shown,
+      ...(shown.phaseEnd ? { phaseEnd: (r) => shown.phaseEnd?.(redact(r, secrets)) } : {}),
+      ...(shown.event ? { event: (e) => shown.event?.(redact(e, secrets)) } : {}),
+    };
     // On AWS the probes' outcomes also go to CloudWatch, where the FIS stop alarm watches them.
     let seen = { ok: 0, fail: 0, unknown: 0 };
     const feed = (p: { ok: number; fail: number; unknown: number }) => {
@@ -164,7 +181,8 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
         });
       seen = { ok: p.ok, fail: p.fail, unknown: p.unknown };
     };
-    const result = await runScenario({
+    // The result as written (result.json): passwords masked in what --json and the summary show.
+    const ran = await runScenario({
       loaded,
       provider,
       runsDir,
@@ -186,6 +204,7 @@ async function runCommand(name: string, flags: RunFlags, argv: string[]): Promis
         },
       },
     });
+    const result = redact(ran, secrets);
     if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
     const nothingRan = result.status === 'error' && result.faults.length === 0 && !result.probes.length;
     if (nothingRan && result.error) {
@@ -227,7 +246,7 @@ function listCommand(flags: { json: boolean; images: boolean }): number {
     process.stdout.write(
       `${JSON.stringify(
         all.map((l) => ({
-          ...l.scenario,
+          ...redact(l.scenario),
           file: l.file,
           needsOfficialImages: officialOnly(l.scenario).map((i) => i.official),
         })),

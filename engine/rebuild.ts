@@ -12,6 +12,7 @@ import {
 } from '../core/result.ts';
 import { notTextReason, parseJson } from '../core/text-file.ts';
 import { activeSystems, scenarioSchema } from '../scenarios/schema.ts';
+import { maskArgv, redact, secretsOf } from '../scenarios/secrets.ts';
 import { probeOfKind } from '../systems/index.ts';
 import { buildResult } from './result-builder.ts';
 import type { HarnessInfo } from './run-store.ts';
@@ -90,9 +91,10 @@ export function loadRunResult(path: string): { result: RunResult; rebuilt: boole
   const dir = runDirOf(path);
   const given = resolve(path);
   const resultFile = statSync(given).isDirectory() ? join(dir, 'result.json') : given;
-  if (existsSync(resultFile)) return { result: readResultFile(resultFile), rebuilt: false };
-  const metaFile = join(dir, 'meta.json');
   const scenarioFile = join(dir, 'scenario.json');
+  if (existsSync(resultFile))
+    return { result: masked(readResultFile(resultFile), scenarioFile), rebuilt: false };
+  const metaFile = join(dir, 'meta.json');
   if (!existsSync(metaFile) || !existsSync(scenarioFile)) {
     throw new UsageError(
       'NO_RUN',
@@ -107,6 +109,7 @@ export function loadRunResult(path: string): { result: RunResult; rebuilt: boole
     startedAt: string;
     harness: HarnessInfo;
   };
+  // Its passwords are masked (engine/run-store.ts): a rebuilt result only reports, it logs in nowhere.
   const scenario = scenarioSchema.parse(JSON.parse(readFileSync(scenarioFile, 'utf8')));
   // Read as a stream, into columns: a long run's history is never in memory as text or objects.
   const history = OpLog.fromFile(join(dir, 'history.jsonl'));
@@ -157,6 +160,26 @@ export function loadRunResult(path: string): { result: RunResult; rebuilt: boole
       durationMs: Math.max(0, ...events.map((e) => e.t), history.maxComplete()),
     }),
   };
+}
+
+/**
+ * A stored result with its passwords masked, as every report shows it. This harness writes them
+ * masked; a folder an older one wrote may hold them in clear, and its scenario.json says which.
+ */
+function masked(result: RunResult, scenarioFile: string): RunResult {
+  let secrets: string[] = [];
+  try {
+    secrets = secretsOf(JSON.parse(readFileSync(scenarioFile, 'utf8')));
+  } catch {
+    // no scenario beside it (a result.json copied elsewhere): the secret fields are masked by name
+  }
+  const command = result.harness?.command;
+  return redact(
+    Array.isArray(command)
+      ? { ...result, harness: { ...result.harness, command: maskArgv(command, secrets) } }
+      : result,
+    secrets,
+  );
 }
 
 /**

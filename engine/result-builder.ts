@@ -21,6 +21,7 @@ import {
   type SystemResult,
 } from '../core/result.ts';
 import { type ProbeSpecOf, type Scenario, expectationsFor } from '../scenarios/schema.ts';
+import { maskArgv, redact, secretsOf } from '../scenarios/secrets.ts';
 import { systemNamed } from '../systems/index.ts';
 import { POLL_INTERVAL_MS } from './convergence.ts';
 import type { HarnessInfo } from './run-store.ts';
@@ -72,8 +73,21 @@ export interface RunRecord {
  * Builds the canonical result from what a run collected: the checker's figures per probe and
  * per fault window, the systems' leadership changes and convergence, the expectations. A run
  * that did not complete keeps its figures but has no expectations judged: its verdict is unknown.
+ * The scenario's passwords are masked in it (a probe's settings, the command line, any text).
  */
 export function buildResult(r: RunRecord): RunResult {
+  const secrets = secretsOf(r.scenario);
+  const result = resultOf(r);
+  return redact(
+    {
+      ...result,
+      harness: { ...result.harness, command: maskArgv(result.harness.command ?? [], secrets) },
+    },
+    secrets,
+  );
+}
+
+function resultOf(r: RunRecord): RunResult {
   const history = opLog(r.history);
   const windows = measurementWindows(
     r.faults,

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { TimelineEvent } from '../core/events.ts';
 import type { HarnessInfo } from '../core/result.ts';
 import type { Scenario } from '../scenarios/schema.ts';
+import { maskArgv, redact, secretsOf } from '../scenarios/secrets.ts';
 
 export const HARNESS_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -31,7 +32,8 @@ export function harnessInfo(argv: string[] = process.argv): HarnessInfo {
     version: pkg.version,
     gitRevision: rev ?? 'unknown',
     gitDirty: status === undefined ? null : status.length > 0,
-    command: argv,
+    // `--set stack.attach.redis.password=...` is shown masked: the command line is written.
+    command: maskArgv(argv),
     node: process.version,
   };
 }
@@ -44,12 +46,18 @@ export function harnessInfo(argv: string[] = process.argv): HarnessInfo {
  *   events.jsonl    agents', registry's, faults' and phases' events, appended as they happen
  *   result.json     the result, written at the end (also after a failure)
  *   logs/           each container's output
- * so a report can be rebuilt later and a run that dies half-way still tells what it saw.
+ * so a report can be rebuilt later and a run that dies half-way still tells what it saw. The
+ * scenario's passwords (an attached stack's) are masked in every file the store writes
+ * (scenarios/secrets.ts): by field, and by value in any text.
  */
 export class RunStore {
   readonly dir: string;
 
-  private constructor(dir: string) {
+  private constructor(
+    dir: string,
+    /** The values of the scenario's secret fields, looked for in everything written. */
+    private readonly secrets: readonly string[] = [],
+  ) {
     this.dir = dir;
   }
 
@@ -63,8 +71,9 @@ export class RunStore {
     const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
     const dir = resolve(runsDir, scenario.name, `${stamp}-${runId}`);
     mkdirSync(join(dir, 'logs'), { recursive: true });
-    const store = new RunStore(dir);
+    const store = new RunStore(dir, secretsOf(scenario));
     store.writeJson('meta.json', { runId, startedAt: startedAt.toISOString(), harness });
+    // As resolved, its passwords masked: a rebuilt run reads it back, and needs none of them.
     store.writeJson('scenario.json', scenario);
     return store;
   }
@@ -77,12 +86,17 @@ export class RunStore {
     return join(this.dir, 'logs');
   }
 
+  /**
+   * Appends an event, its secrets masked (a password in an error's words). The run's own event
+   * is left as it is: the checker reads it, and the result built from it is masked in turn.
+   */
   appendEvent(event: TimelineEvent): void {
-    appendFileSync(this.path('events.jsonl'), `${JSON.stringify(event)}\n`);
+    appendFileSync(this.path('events.jsonl'), `${JSON.stringify(redact(event, this.secrets))}\n`);
   }
 
+  /** Writes a JSON file of the run folder, its secrets masked (result.json, meta.json...). */
   writeJson(name: string, value: unknown): void {
-    writeFileSync(this.path(name), `${JSON.stringify(value, null, 2)}\n`);
+    writeFileSync(this.path(name), `${JSON.stringify(redact(value, this.secrets), null, 2)}\n`);
   }
 }
 

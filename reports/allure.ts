@@ -21,6 +21,7 @@ import {
   type RunInput,
   brokenExpectations,
   faultLabel,
+  maskSecretFields,
   outcomeOf,
   wallTime,
   whyBroken,
@@ -115,7 +116,7 @@ function scenarioParameters(dir: string | null): Parameter[] {
   if (!file || !existsSync(file)) return [];
   let scenario: Record<string, unknown>;
   try {
-    scenario = JSON.parse(readFileSync(file, 'utf8'));
+    scenario = maskSecretFields(JSON.parse(readFileSync(file, 'utf8')));
   } catch {
     return [];
   }
@@ -150,7 +151,7 @@ function scenarioParameters(dir: string | null): Parameter[] {
 
 function clientParameters(r: RunResult): Parameter[] {
   return r.probes.flatMap((p) =>
-    Object.entries(p.settings).map(([k, v]) => ({
+    Object.entries(maskSecretFields(p.settings)).map(([k, v]) => ({
       name: `client ${p.name}.${k}`,
       value: (typeof v === 'object' ? JSON.stringify(v) : String(v)).replaceAll(r.runId, '<run>'),
       // Shown, but not part of the test's identity in Allure's history: a run that broke before
@@ -249,7 +250,7 @@ function writeRun(rt: ReporterRuntime, run: RunInput, suite: string): string {
     for (const f of readdirSync(logs).sort())
       attach(`log ${f.replace(/\.log$/, '')}`, readFileSync(join(logs, f)), 'text/plain', 'log');
   }
-  attach('result.json', JSON.stringify(r, null, 2), 'application/json', 'json');
+  attach('result.json', JSON.stringify(maskSecretFields(r), null, 2), 'application/json', 'json');
   rt.updateTest(uuid, (t) => {
     t.status = status;
     t.statusDetails = { ...details, trace: formatSummary(r, false) };

@@ -196,6 +196,26 @@ export function whyBroken(r: RunResult): string | null {
   return `the run ${r.status === 'incomplete' ? 'did not finish' : `was ${r.status}`}`;
 }
 
+/** How a secret is shown: the mask the run folder's files hold (scenarios/secrets.ts, which reports may not import). */
+export const SECRET_MASK = '***';
+
+/**
+ * A copy of a scenario or of a probe's settings with every field named like a password
+ * (`password`, `sentinelPassword`) masked. This harness writes them masked already; a run folder
+ * an older one wrote may hold them in clear, and no report shows them.
+ */
+export function maskSecretFields<T>(value: T): T {
+  const walk = (v: unknown, key?: string): unknown => {
+    if (key !== undefined && /password$/i.test(key) && (typeof v === 'string' || typeof v === 'number'))
+      return v === '' ? v : SECRET_MASK;
+    if (Array.isArray(v)) return v.map((x) => walk(x));
+    if (v !== null && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
+    return v;
+  };
+  return walk(value) as T;
+}
+
 /** Escapes text for XML and HTML, attributes included. */
 export function escapeXml(s: string): string {
   return (

@@ -21,6 +21,7 @@ import {
   faultLabel,
   formatMs,
   headline,
+  maskSecretFields,
   outcomeOf,
   titleOf,
   wallTime,
@@ -330,7 +331,7 @@ function lostWrites(r: RunResult): string {
 
 function clientSettings(r: RunResult): string {
   const rows = r.probes.map((p) => {
-    const s = p.settings;
+    const s = maskSecretFields(p.settings);
     const extra = Object.entries(s)
       .filter(
         ([k]) =>
@@ -377,7 +378,7 @@ function scenarioOf(dir: string | null): Record<string, unknown> | null {
   if (!dir) return null;
   try {
     const v = JSON.parse(readFileSync(join(dir, 'scenario.json'), 'utf8'));
-    return v && typeof v === 'object' ? v : null;
+    return v && typeof v === 'object' ? maskSecretFields(v) : null;
   } catch {
     return null;
   }

@@ -16,6 +16,7 @@ import {
 import { ScenarioError, UsageError } from '../core/errors.ts';
 import { notTextReason, parseJson } from '../core/text-file.ts';
 import { type Scenario, scenarioSchema } from './schema.ts';
+import { SECRET_MASK, isSecretField } from './secrets.ts';
 
 export const BUILTIN_DIR = dirname(fileURLToPath(import.meta.url));
 const EXTENSIONS = ['.yaml', '.yml', '.json'];
@@ -121,7 +122,7 @@ export function applyOverrides(raw: unknown, overrides: Overrides, file: string)
       else if (next === null || typeof next !== 'object')
         throw new UsageError(
           'BAD_OVERRIDE',
-          `--set ${path}: ${keys.slice(0, i + 1).join('.')} is a value (${JSON.stringify(next)}) in ${file}, not a mapping`,
+          `--set ${path}: ${keys.slice(0, i + 1).join('.')} is a value (${isSecretField(k) ? SECRET_MASK : JSON.stringify(next)}) in ${file}, not a mapping`,
           {
             hint: 'set the value itself, or a field of a mapping',
           },

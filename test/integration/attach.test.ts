@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -392,6 +392,15 @@ async function runScenario(
   return { out, runId: runId!, r: JSON.parse(readFileSync(join(dir!, 'result.json'), 'utf8')) as RunResult };
 }
 
+/** The files of a folder, recursively, that hold `secret` (none, where passwords are masked). */
+function filesHolding(dir: string, secret: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return filesHolding(p, secret);
+    return readFileSync(p).includes(secret) ? [p] : [];
+  });
+}
+
 const harnessContainers = (runId: string) =>
   docker(['ps', '-aq', '--filter', `label=io.chaos-harness.run-id=${runId}`]);
 const harnessNetworks = (runId: string) =>
@@ -655,6 +664,7 @@ expect: { recovered: true, maxLostWrites: 0, leaderChanges: 0 }
       expect(wrong.code, wrong.stderr).not.toBe(0);
       expect(wrong.stderr + wrong.stdout).toMatch(/refused the harness's login: WRONGPASS/);
       expect(wrong.stderr + wrong.stdout).toContain('stack.attach.redis.password');
+      expect(wrong.stderr + wrong.stdout).not.toContain('not-it');
       expect(Date.now() - started).toBeLessThan(20_000); // not the 30 s wait for a stack to form
 
       const { out, runId, r } = await runScenario(user.scenario(text('shop-secret')));
@@ -673,6 +683,14 @@ expect: { recovered: true, maxLostWrites: 0, leaderChanges: 0 }
       const left = await user.containers();
       expect([...left.keys()].sort()).toEqual([...user.names].sort());
       for (const [name, state] of left) expect(state, name).toBe(name === replica ? 'exited' : 'running');
+      // The password is nowhere in what the run wrote or printed, nor in its reports.
+      for (const format of ['html', 'allure', 'junit'])
+        expect((await chaos(['report', r.runDir, '--format', format])).code).toBe(0);
+      expect(out.stdout + out.stderr).not.toContain('shop-secret');
+      expect(filesHolding(r.runDir, 'shop-secret')).toEqual([]);
+      expect(
+        JSON.parse(readFileSync(join(r.runDir, 'scenario.json'), 'utf8')).stack.attach.redis.password,
+      ).toBe('***');
     }, 90_000);
   });
 
