@@ -112,5 +112,6 @@ process.stdout.write(
     lost: p.writes?.lost,
     failoverMs: p.windows[0]?.availability.failoverMs,
     attempted: p.attempted,
+    spill: history.log.spillStats(),
   })}\n`,
 );

@@ -1,5 +1,6 @@
 import {
   CUT_BY_PROBE,
+  type ChunkBounds,
   type HistoryInput,
   OK,
   OUTCOME_MASK,
@@ -156,23 +157,21 @@ export function availability(
  */
 function windowOps(log: OpLog, probe: string | undefined, from: number, end: number) {
   const pid = probeIndex(log, probe);
-  const inRange = (c: OpChunk) => c.maxComplete >= from && c.minComplete < end;
+  const inRange = (c: ChunkBounds) => c.maxComplete >= from && c.minComplete < end;
   const counts = (c: OpChunk, i: number) => {
     const t = c.tComplete[i]!;
     return t >= from && t < end && isWriteOf(c, i, pid) && (c.flags[i]! & CUT_BY_PROBE) === 0;
   };
   // Two passes: how many, then the columns of exactly that length.
   let n = 0;
-  for (const c of log.chunks()) {
-    if (!inRange(c)) continue;
+  for (const c of log.scan(inRange)) {
     for (let i = 0; i < c.length; i++) if (counts(c, i)) n++;
   }
   const tInvoke = new Float64Array(n);
   const tComplete = new Float64Array(n);
   const outcome = new Uint8Array(n);
   let k = 0;
-  for (const c of log.chunks()) {
-    if (!inRange(c)) continue;
+  for (const c of log.scan(inRange)) {
     for (let i = 0; i < c.length; i++) {
       if (!counts(c, i)) continue;
       tInvoke[k] = c.tInvoke[i]!;

@@ -43,7 +43,7 @@ export function writesByFormerLeader(
   }
   const seqs = new Map<string, number[]>();
   if (pid !== -2 && byNode.size > 0) {
-    for (const c of log.chunks()) {
+    for (const c of log.scan()) {
       for (let i = 0; i < c.length; i++) {
         if (c.probe[i] !== pid || !isWriteOf(c, i, pid) || (c.flags[i]! & OUTCOME_MASK) !== OK) continue;
         const mine = byNode.get(c.node[i]!);

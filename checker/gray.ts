@@ -1,6 +1,7 @@
 import { FAULTS, type FaultAction } from '../core/faults.ts';
 import {
   CUT_BY_PROBE,
+  type ChunkBounds,
   type HistoryInput,
   OK,
   OUTCOME_MASK,
@@ -48,7 +49,7 @@ export function phaseLatency(
   // What counts, by invocation: a write of the probe's, not cut short, invoked in [from, end),
   // and not acknowledged after `completedBy` (then it was in flight when the fault went away:
   // its latency is neither the fault's nor the after's).
-  const inRange = (c: OpChunk) => pid >= 0 && c.maxInvoke >= from && c.minInvoke < end;
+  const inRange = (c: ChunkBounds) => pid >= 0 && c.maxInvoke >= from && c.minInvoke < end;
   const counts = (c: OpChunk, i: number) => {
     const f = c.flags[i]!;
     if (c.probe[i] !== pid || !isWriteOf(c, i, pid) || f & CUT_BY_PROBE) return false;
@@ -56,8 +57,7 @@ export function phaseLatency(
     if (tInvoke < from || tInvoke >= end) return false;
     return completedBy === null || (f & OUTCOME_MASK) !== OK || c.tComplete[i]! <= completedBy;
   };
-  for (const c of log.chunks()) {
-    if (!inRange(c)) continue;
+  for (const c of log.scan(inRange)) {
     for (let i = 0; i < c.length; i++) {
       if (!counts(c, i)) continue;
       const f = c.flags[i]!;
@@ -68,8 +68,7 @@ export function phaseLatency(
   }
   const lat = new Float64Array(ok);
   let n = 0;
-  for (const c of log.chunks()) {
-    if (!inRange(c)) continue;
+  for (const c of log.scan(inRange)) {
     for (let i = 0; i < c.length; i++)
       if (counts(c, i) && (c.flags[i]! & OUTCOME_MASK) === OK) lat[n++] = c.tComplete[i]! - c.tInvoke[i]!;
   }

@@ -1,4 +1,13 @@
-import { FAIL, type HistoryInput, OK, OUTCOME_MASK, type OpChunk, UNKNOWN, opLog } from '../core/history.ts';
+import {
+  type ChunkBounds,
+  FAIL,
+  type HistoryInput,
+  OK,
+  OUTCOME_MASK,
+  type OpChunk,
+  UNKNOWN,
+  opLog,
+} from '../core/history.ts';
 import type { OutcomeSeries, ProbeStats } from '../core/result.ts';
 import { isWriteOf, probeIndex, quantiles } from './columns.ts';
 
@@ -17,11 +26,10 @@ export function probeStats(
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
   // Two passes: the counts, then the latencies into an array of exactly their number.
-  const inRange = (c: OpChunk) => pid >= 0 && c.maxInvoke >= from && c.minInvoke < to;
+  const inRange = (c: ChunkBounds) => pid >= 0 && c.maxInvoke >= from && c.minInvoke < to;
   const mine = (c: OpChunk, i: number) =>
     c.probe[i] === pid && isWriteOf(c, i, pid) && c.tInvoke[i]! >= from && c.tInvoke[i]! < to;
-  for (const c of log.chunks()) {
-    if (!inRange(c)) continue;
+  for (const c of log.scan(inRange)) {
     for (let i = 0; i < c.length; i++) {
       if (!mine(c, i)) continue;
       const outcome = c.flags[i]! & OUTCOME_MASK;
@@ -34,8 +42,7 @@ export function probeStats(
   }
   const latencies = new Float64Array(ok);
   let n = 0;
-  for (const c of log.chunks()) {
-    if (!inRange(c)) continue;
+  for (const c of log.scan(inRange)) {
     for (let i = 0; i < c.length; i++)
       if (mine(c, i) && (c.flags[i]! & OUTCOME_MASK) === OK) latencies[n++] = c.tComplete[i]! - c.tInvoke[i]!;
   }
@@ -59,7 +66,7 @@ export function outcomeSeries(history: HistoryInput, probe: string, bucketMs = 2
   let last = Number.NEGATIVE_INFINITY;
   let any = false;
   if (pid !== -2) {
-    for (const c of log.chunks()) {
+    for (const c of log.scan()) {
       for (let i = 0; i < c.length; i++) {
         if (c.probe[i] !== pid || !isWriteOf(c, i, pid)) continue;
         any = true;
@@ -72,7 +79,7 @@ export function outcomeSeries(history: HistoryInput, probe: string, bucketMs = 2
   const start = Math.floor(first / bucketMs) * bucketMs;
   const n = Math.floor((last - start) / bucketMs) + 1;
   const flat = new Uint32Array(n * 3);
-  for (const c of log.chunks()) {
+  for (const c of log.scan()) {
     for (let i = 0; i < c.length; i++) {
       if (c.probe[i] !== pid || !isWriteOf(c, i, pid)) continue;
       const outcome = c.flags[i]! & OUTCOME_MASK;

@@ -38,7 +38,7 @@ export function checkWrites(
   // The read-back as a bitmap too: a lookup per write into a set of millions misses the cache.
   const present = readBack === null ? null : readBack instanceof SeqSet ? readBack : SeqSet.of(readBack);
 
-  for (const c of log.chunks()) {
+  for (const c of log.scan()) {
     for (let i = 0; i < c.length; i++) {
       if (!isWriteOf(c, i, pid)) continue;
       const seq = c.seq[i]!;

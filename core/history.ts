@@ -1,4 +1,16 @@
-import { type WriteStream, closeSync, createWriteStream, openSync, readSync } from 'node:fs';
+import {
+  type WriteStream,
+  closeSync,
+  createWriteStream,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 
 /**
@@ -57,6 +69,9 @@ export const CHUNK_OPS = 1 << 16;
  * [minInvoke, maxInvoke] and [minComplete, maxComplete], so a pass over a time range can skip
  * it whole.
  */
+/** What a chunk says about its operations without its columns. */
+export type ChunkBounds = Pick<OpChunk, 'length' | 'minInvoke' | 'maxInvoke' | 'minComplete' | 'maxComplete'>;
+
 export interface OpChunk {
   readonly length: number;
   readonly tInvoke: Float64Array;
@@ -74,34 +89,267 @@ export interface OpChunk {
   readonly maxComplete: number;
 }
 
+/** Bytes of one operation in a chunk's columns, and of one whole chunk (as spilled to disk). */
+const OP_BYTES = 8 + 8 + 8 + 4 + 4 + 2 + 2 + 1;
+const CHUNK_BYTES = CHUNK_OPS * OP_BYTES;
+
+/** The columns of a chunk as views on one buffer (widest first: every view stays aligned). */
+interface Columns {
+  readonly buffer: Uint8Array;
+  readonly tInvoke: Float64Array;
+  readonly tComplete: Float64Array;
+  readonly seq: Float64Array;
+  readonly process: Int32Array;
+  readonly error: Uint32Array;
+  readonly probe: Uint16Array;
+  readonly node: Uint16Array;
+  readonly flags: Uint8Array;
+}
+
+function columns(buffer = new Uint8Array(CHUNK_BYTES)): Columns {
+  const b = buffer.buffer;
+  const o = buffer.byteOffset;
+  const n = CHUNK_OPS;
+  return {
+    buffer,
+    tInvoke: new Float64Array(b, o, n),
+    tComplete: new Float64Array(b, o + 8 * n, n),
+    seq: new Float64Array(b, o + 16 * n, n),
+    process: new Int32Array(b, o + 24 * n, n),
+    error: new Uint32Array(b, o + 28 * n, n),
+    probe: new Uint16Array(b, o + 32 * n, n),
+    node: new Uint16Array(b, o + 34 * n, n),
+    flags: new Uint8Array(b, o + 36 * n, n),
+  };
+}
+
+/**
+ * A chunk whose columns are in memory: the one still filling, a full one kept in memory, or one
+ * read back from the spill file (all of one shape, so a pass over them stays monomorphic).
+ */
 class Chunk implements OpChunk {
   length = 0;
-  readonly tInvoke = new Float64Array(CHUNK_OPS);
-  readonly tComplete = new Float64Array(CHUNK_OPS);
-  readonly seq = new Float64Array(CHUNK_OPS);
-  readonly process = new Int32Array(CHUNK_OPS);
-  readonly flags = new Uint8Array(CHUNK_OPS);
-  readonly probe = new Uint16Array(CHUNK_OPS);
-  readonly node = new Uint16Array(CHUNK_OPS);
-  readonly error = new Uint32Array(CHUNK_OPS);
+  readonly cols: Columns;
+  readonly tInvoke: Float64Array;
+  readonly tComplete: Float64Array;
+  readonly seq: Float64Array;
+  readonly process: Int32Array;
+  readonly flags: Uint8Array;
+  readonly probe: Uint16Array;
+  readonly node: Uint16Array;
+  readonly error: Uint32Array;
   minInvoke = Number.POSITIVE_INFINITY;
   maxInvoke = Number.NEGATIVE_INFINITY;
   minComplete = Number.POSITIVE_INFINITY;
   maxComplete = Number.NEGATIVE_INFINITY;
+
+  constructor(cols = columns()) {
+    this.cols = cols;
+    this.tInvoke = cols.tInvoke;
+    this.tComplete = cols.tComplete;
+    this.seq = cols.seq;
+    this.process = cols.process;
+    this.flags = cols.flags;
+    this.probe = cols.probe;
+    this.node = cols.node;
+    this.error = cols.error;
+  }
 }
 
 /**
- * A history in compact columns (about 40 bytes an operation, against some 300 for an array of
+ * A full chunk written to the log's spill file: its length and time bounds stay in memory (a
+ * pass over a time range skips it unread), its columns are read back when a pass first touches
+ * them and kept in the log's small cache. A column array is valid until a few more chunks have
+ * been read (the cache reuses its buffers): read it within the pass over this chunk.
+ */
+class SpilledChunk implements OpChunk {
+  /** Its columns while in the cache. */
+  loaded: Chunk | null = null;
+  readonly length: number;
+  readonly minInvoke: number;
+  readonly maxInvoke: number;
+  readonly minComplete: number;
+  readonly maxComplete: number;
+
+  constructor(
+    private readonly spill: Spill,
+    /** Its place in the spill file, in chunks. */
+    readonly slot: number,
+    from: Chunk,
+  ) {
+    this.length = from.length;
+    this.minInvoke = from.minInvoke;
+    this.maxInvoke = from.maxInvoke;
+    this.minComplete = from.minComplete;
+    this.maxComplete = from.maxComplete;
+  }
+
+  /** Its columns in memory (read back if they are not in the cache). */
+  load(): Chunk {
+    return this.loaded ?? this.spill.load(this);
+  }
+  get tInvoke(): Float64Array {
+    return this.load().tInvoke;
+  }
+  get tComplete(): Float64Array {
+    return this.load().tComplete;
+  }
+  get seq(): Float64Array {
+    return this.load().seq;
+  }
+  get process(): Int32Array {
+    return this.load().process;
+  }
+  get flags(): Uint8Array {
+    return this.load().flags;
+  }
+  get probe(): Uint16Array {
+    return this.load().probe;
+  }
+  get node(): Uint16Array {
+    return this.load().node;
+  }
+  get error(): Uint32Array {
+    return this.load().error;
+  }
+}
+
+/** Chunks read back from a spill file kept in memory at once (2.4 MB each). */
+export const SPILL_CACHE_CHUNKS = 4;
+
+/** Open spill files, closed (and, where an open file cannot be unlinked, removed) at exit. */
+const openSpills = new Set<Spill>();
+let exitHook = false;
+/** A log dropped without `close()` closes its spill file when it is collected. */
+const unclosed = new FinalizationRegistry<Spill>((s) => s.close());
+
+/**
+ * The file full chunks of a log go to. It is created in a directory of its own and unlinked at
+ * once where the system allows it (POSIX): the open descriptor keeps it readable, and it goes
+ * away when the process ends, however it ends (an error, Ctrl-C, a kill). Elsewhere it is
+ * removed by `close()` or at exit.
+ */
+class Spill {
+  private fd: number;
+  private readonly dir: string;
+  private unlinked = false;
+  private slots = 0;
+  /** The chunks whose columns are in memory, least recently read first. */
+  private readonly cache: SpilledChunk[] = [];
+  /** Spilled so far, and read back (for the bench and tests). */
+  written = 0;
+  reads = 0;
+
+  constructor(parent: string) {
+    this.dir = mkdtempSync(join(parent, '.oplog-'));
+    const file = join(this.dir, 'chunks');
+    this.fd = openSync(file, 'w+');
+    try {
+      unlinkSync(file);
+      rmSync(this.dir, { recursive: true, force: true });
+      this.unlinked = true;
+    } catch {}
+    openSpills.add(this);
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', () => {
+        for (const s of openSpills) s.close();
+      });
+    }
+  }
+
+  /** Writes a full chunk and returns what stands for it; the chunk's buffer is free again. */
+  write(c: Chunk): SpilledChunk {
+    const slot = this.slots++;
+    const buf = c.cols.buffer;
+    let done = 0;
+    while (done < buf.length)
+      done += writeSync(this.fd, buf, done, buf.length - done, slot * CHUNK_BYTES + done);
+    this.written++;
+    return new SpilledChunk(this, slot, c);
+  }
+
+  load(s: SpilledChunk): Chunk {
+    if (s.loaded) return s.loaded;
+    // A full cache hands its oldest chunk's buffer over.
+    let cols: Columns;
+    if (this.cache.length >= SPILL_CACHE_CHUNKS) {
+      const old = this.cache.shift()!;
+      cols = old.loaded!.cols;
+      old.loaded = null;
+    } else cols = columns();
+    const buf = cols.buffer;
+    let done = 0;
+    while (done < buf.length) {
+      const n = readSync(this.fd, buf, done, buf.length - done, s.slot * CHUNK_BYTES + done);
+      if (n === 0) throw new Error('the history spill file is shorter than it should be');
+      done += n;
+    }
+    this.reads++;
+    const c = new Chunk(cols);
+    c.length = s.length;
+    c.minInvoke = s.minInvoke;
+    c.maxInvoke = s.maxInvoke;
+    c.minComplete = s.minComplete;
+    c.maxComplete = s.maxComplete;
+    s.loaded = c;
+    this.cache.push(s);
+    return c;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    try {
+      closeSync(this.fd);
+    } catch {}
+    this.fd = -1;
+    if (!this.unlinked) rmSync(this.dir, { recursive: true, force: true });
+    for (const c of this.cache) c.loaded = null;
+    this.cache.length = 0;
+    openSpills.delete(this);
+  }
+}
+
+export interface OpLogOptions {
+  /**
+   * A directory to spill full chunks to (a file of its own, gone when the log is closed or the
+   * process ends): the log then holds in memory only the chunk filling, a few chunks read back,
+   * and 40 bytes a chunk of bounds, whatever the length of the run. Without it, every chunk
+   * stays in memory.
+   */
+  spillDir?: string;
+}
+
+/**
+ * A history in compact columns (37 bytes an operation, against some 300 for an array of
  * objects), appended to as operations complete and read by the checker chunk by chunk: ten
- * million operations fit in 400 MB and a pass over them takes tens of milliseconds.
+ * million operations fit in 400 MB and a pass over them takes tens of milliseconds. With a
+ * spill directory, full chunks go to disk and are read back as a pass reaches them.
  */
 export class OpLog {
-  private readonly full: Chunk[] = [];
+  private readonly full: OpChunk[] = [];
   private current = new Chunk();
+  private readonly spillDir: string | undefined;
+  private spill: Spill | undefined;
   private readonly names: string[] = [''];
   private readonly ids = new Map<string, number>([['', 0]]);
   /** How many operations it holds. */
   length = 0;
+
+  constructor(opts: OpLogOptions = {}) {
+    this.spillDir = opts.spillDir;
+  }
+
+  /** How many chunks went to disk, and how many times one was read back. */
+  spillStats(): { written: number; reads: number } {
+    return { written: this.spill?.written ?? 0, reads: this.spill?.reads ?? 0 };
+  }
+
+  /** Removes the spill file (if any); the log is no longer readable past its last chunk. */
+  close(): void {
+    this.spill?.close();
+    unclosed.unregister(this);
+  }
 
   /** The index of a name, adding it; 0 for none. */
   private intern(s: string | undefined): number {
@@ -127,8 +375,20 @@ export class OpLog {
   push(op: Op): void {
     let c = this.current;
     if (c.length === CHUNK_OPS) {
-      this.full.push(c);
-      c = this.current = new Chunk();
+      if (this.spillDir !== undefined) {
+        if (this.spill === undefined) {
+          this.spill = new Spill(this.spillDir);
+          unclosed.register(this, this.spill, this);
+        }
+        this.full.push(this.spill.write(c));
+        // The filled chunk's buffer is written: fill it again.
+        c.length = 0;
+        c.minInvoke = c.minComplete = Number.POSITIVE_INFINITY;
+        c.maxInvoke = c.maxComplete = Number.NEGATIVE_INFINITY;
+      } else {
+        this.full.push(c);
+        c = this.current = new Chunk();
+      }
     }
     const i = c.length++;
     c.tInvoke[i] = op.tInvoke;
@@ -151,7 +411,25 @@ export class OpLog {
     this.length++;
   }
 
-  /** The chunks in the order their operations were recorded (the last one still filling). */
+  /**
+   * The chunks a pass reads, in the order their operations were recorded, each with its columns
+   * in memory: a chunk `keep` refuses by its length and time bounds (all it is given to look at)
+   * is skipped, unread when it was spilled. A chunk's columns are valid until the pass has gone a
+   * few chunks further (the spill's cache reuses its buffers).
+   */
+  *scan(keep?: (c: ChunkBounds) => boolean): Generator<OpChunk, void, undefined> {
+    for (const c of this.full) {
+      if (keep !== undefined && !keep(c)) continue;
+      yield c instanceof SpilledChunk ? c.load() : c;
+    }
+    const c = this.current;
+    if (c.length > 0 && (keep === undefined || keep(c))) yield c;
+  }
+
+  /**
+   * The chunks in the order their operations were recorded (the last one still filling). A
+   * spilled one reads its columns back when one is first touched; a pass reads `scan()`.
+   */
   chunks(): readonly OpChunk[] {
     return this.current.length > 0 ? [...this.full, this.current] : this.full;
   }
@@ -178,7 +456,7 @@ export class OpLog {
   /** Every operation as objects, in order: costly on a long run, meant for tests. */
   toOps(): Op[] {
     const out: Op[] = [];
-    for (const c of this.chunks()) for (let i = 0; i < c.length; i++) out.push(this.opAt(c, i));
+    for (const c of this.scan()) for (let i = 0; i < c.length; i++) out.push(this.opAt(c, i));
     return out;
   }
 
@@ -200,8 +478,8 @@ export class OpLog {
    * memory whole. A line that does not parse (the run was killed while writing it) is skipped;
    * a missing file is an empty history.
    */
-  static fromFile(file: string): OpLog {
-    const log = new OpLog();
+  static fromFile(file: string, opts: OpLogOptions = {}): OpLog {
+    const log = new OpLog(opts);
     let fd: number;
     try {
       fd = openSync(file, 'r');
@@ -244,7 +522,8 @@ export function opLog(h: HistoryInput): OpLog {
  * JSON-lines file as it happens, so a run that dies half-way still leaves what it saw.
  */
 export class History {
-  readonly log = new OpLog();
+  /** Spills full chunks beside the history file (or to the system's temp directory). */
+  readonly log: OpLog;
   private readonly out: WriteStream | undefined;
   /** Running counts of writes by outcome, for live progress. */
   readonly counts = { ok: 0, fail: 0, unknown: 0 };
@@ -252,6 +531,7 @@ export class History {
   writeError: Error | undefined;
 
   constructor(file?: string) {
+    this.log = new OpLog({ spillDir: file ? dirname(file) : tmpdir() });
     this.out = file ? createWriteStream(file, { flags: 'a' }) : undefined;
     // A full disk must not crash the run (and skip teardown): the history stays in memory.
     this.out?.on('error', (err) => {
@@ -263,6 +543,11 @@ export class History {
     this.log.push(op);
     if (op.op === 'write') this.counts[op.outcome]++;
     this.out?.write(`${JSON.stringify(op)}\n`);
+  }
+
+  /** Removes the log's spill file: the run is judged and its history no longer read. */
+  dispose(): void {
+    this.log.close();
   }
 
   /** Every operation as objects: costly on a long run (the checker reads `log`); for tests. */
@@ -281,6 +566,10 @@ export class History {
     return out;
   }
 
+  /**
+   * Ends the history file. The log stays readable (the checker reads it after); `dispose()`
+   * removes its spill file.
+   */
   async close(): Promise<void> {
     const out = this.out;
     if (!out || out.closed || this.writeError) return;
