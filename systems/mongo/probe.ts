@@ -1,7 +1,7 @@
 import { type CommandStartedEvent, MongoClient, MongoServerError, type WriteConcernSettings } from 'mongodb';
 import { CachingResolver } from '../../agents/registry/http-client.ts';
 import type { Clock } from '../../core/clock.ts';
-import type { History, Outcome } from '../../core/history.ts';
+import { type History, type Outcome, SeqSet } from '../../core/history.ts';
 import type { Endpoint } from '../../core/provider.ts';
 import type { Registry } from '../../core/registry.ts';
 import type { ClientSettings } from '../../core/result.ts';
@@ -273,12 +273,14 @@ export class MongoWriterProbe implements Probe {
       if (e.commandName === 'find') node = this.memberAt(e.address);
     });
     try {
-      const docs = await client
+      // Batch by batch into a bitmap of ids: no array of every document.
+      const values = new SeqSet();
+      for await (const d of client
         .db(MONGO_DB)
         .collection<{ _id: number }>(this.deps.collection)
         .find({}, { projection: { _id: 1 }, readConcern: { level: 'majority' }, readPreference: 'primary' })
-        .batchSize(10_000)
-        .toArray();
+        .batchSize(10_000))
+        values.add(Number(d._id));
       if (!node) throw new Error('the read-back found no primary to read from');
       this.deps.history.record({
         probe: this.name,
@@ -290,7 +292,7 @@ export class MongoWriterProbe implements Probe {
         outcome: 'ok',
         node,
       });
-      return { node, values: new Set(docs.map((d) => Number(d._id))) };
+      return { node, values };
     } catch (err) {
       this.deps.history.record({
         probe: this.name,

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Clock } from '../../core/clock.ts';
-import type { History, Outcome } from '../../core/history.ts';
+import { type History, type Outcome, SeqSet } from '../../core/history.ts';
 import type { Stack } from '../../core/provider.ts';
 import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
@@ -243,7 +243,7 @@ export class PatroniWriterProbe implements Probe {
           outcome: 'ok',
           node,
         });
-        return { node, values: new Set(rows.map((r) => Number(r.seq))) };
+        return { node, values: SeqSet.of(rows.map((r) => Number(r.seq))) };
       } finally {
         await endClient(client);
       }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { CachingResolver } from '../../agents/registry/http-client.ts';
 import type { Clock } from '../../core/clock.ts';
-import type { History, Outcome } from '../../core/history.ts';
+import { type History, type Outcome, SeqSet } from '../../core/history.ts';
 import type { Endpoint } from '../../core/provider.ts';
 import type { Registry } from '../../core/registry.ts';
 import type { ClientSettings } from '../../core/result.ts';
@@ -225,7 +225,7 @@ export class PgWriterProbe implements Probe {
           outcome: 'ok',
           node,
         });
-        return { node, values: new Set(rows.map((r) => Number(r.seq))) };
+        return { node, values: SeqSet.of(rows.map((r) => Number(r.seq))) };
       } finally {
         await endClient(client);
       }

@@ -6,6 +6,7 @@ import type { Endpoint } from '../../core/provider.ts';
 import type { Registry } from '../../core/registry.ts';
 import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
+import { readBackList } from '../../probes/read-back.ts';
 import { recordOp } from '../../probes/record.ts';
 import { Slots } from '../../probes/slots.ts';
 import { type RedisLogin, loginOptions } from './quick-client.ts';
@@ -37,7 +38,7 @@ export interface RedisWriterDeps {
 
 export interface ReadBack {
   node: string;
-  values: Set<number>;
+  values: ReadonlySet<number>;
   t: number;
 }
 
@@ -234,9 +235,9 @@ export class RedisWriterProbe implements Probe {
       const redis = newClient(this.deps.endpoint(node), 2000, 30_000, this.deps.auth);
       try {
         await redis.connect();
-        const raw = await redis.lrange(this.deps.key, 0, -1);
+        const values = await readBackList((from, to) => redis.lrange(this.deps.key, from, to));
         this.record({ op: 'read', seq, process, tInvoke, outcome: 'ok', node });
-        return { node, values: new Set<number>(raw.map(Number)), t: clock.now() };
+        return { node, values, t: clock.now() };
       } finally {
         redis.disconnect();
       }

@@ -5,6 +5,7 @@ import type { History, Op, Outcome } from '../../core/history.ts';
 import type { Endpoint } from '../../core/provider.ts';
 import type { ClientSettings } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
+import { readBackList } from '../../probes/read-back.ts';
 import { recordOp } from '../../probes/record.ts';
 import { Slots } from '../../probes/slots.ts';
 import { type RedisLogin, loginOptions } from '../redis/quick-client.ts';
@@ -316,7 +317,7 @@ export class SentinelWriterProbe implements Probe {
    * Reads every value back from the master a quorum of Sentinels hands out now, on a connection
    * of its own straight to that node: done once after recovery, recorded as a `read`.
    */
-  async readBack(): Promise<{ node: string; values: Set<number>; t: number }> {
+  async readBack(): Promise<{ node: string; values: ReadonlySet<number>; t: number }> {
     const { clock } = this.deps;
     const tInvoke = clock.now();
     const seq = this.slots.nextSeq();
@@ -336,9 +337,9 @@ export class SentinelWriterProbe implements Probe {
       redis.on('error', () => {});
       try {
         await redis.connect();
-        const raw = await redis.lrange(this.deps.key, 0, -1);
+        const values = await readBackList((from, to) => redis.lrange(this.deps.key, from, to));
         this.record({ op: 'read', seq, process, tInvoke, outcome: 'ok', node });
-        return { node, values: new Set<number>(raw.map(Number)), t: clock.now() };
+        return { node, values, t: clock.now() };
       } finally {
         redis.disconnect();
       }
