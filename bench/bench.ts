@@ -465,13 +465,13 @@ async function soak(): Promise<void> {
       expect: { recovered: false, converged: false, lostWrites: 'any' },
     }),
   };
-  const samples: { t: number; rss: number }[] = [];
+  const samples: { t: number; rss: number; heap: number }[] = [];
   let steadyFrom: number | null = null;
   const t0 = performance.now();
-  const timer = setInterval(
-    () => samples.push({ t: performance.now() - t0, rss: process.memoryUsage().rss }),
-    5000,
-  );
+  const timer = setInterval(() => {
+    const m = process.memoryUsage();
+    samples.push({ t: performance.now() - t0, rss: m.rss, heap: m.heapUsed + m.external });
+  }, 5000);
   let r: Awaited<ReturnType<typeof benchRun>>;
   try {
     r = await benchRun(loaded);
@@ -504,6 +504,12 @@ async function soak(): Promise<void> {
       `${mb(atTenth.rss)} -> ${mb(atEnd.rss)} (${growth >= 0 ? '+' : ''}${mb(growth)}, ${((100 * growth) / atTenth.rss).toFixed(1)} %)`,
       'flat: < +10 % or < +50 MB',
       growth < 0.1 * atTenth.rss || growth < 50 * 2 ** 20,
+    );
+    report(
+      '  its JS heap + external memory at 10 % -> at the end',
+      `${mb(atTenth.heap)} -> ${mb(atEnd.heap)}`,
+      '(reference)',
+      true,
     );
   }
 }
