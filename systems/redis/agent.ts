@@ -242,6 +242,20 @@ export class ChainAgent {
     const { deps, cfg } = this;
     const timeout = cfg.joinTimeoutMs ?? 30_000;
     const deadline = deps.wallNow() + timeout;
+    // The chain record as the registry has it; a read that fails (the registry still booting, or
+    // slow to answer on a loaded machine) is asked again every 25 ms until the join's deadline:
+    // only a read, so asking again changes nothing.
+    const readChain = async () => {
+      for (;;) {
+        try {
+          return await deps.registry.get(CHAIN_RECORD);
+        } catch (err) {
+          if (deps.wallNow() > deadline)
+            throw new Error(`the registry did not answer within ${timeout} ms: ${String(err)}`);
+          await deps.sleep(25);
+        }
+      }
+    };
     // The agent starts beside its server and the registry while they boot (the plan starts it
     // early): it waits for both at once, asking each every 25 ms.
     await Promise.all([
@@ -252,24 +266,13 @@ export class ChainAgent {
           await deps.sleep(25);
         }
       })(),
-      (async () => {
-        for (;;) {
-          try {
-            await deps.registry.get(CHAIN_RECORD);
-            return;
-          } catch (err) {
-            if (deps.wallNow() > deadline)
-              throw new Error(`the registry did not answer within ${timeout} ms: ${String(err)}`);
-            await deps.sleep(25);
-          }
-        }
-      })(),
+      readChain(),
     ]);
     // An agent that restarted beside a server that kept running (the same run id as when it
     // joined) finds itself in the chain, its server where the chain says: it resumes there
     // instead of moving to the tail. A server that restarted too is empty: it rejoins at the tail.
     {
-      const chain = decodeChain((await deps.registry.get(CHAIN_RECORD))?.value);
+      const chain = decodeChain((await readChain())?.value);
       const at = chain.indexOf(cfg.self);
       if (at >= 0) {
         const predecessor = at === 0 ? null : chain[at - 1]!;
@@ -300,7 +303,7 @@ export class ChainAgent {
     let withheldLogged = false;
     let released = false;
     for (;;) {
-      const rec = await deps.registry.get(CHAIN_RECORD);
+      const rec = await readChain();
       const others = decodeChain(rec?.value).filter((n) => n !== cfg.self);
       if (cfg.joinIndex !== undefined && others.length < cfg.joinIndex) {
         if (deps.wallNow() > deadline)
