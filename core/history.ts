@@ -557,11 +557,8 @@ export class History {
 
   /** The operations that completed after `t`, as objects, oldest first (the abort guard's look). */
   completedAfter(t: number): Op[] {
-    const chunks = this.log.chunks();
-    let k = chunks.length;
-    while (k > 0 && chunks[k - 1]!.minComplete > t) k--;
     const out: Op[] = [];
-    for (const c of chunks.slice(Math.max(0, k - 1)))
+    for (const c of this.log.scan((b) => b.maxComplete > t))
       for (let i = 0; i < c.length; i++) if (c.tComplete[i]! > t) out.push(this.log.opAt(c, i));
     return out;
   }
