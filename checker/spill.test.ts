@@ -33,7 +33,7 @@ const op = (i: number): Op => {
   };
 };
 
-describe('the checker over a spilled history', () => {
+describe('the checker over a spilled history', { timeout: 60_000 }, () => {
   const memory = new OpLog();
   const spilled = new OpLog({ spillDir: dir });
   for (let i = 0; i < n; i++) {

@@ -26,7 +26,8 @@ const op = (i: number): Op => ({
   ...(i % 13 === 0 ? { error: 'Command timed out' } : {}),
 });
 
-describe('OpLog spilled to disk', () => {
+// Hundreds of thousands of operations a test, on a machine shared with other work.
+describe('OpLog spilled to disk', { timeout: 60_000 }, () => {
   it('reads back every operation as the in-memory log holds it, a few chunks in memory at once', () => {
     const dir = tempDir();
     const spills = SPILL_CACHE_CHUNKS + 2;
@@ -74,6 +75,15 @@ describe('OpLog spilled to disk', () => {
     // Only the chunk still filling was touched, in memory.
     expect(log.spillStats().reads).toBe(before);
     log.close();
+  });
+
+  it('keeps its chunks in memory when the spill file cannot be made', () => {
+    const log = new OpLog({ spillDir: join(tempDir(), 'gone', 'away') });
+    const n = 2 * CHUNK_OPS + 5;
+    for (let i = 0; i < n; i++) log.push(op(i));
+    expect(log.spillError).toBeInstanceOf(Error);
+    expect(log.spillStats().written).toBe(0);
+    expect(log.toOps()).toEqual(OpLog.from(Array.from({ length: n }, (_, i) => op(i))).toOps());
   });
 
   it('History spills beside its file and its completedAfter reads the last chunks', async () => {

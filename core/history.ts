@@ -260,11 +260,12 @@ class Spill {
 
   /** Writes a full chunk and returns what stands for it; the chunk's buffer is free again. */
   write(c: Chunk): SpilledChunk {
-    const slot = this.slots++;
+    const slot = this.slots;
     const buf = c.cols.buffer;
     let done = 0;
     while (done < buf.length)
       done += writeSync(this.fd, buf, done, buf.length - done, slot * CHUNK_BYTES + done);
+    this.slots++;
     this.written++;
     return new SpilledChunk(this, slot, c);
   }
@@ -329,7 +330,9 @@ export interface OpLogOptions {
 export class OpLog {
   private readonly full: OpChunk[] = [];
   private current = new Chunk();
-  private readonly spillDir: string | undefined;
+  private spillDir: string | undefined;
+  /** Why full chunks stay in memory after all (set when the spill file failed). */
+  spillError: Error | undefined;
   private spill: Spill | undefined;
   private readonly names: string[] = [''];
   private readonly ids = new Map<string, number>([['', 0]]);
@@ -372,15 +375,31 @@ export class OpLog {
     return id === 0 ? undefined : this.names[id];
   }
 
+  /**
+   * Writes a full chunk to the spill file; false when the log keeps its chunks in memory: it has
+   * no spill directory, or the file could not be made or written (a directory gone or read-only,
+   * a full disk), which must not stop a probe recording: from then on it keeps them in memory.
+   */
+  private spillChunk(c: Chunk): boolean {
+    if (this.spillDir === undefined) return false;
+    try {
+      if (this.spill === undefined) {
+        this.spill = new Spill(this.spillDir);
+        unclosed.register(this, this.spill, this);
+      }
+      this.full.push(this.spill.write(c));
+      return true;
+    } catch (err) {
+      this.spillDir = undefined;
+      this.spillError = err as Error;
+      return false;
+    }
+  }
+
   push(op: Op): void {
     let c = this.current;
     if (c.length === CHUNK_OPS) {
-      if (this.spillDir !== undefined) {
-        if (this.spill === undefined) {
-          this.spill = new Spill(this.spillDir);
-          unclosed.register(this, this.spill, this);
-        }
-        this.full.push(this.spill.write(c));
+      if (this.spillChunk(c)) {
         // The filled chunk's buffer is written: fill it again.
         c.length = 0;
         c.minInvoke = c.minComplete = Number.POSITIVE_INFINITY;
