@@ -29,9 +29,9 @@
  * It ends with one table of every row: its target, what was measured, met or missed.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GenericContainer, Wait } from 'testcontainers';
@@ -512,6 +512,17 @@ async function soak(): Promise<void> {
       true,
     );
   }
+  // What grows instead is on disk: history.jsonl (some 500 MB after 30 minutes), removed with the
+  // run's folder (the rows are the soak's figures).
+  const history = join(r.runDir, 'history.jsonl');
+  report(
+    '  history.jsonl on disk at the end (removed after)',
+    mb(statSync(history, { throwIfNoEntry: false })?.size ?? 0),
+    '(reference)',
+    true,
+  );
+  const runsDir = dirname(dirname(r.runDir));
+  if (basename(runsDir).startsWith('chaos-bench-')) rmSync(runsDir, { recursive: true, force: true });
 }
 
 /** The first seconds of the steady state, left out of the web tier's figures (see k6WebTier). */
