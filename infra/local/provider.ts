@@ -394,21 +394,22 @@ export class LocalStack implements Stack {
 
   /**
    * The file sets that several containers of the plan carry alike, all in one folder: each gets a
-   * volume of the run (labelled like the rest, so cleanup finds it).
+   * volume of the run (labelled like the rest, so cleanup finds it). Only `files` (programs and
+   * scripts from the harness, which nothing rewrites), never `contents`: a generated config may
+   * be the same on several nodes and still be each node's own (Sentinel rewrites its file, Redis
+   * its own on CONFIG REWRITE), and a shared read-only folder would break them.
    */
   private async createSharedFiles(plan: StackPlan): Promise<void> {
     const count = new Map<string, { n: number; plan: ContainerPlan }>();
     for (const c of [plan.registry, ...plan.nodes.flatMap((n) => [n.main, ...n.sidecars])]) {
       const key = this.archiveKey(c);
-      if (key) count.set(key, { n: (count.get(key)?.n ?? 0) + 1, plan: c });
+      if (key && !c.contents?.length) count.set(key, { n: (count.get(key)?.n ?? 0) + 1, plan: c });
     }
     let i = 0;
     const made: Promise<unknown>[] = [];
     for (const [key, { n, plan: c }] of count) {
       if (n < 2) continue;
-      const dirs = new Set(
-        [...(c.files ?? []), ...(c.contents ?? [])].map((f) => f.target.replace(/\/[^/]*$/, '')),
-      );
+      const dirs = new Set((c.files ?? []).map((f) => f.target.replace(/\/[^/]*$/, '')));
       const dir = [...dirs][0];
       // Files in several folders, or at the root: copied into each container as before.
       if (dirs.size !== 1 || !dir || (c.volumes ?? []).some((v) => v.path === dir)) continue;
