@@ -94,6 +94,11 @@ export class RunStore {
     appendFileSync(this.path('events.jsonl'), `${JSON.stringify(redact(event, this.secrets))}\n`);
   }
 
+  /** A value as the run folder holds it: its secrets masked (what reports are made from). */
+  masked<T>(value: T): T {
+    return redact(value, this.secrets);
+  }
+
   /** Writes a JSON file of the run folder, its secrets masked (result.json, meta.json...). */
   writeJson(name: string, value: unknown): void {
     writeFileSync(this.path(name), `${JSON.stringify(redact(value, this.secrets), null, 2)}\n`);

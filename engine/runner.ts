@@ -256,8 +256,11 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
   result.timeline = [...run.events].sort((a, b) => a.t - b.t);
   result.durationMs = clock.now();
   store.writeJson('result.json', result);
-  reporter.runEnd?.(result);
-  return result;
+  // What the caller reports from (a game day's report.html and junit.xml, the summary) is what
+  // the run folder holds: the events' and errors' words with the scenario's secrets masked.
+  const shown = store.masked(result);
+  reporter.runEnd?.(shown);
+  return shown;
 }
 
 /** One game day's moving parts, phase by phase. Every method reads on its own. */
