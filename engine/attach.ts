@@ -272,12 +272,15 @@ class AttachedLeadership {
 /**
  * A poller of an attached stack's leader from the end of provisioning until the run winds up
  * (so the leader record moves also while no probe asks), and at the end the removal of what the
- * probes wrote (read back already), from the leader.
+ * probes wrote (read back already), from the leader. A removal that throws (the primary gone at
+ * wrap-up, a timeout) is told to `left` with the error's words: what the probes wrote stays in
+ * the user's database, and the result says so.
  */
-function leaderPoller(
+export function leaderPoller(
   name: string,
   leadership: () => AttachedLeadership,
   cleanup: () => Promise<void>,
+  left: (why: string) => void = () => {},
 ): Controller {
   let running = false;
   let loop: Promise<void> | undefined;
@@ -297,7 +300,9 @@ function leaderPoller(
     async stop() {
       running = false;
       await loop;
-      await cleanup().catch(() => {});
+      await cleanup().catch((e: unknown) =>
+        left(`the removal failed: ${e instanceof Error ? e.message : String(e)}`),
+      );
     },
   };
 }
@@ -573,19 +578,38 @@ export function attachedPg(spec: PgAttachSpec): SystemDefinition<PgAttachSpec> {
     leadership: builtPg.leadership,
     decisions: [],
     controllers: (_s, ctx: ControllerContext) => [
-      leaderPoller(
+      tablesPoller(
         'pg-leader',
+        ctx,
         () => leaderOf(ctx.stack),
-        async () =>
-          dropRunTables(
-            ctx,
-            (await leaderOf(ctx.stack).state()).leader,
-            (n) => ctx.stack.endpoint(n, spec.port),
-            login,
-          ),
+        (n) => ctx.stack.endpoint(n, spec.port),
+        login,
       ),
     ],
   };
+}
+
+/**
+ * The leader poller of an attached Postgres or Patroni: at the end the run's tables dropped from
+ * the primary, or, when that fails, `probe-tables-left` at the primary it was tried on, with why.
+ */
+function tablesPoller(
+  name: string,
+  ctx: ControllerContext,
+  leadership: () => AttachedLeadership,
+  endpoint: (node: string) => Endpoint,
+  login: { user: string; password: string; database: string },
+): Controller {
+  let at: string | undefined;
+  return leaderPoller(
+    name,
+    leadership,
+    async () => {
+      at = (await leadership().state()).leader ?? undefined;
+      await dropRunTables(ctx, at ?? null, endpoint, login);
+    },
+    (why) => ctx.emit('probe-tables-left', at, { pattern: `${attachedPgTable(ctx.plan.runId, '')}*`, why }),
+  );
 }
 
 /**
@@ -810,23 +834,41 @@ export function attachedMongo(spec: MongoAttachSpec): SystemDefinition<MongoAtta
     leadership: builtMongo.leadership,
     decisions: [],
     controllers: (_s, ctx: ControllerContext) => [
-      leaderPoller(
-        'mongo-leader',
+      mongoCollectionsPoller(
+        ctx,
         () => leaderOf(ctx.stack),
-        async () => {
-          // The probes' collections are the harness's own (named by the run): dropped after the read-back.
-          const { leader } = await leaderOf(ctx.stack).state();
-          const pattern = `${MONGO_DB}.${attachedMongoCollection(ctx.plan.runId, '')}*`;
-          if (!leader) {
-            ctx.emit('probe-collections-left', undefined, { pattern, why: 'no primary' });
-            return;
-          }
-          const collections = await dropRunCollections(ctx.stack.endpoint(leader, spec.port), ctx.plan.runId);
-          ctx.emit('probe-collections-dropped', leader, { collections, pattern });
-        },
+        (n) => ctx.stack.endpoint(n, spec.port),
       ),
     ],
   };
+}
+
+/**
+ * The leader poller of an attached MongoDB: at the end the run's collections dropped from the
+ * primary, or, when that fails, `probe-collections-left` at the primary it was tried on, with why.
+ */
+function mongoCollectionsPoller(
+  ctx: ControllerContext,
+  leadership: () => AttachedLeadership,
+  endpoint: (node: string) => Endpoint,
+): Controller {
+  const pattern = `${MONGO_DB}.${attachedMongoCollection(ctx.plan.runId, '')}*`;
+  let at: string | undefined;
+  return leaderPoller(
+    'mongo-leader',
+    leadership,
+    async () => {
+      // The probes' collections are the harness's own (named by the run): dropped after the read-back.
+      at = (await leadership().state()).leader ?? undefined;
+      if (!at) {
+        ctx.emit('probe-collections-left', undefined, { pattern, why: 'no primary' });
+        return;
+      }
+      const collections = await dropRunCollections(endpoint(at), ctx.plan.runId);
+      ctx.emit('probe-collections-dropped', at, { collections, pattern });
+    },
+    (why) => ctx.emit('probe-collections-left', at, { pattern, why }),
+  );
 }
 
 /** How long a Patroni member's REST API may take to answer an observation. */
@@ -957,16 +999,12 @@ export function attachedPatroni(spec: PatroniAttachSpec): SystemDefinition<Patro
     leadership: builtPatroni.leadership,
     decisions: [],
     controllers: (_s, ctx: ControllerContext) => [
-      leaderPoller(
+      tablesPoller(
         'patroni-leader',
+        ctx,
         () => leaderOf(ctx.stack),
-        async () =>
-          dropRunTables(
-            ctx,
-            (await leaderOf(ctx.stack).state()).leader,
-            (n) => ctx.stack.endpoint(n, spec.port),
-            login,
-          ),
+        (n) => ctx.stack.endpoint(n, spec.port),
+        login,
       ),
     ],
   };

@@ -1,5 +1,6 @@
 import { Long } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leaderPoller } from '../../engine/attach.ts';
 import {
   type MongoReading,
   attachedMongoCollection,
@@ -166,5 +167,33 @@ describe('an attached MongoDB member over the wire (a stand-in speaking the prot
     const names = await dropRunCollections({ host: '127.0.0.1', port: primary.port() }, 'run1');
     expect(names).toEqual(['chaos_run1_writer']);
     expect(dropped).toEqual(['chaos_run1_writer']);
+  });
+
+  it('waits for a drop whose majority takes longer than 4 s (its wtimeout is 5 s), not cutting the socket first', async () => {
+    primary.handlers.set('drop', async (cmd) => {
+      await new Promise((r) => setTimeout(r, 4500));
+      dropped.push(String(cmd.drop));
+      return { ok: 1 };
+    });
+    const names = await dropRunCollections({ host: '127.0.0.1', port: primary.port() }, 'run1');
+    expect(names).toEqual(['chaos_run1_writer']);
+  }, 15_000);
+});
+
+describe("an attached stack's wrap-up", () => {
+  it("says what it left, and why, when removing the run's collections or tables throws", async () => {
+    const left: string[] = [];
+    const poller = leaderPoller(
+      'mongo-leader',
+      () => {
+        throw new Error('not started');
+      },
+      async () => {
+        throw new Error('connection to mongo-a:27017 timed out');
+      },
+      (why) => left.push(why),
+    );
+    await poller.stop();
+    expect(left).toEqual(['the removal failed: connection to mongo-a:27017 timed out']);
   });
 });

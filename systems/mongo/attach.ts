@@ -132,16 +132,21 @@ export async function readElectionTimeout(ep: Endpoint, timeoutMs = 1000): Promi
 export const attachedMongoCollection = (runId: string, probe: string) =>
   `chaos_${runId}_${probe.replace(/-/g, '_')}`.toLowerCase();
 
+/** How long a drop waits for a majority of the set to have it. */
+export const DROP_WTIMEOUT_MS = 5000;
+
 /** Drops the run's collections (`chaos_<run>_*` in the harness's database) from the primary; their names. */
 export async function dropRunCollections(ep: Endpoint, runId: string): Promise<string[]> {
-  const client = directClient(ep, 2000);
+  // The socket outlasts the drop's majority wait (wtimeoutMS 5000): a slow majority is answered, not cut off.
+  const client = directClient(ep, 2000, { socketTimeoutMS: DROP_WTIMEOUT_MS + 5000 });
   try {
     const db = client.db(MONGO_DB);
     const prefix = attachedMongoCollection(runId, '');
     const names = (await db.listCollections({}, { nameOnly: true }).toArray())
       .map((c) => c.name)
       .filter((n) => n.startsWith(prefix));
-    for (const n of names) await db.collection(n).drop({ writeConcern: { w: 'majority', wtimeoutMS: 5000 } });
+    for (const n of names)
+      await db.collection(n).drop({ writeConcern: { w: 'majority', wtimeoutMS: DROP_WTIMEOUT_MS } });
     return names;
   } finally {
     await closeSoon(client, 1000);
