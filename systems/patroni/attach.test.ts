@@ -131,4 +131,23 @@ describe("an attached Patroni cluster: /cluster's leader, mapped to the user's c
       ).leader,
     ).toBe('x');
   });
+
+  it('takes the leader only a strict majority of the answering views name: a tie (an old leader cut off, naming itself) is nobody', () => {
+    const view = (leader: string) =>
+      parseCluster({
+        members: ['a', 'b', 'c'].map((name) => ({
+          name,
+          role: name === leader ? 'leader' : 'replica',
+          state: 'running',
+          host: `patroni-${name}`,
+        })),
+      });
+    // The old leader a still names itself; b, which the DCS has as leader now, names b.
+    expect(writableLeader([view('a'), view('b')])).toBeNull();
+    expect(writableLeader([view('a'), view('b'), undefined])).toBeNull();
+    expect(writableLeader([view('a'), view('b'), view('b')])).toBe('b');
+    expect(writableLeader([undefined, view('b'), view('b')])).toBe('b');
+    expect(writableLeader([view('a')])).toBe('a');
+    expect(writableLeader([undefined, undefined])).toBeNull();
+  });
 });

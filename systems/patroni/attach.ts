@@ -116,18 +116,22 @@ const running = (state: string) => state === 'running' || state === 'streaming';
 const isPrimaryRole = (role: string) => role === 'master' || role === 'primary';
 
 /**
- * The leader, by Patroni's member name: the member whose role is `leader` in the most answering
- * views (a tie is the first in node order); a `standby_leader` is never one.
+ * The leader, by Patroni's member name: the member whose role is `leader` in a strict majority of
+ * the answering views; otherwise nobody this reading (a tie is no leader: an old leader cut off
+ * from the DCS may still name itself, and must not be taken for the leader by node order). A
+ * `standby_leader` is never one.
  */
 export function writableLeader(views: readonly (ClusterView | undefined)[]): string | null {
   const votes = new Map<string, number>();
+  let answering = 0;
   for (const v of views) {
-    const l = v?.members.filter((m) => m.role === 'leader') ?? [];
+    if (!v) continue;
+    answering++;
+    const l = v.members.filter((m) => m.role === 'leader');
     if (l.length === 1) votes.set(l[0]!.name, (votes.get(l[0]!.name) ?? 0) + 1);
   }
-  let best: string | null = null;
-  for (const [name, n] of votes) if (best === null || n > votes.get(best)!) best = name;
-  return best;
+  for (const [name, n] of votes) if (n * 2 > answering) return name;
+  return null;
 }
 
 /**
