@@ -100,7 +100,7 @@ describe("an attached Patroni cluster: /cluster's leader, mapped to the user's c
     expect(promoted.nodes[1]).toMatchObject({ following: 'shop-db-3' });
   });
 
-  it('takes no standby_leader for a writer, and names a member whose host no container has as it is', () => {
+  it('takes no standby_leader for a writer, and takes a member whose host no container has for no leader, naming its host', () => {
     const standby = {
       members: [
         { name: 'a', role: 'standby_leader', state: 'running', host: 'patroni-a' },
@@ -124,12 +124,17 @@ describe("an attached Patroni cluster: /cluster's leader, mapped to the user's c
     const elsewhere = {
       members: [{ name: 'x', role: 'leader', state: 'running', host: '10.9.9.9' }],
     };
-    expect(
-      attachedPatroniState(
-        [node('shop-db-1', { cluster: parseCluster(elsewhere), hosts: clusterHosts(elsewhere) })],
-        nameOf,
-      ).leader,
-    ).toBe('x');
+    // A leader whose host no container has is no leader (no container would be written to), named with its host.
+    const unmapped = attachedPatroniState(
+      [node('shop-db-1', { cluster: parseCluster(elsewhere), hosts: clusterHosts(elsewhere) })],
+      nameOf,
+    );
+    expect(unmapped.leader).toBeNull();
+    expect(unmapped.members).toEqual([]);
+    expect(unmapped.unmappedLeader).toBe('x (host 10.9.9.9)');
+    expect(attachedPatroniViolations(unmapped, bound)[0]).toBe(
+      "the leader x (host 10.9.9.9) is no container the selector found (its host is not in the stack's address book): select every member's container",
+    );
   });
 
   it('takes the leader only a strict majority of the answering views name: a tie (an old leader cut off, naming itself) is nobody', () => {

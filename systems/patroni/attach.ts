@@ -112,6 +112,14 @@ export function memberContainers(
   return out;
 }
 
+/**
+ * An attached Patroni cluster's state; `unmappedLeader` when the member the views name leader has
+ * a host no container of the stack's address book has (`name (host h)`): no leader then.
+ */
+export interface AttachedPatroniState extends SystemState {
+  unmappedLeader?: string;
+}
+
 const running = (state: string) => state === 'running' || state === 'streaming';
 const isPrimaryRole = (role: string) => role === 'master' || role === 'primary';
 
@@ -140,18 +148,23 @@ export function writableLeader(views: readonly (ClusterView | undefined)[]): str
  * (`leader`, `replica`, `sync_standby`, `standby_leader`, or `primary` for one running as primary
  * without the key, `, <state>` after it when its Postgres is not running), the leader its own
  * `/cluster` names, whether the leader's `/patroni` lists it streaming, its lag in bytes as the
- * leader's view has it. A container whose REST API does not answer is unreachable.
+ * leader's view has it. A container whose REST API does not answer is unreachable. A leader
+ * whose host no container has is no leader (a name no container has would be written to and
+ * faulted at); the state names it in `unmappedLeader`.
  */
 export function attachedPatroniState(
   nodes: readonly { name: string; az: string; answer: PatroniAnswer }[],
   nameOf: (host: string) => string | undefined,
-): SystemState {
+): AttachedPatroniState {
   const containers = memberContainers(nodes, nameOf);
   const containerOf = (member: string | null | undefined) =>
-    member ? (containers.get(member) ?? member) : null;
+    member ? (containers.get(member) ?? null) : null;
   const memberOf = new Map([...containers].map(([m, c]) => [c, m]));
   const leaderMember = writableLeader(nodes.map((n) => n.answer.cluster));
   const leader = containerOf(leaderMember);
+  const leaderHost = nodes.map((n) => n.answer.hosts?.get(leaderMember ?? '')).find((h) => h !== undefined);
+  const unmappedLeader =
+    leaderMember && !leader ? `${leaderMember} (host ${leaderHost ?? 'not given'})` : undefined;
   const leaderAnswer = nodes.find((n) => n.name === leader)?.answer;
   const streaming = new Map((leaderAnswer?.status?.replication ?? []).map((r) => [r.name, r]));
   const view =
@@ -189,7 +202,12 @@ export function attachedPatroniState(
     };
   });
   const replicas = states.filter((s) => s.name !== leader && s.linkUp && s.following === leader);
-  return { leader, members: leader ? [leader, ...replicas.map((s) => s.name)] : [], nodes: states };
+  return {
+    leader,
+    members: leader ? [leader, ...replicas.map((s) => s.name)] : [],
+    nodes: states,
+    ...(unmappedLeader ? { unmappedLeader } : {}),
+  };
 }
 
 /**
@@ -198,10 +216,11 @@ export function attachedPatroniState(
  * answering members agree on; every other member that answers a replica running and streaming
  * from it (the leader's pg_stat_replication), within the user's maximum_lag_on_failover. A
  * member that does not answer is not required anywhere. A standby cluster (its leader a
- * `standby_leader`) has no writer: said so.
+ * `standby_leader`) has no writer: said so. A leader whose host no container has is named, with
+ * its host.
  */
 export function attachedPatroniViolations(
-  t: SystemState,
+  t: AttachedPatroniState,
   spec: { maximumLagOnFailoverBytes: number },
 ): string[] {
   const out: string[] = [];
@@ -210,9 +229,11 @@ export function attachedPatroniViolations(
   if (!leader) {
     const standby = up.find((n) => n.role?.startsWith('standby_leader'));
     out.push(
-      standby
-        ? `${standby.name} is a standby_leader (a standby cluster): no member takes writes`
-        : 'no member holds the leader key',
+      t.unmappedLeader
+        ? `the leader ${t.unmappedLeader} is no container the selector found (its host is not in the stack's address book): select every member's container`
+        : standby
+          ? `${standby.name} is a standby_leader (a standby cluster): no member takes writes`
+          : 'no member holds the leader key',
     );
   } else {
     const l = up.find((n) => n.name === leader);
