@@ -38,6 +38,7 @@ import {
   attachedMongoViolations,
   configHosts,
   dropRunCollections,
+  mongoRefusal,
   readElectionTimeout,
   readMongo,
 } from '../systems/mongo/attach.ts';
@@ -778,6 +779,12 @@ export function attachedMongo(spec: MongoAttachSpec): SystemDefinition<MongoAtta
             return [
               `no container answers hello on port ${spec.port} as a member of a replica set (stack.attach.mongo.port; a set not initiated yet has no members)`,
             ];
+          // What waiting does not change is refused at once, in one line.
+          const refusal = mongoRefusal(
+            members.map((r) => r.reading),
+            spec.port,
+          );
+          if (refusal) throw new InfraError('ATTACH_UNSUPPORTED', `${where}: ${refusal}`);
           const sets = [...new Set(members.map((r) => r.reading!.account.hello.setName))];
           if (sets.length > 1)
             return [`the containers are members of several replica sets: ${sets.join(', ')}`];
@@ -787,10 +794,6 @@ export function attachedMongo(spec: MongoAttachSpec): SystemDefinition<MongoAtta
           if (unmapped.length)
             return [
               `the set's members ${unmapped.join(', ')} (its config's hosts) are not containers the selector found: select every member's container`,
-            ];
-          if (config.offPort.length)
-            return [
-              `the set's config names ${config.offPort.join(', ')}: the mongo-writer reaches the members at port 27017 of their hosts`,
             ];
           hosts = config.hosts;
           return attachedMongoViolations(await leaderOf(stack).state(), spec);

@@ -9,6 +9,7 @@ import {
   configHosts,
   dropRunCollections,
   mongoReading,
+  mongoRefusal,
   readElectionTimeout,
   readMongo,
 } from './attach.ts';
@@ -178,6 +179,20 @@ describe('an attached MongoDB member over the wire (a stand-in speaking the prot
     const names = await dropRunCollections({ host: '127.0.0.1', port: primary.port() }, 'run1');
     expect(names).toEqual(['chaos_run1_writer']);
   }, 15_000);
+});
+
+describe('an attached MongoDB set the attach cannot take, refused at once', () => {
+  it('refuses members on a port other than 27017 in one line naming stack.attach.mongo.port', () => {
+    const on27018 = mongoReading(
+      { ...HELLO_PRIMARY_A, hosts: ['mongo-a:27018', 'mongo-b:27018'] },
+      undefined,
+    );
+    const why = mongoRefusal([on27018, undefined], 27018);
+    expect(why).toContain('stack.attach.mongo.port is 27018');
+    expect(why).toContain('mongo-a:27018, mongo-b:27018');
+    expect(why).not.toContain('\n');
+    expect(mongoRefusal([mongoReading(HELLO_PRIMARY_A, STATUS_PRIMARY_A)], 27017)).toBeUndefined();
+  });
 });
 
 describe("an attached stack's wrap-up", () => {

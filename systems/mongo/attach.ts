@@ -118,6 +118,21 @@ export function configHosts(readings: readonly (MongoReading | undefined)[]): {
   };
 }
 
+/**
+ * Why the attach cannot take this set however long it waits (one line), else undefined: members
+ * on a port other than 27017 (the mongo-writer seeds the driver at port 27017 of the config's
+ * hosts, so another port is not supported yet).
+ */
+export function mongoRefusal(
+  readings: readonly (MongoReading | undefined)[],
+  port: number,
+): string | undefined {
+  const { offPort } = configHosts(readings);
+  if (offPort.length)
+    return `the set's config names ${offPort.join(', ')}, and stack.attach.mongo.port is ${port}: attaching to a set whose members are not on port ${MONGO_PORT} is not supported yet (the mongo-writer reaches each member at port ${MONGO_PORT} of its host)`;
+  return undefined;
+}
+
 /** The set's electionTimeoutMillis from a member's `replSetGetConfig` (MongoDB's default 10 s). */
 export async function readElectionTimeout(ep: Endpoint, timeoutMs = 1000): Promise<number | undefined> {
   const [answer] = await adminOnce(ep, [{ replSetGetConfig: 1 }], timeoutMs).catch(() => [] as Document[]);
