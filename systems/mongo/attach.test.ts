@@ -195,6 +195,29 @@ describe('an attached MongoDB set the attach cannot take, refused at once', () =
   });
 });
 
+describe('an attached MongoDB with authentication on, refused at once', () => {
+  const member = new FakeMember('mongo-a', ['mongo-a:27017', 'mongo-b:27017']);
+  member.primary = true;
+  beforeAll(async () => {
+    member.handlers.set('replSetGetStatus', () => ({
+      ok: 0,
+      code: 13,
+      codeName: 'Unauthorized',
+      errmsg: 'command replSetGetStatus requires authentication',
+    }));
+    await member.listen('127.0.0.1', 0);
+  });
+  afterAll(() => member.close());
+
+  it('says authentication is not supported by the attach yet, in one line', async () => {
+    const r = await readMongo({ host: '127.0.0.1', port: member.port() }, 2000);
+    expect(r?.unauthorized).toContain('requires authentication');
+    const why = mongoRefusal([r], 27017);
+    expect(why).toContain('authentication on is not supported yet');
+    expect(why).not.toContain('\n');
+  });
+});
+
 describe("an attached stack's wrap-up", () => {
   it("says what it left, and why, when removing the run's collections or tables throws", async () => {
     const left: string[] = [];

@@ -21,7 +21,15 @@ export interface MongoReading {
   account: MemberAccount;
   /** `hello.hosts`, `hello.passives` and `hello.arbiters`: every member of the config, as `host:port`. */
   hosts: string[];
+  /** `replSetGetStatus` was refused for want of a login (code 13, Unauthorized): its words. */
+  unauthorized?: string;
 }
+
+/** Whether a command's error is MongoDB's refusal for want of a login (code 13, Unauthorized). */
+export const isUnauthorized = (e: unknown): boolean => {
+  const o = e as { code?: unknown; codeName?: unknown } | undefined;
+  return typeof o === 'object' && o !== null && (o.code === 13 || o.codeName === 'Unauthorized');
+};
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'string') : []);
 
@@ -39,7 +47,10 @@ export async function readMongo(ep: Endpoint, timeoutMs = 500): Promise<MongoRea
     () => [] as (Document | Error)[],
   );
   if (!hello || hello instanceof Error) return undefined;
-  return mongoReading(hello, status && !(status instanceof Error) ? status : undefined);
+  const reading = mongoReading(hello, status && !(status instanceof Error) ? status : undefined);
+  return status instanceof Error && isUnauthorized(status)
+    ? { ...reading, unauthorized: status.message }
+    : reading;
 }
 
 /**
@@ -121,12 +132,16 @@ export function configHosts(readings: readonly (MongoReading | undefined)[]): {
 /**
  * Why the attach cannot take this set however long it waits (one line), else undefined: members
  * on a port other than 27017 (the mongo-writer seeds the driver at port 27017 of the config's
- * hosts, so another port is not supported yet).
+ * hosts, so another port is not supported yet); authentication on (`replSetGetStatus` refused
+ * with code 13, Unauthorized: the attach takes no MongoDB login yet).
  */
 export function mongoRefusal(
   readings: readonly (MongoReading | undefined)[],
   port: number,
 ): string | undefined {
+  const refused = readings.find((r) => r?.unauthorized !== undefined)?.unauthorized;
+  if (refused !== undefined)
+    return `the set requires authentication (replSetGetStatus refused: ${refused.replace(/\s+/g, ' ')}): attaching to a MongoDB with authentication on is not supported yet (stack.attach.mongo takes no login)`;
   const { offPort } = configHosts(readings);
   if (offPort.length)
     return `the set's config names ${offPort.join(', ')}, and stack.attach.mongo.port is ${port}: attaching to a set whose members are not on port ${MONGO_PORT} is not supported yet (the mongo-writer reaches each member at port ${MONGO_PORT} of its host)`;
