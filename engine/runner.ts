@@ -246,6 +246,9 @@ export async function runScenario(opts: RunOptions): Promise<RunResult> {
         }
       });
     run.close();
+    // Judged: the history's spill file goes now, not when the log is collected (a game day
+    // runs one scenario after another in this process).
+    game.history.dispose();
   }
   result.warnings.push(...attachNotes(game.stack, game.systems));
   const storeError =
