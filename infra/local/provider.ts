@@ -830,6 +830,9 @@ export class LocalStack implements Stack {
     })();
     // Its container started (its address on the network taken), or its failure.
     const registryUp = Promise.race([registryStarted.promise, registry]);
+    // Awaited only by the sidecars that start early; its failure is the registry's, reported
+    // through `all` below (unobserved, an interrupted run printed it as a harness bug).
+    registryUp.catch(() => {});
     // Created at once: a main container, then its sidecars (which name it as their network); a
     // main container does not wait for its sidecars to be created (their files copied in).
     const createdMains = new Map<string, Promise<Created>>();
@@ -859,7 +862,9 @@ export class LocalStack implements Stack {
         return this.startMain(n, main, mainStarted.resolve);
       })();
       mains.set(n.name, main);
-      mainsUp.set(n.name, Promise.race([mainStarted.promise, main]));
+      const up = Promise.race([mainStarted.promise, main]);
+      up.catch(() => {}); // as registryUp: the failure is main's, reported through `all`
+      mainsUp.set(n.name, up);
     }
     const sidecars = plan.nodes.map(async (n) => {
       const made = await createdSidecars.get(n.name)!;
