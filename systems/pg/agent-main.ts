@@ -2,12 +2,13 @@
  * Entry point of the promotion agent inside a node (bundled by agents/bundle.ts, run by Node.js
  * in a container that shares the Postgres container's network namespace and its /control).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { realTimer } from '../../agents/lease.ts';
 import { registryFromUrl } from '../../agents/registry/from-url.ts';
 import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { PromotionAgent, parseLsn } from './agent.ts';
 import { queryOnce } from './client.ts';
+import { ControlFiles } from './control.ts';
 
 const { env, wallNow, emit, step } = agentRuntime('promotion agent', () => process.env.NODE_NAME ?? '?');
 
@@ -39,7 +40,7 @@ export async function main(): Promise<void> {
   const local = (sql: string) => query('127.0.0.1', sql, 1000);
   const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
-  mkdirSync(CONTROL, { recursive: true });
+  const control = new ControlFiles(CONTROL);
   const agent = new PromotionAgent(
     {
       self,
@@ -113,17 +114,10 @@ export async function main(): Promise<void> {
           return null;
         }
       },
-      control: async (role, restart) => {
-        writeFileSync(`${CONTROL}/role.tmp`, `${role}\n`);
-        const { renameSync } = await import('node:fs');
-        renameSync(`${CONTROL}/role.tmp`, `${CONTROL}/role`);
-        if (restart) writeFileSync(`${CONTROL}/restart`, `${role}\n`);
-        emit('role-set', { role, restart });
-      },
-      stopNow: () => {
-        // The supervisor looks for this file every 100 ms: pg_ctl stop -m immediate.
-        writeFileSync(`${CONTROL}/fence`, `${wallNow()}\n`);
-      },
+      control: async (role, restart) => control.setRole(role, restart),
+      // The supervisor looks for the fence every 100 ms: pg_ctl stop -m immediate, then it waits
+      // for the role the agent gives next (the one in force is withdrawn first).
+      stopNow: () => control.fence(wallNow()),
       wallNow,
       setTimer: realTimer,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),

@@ -248,6 +248,25 @@ describe('promotion agent: the lease', () => {
     });
   });
 
+  it('while its server is down the agent gives the role on every check (a supervisor that booted cleared it), announced once', async () => {
+    const { w, agents } = await started();
+    w.up.delete('pg-a');
+    await w.rounds(agents.slice(1), 20);
+    const back = w.agent('pg-a');
+    await back.tick();
+    await back.tick();
+    await back.tick();
+    const given = w.controls.filter((c) => c.node === 'pg-a' && c.role === 'standby pg-b');
+    expect(given).toHaveLength(3);
+    expect(w.events.filter((e) => e.node === 'pg-a' && e.type === 'role-set').at(-1)?.data).toEqual({
+      role: 'standby pg-b',
+      restart: false,
+    });
+    expect(
+      w.events.filter((e) => e.node === 'pg-a' && e.type === 'role-set' && e.data.role === 'standby pg-b'),
+    ).toHaveLength(1);
+  });
+
   it('registry lost by everyone: the primary fences itself; when it is back, a standby takes over first; a lone old primary takes the lease back after its grace', async () => {
     const w = new World();
     const { agents } = await started(w);
@@ -277,7 +296,9 @@ describe('promotion agent: the lease', () => {
     expect(roles()).toEqual([]);
     await w2.rounds(a2, 25);
     expect(w2.now - fencedAt).toBeGreaterThan(2000);
-    expect(roles()).toEqual(['primary']);
+    // Given again on every check while its server is down: one role, never another.
+    expect(new Set(roles())).toEqual(new Set(['primary']));
+    expect(w2.of('role-set').filter((n) => n === 'pg-a')).toHaveLength(2); // at the start, and after its grace
   });
 
   it('a standby cut off from everyone never promotes', async () => {

@@ -38,6 +38,9 @@ import { LEADER_LEASE, WRITER_RECORD } from './records.ts';
  * - After a restart (a power loss, a fence) the supervisor waits for the agent's word: the role
  *   comes from the lease and the writer record, so an old primary never comes back as a primary
  *   unless it takes the lease again with the writer record still naming it (nobody promoted).
+ *   While its server is down the agent writes the role on every check, not once: a supervisor
+ *   that boots clears what an earlier life left there, and must not wait for ever on a word
+ *   the agent believes it gave (systems/pg/control.ts).
  * - With `promotion: manual` the agent never takes the lease: an operator's runbook does.
  *
  * Every decision is emitted as an event stamped with the wall clock.
@@ -156,10 +159,16 @@ export class PromotionAgent {
     this.deps.emit(type, data);
   }
 
-  private async setRole(role: string, restart = false): Promise<void> {
-    if (this.role === role && !restart) return;
+  /**
+   * Gives the supervisor its role. `again` writes it even if unchanged: while the server is down
+   * the supervisor may be waiting for it, and the file is what it reads, not this cache.
+   */
+  private async setRole(role: string, restart = false, again = false): Promise<void> {
+    const changed = this.role !== role || restart;
+    if (!changed && !again) return;
     this.role = role;
     await this.deps.control(role, restart);
+    if (changed) this.deps.emit('role-set', { role, restart });
   }
 
   /** The deadline passed without a renewal: stop the server before the lease runs out. */
@@ -190,11 +199,11 @@ export class PromotionAgent {
     const lease = await deps.registry.getLease(LEADER_LEASE);
     const writer = (await deps.registry.get(WRITER_RECORD))?.value ?? null;
     if (lease && running(lease) && lease.holder !== cfg.self) {
-      await this.setRole(`standby ${lease.holder}`);
+      await this.setRole(`standby ${lease.holder}`, false, true);
       return 'local-down';
     }
     if (writer !== null && writer !== cfg.self) {
-      await this.setRole(`standby ${writer}`);
+      await this.setRole(`standby ${writer}`, false, true);
       return 'local-down';
     }
     // Nobody else leads and the record names this node (or nobody yet): it may lead again, but
@@ -204,7 +213,7 @@ export class PromotionAgent {
     if (this.fencedAt !== null && deps.wallNow() - this.fencedAt < 2 * cfg.leaseMs) return 'waiting';
     const r = await this.lease.renew();
     if (r.status !== 'held') return 'waiting';
-    await this.setRole('primary');
+    await this.setRole('primary', false, true);
     return 'local-down';
   }
 

@@ -8,8 +8,9 @@
 #
 # /control/role     written by the agent: `primary`, or `standby HOST`
 # /control/restart  written by the agent: stop the server and come back in the role above
-# /control/fence    written by the agent when its lease runs out: stop the server at once
-#                   (immediate: no checkpoint, no disk write) and wait for a role
+# /control/fence    written by the agent when its lease runs out, after it removed the role:
+#                   stop the server at once (immediate: no checkpoint, no disk write) and wait
+#                   for a role. Only the agent writes or removes the role once the node runs.
 # /archive          the WAL archive every node shares (archive_command / restore_command)
 #
 # Every step is a JSON event line on stdout, for the run's timeline.
@@ -170,8 +171,10 @@ trap 'stop_server; exit 0' TERM INT
 if [ -n "${boot_standby_of:-}" ]; then start_standby_of "$boot_standby_of"; else start || exit 1; fi
 while :; do
   if [ -f "$CTL/fence" ]; then
-    # The role is the agent's to give again, from what the registry says now.
-    rm -f "$CTL/role" "$CTL/fence" "$CTL/restart"
+    # The role is the agent's to give again, from what the registry says now: it withdrew the one
+    # in force before it wrote the fence, and any role there now is its next word (never removed
+    # here: the agent would not write it twice).
+    rm -f "$CTL/fence" "$CTL/restart"
     as_pg "$PGBIN/pg_ctl" -D "$DATA" -m immediate -W stop >/dev/null 2>&1
     event fenced "\"how\":\"pg_ctl stop -m immediate\""
     wait "$pid" 2>/dev/null

@@ -1,0 +1,33 @@
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * The files through which a Postgres node's promotion agent tells its supervisor (node.sh) what
+ * to do. The agent is the only one who writes `role`; the supervisor only reads it, so a role the
+ * agent gave is never lost to a race between the two (the supervisor once removed `role` when it
+ * saw `fence`, which also removed a role the agent had written just before: the node then waited
+ * for a role the agent believed it had given, and never came back).
+ *
+ * - `role`: `primary`, or `standby HOST [rewind]`, written atomically (a rename).
+ * - `restart`: stop the running server and come back in the role above.
+ * - `fence`: stop the server at once and wait for a role. The role in force until then is
+ *   removed first, by the agent, so that the supervisor waits for the agent's next word.
+ */
+export class ControlFiles {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  setRole(role: string, restart: boolean): void {
+    const tmp = join(this.dir, 'role.tmp');
+    writeFileSync(tmp, `${role}\n`);
+    renameSync(tmp, join(this.dir, 'role'));
+    if (restart) writeFileSync(join(this.dir, 'restart'), `${role}\n`);
+  }
+
+  /** Withdraws the role, then asks for the immediate stop (the supervisor polls every 100 ms). */
+  fence(at: number): void {
+    rmSync(join(this.dir, 'role'), { force: true });
+    writeFileSync(join(this.dir, 'fence'), `${at}\n`);
+  }
+}
