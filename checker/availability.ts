@@ -162,23 +162,35 @@ function windowOps(log: OpLog, probe: string | undefined, from: number, end: num
     const t = c.tComplete[i]!;
     return t >= from && t < end && isWriteOf(c, i, pid) && (c.flags[i]! & CUT_BY_PROBE) === 0;
   };
-  // Two passes: how many, then the columns of exactly that length.
+  // One pass, into columns that grow (doubling) as they fill.
+  let cap = 4096;
+  let tInvoke = new Float64Array(cap);
+  let tComplete = new Float64Array(cap);
+  let outcome = new Uint8Array(cap);
   let n = 0;
-  for (const c of log.scan(inRange)) {
-    for (let i = 0; i < c.length; i++) if (counts(c, i)) n++;
-  }
-  const tInvoke = new Float64Array(n);
-  const tComplete = new Float64Array(n);
-  const outcome = new Uint8Array(n);
-  let k = 0;
   for (const c of log.scan(inRange)) {
     for (let i = 0; i < c.length; i++) {
       if (!counts(c, i)) continue;
-      tInvoke[k] = c.tInvoke[i]!;
-      tComplete[k] = c.tComplete[i]!;
-      outcome[k++] = c.flags[i]! & OUTCOME_MASK;
+      if (n === cap) {
+        cap *= 2;
+        const ti = new Float64Array(cap);
+        const tc = new Float64Array(cap);
+        const oc = new Uint8Array(cap);
+        ti.set(tInvoke);
+        tc.set(tComplete);
+        oc.set(outcome);
+        tInvoke = ti;
+        tComplete = tc;
+        outcome = oc;
+      }
+      tInvoke[n] = c.tInvoke[i]!;
+      tComplete[n] = c.tComplete[i]!;
+      outcome[n++] = c.flags[i]! & OUTCOME_MASK;
     }
   }
+  tInvoke = tInvoke.subarray(0, n);
+  tComplete = tComplete.subarray(0, n);
+  outcome = outcome.subarray(0, n);
   let sorted = true;
   for (let i = 1; i < n && sorted; i++) if (tComplete[i]! < tComplete[i - 1]!) sorted = false;
   if (sorted) return { length: n, tInvoke, tComplete, outcome };

@@ -14,6 +14,33 @@ export const isWriteOf = (c: OpChunk, i: number, pid: number): boolean =>
   (c.flags[i]! & READ) === 0 && (pid === -1 || c.probe[i] === pid);
 
 /**
+ * A Float64Array that grows as values are pushed (doubling), for a pass that collects what it
+ * selects in the same pass as it counts: one read of the history instead of a count and a fill.
+ */
+export class FloatList {
+  private a: Float64Array;
+  length = 0;
+
+  constructor(capacity = 1024) {
+    this.a = new Float64Array(Math.max(16, capacity));
+  }
+
+  push(v: number): void {
+    if (this.length === this.a.length) {
+      const b = new Float64Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.length++] = v;
+  }
+
+  /** The values pushed, without a copy (a view on the list's buffer). */
+  values(): Float64Array {
+    return this.a.subarray(0, this.length);
+  }
+}
+
+/**
  * The values at quantiles `qs` of `values` as a sorted copy would hold them at
  * `min(n - 1, floor(q * n))`, and its max; found by selection (the array is reordered), not by
  * sorting: linear, where a sort of ten million takes a second. Null when empty.

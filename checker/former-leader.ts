@@ -1,5 +1,5 @@
 import type { TimelineEvent } from '../core/events.ts';
-import { type HistoryInput, OK, OUTCOME_MASK, opLog } from '../core/history.ts';
+import { type ChunkBounds, type HistoryInput, OK, OUTCOME_MASK, opLog } from '../core/history.ts';
 import type { FormerLeaderWrites } from '../core/result.ts';
 import { isWriteOf, probeIndex } from './columns.ts';
 
@@ -42,8 +42,13 @@ export function writesByFormerLeader(
     if (id !== undefined) byNode.set(id, list);
   }
   const seqs = new Map<string, number[]>();
+  // Only chunks with an invocation inside some span are read.
+  const all = [...byNode.values()].flat();
+  const earliest = Math.min(...all.map((s) => s.from));
+  const latest = Math.max(...all.map((s) => s.until));
+  const inSpans = (c: ChunkBounds) => c.maxInvoke > earliest && c.minInvoke < latest;
   if (pid !== -2 && byNode.size > 0) {
-    for (const c of log.scan()) {
+    for (const c of log.scan(inSpans)) {
       for (let i = 0; i < c.length; i++) {
         if (c.probe[i] !== pid || !isWriteOf(c, i, pid) || (c.flags[i]! & OUTCOME_MASK) !== OK) continue;
         const mine = byNode.get(c.node[i]!);

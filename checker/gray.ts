@@ -18,7 +18,7 @@ import type {
   LeadershipChange,
   PhaseLatency,
 } from '../core/result.ts';
-import { isWriteOf, probeIndex, quantiles } from './columns.ts';
+import { FloatList, isWriteOf, probeIndex, quantiles } from './columns.ts';
 
 /**
  * Figures for gray failures, where the node never goes down and the question is how slow and
@@ -57,22 +57,19 @@ export function phaseLatency(
     if (tInvoke < from || tInvoke >= end) return false;
     return completedBy === null || (f & OUTCOME_MASK) !== OK || c.tComplete[i]! <= completedBy;
   };
+  const lat = new FloatList();
   for (const c of log.scan(inRange)) {
     for (let i = 0; i < c.length; i++) {
       if (!counts(c, i)) continue;
       const f = c.flags[i]!;
-      if ((f & OUTCOME_MASK) === OK) ok++;
-      else if (f & TIMED_OUT) timeouts++;
+      if ((f & OUTCOME_MASK) === OK) {
+        ok++;
+        lat.push(c.tComplete[i]! - c.tInvoke[i]!);
+      } else if (f & TIMED_OUT) timeouts++;
       else errors++;
     }
   }
-  const lat = new Float64Array(ok);
-  let n = 0;
-  for (const c of log.scan(inRange)) {
-    for (let i = 0; i < c.length; i++)
-      if (counts(c, i) && (c.flags[i]! & OUTCOME_MASK) === OK) lat[n++] = c.tComplete[i]! - c.tInvoke[i]!;
-  }
-  const q = quantiles(lat, [0.5, 0.99]);
+  const q = quantiles(lat.values(), [0.5, 0.99]);
   const round = (x: number) => Math.round(x * 100) / 100;
   return {
     from,

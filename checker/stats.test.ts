@@ -44,4 +44,28 @@ describe('probe statistics', () => {
     ]);
     expect(outcomeSeries([], 'w').counts).toEqual([]);
   });
+
+  it('buckets the same whatever order the completions were recorded in', () => {
+    // Concurrent writers record out of completion order: a later write first, then ones that
+    // completed before the first bucket it opened, then one far after (the buckets grow).
+    const shuffled = [h[3]!, h[4]!, h[0]!, h[2]!, h[1]!, op(6, 90_000, 90_100, 'ok')];
+    const s = outcomeSeries(shuffled, 'w', 250);
+    expect(s.start).toBe(0);
+    expect(s.counts.slice(0, 5)).toEqual(outcomeSeries(h, 'w', 250).counts);
+    expect(s.counts).toHaveLength(Math.floor(90_100 / 250) + 1);
+    expect(s.counts.at(-1)).toEqual([1, 0, 0]);
+    expect(s.counts.slice(5, -1).every(([a, b, c]) => a + b + c === 0)).toBe(true);
+    // Buckets that start below zero and above.
+    const early = outcomeSeries([op(1, 700, 760, 'ok'), op(2, -900, -600, 'fail')], 'w', 250);
+    expect(early.start).toBe(-750);
+    expect(early.counts).toEqual([
+      [0, 1, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+      [1, 0, 0],
+    ]);
+  });
 });

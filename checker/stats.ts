@@ -9,7 +9,7 @@ import {
   opLog,
 } from '../core/history.ts';
 import type { OutcomeSeries, ProbeStats } from '../core/result.ts';
-import { isWriteOf, probeIndex, quantiles } from './columns.ts';
+import { FloatList, isWriteOf, probeIndex, quantiles } from './columns.ts';
 
 /** Throughput and latency of one probe's writes, optionally within [from, to). */
 export function probeStats(
@@ -25,29 +25,27 @@ export function probeStats(
   let unknown = 0;
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
-  // Two passes: the counts, then the latencies into an array of exactly their number.
+  // One pass: the counts, and the latencies of what was acknowledged.
   const inRange = (c: ChunkBounds) => pid >= 0 && c.maxInvoke >= from && c.minInvoke < to;
-  const mine = (c: OpChunk, i: number) =>
-    c.probe[i] === pid && isWriteOf(c, i, pid) && c.tInvoke[i]! >= from && c.tInvoke[i]! < to;
+  const latencies = new FloatList();
   for (const c of log.scan(inRange)) {
+    const { flags, tInvoke, tComplete } = c;
     for (let i = 0; i < c.length; i++) {
-      if (!mine(c, i)) continue;
-      const outcome = c.flags[i]! & OUTCOME_MASK;
-      if (outcome === OK) ok++;
-      else if (outcome === FAIL) fail++;
+      if (c.probe[i] !== pid || !isWriteOf(c, i, pid)) continue;
+      const t = tInvoke[i]!;
+      if (t < from || t >= to) continue;
+      const outcome = flags[i]! & OUTCOME_MASK;
+      if (outcome === OK) {
+        ok++;
+        latencies.push(tComplete[i]! - t);
+      } else if (outcome === FAIL) fail++;
       else unknown++;
-      if (c.tInvoke[i]! < first) first = c.tInvoke[i]!;
-      if (c.tComplete[i]! > last) last = c.tComplete[i]!;
+      if (t < first) first = t;
+      if (tComplete[i]! > last) last = tComplete[i]!;
     }
   }
-  const latencies = new Float64Array(ok);
-  let n = 0;
-  for (const c of log.scan(inRange)) {
-    for (let i = 0; i < c.length; i++)
-      if (mine(c, i) && (c.flags[i]! & OUTCOME_MASK) === OK) latencies[n++] = c.tComplete[i]! - c.tInvoke[i]!;
-  }
   const span = last - first;
-  const q = quantiles(latencies, [0.5, 0.99]);
+  const q = quantiles(latencies.values(), [0.5, 0.99]);
   return {
     attempted: ok + fail + unknown,
     ok,
@@ -62,31 +60,43 @@ export function outcomeSeries(history: HistoryInput, probe: string, bucketMs = 2
   const log = opLog(history);
   const pid = probeIndex(log, probe);
   const columns: OutcomeSeries['columns'] = ['ok', 'fail', 'unknown'];
-  let first = Number.POSITIVE_INFINITY;
-  let last = Number.NEGATIVE_INFINITY;
-  let any = false;
+  // One pass: the buckets grow as later completions come (a probe's history is mostly in
+  // order), and shift when an earlier one comes than the first bucket holds.
+  let start = Number.NaN;
+  let n = 0;
+  let flat = new Uint32Array(3 * 1024);
   if (pid !== -2) {
     for (const c of log.scan()) {
+      const { flags, tComplete } = c;
       for (let i = 0; i < c.length; i++) {
         if (c.probe[i] !== pid || !isWriteOf(c, i, pid)) continue;
-        any = true;
-        first = Math.min(first, c.tComplete[i]!);
-        last = Math.max(last, c.tComplete[i]!);
+        const t = tComplete[i]!;
+        if (Number.isNaN(start)) start = Math.floor(t / bucketMs) * bucketMs;
+        let b = Math.floor((t - start) / bucketMs);
+        if (b < 0) {
+          // Earlier than the first bucket: move every bucket up by the difference.
+          const by = -b;
+          const grown = new Uint32Array(Math.max(flat.length, (n + by) * 3 * 2));
+          grown.set(flat.subarray(0, n * 3), by * 3);
+          flat = grown;
+          start -= by * bucketMs;
+          n += by;
+          b = 0;
+        }
+        if (b >= n) {
+          if ((b + 1) * 3 > flat.length) {
+            const grown = new Uint32Array(Math.max(flat.length * 2, (b + 1) * 3));
+            grown.set(flat.subarray(0, n * 3));
+            flat = grown;
+          }
+          n = b + 1;
+        }
+        const outcome = flags[i]! & OUTCOME_MASK;
+        flat[b * 3 + (outcome === OK ? 0 : outcome === UNKNOWN ? 2 : 1)]!++;
       }
     }
   }
-  if (!any) return { bucketMs, start: 0, columns, counts: [] };
-  const start = Math.floor(first / bucketMs) * bucketMs;
-  const n = Math.floor((last - start) / bucketMs) + 1;
-  const flat = new Uint32Array(n * 3);
-  for (const c of log.scan()) {
-    for (let i = 0; i < c.length; i++) {
-      if (c.probe[i] !== pid || !isWriteOf(c, i, pid)) continue;
-      const outcome = c.flags[i]! & OUTCOME_MASK;
-      const column = outcome === OK ? 0 : outcome === UNKNOWN ? 2 : 1;
-      flat[Math.floor((c.tComplete[i]! - start) / bucketMs) * 3 + column]!++;
-    }
-  }
+  if (n === 0) return { bucketMs, start: 0, columns, counts: [] };
   const counts: [number, number, number][] = Array.from({ length: n }, (_, b) => [
     flat[b * 3]!,
     flat[b * 3 + 1]!,
