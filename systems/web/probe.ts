@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.ts';
 import { ms, probeName } from '../../core/durations.ts';
-import type { History } from '../../core/history.ts';
+import { type History, SeqSet } from '../../core/history.ts';
 import type { Endpoint } from '../../core/provider.ts';
 import type { ClientSettings, ProbeDelivery } from '../../core/result.ts';
 import type { Probe } from '../../core/system.ts';
@@ -133,9 +133,12 @@ export class K6HttpProbe implements Probe {
     const body = (await res.json()) as Record<string, number[]>;
     const lists = Object.values(body);
     if (lists.length === 0) throw new Error('GET /writes returned no backend');
-    const sets = lists.map((l) => new Set(l.map(Number)));
+    // Bitmaps of sequence numbers (SeqSet), as every other probe's read-back: a long run's
+    // values cost bits, not a hash set's 40-odd bytes each.
+    const sets = lists.map((l) => SeqSet.of(l.map(Number)));
     const [first, ...rest] = sets;
-    const values = new Set([...first!].filter((v) => rest.every((r) => r.has(v))));
+    const values = new SeqSet();
+    for (const v of first!) if (rest.every((r) => r.has(v))) values.add(v);
     // A write some backends have and others lack: name where, so a lost write points at the
     // backend that lost it.
     const names = Object.keys(body);
