@@ -54,9 +54,10 @@ async function nodeState(stack: Stack, node: NodeRef): Promise<NodeState> {
 
 /**
  * Whether a write on the head reaches every replica now. A replica's link can be up before its
- * master streams to it (after a diskless sync the master waits for the replica's first ACK,
- * up to a second): writes acknowledged then would be lost by a kill, so the chain is not formed
- * until one write has gone all the way down.
+ * master streams to it (after a diskless sync Redis 7.0 waits for the replica's next ACK, up to a
+ * second; the chain syncs through the disk so as not to, and this is the proof): writes acknowledged
+ * then would be lost by a kill, so the chain is not formed until one write has gone all the way
+ * down.
  */
 async function carriesAWrite(stack: Stack, head: string, replicas: string[]): Promise<boolean> {
   const key = 'chaos:formed';

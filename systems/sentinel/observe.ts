@@ -201,7 +201,8 @@ async function sentinelView(stack: Stack, node: string): Promise<Record<string, 
 
 /**
  * Whether a write on the master reaches every replica now (after a diskless sync the master may
- * hold the stream back until the replica's first ACK: writes taken then would be lost by a kill).
+ * hold the stream back until the replica's next ACK, which is why the stack syncs through the
+ * disk; writes taken then would be lost by a kill).
  */
 export async function carriesAWrite(stack: Stack, master: string, replicas: string[]): Promise<boolean> {
   const key = 'chaos:formed';
