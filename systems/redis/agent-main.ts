@@ -4,12 +4,12 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { Redis } from 'ioredis';
 import { realTimer } from '../../agents/lease.ts';
 import { registryFromUrl } from '../../agents/registry/from-url.ts';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
 import { agentRuntime, stepped } from '../../agents/runtime.ts';
 import { BOOT_HOST, ChainAgent, FENCE_HOST } from './agent.ts';
+import { redisCommand } from './resp.ts';
 
 const { env, wallNow, emit, step } = agentRuntime('chain agent', () => process.env.NODE_NAME ?? '?');
 
@@ -20,18 +20,12 @@ export async function main(): Promise<void> {
   const port = Number(env('REDIS_PORT', '6379'));
   const pingTimeoutMs = Number(env('PING_TIMEOUT_MS', '250'));
 
-  const local = new Redis({
-    host: '127.0.0.1',
-    port,
-    lazyConnect: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: 1000,
-    // After a restart the agent may start before redis listens. ioredis' default backoff grows
-    // to 2 s, and until the agent connects the restarted (empty) redis is a master taking writes:
-    // retry every 50 ms so the agent makes it read-only at once.
-    retryStrategy: () => 50,
-  });
-  local.on('error', () => {});
+  // Each command on a connection of its own, within a second. A refused one is tried again for
+  // 100 ms: after a restart the agent may reach the server before it listens, and until the
+  // agent places it the restarted (empty) server must not wait long to be made read-only.
+  const local = (...args: (string | number)[]) =>
+    redisCommand('127.0.0.1', port, args, { timeoutMs: 1000, retryRefusedMs: 100 });
+  const info = async (section: string) => String(await local('INFO', section));
   const thresholdMs = Number(env('THRESHOLD_MS', '1000'));
   /** Until this node has its place: the first REPLICAOF waits for its master to serve a sync. */
   let joining = true;
@@ -60,22 +54,22 @@ export async function main(): Promise<void> {
         ping: () => pingRedis('127.0.0.1', port, pingTimeoutMs, false),
         fence: () => fenceRedis(port, Math.max(pingTimeoutMs, 500)),
         replicaOf: async (host) => {
-          if (host === null) await local.replicaof('NO', 'ONE');
+          if (host === null) await local('REPLICAOF', 'NO', 'ONE');
           else {
             if (joining) await readyToServeSync(host, port);
-            await local.replicaof(host, port);
+            await local('REPLICAOF', host, port);
           }
         },
-        syncInProgress: async () => /master_sync_in_progress:1/.test(await local.info('replication')),
+        syncInProgress: async () => /master_sync_in_progress:1/.test(await info('replication')),
         runId: async () => {
-          const info = await local.info('server').catch(() => undefined);
-          return info === undefined ? undefined : /^run_id:(.*)$/m.exec(info)?.[1]?.trim();
+          const server = await info('server').catch(() => undefined);
+          return server === undefined ? undefined : /^run_id:(.*)$/m.exec(server)?.[1]?.trim();
         },
         master: async () => {
-          const info = await local.info('replication').catch(() => undefined);
-          if (info === undefined) return undefined;
-          if (/^role:master/m.test(info)) return null;
-          return /^master_host:(.*)$/m.exec(info)?.[1]?.trim();
+          const replication = await info('replication').catch(() => undefined);
+          if (replication === undefined) return undefined;
+          if (/^role:master/m.test(replication)) return null;
+          return /^master_host:(.*)$/m.exec(replication)?.[1]?.trim();
         },
       }),
       registry: stepped(step, 'registry', registry),
@@ -103,7 +97,7 @@ export async function main(): Promise<void> {
   emit('agent-started', { pid: process.pid });
   await agent.join();
   joining = false;
-  writeFileSync(JOINED_MARKER, (/^run_id:(.*)$/m.exec(await local.info('server'))?.[1] ?? '').trim());
+  writeFileSync(JOINED_MARKER, (/^run_id:(.*)$/m.exec(await info('server'))?.[1] ?? '').trim());
   emit('agent-ready', { master: agent.master });
   await agent.run();
 }
@@ -120,29 +114,14 @@ const SYNC_READY_WAIT_MS = 1000;
  */
 export async function readyToServeSync(host: string, port: number): Promise<void> {
   const deadline = Date.now() + SYNC_READY_WAIT_MS;
-  const client = new Redis({
-    host,
-    port,
-    lazyConnect: true,
-    connectTimeout: 250,
-    commandTimeout: 250,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-    enableReadyCheck: false,
-  });
-  client.on('error', () => {});
   try {
-    await client.connect();
     while (Date.now() < deadline) {
-      const info = await client.info('replication');
+      const info = String(await redisCommand(host, port, ['INFO', 'replication'], { timeoutMs: 250 }));
       if (/^role:master/m.test(info) || /^master_link_status:up/m.test(info)) return;
       await new Promise((r) => setTimeout(r, 20));
     }
   } catch {
     // Unreachable or slow: REPLICAOF anyway, and Redis retries as it always did.
-  } finally {
-    client.disconnect();
   }
 }
 

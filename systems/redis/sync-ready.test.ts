@@ -5,7 +5,7 @@ import { readyToServeSync } from './agent-main.ts';
 /** A stand-in Redis that answers INFO with what `info()` says now (RESP bulk string). */
 function fakeRedis(info: () => string): Promise<{ server: Server; port: number }> {
   const server = createServer((sock) => {
-    // One reply per command (ioredis sends CLIENT SETINFO first): INFO gets the text, others +OK.
+    // One reply per command: INFO gets the text, others +OK.
     sock.on('data', (d) => {
       for (const cmd of d.toString('latin1').split(/(?=\*\d+\r\n\$)/)) {
         if (!cmd) continue;
