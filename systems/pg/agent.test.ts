@@ -26,6 +26,8 @@ class World {
   controls: { node: string; role: string; restart: boolean }[] = [];
   events: { node: string; type: string; data: Record<string, unknown> }[] = [];
   timers: { at: number; fn: () => void; live: boolean }[] = [];
+  /** How long the registry takes to answer a node's lease request (ms of the fake clock). */
+  slowLease = new Map<string, number>();
 
   constructor(
     readonly nodes = NODES.slice(0, 3),
@@ -70,7 +72,16 @@ class World {
       registry: {
         get: (n) => offline().then(() => reg.get(n)),
         set: (...a) => offline().then(() => reg.set(...a)),
-        acquireLease: (...a) => offline().then(() => reg.acquireLease(...a)),
+        acquireLease: async (...a) => {
+          await offline();
+          // A slow answer: the clock runs on (and the agent's timers fire) while it is on its way.
+          const slow = this.slowLease.get(self);
+          if (slow) {
+            this.now += slow;
+            this.fireDue();
+          }
+          return reg.acquireLease(...a);
+        },
         getLease: (n) => offline().then(() => reg.getLease(n)),
         releaseLease: (...a) => offline().then(() => reg.releaseLease(...a)),
       },
@@ -120,6 +131,10 @@ class World {
     // As the agent's loop does: an error ends the check, not the agent.
     for (const a of agents) await a.tick().catch(() => 'error');
     this.now += ms;
+    this.fireDue();
+  }
+
+  fireDue(): void {
     for (const t of this.timers)
       if (t.live && t.at <= this.now) {
         t.live = false;
@@ -299,6 +314,37 @@ describe('promotion agent: the lease', () => {
     // Given again on every check while its server is down: one role, never another.
     expect(new Set(roles())).toEqual(new Set(['primary']));
     expect(w2.of('role-set').filter((n) => n === 'pg-a')).toHaveLength(2); // at the start, and after its grace
+  });
+
+  it('a renewal granted after the fence fired: the primary restarts at once in its lease, which it keeps renewing while its server is down', async () => {
+    const { w, agents } = await started();
+    const a = agents[0]!;
+    // pg-a's renewals fail until 150 ms of its lease are left; the next one is answered 100 ms
+    // late: the fence fires while it is on its way, and the registry still grants it.
+    w.offRegistry.add('pg-a');
+    while ((a.lease.leftMs() ?? 0) > 150) await w.round(agents);
+    w.offRegistry.delete('pg-a');
+    w.slowLease.set('pg-a', 100);
+    await a.tick();
+    w.slowLease.delete('pg-a');
+    expect(w.of('fenced-self')).toEqual(['pg-a']);
+    expect(w.stoppedNow).toEqual(['pg-a']);
+    expect(a.lease.holds()).toBe(true);
+    // Its supervisor takes a second to bring the server back as a primary once told to.
+    let toldAt: number | null = null;
+    for (let i = 0; i < 30; i++) {
+      const last = w.controls.filter((c) => c.node === 'pg-a').at(-1);
+      if (last?.role === 'primary' && toldAt === null && !w.up.has('pg-a')) toldAt = w.now;
+      if (toldAt !== null && w.now - toldAt >= 1000 && !w.up.has('pg-a')) w.up.add('pg-a');
+      await w.round(agents);
+    }
+    expect(toldAt).not.toBeNull();
+    expect(w.up.has('pg-a')).toBe(true);
+    // Fenced once, never again; nobody else took over; the lease and the writer record are its.
+    expect(w.of('fenced-self')).toEqual(['pg-a']);
+    expect(w.of('failover-decision')).toEqual([]);
+    expect((await w.registry.getLease(LEADER_LEASE))?.holder).toBe('pg-a');
+    expect(await w.writer()).toBe('pg-a');
   });
 
   it('a standby cut off from everyone never promotes', async () => {

@@ -209,8 +209,11 @@ export class PromotionAgent {
     // Nobody else leads and the record names this node (or nobody yet): it may lead again, but
     // only with the lease in hand, and not at once after it fenced itself: a healthy standby
     // gets two lease lengths to take over first (this node stopped because it was not healthy,
-    // or cut off).
-    if (this.fencedAt !== null && deps.wallNow() - this.fencedAt < 2 * cfg.leaseMs) return 'waiting';
+    // or cut off). Unless the lease is still this node's: a renewal on its way when the fence
+    // fired came back granted, so no standby can take over before it runs out, and waiting
+    // would only let it lapse under a primary restarting, and fence it a second time.
+    if (this.fencedAt !== null && !this.lease.holds() && deps.wallNow() - this.fencedAt < 2 * cfg.leaseMs)
+      return 'waiting';
     const r = await this.lease.renew();
     if (r.status !== 'held') return 'waiting';
     await this.setRole('primary', false, true);

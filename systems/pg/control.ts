@@ -9,7 +9,8 @@ import { join } from 'node:path';
  * for a role the agent believed it had given, and never came back).
  *
  * - `role`: `primary`, or `standby HOST [rewind]`, written atomically (a rename).
- * - `restart`: stop the running server and come back in the role above.
+ * - `restart`: stop the running server and come back in the role above (written after the role;
+ *   one written while the supervisor waits for a role is the start it then makes).
  * - `fence`: stop the server at once and wait for a role. The role in force until then is
  *   removed first, by the agent, so that the supervisor waits for the agent's next word.
  */

@@ -137,6 +137,8 @@ else
   event waiting-for-role
   until [ -s "$CTL/role" ]; do sleep 0.1; done
   read -r role host flag <"$CTL/role"
+  # A restart asked for with this role is this start (the agent writes the role, then `restart`).
+  rm -f "$CTL/restart"
   if [ "$role" = standby ]; then demote_to "$host" "${flag:-}" || exit 1; boot_standby_of=$host; else rm -f "$DATA/standby.signal"; fi
   event restarted-as "\"role\":\"$role\""
 fi
@@ -181,6 +183,9 @@ while :; do
     event waiting-for-role
     until [ -s "$CTL/role" ]; do sleep 0.1; done
     read -r role host flag <"$CTL/role"
+    # A restart the agent asked for with this role while the server stopped is the start below,
+    # not one more after it.
+    rm -f "$CTL/restart"
     event restarted-as "\"role\":\"$role\""
     if [ "$role" = standby ]; then
       demote_to "$host" "${flag:-}" || exit 1
