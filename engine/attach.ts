@@ -343,6 +343,21 @@ async function removeRunKeys(ep: Endpoint, runId: string, auth?: RedisAuth): Pro
   );
 }
 
+/**
+ * Says on the timeline what became of the probes' keys in a user's Redis: removed (how many), or
+ * left behind (the master did not answer the removal: the pattern says what to delete by hand).
+ */
+export function emitKeysRemoval(
+  ctx: Pick<ControllerContext, 'emit' | 'plan'>,
+  master: string,
+  removed: number | undefined,
+): void {
+  const pattern = `chaos:${ctx.plan.runId}:*`;
+  if (removed === undefined)
+    ctx.emit('probe-keys-left', master, { pattern, why: `the master ${master} did not answer the removal` });
+  else ctx.emit('probe-keys-removed', master, { keys: removed, pattern });
+}
+
 /** The roles of a leader-and-followers stack, on the nodes found to run the system. */
 function resolveLeaderRole(
   leaderRole: string,
@@ -465,10 +480,7 @@ export function attachedRedis(spec: RedisAttachSpec): SystemDefinition<RedisAtta
             return;
           }
           const removed = await removeRunKeys(ctx.stack.endpoint(leader, spec.port), ctx.plan.runId, auth);
-          ctx.emit('probe-keys-removed', leader, {
-            keys: removed ?? null,
-            pattern: `chaos:${ctx.plan.runId}:*`,
-          });
+          emitKeysRemoval(ctx, leader, removed);
         },
       ),
     ],
@@ -1318,12 +1330,12 @@ export function attachedSentinel(spec: SentinelAttachSpec): SystemDefinition<Sen
         for (const s of subs) s.disconnect();
         // The probes' keys are the harness's own: taken out of the user's Redis (read back already).
         const { leader } = await records(stack).catch(() => ({ leader: null }));
-        if (!leader) return;
+        if (!leader) {
+          ctx.emit('probe-keys-left', undefined, { pattern: `chaos:${ctx.plan.runId}:*`, why: 'no master' });
+          return;
+        }
         const removed = await removeRunKeys(stack.endpoint(leader, spec.port), ctx.plan.runId, auth);
-        ctx.emit('probe-keys-removed', leader, {
-          keys: removed ?? null,
-          pattern: `chaos:${ctx.plan.runId}:*`,
-        });
+        emitKeysRemoval(ctx, leader, removed);
       },
     };
   }
