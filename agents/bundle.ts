@@ -13,7 +13,7 @@ export const NODE_IMAGE: ImageRef = {
   name: 'node',
   env: 'CHAOS_IMAGE_NODE',
   official: 'node:20-bookworm-slim',
-  offline: 'chaos-local/node:lts',
+  offline: 'chaos-local/node:20',
 };
 
 /** The programs every stack may run whatever its systems: the local endpoint registry. */
@@ -21,7 +21,8 @@ export const SHARED_AGENTS: Record<string, string> = { registry: join(here, 'reg
 
 /**
  * Bundles the in-container programs (agents, the local registry) into one self-contained file
- * for the Node.js in the node image (Debian's is 18): `CHAOS_ENTRY` picks the program, each a
+ * for the Node.js of the images (the node image's is 20; the Patroni image's, and the node
+ * image's where it was built without the npm registry, Debian's 18): `CHAOS_ENTRY` picks the program, each a
  * module exporting `main()`. Built on every run (tens of ms, so never stale) and written to the
  * OS temp folder under its content hash: concurrent runs share one file, and a read-only
  * install works.

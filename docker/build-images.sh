@@ -132,7 +132,19 @@ fi
 build() { # build TAG DIR
   if [ "$force" = 1 ] || ! have_image "$1"; then
     log "building $1"
-    docker build -q -t "$1" --build-arg BASE=chaos-local/debian:bookworm "$here/$2" >/dev/null
+    # A folder with a context.sh builds from a copy of itself that the script fills (files
+    # fetched for the image, such as the node image's release binary).
+    local ctx="$here/$2" tmp=""
+    if [ -f "$here/$2/context.sh" ]; then
+      tmp="$(mktemp -d /tmp/chaos-context.XXXXXX)"
+      cp -R "$here/$2/." "$tmp/"
+      bash "$here/$2/context.sh" "$tmp" 2>&1 | sed "s/^/[build-images] $2: /" >&2 \
+        || { log "docker/$2/context.sh failed: $1 not built"; rm -rf "$tmp"; return 3; }
+      ctx="$tmp"
+    fi
+    docker build -q -t "$1" --build-arg BASE=chaos-local/debian:bookworm "$ctx" >/dev/null \
+      || { log "docker build of $1 failed"; [ -z "$tmp" ] || rm -rf "$tmp"; return 3; }
+    [ -z "$tmp" ] || rm -rf "$tmp"
     log "built $1"
   else
     log "$1 present"

@@ -4,8 +4,8 @@ import type { Lease, Registry, RegistryRecord } from './protocol.ts';
 
 /**
  * A Registry reached over HTTP (the local implementation's wire protocol), on node:http with
- * kept-alive connections rather than fetch: the agents' Node.js 18 loads fetch (undici) on its
- * first call, 80-110 ms of CPU measured in the node image, in the boot of every agent.
+ * kept-alive connections rather than fetch: Node.js loads fetch (undici) on its first call (80-110
+ * ms of CPU measured with Debian's Node.js 18 in the node image), in the boot of every agent.
  */
 export class HttpRegistry implements Registry {
   private readonly url: URL;

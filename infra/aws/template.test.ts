@@ -492,7 +492,7 @@ describe('renderTemplate', () => {
         name: 'node',
         env: 'CHAOS_IMAGE_NODE',
         official: 'node:20-bookworm-slim',
-        offline: 'chaos-local/node:lts',
+        offline: 'chaos-local/node:20',
       },
     ];
     expect(awsImages(refs, { CHAOS_IMAGE_KV: 'registry.example.com/redis:7.2' })).toEqual({

@@ -5,7 +5,8 @@ import Parser from 'redis-parser';
  * One Redis command on a connection of its own, for the chain agent: RESP encoded here, the
  * answer read by redis-parser (the parser under ioredis). The agent sends a few commands to its
  * own server and to its master's (INFO, REPLICAOF); ioredis took 60-90 ms of each agent's boot to
- * load in the node image (Node.js 18: `node` alone 100-120 ms, with ioredis 150-210 ms), and
+ * load in the node image when it ran Debian's Node.js 18 (`node` alone 100-120 ms, with ioredis
+ * 150-210 ms), and
  * thirteen agents boot at once on two cores when a 12-node chain is provisioned.
  */
 
