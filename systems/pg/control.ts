@@ -8,7 +8,9 @@ import { join } from 'node:path';
  * saw `fence`, which also removed a role the agent had written just before: the node then waited
  * for a role the agent believed it had given, and never came back).
  *
- * - `role`: `primary`, or `standby HOST [rewind]`, written atomically (a rename).
+ * - `role`: `primary`, or `standby HOST [rewind]`, written atomically (a rename). Read again while
+ *   the supervisor waits for the server it is to follow: when it names another, or none, the
+ *   supervisor starts over from it instead of waiting for a server that died first.
  * - `restart`: stop the running server and come back in the role above (written after the role;
  *   one written while the supervisor waits for a role is the start it then makes).
  * - `fence`: stop the server at once and wait for a role. The role in force until then is

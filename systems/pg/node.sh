@@ -11,6 +11,9 @@
 # /control/fence    written by the agent when its lease runs out, after it removed the role:
 #                   stop the server at once (immediate: no checkpoint, no disk write) and wait
 #                   for a role. Only the agent writes or removes the role once the node runs.
+# While it waits for the server it is to follow, the supervisor keeps reading the role: when the
+# agent names another one (that server died first) or withdraws it, it starts over from the
+# agent's new word instead of waiting for a server that will not come back.
 # /archive          the WAL archive every node shares (archive_command / restore_command)
 #
 # Every step is a JSON event line on stdout, for the run's timeline.
@@ -82,10 +85,25 @@ EOF
   chown postgres:postgres "$DATA/standby.signal" "$DATA/postgresql.auto.conf"
 }
 
-base_backup() { # base_backup HOST: a fresh copy of HOST's data, retried: a copy can be cut short
+# Waits until HOST accepts connections. With `watch`, for as long as the agent's role still says
+# to follow HOST: 2 once it no longer does (withdrawn, fenced, or another server named).
+reachable() { # reachable HOST [watch]
+  local r h
+  until as_pg pg_isready -q -h "$1" -p "$PORT" -t 1; do
+    if [ "${2:-}" = watch ]; then
+      [ -f "$CTL/fence" ] && return 2
+      r='' h=''
+      read -r r h _ <"$CTL/role" 2>/dev/null
+      { [ "$r" = standby ] && [ "$h" = "$1" ]; } || return 2
+    fi
+    sleep 0.2
+  done
+}
+
+base_backup() { # base_backup HOST [watch]: a fresh copy of HOST's data, retried: a copy can be cut short
   local try
   for try in 1 2 3 4 5; do
-    until as_pg pg_isready -q -h "$1" -p "$PORT" -t 1; do sleep 0.2; done
+    reachable "$1" "${2:-}" || return 2
     rm -rf "${DATA:?}"/*
     if as_pg "$PGBIN/pg_basebackup" -h "$1" -p "$PORT" -U postgres -D "$DATA" -X stream -c fast >/tmp/basebackup.log 2>&1; then
       configure
@@ -102,10 +120,11 @@ base_backup() { # base_backup HOST: a fresh copy of HOST's data, retried: a copy
 
 # Becomes a standby of HOST from a data directory that may have been a primary: crash recovery
 # offline (no listener, so no client can write), pg_rewind onto HOST, or a fresh base backup.
+# 2 when the agent named another server (or none) meanwhile; 1 when nothing could make it one.
 demote_to() { # demote_to HOST [rewind]: rewind also a standby (its history forked behind it)
   if [ ! -f "$DATA/standby.signal" ] || [ "${2:-}" = rewind ]; then
     as_pg "$PGBIN/postgres" --single -D "$DATA" -c archive_mode=off postgres </dev/null >/dev/null 2>&1
-    until as_pg pg_isready -q -h "$1" -p "$PORT" -t 1; do sleep 0.2; done
+    reachable "$1" watch || return 2
     # A newly promoted primary writes its new timeline to its control file only at its next
     # checkpoint: without one, pg_rewind sees one timeline and finds nothing to rewind.
     as_pg psql -q -h "$1" -p "$PORT" -U postgres -d postgres -c CHECKPOINT >/dev/null 2>&1
@@ -114,8 +133,8 @@ demote_to() { # demote_to HOST [rewind]: rewind also a standby (its history fork
       configure
     else
       event rewind-failed "\"onto\":\"$1\",\"error\":\"$(tail -n1 /tmp/rewind.log | tr -d '"\\')\""
-      base_backup "$1" || return 1
-      return 0
+      base_backup "$1" watch
+      return $?
     fi
   fi
   sed -i '/^primary_conninfo/d' "$DATA/postgresql.auto.conf" 2>/dev/null
@@ -133,14 +152,11 @@ if [ ! -f "$DATA/PG_VERSION" ]; then
     base_backup "$PRIMARY_HOST" || { event base-backup-failed; exit 1; }
   fi
 else
-  rm -f "$CTL/role" "$CTL/restart"
+  # What the agent asked of the server before the node went down is void (a fence included):
+  # the agent, booting beside it, gives its role again from what the registry says now.
+  rm -f "$CTL/role" "$CTL/restart" "$CTL/fence"
   event waiting-for-role
-  until [ -s "$CTL/role" ]; do sleep 0.1; done
-  read -r role host flag <"$CTL/role"
-  # A restart asked for with this role is this start (the agent writes the role, then `restart`).
-  rm -f "$CTL/restart"
-  if [ "$role" = standby ]; then demote_to "$host" "${flag:-}" || exit 1; boot_standby_of=$host; else rm -f "$DATA/standby.signal"; fi
-  event restarted-as "\"role\":\"$role\""
+  boot_takes_role=1
 fi
 
 pid=
@@ -161,8 +177,48 @@ start() {
 start_standby_of() {
   start && return 0
   event start-failed "\"following\":\"$1\",\"then\":\"base backup\""
-  base_backup "$1" || exit 1
+  base_backup "$1" watch || return $?
   start || exit 1
+}
+
+# The agent's word, once it gives one: sets role, host and flag. The file is replaced whole (a
+# rename), but may be withdrawn between the test and the read: only a role read in full counts.
+await_role() {
+  while :; do
+    role='' host='' flag=''
+    if [ -s "$CTL/role" ]; then
+      read -r role host flag <"$CTL/role" 2>/dev/null
+      case "$role" in
+        primary) return 0 ;;
+        standby) [ -n "$host" ] && return 0 ;;
+      esac
+    fi
+    sleep 0.1
+  done
+}
+
+# Waits for the role the agent gives and starts the server in it; when the agent names another
+# server to follow (or none) before this one could follow the first, starts over with its new word.
+take_role() {
+  local rc
+  while :; do
+    await_role
+    # A restart asked for with this role is this start (the agent writes the role, then `restart`).
+    rm -f "$CTL/restart"
+    event restarted-as "\"role\":\"$role\""
+    if [ "$role" = primary ]; then
+      rm -f "$DATA/standby.signal"
+      start || exit 1
+      return 0
+    fi
+    rc=0
+    demote_to "$host" "${flag:-}" || rc=$?
+    [ "$rc" = 0 ] && { start_standby_of "$host" || rc=$?; }
+    [ "$rc" = 0 ] && return 0
+    [ "$rc" = 2 ] || exit 1
+    rm -f "$CTL/fence"
+    event role-changed "\"was\":\"standby $host\",\"then\":\"waiting for the agent's new word\""
+  done
 }
 # A fast shutdown through pg_ctl: $pid is runuser's, which does not pass a signal on to postgres.
 stop_server() {
@@ -170,7 +226,7 @@ stop_server() {
   wait "$pid" 2>/dev/null
 }
 trap 'stop_server; exit 0' TERM INT
-if [ -n "${boot_standby_of:-}" ]; then start_standby_of "$boot_standby_of"; else start || exit 1; fi
+if [ -n "${boot_takes_role:-}" ]; then take_role; else start || exit 1; fi
 while :; do
   if [ -f "$CTL/fence" ]; then
     # The role is the agent's to give again, from what the registry says now: it withdrew the one
@@ -181,31 +237,14 @@ while :; do
     event fenced "\"how\":\"pg_ctl stop -m immediate\""
     wait "$pid" 2>/dev/null
     event waiting-for-role
-    until [ -s "$CTL/role" ]; do sleep 0.1; done
-    read -r role host flag <"$CTL/role"
-    # A restart the agent asked for with this role while the server stopped is the start below,
-    # not one more after it.
-    rm -f "$CTL/restart"
-    event restarted-as "\"role\":\"$role\""
-    if [ "$role" = standby ]; then
-      demote_to "$host" "${flag:-}" || exit 1
-      start_standby_of "$host"
-    else
-      rm -f "$DATA/standby.signal"
-      start || exit 1
-    fi
+    take_role
   fi
   if [ -f "$CTL/restart" ]; then
-    rm -f "$CTL/restart"
-    read -r role host flag <"$CTL/role"
     stop_server
-    event stopped-to-rejoin "\"as\":\"$role\",\"host\":\"${host:-}\""
-    if [ "$role" = standby ]; then
-      demote_to "$host" "${flag:-}" || exit 1
-      start_standby_of "$host"
-    else
-      start || exit 1
-    fi
+    r='' h=''
+    read -r r h _ <"$CTL/role" 2>/dev/null
+    event stopped-to-rejoin "\"as\":\"$r\",\"host\":\"$h\""
+    take_role
   fi
   if ! kill -0 "$pid" 2>/dev/null; then
     # The server's process died (killed): start it again in the role it had, as a supervisor

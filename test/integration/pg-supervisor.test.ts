@@ -1,0 +1,120 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { sleep } from '../../core/clock.ts';
+import { LABEL_HARNESS, LABEL_RUN, dockerClient } from '../../infra/local/docker.ts';
+import { resolveImage } from '../../infra/local/images.ts';
+import { postgres } from '../../systems/pg/index.ts';
+import { ready, skipReason } from './docker.ts';
+
+const run = promisify(execFile);
+const docker = (...args: string[]) => run('docker', args, { timeout: 60_000 }).then((r) => r.stdout);
+const SCRIPT = resolve(import.meta.dirname, '../../systems/pg/node.sh');
+
+/**
+ * The Postgres node's supervisor (systems/pg/node.sh) on the real postgres image, alone: no agent,
+ * the test writes the control files as the agent does. What it checks is what the scenarios cannot
+ * make happen on purpose: the server the agent names to follow dies before this node reaches it.
+ */
+describe.skipIf(!ready.ok)(`the Postgres node supervisor (node.sh), alone${skipReason}`, () => {
+  const name = `chaos-test-pg-supervisor-${process.pid}`;
+  afterAll(async () => {
+    await docker('rm', '-f', name).catch(() => {});
+  });
+
+  /** The supervisor's events so far (its JSON lines on stdout). */
+  const events = async () =>
+    (await docker('logs', name))
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { type: string; role?: string; standby?: boolean; was?: string });
+  const until = async (what: string, ok: (e: Awaited<ReturnType<typeof events>>) => boolean, ms = 20_000) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const e = await events();
+      if (ok(e)) return e;
+      if (Date.now() > end)
+        throw new Error(`${what}: not within ${ms} ms; events: ${e.map((x) => x.type).join(' ')}`);
+      await sleep(200);
+    }
+  };
+  /** As the agent writes a role: whole, by a rename. */
+  const setRole = (role: string) =>
+    docker(
+      'exec',
+      name,
+      'sh',
+      '-c',
+      `echo '${role}' > /control/role.tmp && mv /control/role.tmp /control/role`,
+    );
+
+  it('a booting node told to follow a server that is gone takes the agent’s next word instead of waiting for it', async () => {
+    const image = (await resolveImage(dockerClient(), postgres.images.find((i) => i.name === 'postgres')!))
+      .image;
+    await docker(
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--label',
+      `${LABEL_HARNESS}=true`,
+      '--label',
+      `${LABEL_RUN}=test-pg-supervisor-${process.pid}`,
+      '-v',
+      `${SCRIPT}:/opt/chaos/pg-node.sh:ro`,
+      '-e',
+      'NODE_NAME=pg-t',
+      '-e',
+      'PG_ROLE=primary',
+      image,
+      'bash',
+      '/opt/chaos/pg-node.sh',
+    );
+    await until('the first boot (initdb, a primary)', (e) => e.some((x) => x.type === 'ready'));
+    // A power cycle: the data directory stays; the supervisor boots waiting for the agent's role.
+    await docker('restart', '-t', '10', name);
+    await until(
+      'waiting for a role after the restart',
+      (e) => e.filter((x) => x.type === 'waiting-for-role').length >= 1,
+    );
+    // The agent names 127.0.0.2 to follow: nothing listens there (this node's own server is
+    // down while it demotes), as when the new primary died right after it was named.
+    await setRole('standby 127.0.0.2');
+    await until('taking the standby role', (e) =>
+      e.some((x) => x.type === 'restarted-as' && x.role === 'standby'),
+    );
+    await sleep(1500);
+    expect((await events()).some((x) => x.type === 'ready' && x.standby === true)).toBe(false);
+    // The agent's next word: lead (the other server is gone). Before, the supervisor waited
+    // for 127.0.0.2 for ever and never read it.
+    await setRole('primary');
+    const after = await until('the new role taken', (e) => e.filter((x) => x.type === 'ready').length >= 2);
+    const tail = after.slice(after.findIndex((x) => x.type === 'waiting-for-role'));
+    expect(tail.map((x) => x.type)).toEqual([
+      'waiting-for-role',
+      'restarted-as',
+      'role-changed',
+      'restarted-as',
+      'ready',
+    ]);
+    expect(tail.find((x) => x.type === 'role-changed')?.was).toBe('standby 127.0.0.2');
+    expect(tail.at(-2)?.role).toBe('primary');
+    expect(tail.at(-1)?.standby).toBe(false);
+    // It serves: a primary that takes writes.
+    const out = await docker(
+      'exec',
+      name,
+      'runuser',
+      '-u',
+      'postgres',
+      '--',
+      'psql',
+      '-h',
+      '127.0.0.1',
+      '-tAc',
+      'select pg_is_in_recovery()',
+    );
+    expect(out.trim()).toBe('f');
+  }, 90_000);
+});
