@@ -41,6 +41,12 @@ export interface ContainerPlan {
   readyLog: RegExp;
   /** The name of its server process, for kill-process (`redis-server`, `postgres`). */
   process?: string;
+  /**
+   * Files inside the container that its process writes a log to, kept in the run's logs at the
+   * end as `<node>.<name>` (the container's output is kept either way): for a log too busy for
+   * the output, such as a load balancer's line per request.
+   */
+  logFiles?: { path: string; name: string }[];
   /** Restart it when its process dies (as a supervisor would): for agents. */
   restartOnFailure?: boolean;
   /**

@@ -284,7 +284,7 @@ export class AttachedStack implements Stack {
   /** Each container's output from the moment the run attached, for the run folder. */
   followLogs(): void {
     for (const m of this.byName.values()) {
-      const log = new ContainerLog(`${m.node.name}.log`, () => {});
+      const log = new ContainerLog(`${m.node.name}.log`);
       this.logs.set(m.node.name, log);
       log.follow(this.docker, m.id, this.since).catch(() => {});
     }

@@ -14,9 +14,10 @@ export class ContainerLog {
   private readonly seen = new Set<string>();
   private stream: Readable | undefined;
 
+  /** `onJson` is given the output's JSON lines (events); without it no line is parsed. */
   constructor(
     readonly fileName: string,
-    private readonly onJson: (obj: Record<string, unknown>) => void,
+    private readonly onJson?: (obj: Record<string, unknown>) => void,
   ) {}
 
   /** Follows the container's output, from its start or from `since` (seconds since the epoch). */
@@ -112,7 +113,7 @@ export class ContainerLog {
           this.dropWait(w);
           w.resolve();
         }
-    if (line.startsWith('{')) {
+    if (this.onJson && line.startsWith('{')) {
       // A stream followed again after a restart starts at a whole second: skip lines seen before.
       if (this.seen.has(line)) return;
       if (this.seen.size < MAX_LINES) this.seen.add(line);
@@ -124,9 +125,16 @@ export class ContainerLog {
     }
   }
 
+  /** A line of the harness's own, kept after the container's lines (where its reader looks). */
+  note(line: string): void {
+    this.notes.push(line);
+  }
+  private readonly notes: string[] = [];
+
   write(dir: string): void {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, this.fileName), this.lines.join('\n') + (this.lines.length ? '\n' : ''));
+    const lines = [...this.lines, ...this.notes];
+    writeFileSync(join(dir, this.fileName), lines.join('\n') + (lines.length ? '\n' : ''));
   }
 
   stop(): void {

@@ -1,6 +1,8 @@
-import { statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { HttpRegistry } from '../../agents/registry/http-client.ts';
@@ -70,7 +72,7 @@ import {
   thawVolume,
 } from './loop-volumes.ts';
 import { localPreflight } from './preflight.ts';
-import { planEntries, tarOf } from './tar.ts';
+import { extractFirstFile, planEntries, tarOf } from './tar.ts';
 import {
   type ZonePlan,
   createZonedNetwork,
@@ -293,6 +295,13 @@ export class LocalStack implements Stack {
   private readonly members = new Map<string, Member>();
   private readonly logs: ContainerLog[] = [];
   private readonly logsById = new Map<string, ContainerLog>();
+  /** The containers whose processes write a log file of their own (ContainerPlan.logFiles). */
+  private readonly logFiles: {
+    id: string;
+    node: string;
+    log: ContainerLog;
+    files: { path: string; name: string }[];
+  }[] = [];
   private registryEndpoint: Endpoint | undefined;
   /** The registry's container: a partition may cut a node off from it (`registry: true`). */
   private registryId: string | undefined;
@@ -527,6 +536,7 @@ export class LocalStack implements Stack {
     if (fills) made.then(() => filled(), failed);
     const id = await made;
     this.logsById.set(id, log);
+    if (c.logFiles?.length) this.logFiles.push({ id, node: node.name, log, files: c.logFiles });
     return { id, plan: c, log, ...(shared && !fills ? { filesIn: shared.filled } : {}) };
   }
 
@@ -594,18 +604,19 @@ export class LocalStack implements Stack {
 
   /** A container's log, kept for the run folder; its JSON lines are events from `source`. */
   private newLog(fileName: string, source: string | undefined, node: string): ContainerLog {
-    const log = new ContainerLog(fileName, (obj) => {
-      if (!source) return;
+    const onJson = (obj: Record<string, unknown>, from: string) => {
       const { t, type, node: n, ...data } = obj;
       if (typeof t !== 'number' || typeof type !== 'string') return;
       this.opts.onEvent({
         t: this.opts.clock.fromWall(t),
-        source,
+        source: from,
         type,
         node: typeof n === 'string' ? n : node,
         data,
       });
-    });
+    };
+    // Without a source its lines are not events, and none is parsed.
+    const log = new ContainerLog(fileName, source === undefined ? undefined : (obj) => onJson(obj, source));
     this.logs.push(log);
     return log;
   }
@@ -1359,7 +1370,30 @@ export class LocalStack implements Stack {
   }
 
   async collectLogs(dir: string): Promise<void> {
+    mkdirSync(dir, { recursive: true });
+    for (const f of this.logFiles)
+      for (const file of f.files) {
+        const dest = join(dir, `${f.node}.${file.name}`);
+        try {
+          await this.copyOut(f.id, file.path, dest);
+        } catch (err) {
+          rmSync(dest, { force: true });
+          // Said where its reader looks first: the container's own log beside it.
+          f.log.note(`[chaos] ${file.path} was not copied to ${basename(dest)}: ${errorMessage(err)}`);
+        }
+      }
     for (const log of this.logs) log.write(dir);
+  }
+
+  /** Copies one file out of a container (also a stopped one) to `dest`, streamed; 60 s at most. */
+  private async copyOut(id: string, path: string, dest: string): Promise<void> {
+    const archive = (await this.docker.getContainer(id).getArchive({ path })) as unknown as Readable;
+    const timer = setTimeout(() => archive.destroy(new Error('not copied within 60 s')), 60_000);
+    try {
+      if ((await extractFirstFile(archive, dest)) === undefined) throw new Error('it is not a regular file');
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   release(): void {

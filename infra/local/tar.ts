@@ -1,4 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
+import { createWriteStream, readFileSync, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract } from 'tar-stream';
 
 /** One file of an archive: its path in the container (absolute), its bytes and its mode. */
 export interface TarEntry {
@@ -69,4 +72,24 @@ export function planEntries(
     })),
     ...contents.map((c) => ({ name: c.target, data: Buffer.from(c.content, 'utf8'), mode: c.mode ?? 0o644 })),
   ];
+}
+
+/**
+ * Writes the first regular file of a tar archive stream (what the engine's `GET .../archive`
+ * gives for one file) to `dest` as it arrives, so that a large file is never held in memory.
+ * Resolves with its size in bytes, or undefined when the archive holds no regular file (no
+ * `dest` is written then).
+ */
+export async function extractFirstFile(archive: Readable, dest: string): Promise<number | undefined> {
+  const entries = extract();
+  archive.on('error', (err) => entries.destroy(err));
+  archive.pipe(entries);
+  let size: number | undefined;
+  for await (const entry of entries) {
+    if (size === undefined && entry.header.type === 'file') {
+      size = entry.header.size ?? 0;
+      await pipeline(entry, createWriteStream(dest));
+    } else entry.resume();
+  }
+  return size;
 }

@@ -1,7 +1,7 @@
 import type { NodePlan, NodeRef } from '../../core/provider.ts';
 import type { PlanContext } from '../../core/system.ts';
 import { LB_AZ, LB_NODE, webHeads } from './layout.ts';
-import { HAPROXY_CONFIG_PATH, haproxyConfig } from './lb.ts';
+import { HAPROXY_CONFIG_PATH, REQUEST_LOG_PATH, haproxyCommand, haproxyConfig } from './lb.ts';
 import type { WebSpec } from './spec.ts';
 
 /** The heads' app, and the load balancer's frontend and runtime API. */
@@ -50,8 +50,8 @@ export function headPlan(node: NodeRef, spec: WebSpec, ctx: PlanContext): NodePl
 
 /**
  * The web tier: HAProxy in front of the heads (their names resolved by HAProxy when it starts,
- * so it starts after them), with its request log on its output (kept in the run folder) and its
- * runtime API on a mapped port for the group and the observer.
+ * so it starts after them), with its request log in a file (`logs/web-lb.requests.log` in the
+ * run folder) and its runtime API on a mapped port for the group and the observer.
  */
 export function planWeb(spec: WebSpec, ctx: PlanContext): NodePlan[] {
   const heads = webHeads(spec.heads, spec.azs);
@@ -73,11 +73,12 @@ export function planWeb(spec: WebSpec, ctx: PlanContext): NodePlan[] {
     main: {
       image: 'haproxy',
       part: 'haproxy',
-      command: ['haproxy', '-W', '-db', '-f', HAPROXY_CONFIG_PATH],
+      command: haproxyCommand(HAPROXY_CONFIG_PATH),
       contents: [{ content: config, target: HAPROXY_CONFIG_PATH, mode: 0o644 }],
       ports: [LB_PORT, LB_RUNTIME_PORT],
       readyLog: READY_LOG,
       process: 'haproxy',
+      logFiles: [{ path: REQUEST_LOG_PATH, name: 'requests.log' }],
     },
     sidecars: [],
   };
