@@ -56,7 +56,13 @@ export async function main(): Promise<void> {
         replicaOf: async (host) => {
           if (host === null) await local('REPLICAOF', 'NO', 'ONE');
           else {
-            if (joining) await readyToServeSync(host, port);
+            if (joining) {
+              const t0 = Date.now();
+              const notReady = await readyToServeSync(host, port);
+              // Said, as the join then waits for Redis's own retry (up to a second) instead.
+              if (notReady)
+                emit('master-not-ready', { master: host, waitedMs: Date.now() - t0, why: notReady });
+            }
             await local('REPLICAOF', host, port);
           }
         },
@@ -115,18 +121,21 @@ const SYNC_READY_POLL_MS = 5;
  * replica whose own link is up. A node that joins the chain behind a replica still syncing from
  * its own master would be turned away, and Redis asks again only at its once-a-second cron: the
  * tail's link came up 817-823 ms after its REPLICAOF instead of 19 ms (README, Benchmark).
- * Never fails: past the wait, or on any error, the REPLICAOF goes ahead as before.
+ * Never fails: past the wait, or on any error, the REPLICAOF goes ahead as before. Resolves
+ * with undefined once it can, else with why the REPLICAOF goes ahead without it (for the timeline).
  */
-export async function readyToServeSync(host: string, port: number): Promise<void> {
+export async function readyToServeSync(host: string, port: number): Promise<string | undefined> {
   const deadline = Date.now() + SYNC_READY_WAIT_MS;
   try {
     while (Date.now() < deadline) {
       const info = String(await redisCommand(host, port, ['INFO', 'replication'], { timeoutMs: 250 }));
-      if (/^role:master/m.test(info) || /^master_link_status:up/m.test(info)) return;
+      if (/^role:master/m.test(info) || /^master_link_status:up/m.test(info)) return undefined;
       await new Promise((r) => setTimeout(r, SYNC_READY_POLL_MS));
     }
-  } catch {
+    return `its own link was not up within ${SYNC_READY_WAIT_MS} ms`;
+  } catch (err) {
     // Unreachable or slow: REPLICAOF anyway, and Redis retries as it always did.
+    return `INFO replication failed: ${err instanceof Error ? err.message : String(err)}`;
   }
 }
 

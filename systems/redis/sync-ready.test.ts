@@ -37,7 +37,7 @@ describe('a joining chain node waits for its master to be able to serve a sync',
     );
     servers.push(server);
     const t = Date.now();
-    await readyToServeSync('127.0.0.1', port);
+    expect(await readyToServeSync('127.0.0.1', port)).toBeUndefined();
     const waited = Date.now() - t;
     expect(waited).toBeGreaterThanOrEqual(280);
     expect(waited).toBeLessThan(800);
@@ -47,7 +47,7 @@ describe('a joining chain node waits for its master to be able to serve a sync',
     const { server, port } = await fakeRedis(() => '# Replication\r\nrole:master\r\nconnected_slaves:0\r\n');
     servers.push(server);
     const t = Date.now();
-    await readyToServeSync('127.0.0.1', port);
+    expect(await readyToServeSync('127.0.0.1', port)).toBeUndefined();
     expect(Date.now() - t).toBeLessThan(200);
   });
 
@@ -57,12 +57,12 @@ describe('a joining chain node waits for its master to be able to serve a sync',
     );
     servers.push(server);
     let t = Date.now();
-    await readyToServeSync('127.0.0.1', port);
+    expect(await readyToServeSync('127.0.0.1', port)).toBe('its own link was not up within 1000 ms');
     expect(Date.now() - t).toBeGreaterThanOrEqual(990);
     expect(Date.now() - t).toBeLessThan(1500);
     server.close();
     t = Date.now();
-    await readyToServeSync('127.0.0.1', port);
+    expect(await readyToServeSync('127.0.0.1', port)).toMatch(/^INFO replication failed: /);
     expect(Date.now() - t).toBeLessThan(500);
   });
 });
