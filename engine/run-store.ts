@@ -45,7 +45,7 @@ export function harnessInfo(argv: string[] = process.argv): HarnessInfo {
  *   history.jsonl   every probe operation, appended as it completes
  *   events.jsonl    agents', registry's, faults' and phases' events, appended as they happen
  *   result.json     the result, written at the end (also after a failure)
- *   logs/           each container's output
+ *   logs/           each container's output, and the log files its process keeps (ContainerPlan.logFiles)
  * so a report can be rebuilt later and a run that dies half-way still tells what it saw. The
  * scenario's passwords (an attached stack's) are masked in every file the store writes
  * (scenarios/secrets.ts): by field, and by value in any text.
