@@ -14,7 +14,8 @@ import { join } from 'node:path';
  * - `restart`: stop the running server and come back in the role above (written after the role;
  *   one written while the supervisor waits for a role is the start it then makes).
  * - `fence`: stop the server at once and wait for a role. The role in force until then is
- *   removed first, by the agent, so that the supervisor waits for the agent's next word.
+ *   removed first, by the agent, so that the supervisor waits for the agent's next word. A
+ *   server still starting (crash recovery) is stopped before it accepts a connection.
  */
 export class ControlFiles {
   constructor(readonly dir: string) {

@@ -160,14 +160,22 @@ else
 fi
 
 pid=
-# Starts the server; returns 1 if it dies before it accepts connections.
+# Starts the server; returns 1 if it dies before it accepts connections. A fence the agent
+# writes meanwhile (its lease ran out while the server was recovering) stops it before it serves:
+# it returns with the server down and the fence in place, for the main loop's fence branch.
 start() {
   as_pg "$PGBIN/postgres" -D "$DATA" &
   pid=$!
-  until as_pg pg_isready -q -h 127.0.0.1 -p "$PORT" -t 1; do
+  until [ -f "$CTL/fence" ] || as_pg pg_isready -q -h 127.0.0.1 -p "$PORT" -t 1; do
     kill -0 "$pid" 2>/dev/null || { event server-died; return 1; }
     sleep 0.1
   done
+  if [ -f "$CTL/fence" ]; then
+    as_pg "$PGBIN/pg_ctl" -D "$DATA" -m immediate -W stop >/dev/null 2>&1
+    wait "$pid" 2>/dev/null
+    event fenced-while-starting
+    return 0
+  fi
   echo chaos-pg-ready
   event ready "\"standby\":$([ -f "$DATA/standby.signal" ] && echo true || echo false)"
 }

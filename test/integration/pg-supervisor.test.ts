@@ -116,5 +116,38 @@ describe.skipIf(!ready.ok)(`the Postgres node supervisor (node.sh), alone${skipR
       'select pg_is_in_recovery()',
     );
     expect(out.trim()).toBe('f');
+
+    // Its server killed, the supervisor starts it again (crash recovery); the agent's lease runs
+    // out meanwhile and it writes the fence. The server must not serve: before, the supervisor
+    // waited for it to accept connections (`ready`) and read the fence only then.
+    const before = (await events()).length;
+    await docker(
+      'exec',
+      name,
+      'sh',
+      '-c',
+      [
+        'D=/var/lib/postgresql/chaos-data',
+        'old=$(head -n1 $D/postmaster.pid)',
+        'kill -9 $old',
+        // the next server has written its pid: it is starting, not yet accepting connections
+        'for i in $(seq 500); do p=$(head -n1 $D/postmaster.pid 2>/dev/null); [ -n "$p" ] && [ "$p" != "$old" ] && break; sleep 0.01; done',
+        // as the agent fences: the role withdrawn first, then the fence
+        'rm -f /control/role',
+        'touch /control/fence',
+      ].join('; '),
+    );
+    const fenced = await until('the fence taken', (e) =>
+      e.slice(before).some((x) => x.type === 'waiting-for-role'),
+    );
+    expect(fenced.slice(before).map((x) => x.type)).toEqual([
+      'server-died',
+      'fenced-while-starting',
+      'fenced',
+      'waiting-for-role',
+    ]);
+    await expect(
+      docker('exec', name, 'runuser', '-u', 'postgres', '--', 'pg_isready', '-h', '127.0.0.1'),
+    ).rejects.toThrow();
   }, 90_000);
 });
