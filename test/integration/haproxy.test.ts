@@ -22,6 +22,8 @@ import {
   type HaproxyRequestLog,
   LB_PROFILES,
   REQUEST_ID_HEADER,
+  REQUEST_LOG_PATH,
+  haproxyCommand,
   haproxyConfig,
   parseHaproxyLog,
   parseHaproxyServerEvent,
@@ -32,8 +34,9 @@ import { ready, skipReason } from './docker.ts';
  * The web tier's load balancer on real containers: HAProxy 2.6 (the official image if the engine
  * has it, else chaos-local/haproxy:2.6 from docker/haproxy) with a generated config in front of
  * small Node HTTP servers on its own network; the runtime API from the host through a mapped
- * port. A head is killed, one is added at runtime and removed again, and HAProxy's request log is
- * checked against every request this test sent.
+ * port, and the web tier's own command (its request log to a file). A head is killed, one is added
+ * at runtime and removed again, and HAProxy's request log is checked against every request this
+ * test sent.
  */
 const docker = dockerClient();
 const HAPROXY_IMAGES = ['haproxy:2.6', 'chaos-local/haproxy:2.6'];
@@ -91,7 +94,6 @@ describe.skipIf(!haproxyImage || !nodeImage)(`HAProxy 2.6 load balancer on real 
   let lb: StartedTestContainer;
   let rt: HaproxyRuntime;
   let base = '';
-  const output: string[] = [];
   const sent: Sent[] = [];
   let seq = 0;
   /** The request cut with a 502, and the one cut by closing its kept-alive connection. */
@@ -146,8 +148,14 @@ describe.skipIf(!haproxyImage || !nodeImage)(`HAProxy 2.6 load balancer on real 
     });
   }
 
-  const logs = (): HaproxyRequestLog[] =>
-    output.map(parseHaproxyLog).filter((l): l is HaproxyRequestLog => l !== undefined);
+  /** HAProxy's log as the web tier keeps it: the file its output goes to (systems/web/lb.ts). */
+  const logFile = async (): Promise<string[]> => {
+    const r = await lb.exec(['cat', REQUEST_LOG_PATH]);
+    if (r.exitCode !== 0) throw new Error(`cat ${REQUEST_LOG_PATH}: ${r.output}`);
+    return r.stdout.split('\n');
+  };
+  const logs = async (): Promise<HaproxyRequestLog[]> =>
+    (await logFile()).map(parseHaproxyLog).filter((l): l is HaproxyRequestLog => l !== undefined);
 
   beforeAll(async () => {
     await docker.createNetwork({ Name: network, Driver: 'bridge', CheckDuplicate: true, Labels: labels });
@@ -173,7 +181,6 @@ describe.skipIf(!haproxyImage || !nodeImage)(`HAProxy 2.6 load balancer on real 
       servers: [{ name: 'web-a', address: a.ip, port: HEAD_PORT }],
       healthPath: '/health',
     });
-    let partial = '';
     lb = await new GenericContainer(haproxyImage!)
       .withName(`${runId}-web-lb`)
       .withLabels({ ...labels, [LABEL_NODE]: 'web-lb' })
@@ -182,14 +189,9 @@ describe.skipIf(!haproxyImage || !nodeImage)(`HAProxy 2.6 load balancer on real 
         { content: config, target: HAPROXY_CONFIG_PATH },
         { content: albConfig, target: '/tmp/alb-defaults.cfg' },
       ])
+      // The web tier's command: its request log to a file, its notices on standard error.
+      .withCommand(haproxyCommand(HAPROXY_CONFIG_PATH))
       .withExposedPorts(FRONTEND, RUNTIME)
-      .withLogConsumer((stream) =>
-        stream.on('data', (d: Buffer | string) => {
-          const lines = (partial + d.toString()).split('\n');
-          partial = lines.pop() ?? '';
-          output.push(...lines);
-        }),
-      )
       .withWaitStrategy(Wait.forLogMessage('Loading success.'))
       .withStartupTimeout(30_000)
       .start();
@@ -347,9 +349,10 @@ describe.skipIf(!haproxyImage || !nodeImage)(`HAProxy 2.6 load balancer on real 
     // log that one (it leaves the request to the client to send again)
     const answered = sent.filter((s) => s.id !== cutClosed);
     expect(answered.every((s) => s.status !== 'error')).toBe(true);
-    for (let t0 = Date.now(); logs().length < answered.length && Date.now() - t0 < 5000; ) await sleep(100);
+    for (let t0 = Date.now(); (await logs()).length < answered.length && Date.now() - t0 < 5000; )
+      await sleep(100);
     await sleep(500); // and nothing more comes
-    const logged = logs();
+    const logged = await logs();
     expect(logged).toHaveLength(answered.length);
     const byId = new Map(logged.map((l) => [l.requestId, l]));
     expect([...byId.keys()].sort()).toEqual(answered.map((s) => s.id).sort());
@@ -370,11 +373,11 @@ describe.skipIf(!haproxyImage || !nodeImage)(`HAProxy 2.6 load balancer on real 
     expect(logged.filter((l) => l.status !== 200)).toHaveLength(1);
     // health checks are not in the request log
     expect(logged.every((l) => l.uri !== '/health')).toBe(true);
-    console.log(`example log line: ${output.find((l) => parseHaproxyLog(l)?.status === 200)}`);
+    console.log(`example log line: ${(await logFile()).find((l) => parseHaproxyLog(l)?.status === 200)}`);
   });
 
-  it("notes each server's changes of state in its log, once each", () => {
-    const events = output.map(parseHaproxyServerEvent).filter((e) => e !== undefined);
+  it("notes each server's changes of state in its log, once each", async () => {
+    const events = (await logFile()).map(parseHaproxyServerEvent).filter((e) => e !== undefined);
     const of = (server: string) => events.filter((e) => e.server === server).map((e) => e.to);
     expect(of('web-a')).toEqual(['DOWN', 'DRAIN', 'MAINT']);
     expect(events.find((e) => e.server === 'web-a')?.reason).toMatch(/^Layer4 (timeout|connection problem)$/);
