@@ -100,5 +100,22 @@ describe('ioredis through the Sentinels', () => {
       library: 'ioredis 5 (via HAProxy)',
       operation: 'RPUSH chaos:r:w <seq>',
     });
+    const waiting = sentinelWriterSpec.parse({ kind: 'sentinel-writer', waitReplicas: 1 });
+    expect(sentinelWriterSettings(waiting, 'chaos:r:w').operation).toBe(
+      'RPUSH chaos:r:w <seq>, then WAIT 1 (acknowledged once 1 replica has it)',
+    );
+  });
+});
+
+describe('a write followed by WAIT (waitReplicas)', () => {
+  it('applied on the master but short of replicas, or its WAIT refused: unknown, never fail', () => {
+    // what the probe throws after the RPUSH succeeded (SentinelWriter.replicated)
+    expect(classifyFailure(new Error('WAIT 1 300: 0 of 1 replicas have the write'), true)).toBe('unknown');
+    expect(
+      classifyFailure(
+        new Error('WAIT 1 300 after the RPUSH: ERR WAIT cannot be used with replica instances.'),
+        true,
+      ),
+    ).toBe('unknown');
   });
 });

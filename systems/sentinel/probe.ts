@@ -33,7 +33,8 @@ import type { SentinelWriterProbeSpec } from './spec.ts';
  *
  * Outcomes (classifyFailure): a write never sent (no connection, ioredis not ready, no Sentinel
  * reachable) or answered with an error reply (READONLY, NOREPLICAS) is `fail`; one sent and then
- * timed out or cut off is `unknown`.
+ * timed out or cut off is `unknown`, and so is one whose `WAIT` (with `waitReplicas`) came back
+ * short or failed.
  */
 export interface SentinelWriterDeps {
   clock: Clock;
@@ -61,6 +62,9 @@ export interface SentinelWriterDeps {
  * `fail`. An error reply, or ioredis refusing to put it on a connection that was not ready: `fail`.
  * Anything else after sending (a timeout, a connection closed or reset): `unknown`.
  */
+/** The share of what is left of commandTimeoutMs that a WAIT may take (as the redis-writer's). */
+const WAIT_SHARE = 0.6;
+
 export function classifyFailure(err: unknown, sent: boolean): Exclude<Outcome, 'ok'> {
   if (!sent) return 'fail';
   if (err instanceof ReplyError) return 'fail';
@@ -91,7 +95,10 @@ export function sentinelWriterSettings(
     retryBackoffMs: spec.retryBackoffMs,
     rateHz: spec.rateHz,
     inFlight: spec.concurrency,
-    operation: `RPUSH ${key} <seq>`,
+    operation:
+      spec.waitReplicas > 0
+        ? `RPUSH ${key} <seq>, then WAIT ${spec.waitReplicas} (acknowledged once ${spec.waitReplicas} replica${spec.waitReplicas > 1 ? 's have' : ' has'} it)`
+        : `RPUSH ${key} <seq>`,
     via: spec.via,
   };
   if (spec.via === 'proxy') return { library: 'ioredis 5 (via HAProxy)', ...common, autoReconnect: false };
@@ -194,7 +201,9 @@ export class SentinelWriterProbe implements Probe {
       const c = await this.proxyClient(slot);
       node = c.node;
       sent = true;
+      const tSent = this.deps.clock.now();
       await c.redis.rpush(this.deps.key, String(seq));
+      await this.replicated(c.redis, tSent);
       this.record({ op: 'write', seq, process: slot, tInvoke, outcome: 'ok', node });
       return true;
     } catch (err) {
@@ -245,7 +254,9 @@ export class SentinelWriterProbe implements Probe {
     const sent = c.redis.status === 'ready';
     const node = sent ? c.node : undefined;
     try {
+      const tSent = this.deps.clock.now();
       await c.redis.rpush(this.deps.key, String(seq));
+      await this.replicated(c.redis, tSent);
       this.record({ op: 'write', seq, process: slot, tInvoke, outcome: 'ok', node });
       return true;
     } catch (err) {
@@ -260,6 +271,25 @@ export class SentinelWriterProbe implements Probe {
       });
       return false;
     }
+  }
+
+  /**
+   * With `waitReplicas`, `WAIT n` after the RPUSH: it throws a plain Error (the write is then
+   * `unknown`: applied on the master, perhaps nowhere else) when fewer replicas have it in time,
+   * or when the WAIT itself failed, an error reply included.
+   */
+  private async replicated(redis: Redis, tSent: number): Promise<void> {
+    const wanted = this.spec.waitReplicas;
+    if (wanted === 0) return;
+    const left = Math.floor((this.spec.commandTimeoutMs - (this.deps.clock.now() - tSent)) * WAIT_SHARE);
+    if (left < 1) throw new Error(`no time left within commandTimeoutMs to WAIT for ${wanted} replicas`);
+    let got: number;
+    try {
+      got = await redis.wait(wanted, left);
+    } catch (err) {
+      throw new Error(`WAIT ${wanted} ${left} after the RPUSH: ${(err as Error)?.message ?? err}`);
+    }
+    if (got < wanted) throw new Error(`WAIT ${wanted} ${left}: ${got} of ${wanted} replicas have the write`);
   }
 
   /** The slot's Sentinel-aware client: made once, and reconnecting by itself from then on. */

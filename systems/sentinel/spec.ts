@@ -165,6 +165,22 @@ export const sentinelWriterSpec = z
     retryBackoffMs: ms()
       .default(20)
       .describe("Pause (ms) after a failed write before the next, and ioredis's reconnect delay."),
+    /**
+     * Redis replicates asynchronously: an RPUSH is acknowledged before any replica has it, and a
+     * master that dies takes what was still on the link with it (none in most kills, one in a CI
+     * run on a loaded machine). With a number here each RPUSH is followed by `WAIT n` for 60 % of
+     * what is left of `commandTimeoutMs`, as the redis-writer does, and the write counts as
+     * acknowledged only once n replicas have it; a short WAIT makes it `unknown`.
+     */
+    waitReplicas: z
+      .number()
+      .int()
+      .min(0)
+      .max(11)
+      .default(0)
+      .describe(
+        'Replicas each RPUSH must reach (Redis WAIT, within commandTimeoutMs) before the write counts as acknowledged; 0: asynchronous, as Redis is by default (a master that dies loses what was still on the link).',
+      ),
   })
   .strict();
 export type SentinelWriterProbeSpec = z.infer<typeof sentinelWriterSpec>;
