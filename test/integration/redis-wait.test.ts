@@ -42,7 +42,7 @@ describe.skipIf(!ready.ok)(`redis-writer with WAIT on a real Redis${skipReason}`
     await container?.stop({ timeout: 1000 });
   });
 
-  async function writes(waitReplicas: number, key: string) {
+  async function writes(waitReplicas: number, key: string, atLeast: number) {
     const clock = new MonotonicClock();
     const history = new History();
     const registry = new MemoryRegistry();
@@ -58,7 +58,10 @@ describe.skipIf(!ready.ok)(`redis-writer with WAIT on a real Redis${skipReason}`
       },
     );
     probe.start();
-    await sleep(600);
+    // At least `atLeast` writes, however long the first connection takes on a loaded machine: a
+    // fixed 600 ms once gave only 2 in CI. Bounded at 10 s.
+    for (const end = Date.now() + 10_000; history.all().length < atLeast && Date.now() < end; )
+      await sleep(50);
     await probe.stop();
     const ops = history.all().filter((o) => o.op === 'write');
     const { values } = await probe.readBack();
@@ -66,7 +69,7 @@ describe.skipIf(!ready.ok)(`redis-writer with WAIT on a real Redis${skipReason}`
   }
 
   it('waitReplicas 1: every write acknowledged, and each is on the replica too', async () => {
-    const { ops, settings } = await writes(1, 'wait1');
+    const { ops, settings } = await writes(1, 'wait1', 30);
     expect(ops.length).toBeGreaterThan(20);
     expect(ops.every((o) => o.outcome === 'ok')).toBe(true);
     expect(settings.operation).toMatch(/then WAIT 1/);
@@ -75,7 +78,7 @@ describe.skipIf(!ready.ok)(`redis-writer with WAIT on a real Redis${skipReason}`
   });
 
   it('waitReplicas 2 with one replica: applied on the primary, never acknowledged: unknown, naming the short WAIT', async () => {
-    const { ops, values } = await writes(2, 'wait2');
+    const { ops, values } = await writes(2, 'wait2', 2);
     expect(ops.length).toBeGreaterThan(0);
     expect(ops.every((o) => o.outcome === 'unknown')).toBe(true);
     expect(ops[0]!.error).toMatch(/WAIT 2 \d+: 1 of 2 replicas have the write/);
