@@ -66,6 +66,23 @@ export const redisSpec = z
   );
 export type RedisSpec = z.infer<typeof redisSpec>;
 
+/**
+ * A Redis writer's `waitReplicas` (the redis-writer's and the sentinel-writer's): replicas each
+ * RPUSH must reach (WAIT) before the write counts as acknowledged. `leader` names the node whose
+ * death loses what was still on its link (`head`, `master`).
+ */
+export function waitReplicasField(leader: string) {
+  return z
+    .number()
+    .int()
+    .min(0)
+    .max(11)
+    .default(0)
+    .describe(
+      `Replicas each RPUSH must reach (Redis WAIT, within commandTimeoutMs) before the write counts as acknowledged; 0: asynchronous, as Redis is by default (a ${leader} that dies loses what was still on the link).`,
+    );
+}
+
 /** A `redis-writer` probe: RPUSH of unique sequential values to the head. */
 export const redisWriterSpec = z
   .object({
@@ -102,15 +119,7 @@ export const redisWriterSpec = z
      * `commandTimeoutMs`, and the write counts as acknowledged only once n replicas have it; a
      * short WAIT makes it `unknown` (on the head, perhaps nowhere else).
      */
-    waitReplicas: z
-      .number()
-      .int()
-      .min(0)
-      .max(11)
-      .default(0)
-      .describe(
-        'Replicas each RPUSH must reach (Redis WAIT, within commandTimeoutMs) before the write counts as acknowledged; 0: asynchronous, as Redis is by default (a head that dies loses what was still on the link).',
-      ),
+    waitReplicas: waitReplicasField('head'),
   })
   .describe("A redis-writer probe: RPUSH of unique sequential values to the chain's head.")
   .strict();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { azList, ms, probeName } from '../../core/durations.ts';
+import { waitReplicasField } from '../redis/spec.ts';
 
 /**
  * `stack.sentinel`: Redis with Sentinel. A master and replicas spread round-robin over the AZs,
@@ -172,15 +173,7 @@ export const sentinelWriterSpec = z
      * what is left of `commandTimeoutMs`, as the redis-writer does, and the write counts as
      * acknowledged only once n replicas have it; a short WAIT makes it `unknown`.
      */
-    waitReplicas: z
-      .number()
-      .int()
-      .min(0)
-      .max(11)
-      .default(0)
-      .describe(
-        'Replicas each RPUSH must reach (Redis WAIT, within commandTimeoutMs) before the write counts as acknowledged; 0: asynchronous, as Redis is by default (a master that dies loses what was still on the link).',
-      ),
+    waitReplicas: waitReplicasField('master'),
   })
   .strict();
 export type SentinelWriterProbeSpec = z.infer<typeof sentinelWriterSpec>;
