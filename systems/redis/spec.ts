@@ -66,21 +66,18 @@ export const redisSpec = z
   );
 export type RedisSpec = z.infer<typeof redisSpec>;
 
+/** A count of a Redis stack's replicas (at most 11 of 12 nodes), 0 (off) unless set. */
+export const replicaCount = () => z.number().int().min(0).max(11).default(0);
+
 /**
  * A Redis writer's `waitReplicas` (the redis-writer's and the sentinel-writer's): replicas each
  * RPUSH must reach (WAIT) before the write counts as acknowledged. `leader` names the node whose
  * death loses what was still on its link (`head`, `master`).
  */
 export function waitReplicasField(leader: string) {
-  return z
-    .number()
-    .int()
-    .min(0)
-    .max(11)
-    .default(0)
-    .describe(
-      `Replicas each RPUSH must reach (Redis WAIT, within commandTimeoutMs) before the write counts as acknowledged; 0: asynchronous, as Redis is by default (a ${leader} that dies loses what was still on the link).`,
-    );
+  return replicaCount().describe(
+    `Replicas each RPUSH must reach (Redis WAIT, within commandTimeoutMs) before the write counts as acknowledged; 0: asynchronous, as Redis is by default (a ${leader} that dies loses what was still on the link).`,
+  );
 }
 
 /** A `redis-writer` probe: RPUSH of unique sequential values to the head. */

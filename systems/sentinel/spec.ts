@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { azList, ms, probeName } from '../../core/durations.ts';
-import { waitReplicasField } from '../redis/spec.ts';
+import { replicaCount, waitReplicasField } from '../redis/spec.ts';
 
 /**
  * `stack.sentinel`: Redis with Sentinel. A master and replicas spread round-robin over the AZs,
@@ -63,15 +63,9 @@ export const sentinelSpec = z
      * `min-replicas-to-write`: a master refuses writes (NOREPLICAS) unless this many replicas
      * acknowledged the stream within `minReplicasMaxLagMs`. 0 (the default) never refuses.
      */
-    minReplicasToWrite: z
-      .number()
-      .int()
-      .min(0)
-      .max(11)
-      .default(0)
-      .describe(
-        'min-replicas-to-write: the master refuses writes unless this many replicas acknowledged the stream within minReplicasMaxLagMs; 0 never refuses.',
-      ),
+    minReplicasToWrite: replicaCount().describe(
+      'min-replicas-to-write: the master refuses writes unless this many replicas acknowledged the stream within minReplicasMaxLagMs; 0 never refuses.',
+    ),
     /** `min-replicas-max-lag`, which Redis counts in whole seconds. */
     minReplicasMaxLagMs: ms(1000)
       .refine((v) => v % 1000 === 0, { message: 'whole seconds (Redis counts this lag in seconds)' })

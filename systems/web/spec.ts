@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { azList, ms } from '../../core/durations.ts';
+import { replicaCount } from '../redis/spec.ts';
 
 /**
  * `stack.web`: a load balancer (HAProxy) in front of web heads in an auto-scaled group over the
@@ -52,15 +53,9 @@ export const webSpec = z
      * WAIT that comes back short (or runs out of the backend timeout) is a 504: applied on the
      * head, perhaps nowhere else.
      */
-    redisWaitReplicas: z
-      .number()
-      .int()
-      .min(0)
-      .max(11)
-      .default(0)
-      .describe(
-        'Replicas each RPUSH must reach (Redis WAIT) before the head answers 200; 0: asynchronous, as Redis is by default (a head that dies loses what was still on the link).',
-      ),
+    redisWaitReplicas: replicaCount().describe(
+      'Replicas each RPUSH must reach (Redis WAIT) before the head answers 200; 0: asynchronous, as Redis is by default (a head that dies loses what was still on the link).',
+    ),
     replaceAfterMs: ms(0)
       .default(1000)
       .describe(
