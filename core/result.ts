@@ -42,6 +42,8 @@ export interface ClientSettings {
   retryBackoffMs: number;
   /** The operation it makes, for a person (`RPUSH key <seq>`). */
   operation: string;
+  /** Set when the rate climbs from 0 over this long (ms) first: the achieved rate is counted after it. */
+  rampUpMs?: number;
   [setting: string]: unknown;
 }
 

@@ -195,3 +195,48 @@ describe('false failovers and the threshold a failover may follow a fault by', (
     expect(buildResult(run).systems[0]!.falseFailovers).toMatchObject([{ from: 'redis-a', to: 'redis-b' }]);
   });
 });
+
+describe("a probe's achieved rate", () => {
+  /** A k6 probe at 10/s over a 2000 ms steady state, ramping up over `rampUpMs`. */
+  const webRun = (rampUpMs: number, times: number[]): RunRecord => {
+    const scenario = scenarioSchema.parse({
+      name: 'web-ramp',
+      stack: { web: { heads: 3, backends: ['pg'] }, pg: { nodes: 2 } },
+      probes: [{ kind: 'k6-http', name: 'http', rateHz: 10, rampUpMs }],
+      steadyState: { durationMs: 2000 },
+      faults: [{ action: 'kill', target: 'web:head' }],
+      recovery: { stableMs: 0 },
+      expect: { converged: false },
+    });
+    return {
+      ...base,
+      steady: { from: 0, to: 2000 },
+      scenario,
+      history: times.map((t, i) => write('http', i + 1, t, 'ok', 'web-lb')),
+      events: [],
+      probes: [
+        {
+          spec: scenario.probes[0]!,
+          system: 'web',
+          settings: k6HttpSettings(scenario.probes[0]! as K6HttpProbeSpec),
+        },
+      ],
+      readBacks: new Map([['http', { node: 'web-lb', values: new Set(times.map((_, i) => i + 1)) }]]),
+      systems: [],
+    };
+  };
+  // Three requests in the ramp's first second, then ten a second: 10/s once the ramp is over.
+  const ramped = [100, 500, 900, ...Array.from({ length: 10 }, (_, i) => 1000 + i * 100)];
+
+  it('is counted after the ramp-up, where the rate asked for holds', () => {
+    const r = buildResult(webRun(1000, ramped));
+    expect(r.probes[0]!.settings.library).toMatch(/ramping-arrival-rate: from 0 over 1000 ms/);
+    expect(r.probes[0]!.rate).toMatchObject({ requestedHz: 10, achievedHz: 10, shortfall: false });
+    expect(r.warnings.filter((w) => w.includes('asked for'))).toEqual([]);
+  });
+
+  it('without a ramp-up, over the whole steady state: the same requests fall short', () => {
+    const r = buildResult(webRun(0, ramped));
+    expect(r.probes[0]!.rate).toMatchObject({ requestedHz: 10, achievedHz: 6.5, shortfall: true });
+  });
+});

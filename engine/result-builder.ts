@@ -121,10 +121,17 @@ function resultOf(r: RunRecord): RunResult {
     const steadyStats = r.steady
       ? probeStats(history, p.name, r.steady.from, r.steady.to)
       : probeStats([], p.name);
-    const steadySpan = r.steady ? r.steady.to - r.steady.from : 0;
-    const achievedHz = steadySpan > 0 ? (steadyStats.attempted * 1000) / steadySpan : 0;
+    // The achieved rate is counted once a ramp-up (if any) is over, when the rate asked for holds.
+    const ramp = p.settings.rampUpMs ?? 0;
+    const rateFrom = r.steady ? Math.min(r.steady.from + ramp, r.steady.to) : 0;
+    const steadySpan = r.steady ? r.steady.to - rateFrom : 0;
+    const rampedAttempts =
+      r.steady && ramp > 0
+        ? probeStats(history, p.name, rateFrom, r.steady.to).attempted
+        : steadyStats.attempted;
+    const achievedHz = steadySpan > 0 ? (rampedAttempts * 1000) / steadySpan : 0;
     const requestedHz = p.settings.rateHz > 0 ? p.settings.rateHz : null;
-    const shortfall = requestedHz !== null && steadyStats.attempted > 0 && achievedHz < 0.9 * requestedHz;
+    const shortfall = requestedHz !== null && rampedAttempts > 0 && achievedHz < 0.9 * requestedHz;
     if (shortfall) {
       warnings.push(
         `probe ${p.name}: asked for ${requestedHz} writes/s, made ${achievedHz.toFixed(0)}/s before any fault (${Math.round((achievedHz / requestedHz!) * 100)} %): figures are coarser than asked; ${'concurrency' in spec ? "raise the probe's concurrency, unless the machine's cores are busy" : "the machine's cores are busy: lower rateHz, or run fewer things beside it"}`,

@@ -158,6 +158,22 @@ describe('scenarios', () => {
     expect(short.message).toMatch(
       /field 'steadyState\.durationMs': 2000 ms at 5 writes\/s gives 10 writes for probe writes, too few/,
     );
+    const web = 'stack: { web: {}, pg: {} }\nfaults: [{ action: kill, target: "web:head" }]\n';
+    const ramp = errorOf(() =>
+      loadScenario(
+        file(
+          'ramp.yaml',
+          `name: ramp\n${web}probes: [{ kind: k6-http, name: http, rampUpMs: 5000 }]\nsteadyState: { durationMs: 5000 }\n`,
+        ),
+      ),
+    );
+    expect(ramp.message).toMatch(
+      /field 'probes\[0\]\.rampUpMs': probe http ramps up over 5000 ms, but the steady state lasts 5000 ms/,
+    );
+    const ok = loadScenario(
+      file('ramp-ok.yaml', `name: ramp\n${web}probes: [{ kind: k6-http, name: http, rampUpMs: 1500 }]\n`),
+    );
+    expect(ok.scenario.probes[0]).toMatchObject({ rampUpMs: 1500 });
   });
 
   it('loss expectations: a bound or an exact count or any, not two at once', () => {

@@ -579,6 +579,12 @@ const scenarioObject = z
           `a ${p.kind} probe needs stack.${system.name}, which this scenario has not`,
         );
       const rateHz = p.rateHz as number;
+      const ramp = typeof p.rampUpMs === 'number' ? p.rampUpMs : 0;
+      if (ramp > 0 && ramp >= s.steadyState.durationMs)
+        issue(
+          ['probes', i, 'rampUpMs'],
+          `probe ${p.name} ramps up over ${ramp} ms, but the steady state lasts ${s.steadyState.durationMs} ms: the first fault would land on the ramp, before the rate is held; make rampUpMs shorter than steadyState.durationMs`,
+        );
       if (s.steadyState.durationMs > 0 && rateHz > 0) {
         const samples = Math.floor((s.steadyState.durationMs * rateHz) / 1000);
         if (samples < 20) {

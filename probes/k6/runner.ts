@@ -48,6 +48,8 @@ export interface K6RunOptions {
   timeoutMs: number;
   /** How long requests are started for, at most, ms (k6's minimum: 1000); `stop()` ends sooner. */
   durationMs: number;
+  /** The rate climbs linearly from 0 over this long, ms, then holds; default 0: the rate at once. */
+  rampUpMs?: number;
   /** The share of reads (GET), 0..1; default 0: writes only (POST). */
   readRatio?: number;
   /** The first sequence number; default 1. */
@@ -114,6 +116,9 @@ function validate(o: K6RunOptions): void {
   if (!(o.timeoutMs > 0) || !Number.isFinite(o.timeoutMs)) bad(`timeout ${o.timeoutMs} ms is not positive`);
   if (!(o.durationMs >= 1000) || !Number.isFinite(o.durationMs)) {
     bad(`duration ${o.durationMs} ms is under 1000 ms, k6's least`);
+  }
+  if (o.rampUpMs !== undefined && !(o.rampUpMs >= 0 && o.rampUpMs < o.durationMs)) {
+    bad(`ramp-up ${o.rampUpMs} ms is not in 0..duration`);
   }
   if (o.readRatio !== undefined && !(o.readRatio >= 0 && o.readRatio <= 1)) bad('readRatio is not in 0..1');
   if (o.seqBase !== undefined && !Number.isSafeInteger(o.seqBase)) bad('seqBase is not an integer');
@@ -201,6 +206,7 @@ export class K6Run {
       PROBE_TARGETS: opts.targets.join(','),
       PROBE_RATE_HZ: String(opts.rateHz),
       PROBE_DURATION_MS: String(Math.round(opts.durationMs)),
+      PROBE_RAMP_MS: String(Math.round(opts.rampUpMs ?? 0)),
       PROBE_TIMEOUT_MS: String(Math.round(opts.timeoutMs)),
       PROBE_VUS: String(vus),
       PROBE_MAX_VUS: String(maxVus),

@@ -9,6 +9,8 @@
  *   PROBE_RATE_HZ      requests per second, held while the service is down
  *                      (`constant-arrival-rate`: a request does not wait for the one before)
  *   PROBE_DURATION_MS  how long requests are started for (the runner can stop k6 sooner)
+ *   PROBE_RAMP_MS      default 0: the rate from the first request; otherwise the rate climbs
+ *                      linearly from 0 over this long, then holds (`ramping-arrival-rate`)
  *   PROBE_TIMEOUT_MS   per-request timeout (connect + send + wait + receive)
  *   PROBE_VUS          virtual users allocated up front: at least rate x timeout, so that
  *                      requests hanging until their timeout do not hold back the rate
@@ -55,6 +57,7 @@ const targets = env('PROBE_TARGETS')
 const rateHz = positive('PROBE_RATE_HZ');
 const durationMs = Math.round(positive('PROBE_DURATION_MS'));
 const timeoutMs = Math.round(positive('PROBE_TIMEOUT_MS'));
+const rampMs = Math.max(0, Math.min(durationMs, Math.round(Number(env('PROBE_RAMP_MS', '0')) || 0)));
 const vus = Math.ceil(positive('PROBE_VUS', String(Math.ceil((rateHz * timeoutMs) / 1000) + 1)));
 const maxVus = Math.max(vus, Math.ceil(positive('PROBE_MAX_VUS', String(vus * 2))));
 const readRatio = Math.min(1, Math.max(0, Number(env('PROBE_READ_RATIO', '0')) || 0));
@@ -66,6 +69,7 @@ if (targets.length === 0) throw new Error('k6 probe script: PROBE_TARGETS names 
 // A whole number of requests per second as is; any other rate as requests per 1000 s, which
 // the executor spaces just as evenly (it starts one every timeUnit / rate).
 const integral = Number.isInteger(rateHz);
+const perUnit = integral ? rateHz : Math.round(rateHz * 1000);
 
 export const options: Options = {
   discardResponseBodies: true,
@@ -76,10 +80,23 @@ export const options: Options = {
   systemTags: ['status', 'method', 'name', 'error', 'error_code', 'expected_response'],
   scenarios: {
     probe: {
-      executor: 'constant-arrival-rate',
-      rate: integral ? rateHz : Math.round(rateHz * 1000),
+      ...(rampMs > 0
+        ? {
+            // A step from nothing to the full rate opens a connection per VU within a second
+            // (VUs are taken in turn) while every process behind is still cold: a ramp spreads both.
+            executor: 'ramping-arrival-rate' as const,
+            startRate: 0,
+            stages: [
+              { duration: `${rampMs}ms`, target: perUnit },
+              ...(durationMs > rampMs ? [{ duration: `${durationMs - rampMs}ms`, target: perUnit }] : []),
+            ],
+          }
+        : {
+            executor: 'constant-arrival-rate' as const,
+            rate: perUnit,
+            duration: `${durationMs}ms`,
+          }),
       timeUnit: integral ? '1s' : '1000s',
-      duration: `${durationMs}ms`,
       preAllocatedVUs: vus,
       maxVUs: maxVus,
       // Requests still in flight when the duration ends get their timeout to finish.

@@ -27,6 +27,16 @@ export const k6HttpSpec = z
     timeoutMs: ms(10)
       .default(1000)
       .describe('Per request (ms): connect, send, wait and receive; a request past it is unknown.'),
+    /**
+     * A step from nothing to the full rate makes k6 open a connection per VU within the first
+     * second (it takes its VUs in turn) while the load balancer, the heads and the database are
+     * still cold; a ramp spreads both out, as a load test's warm-up does.
+     */
+    rampUpMs: ms(0)
+      .default(0)
+      .describe(
+        "The rate climbs linearly from 0 over this long (ms) at the start, then holds (k6's ramping-arrival-rate); the steady state's achieved rate is counted after it. 0: the full rate from the first request.",
+      ),
     /** The share of reads (GET); the rest are writes (POST) read back end to end after recovery. */
     readRatio: z
       .number()
@@ -43,7 +53,7 @@ const K6_DURATION_BOUND_MS = 4 * 3600_000;
 
 export function k6HttpSettings(spec: K6HttpProbeSpec): ClientSettings {
   return {
-    library: `k6 ${K6_VERSION} (constant-arrival-rate)`,
+    library: `k6 ${K6_VERSION} (${spec.rampUpMs > 0 ? `ramping-arrival-rate: from 0 over ${spec.rampUpMs} ms, then constant` : 'constant-arrival-rate'})`,
     rateHz: spec.rateHz,
     inFlight: Math.ceil((spec.rateHz * spec.timeoutMs * 1.1) / 1000 + 2),
     connectTimeoutMs: spec.timeoutMs,
@@ -51,6 +61,7 @@ export function k6HttpSettings(spec: K6HttpProbeSpec): ClientSettings {
     retries: 0,
     retryBackoffMs: 0,
     operation: `POST /write?seq=<seq> through the load balancer${spec.readRatio > 0 ? `, ${Math.round(spec.readRatio * 100)} % GET /read` : ''}`,
+    ...(spec.rampUpMs > 0 ? { rampUpMs: spec.rampUpMs } : {}),
   };
 }
 
@@ -89,6 +100,7 @@ export class K6HttpProbe implements Probe {
       rateHz: this.spec.rateHz,
       timeoutMs: this.spec.timeoutMs,
       durationMs: K6_DURATION_BOUND_MS,
+      rampUpMs: this.spec.rampUpMs,
       readRatio: this.spec.readRatio,
       fromWall: (t) => clock.fromWall(t),
       record: (op) =>

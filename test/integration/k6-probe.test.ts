@@ -217,6 +217,37 @@ describe.skipIf(!k6)(`k6 probe engine with the real k6${skipReason}`, () => {
     expect(await run.stop()).toBe(result);
   });
 
+  it('climbs to its rate over the ramp-up, then holds it', async () => {
+    server.mode = 'ok';
+    const clock = new MonotonicClock();
+    const ops: K6RunOperation[] = [];
+    const run = await K6Run.start({
+      k6: k6!,
+      targets: [`http://127.0.0.1:${server.port}`],
+      rateHz: 100,
+      timeoutMs: 500,
+      durationMs: 3000,
+      rampUpMs: 2000,
+      fromWall: (ms) => clock.fromWall(ms),
+      record: (op) => ops.push(op),
+    });
+    const result = await run.done;
+    expect(result).toMatchObject({ exitCode: 0, stopped: false });
+    expect(result.settings.args).toContain('PROBE_RAMP_MS=2000');
+    expect(ops.every((o) => o.outcome === 'ok')).toBe(true);
+    // 0 -> 100/s over 2 s, then 100/s for 1 s: about 25 + 75 + 100 requests, second by second.
+    expect(ops.length).toBeGreaterThanOrEqual(185);
+    expect(ops.length).toBeLessThanOrEqual(210);
+    // Seconds counted back from the last request, which starts 10 ms before the end (at 100/s).
+    const t0 = Math.max(...ops.map((o) => o.tInvoke)) + 10 - 3000;
+    const inSecond = (s: number) =>
+      ops.filter((o) => o.tInvoke - t0 >= s * 1000 && o.tInvoke - t0 < (s + 1) * 1000).length;
+    expect(inSecond(0)).toBeLessThanOrEqual(40);
+    expect(inSecond(1)).toBeGreaterThanOrEqual(60);
+    expect(inSecond(1)).toBeLessThanOrEqual(90);
+    expect(inSecond(2)).toBeGreaterThanOrEqual(92);
+  });
+
   it("reads k6's stdout instead of a FIFO when asked", async () => {
     server.mode = '503';
     const ops: K6RunOperation[] = [];
@@ -300,6 +331,9 @@ describe('k6 probe engine, k6 failing to run', () => {
     await expect(K6Run.start({ ...base, k6: '/nonexistent', targets: ['127.0.0.1:80'] })).rejects.toThrow(
       /not an http\(s\) URL/,
     );
+    await expect(
+      K6Run.start({ ...base, k6: '/nonexistent', durationMs: 2000, rampUpMs: 2000 }),
+    ).rejects.toThrow(/ramp-up 2000 ms is not in 0..duration/);
   });
 
   it('says how to install k6 when there is none', async () => {
