@@ -275,7 +275,7 @@ describe.skipIf(!ready.ok || noPartition !== undefined)(
 describe.skipIf(!ready.ok)(
   `sentinel with monitor: seed, the source material's monitor pair${skipReason}`,
   () => {
-    it('sentinel-seed-master-kill: one watcher promotes the slave under the lease, both HAProxies follow, a replacement slave joins; nothing lost', async () => {
+    it('sentinel-seed-master-kill: one watcher promotes the slave under the lease, both HAProxies follow, a replacement slave joins; at most the last write lost', async () => {
       const loaded = loadScenario('sentinel-seed-master-kill');
       const r = await runScenario({ loaded, provider: new LocalProvider(), runsDir: tempRunsDir() });
       expect(r.error).toBeUndefined();
@@ -309,7 +309,7 @@ describe.skipIf(!ready.ok)(
       const a = probe(r, 'via-proxy').windows[0]!.availability;
       expect(a.failoverMs!).toBeGreaterThanOrEqual(downAfterMs - (fault!.applyLagMs ?? 0));
       expect(a.failoverMs!).toBeLessThanOrEqual(downAfterMs + 3000);
-      expect(probe(r, 'via-proxy').writes!.lost).toBe(0);
+      expect(probe(r, 'via-proxy').writes!.lost).toBeLessThanOrEqual(1); // asynchronous, no WAIT: the last write may be on the link
       expect(await leftovers(r.runId)).toEqual({ containers: 0, networks: 0 });
     }, 180_000);
 
@@ -339,7 +339,7 @@ describe.skipIf(!ready.ok)(
         reachable: true,
         following: 'sentinel-b',
       });
-      expect(probe(r, 'via-proxy').writes!.lost).toBe(0);
+      expect(probe(r, 'via-proxy').writes!.lost).toBeLessThanOrEqual(1); // asynchronous, no WAIT: the last write may be on the link
       expect(probe(r, 'via-proxy').writesByFormerLeader?.count).toBe(0);
       expect(await leftovers(r.runId)).toEqual({ containers: 0, networks: 0 });
     }, 180_000);
