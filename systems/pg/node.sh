@@ -14,6 +14,11 @@
 # While it waits for the server it is to follow, the supervisor keeps reading the role: when the
 # agent names another one (that server died first) or withdraws it, it starts over from the
 # agent's new word instead of waiting for a server that will not come back.
+# /control/initialised  this node's data directory has been made once (initdb or a base backup):
+#                   a later boot without PG_VERSION is a copy cut short, never a first boot
+# /control/needs-clone  set while the data directory is being replaced or rewound: a copy or a
+#                   pg_rewind cut off (a power loss, a kill) leaves it unfit to start, so until a
+#                   base backup completes the node takes no role but a standby's (by a new copy)
 # /archive          the WAL archive every node shares (archive_command / restore_command)
 #
 # Every step is a JSON event line on stdout, for the run's timeline.
@@ -104,10 +109,13 @@ base_backup() { # base_backup HOST [watch]: a fresh copy of HOST's data, retried
   local try
   for try in 1 2 3 4 5; do
     reachable "$1" "${2:-}" || return 2
+    touch "$CTL/needs-clone"
     rm -rf "${DATA:?}"/*
     if as_pg "$PGBIN/pg_basebackup" -h "$1" -p "$PORT" -U postgres -D "$DATA" -X stream -c fast >/tmp/basebackup.log 2>&1; then
       configure
       follow "$1"
+      touch "$CTL/initialised"
+      rm -f "$CTL/needs-clone"
       event base-backup "\"from\":\"$1\",\"try\":$try"
       return 0
     fi
@@ -128,9 +136,11 @@ demote_to() { # demote_to HOST [rewind]: rewind also a standby (its history fork
     # A newly promoted primary writes its new timeline to its control file only at its next
     # checkpoint: without one, pg_rewind sees one timeline and finds nothing to rewind.
     as_pg psql -q -h "$1" -p "$PORT" -U postgres -d postgres -c CHECKPOINT >/dev/null 2>&1
+    touch "$CTL/needs-clone"
     if as_pg "$PGBIN/pg_rewind" --restore-target-wal --target-pgdata="$DATA" --source-server="host=$1 port=$PORT user=postgres dbname=postgres" >/tmp/rewind.log 2>&1; then
-      event rewound "\"onto\":\"$1\""
       configure
+      rm -f "$CTL/needs-clone"
+      event rewound "\"onto\":\"$1\""
     else
       event rewind-failed "\"onto\":\"$1\",\"error\":\"$(tail -n1 /tmp/rewind.log | tr -d '"\\')\""
       base_backup "$1" watch
@@ -141,17 +151,28 @@ demote_to() { # demote_to HOST [rewind]: rewind also a standby (its history fork
   follow "$1"
 }
 
+# Whether the data directory is unfit to start: a copy or a rewind was cut off, or a copy was
+# cut off so early that PG_VERSION is gone.
+unfit() {
+  [ -f "$CTL/needs-clone" ] || { [ -f "$CTL/initialised" ] && [ ! -f "$DATA/PG_VERSION" ]; }
+}
+
 # The role to start in: on a first boot from the environment; after a restart (a power loss)
 # only from the agent, which reads the writer record, so an old primary never comes back as one.
-if [ ! -f "$DATA/PG_VERSION" ]; then
+if [ ! -f "$DATA/PG_VERSION" ] && [ ! -f "$CTL/initialised" ] && [ ! -f "$CTL/needs-clone" ]; then
   if [ "$PG_ROLE" = primary ]; then
     as_pg "$PGBIN/initdb" -D "$DATA" --auth=trust -U postgres >/dev/null || exit 1
     configure
+    touch "$CTL/initialised"
     event initialised
   else
     base_backup "$PRIMARY_HOST" || { event base-backup-failed; exit 1; }
   fi
 else
+  # Not a first boot, whatever PG_VERSION says: an emptied data directory is a copy cut short,
+  # never a new cluster (initdb would make an empty primary of a node the others moved past).
+  unfit && event data-unfit "\"why\":\"$([ -f "$CTL/needs-clone" ] && echo 'a copy or a rewind was cut off' || echo 'the data directory is empty')\",\"then\":\"a standby's role only, by a new base backup\""
+
   # What the agent asked of the server before the node went down is void (a fence included):
   # the agent, booting beside it, gives its role again from what the registry says now.
   rm -f "$CTL/role" "$CTL/restart" "$CTL/fence"
@@ -214,13 +235,24 @@ take_role() {
     # A restart asked for with this role is this start (the agent writes the role, then `restart`).
     rm -f "$CTL/restart"
     event restarted-as "\"role\":\"$role\""
+    if [ "$role" = primary ] && unfit; then
+      # Never lead from a half-made copy: the agent's next word (another node leads) is awaited.
+      event role-refused "\"role\":\"primary\",\"why\":\"the data directory is unfit to start: a copy or a rewind was cut off\""
+      while [ -f "$CTL/role" ] && read -r r _ <"$CTL/role" 2>/dev/null && [ "$r" = primary ]; do sleep 0.2; done
+      rm -f "$CTL/fence" # nothing runs to fence
+      continue
+    fi
     if [ "$role" = primary ]; then
       rm -f "$DATA/standby.signal"
       start || exit 1
       return 0
     fi
     rc=0
-    demote_to "$host" "${flag:-}" || rc=$?
+    if unfit; then
+      base_backup "$host" watch || rc=$?
+    else
+      demote_to "$host" "${flag:-}" || rc=$?
+    fi
     [ "$rc" = 0 ] && { start_standby_of "$host" || rc=$?; }
     [ "$rc" = 0 ] && return 0
     [ "$rc" = 2 ] || exit 1

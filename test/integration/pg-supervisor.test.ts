@@ -149,5 +149,42 @@ describe.skipIf(!ready.ok)(`the Postgres node supervisor (node.sh), alone${skipR
     await expect(
       docker('exec', name, 'runuser', '-u', 'postgres', '--', 'pg_isready', '-h', '127.0.0.1'),
     ).rejects.toThrow();
-  }, 90_000);
+
+    // A re-clone cut off right after it emptied the data directory (as base_backup does before
+    // pg_basebackup), then a power cycle. Before, the boot saw no PG_VERSION, took it for a first
+    // boot and ran initdb: an empty primary (PG_ROLE=primary), ready at once. Now the directory
+    // is unfit: no role but a standby's, by a new copy.
+    await docker(
+      'exec',
+      name,
+      'sh',
+      '-c',
+      'touch /control/needs-clone && rm -rf /var/lib/postgresql/chaos-data/*',
+    );
+    await docker('restart', '-t', '10', name);
+    const booted = await until('the boot after the cut-off copy', (e) =>
+      e.some((x) => x.type === 'data-unfit'),
+    );
+    const fromBoot = booted.findIndex((x) => x.type === 'data-unfit');
+    await setRole('primary');
+    const refused = await until('the primary role refused', (e) =>
+      e.slice(fromBoot).some((x) => x.type === 'role-refused'),
+    );
+    await sleep(1000);
+    const since = (await events()).slice(fromBoot).map((x) => x.type);
+    expect(since).toEqual(['data-unfit', 'waiting-for-role', 'restarted-as', 'role-refused']);
+    expect(refused.slice(fromBoot).some((x) => x.type === 'initialised' || x.type === 'ready')).toBe(false);
+    await expect(
+      docker('exec', name, 'runuser', '-u', 'postgres', '--', 'pg_isready', '-h', '127.0.0.1'),
+    ).rejects.toThrow();
+    // A standby's role: a new base backup of the server named, waited for (nothing listens there).
+    await setRole('standby 127.0.0.2');
+    await until('taking the standby role', (e) =>
+      e.slice(fromBoot).some((x) => x.type === 'restarted-as' && x.role === 'standby'),
+    );
+    await sleep(1000);
+    expect((await events()).slice(fromBoot).some((x) => x.type === 'ready' || x.type === 'initialised')).toBe(
+      false,
+    );
+  }, 120_000);
 });
