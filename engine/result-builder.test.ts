@@ -235,6 +235,13 @@ describe("a probe's achieved rate", () => {
     expect(r.warnings.filter((w) => w.includes('asked for'))).toEqual([]);
   });
 
+  it("the ramp is counted from the probe's first request: k6 starts some time into the steady state", () => {
+    // The first request at 500 ms; the ramp ends at 1500; 10/s from there.
+    const late = [500, 900, 1300, 1500, 1600, 1700, 1800, 1900];
+    const r = buildResult(webRun(1000, late));
+    expect(r.probes[0]!.rate).toMatchObject({ requestedHz: 10, achievedHz: 10, shortfall: false });
+  });
+
   it('without a ramp-up, over the whole steady state: the same requests fall short', () => {
     const r = buildResult(webRun(0, ramped));
     expect(r.probes[0]!.rate).toMatchObject({ requestedHz: 10, achievedHz: 6.5, shortfall: true });

@@ -3,7 +3,7 @@ import { falseFailovers, latencyByFault } from '../checker/gray.ts';
 import { check } from '../checker/index.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
 import { leadershipChanges } from '../checker/leadership.ts';
-import { outcomeSeries, probeStats } from '../checker/stats.ts';
+import { firstInvoke, outcomeSeries, probeStats } from '../checker/stats.ts';
 import { type FaultWindow, measurementWindows, windowAt } from '../checker/windows.ts';
 import type { ChaosError } from '../core/errors.ts';
 import type { TimelineEvent } from '../core/events.ts';
@@ -121,9 +121,12 @@ function resultOf(r: RunRecord): RunResult {
     const steadyStats = r.steady
       ? probeStats(history, p.name, r.steady.from, r.steady.to)
       : probeStats([], p.name);
-    // The achieved rate is counted once a ramp-up (if any) is over, when the rate asked for holds.
+    // The achieved rate is counted once a ramp-up (if any) is over, when the rate asked for holds:
+    // from the probe's first request (k6 starts some time into the steady state), plus the ramp.
     const ramp = p.settings.rampUpMs ?? 0;
-    const rateFrom = r.steady ? Math.min(r.steady.from + ramp, r.steady.to) : 0;
+    const rampStart =
+      r.steady && ramp > 0 ? (firstInvoke(history, p.name, r.steady.from, r.steady.to) ?? r.steady.from) : 0;
+    const rateFrom = r.steady ? Math.min(Math.max(r.steady.from, rampStart) + ramp, r.steady.to) : 0;
     const steadySpan = r.steady ? r.steady.to - rateFrom : 0;
     const rampedAttempts =
       r.steady && ramp > 0
@@ -151,7 +154,13 @@ function resultOf(r: RunRecord): RunResult {
         timeoutMs: p.settings.commandTimeoutMs,
       },
       windows: checked.windows,
-      latencyByFault: latencyByFault(history, p.name, r.faults, r.steady?.from ?? 0),
+      // The figures before the first fault leave the ramp out: its seconds are at a lower rate, cold.
+      latencyByFault: latencyByFault(
+        history,
+        p.name,
+        r.faults,
+        r.steady ? (ramp > 0 ? rateFrom : r.steady.from) : 0,
+      ),
       writes: checked.writes,
       ...(checked.writesByFormerLeader !== undefined
         ? { writesByFormerLeader: checked.writesByFormerLeader }

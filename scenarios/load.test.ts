@@ -168,12 +168,12 @@ describe('scenarios', () => {
       ),
     );
     expect(ramp.message).toMatch(
-      /field 'probes\[0\]\.rampUpMs': probe http ramps up over 5000 ms, but the steady state lasts 5000 ms/,
+      /field 'probes\[0\]\.rampUpMs': probe http ramps up over 5000 ms, but the steady state lasts 5000 ms: the first fault would land on the ramp or just after it/,
     );
     const ok = loadScenario(
-      file('ramp-ok.yaml', `name: ramp\n${web}probes: [{ kind: k6-http, name: http, rampUpMs: 1500 }]\n`),
+      file('ramp-ok.yaml', `name: ramp\n${web}probes: [{ kind: k6-http, name: http, rampUpMs: 1000 }]\n`),
     );
-    expect(ok.scenario.probes[0]).toMatchObject({ rampUpMs: 1500 });
+    expect(ok.scenario.probes[0]).toMatchObject({ rampUpMs: 1000 });
   });
 
   it('loss expectations: a bound or an exact count or any, not two at once', () => {

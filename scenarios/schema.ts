@@ -15,6 +15,9 @@ import type { ProbeSpec, SystemDefinition } from '../core/system.ts';
 import { SYSTEMS, systemNamed } from '../systems/index.ts';
 import { attachProblems, attachSpec } from './attach.ts';
 
+/** How long a ramping probe's rate must hold within the steady state after its ramp (ms). */
+const RAMP_HELD_MS = 1000;
+
 /**
  * The scenario format: stack + probes + fault schedule + expectations. Files are YAML or JSON;
  * every object is strict, so a misspelt field is an error that names the field and the file.
@@ -580,10 +583,11 @@ const scenarioObject = z
         );
       const rateHz = p.rateHz as number;
       const ramp = typeof p.rampUpMs === 'number' ? p.rampUpMs : 0;
-      if (ramp > 0 && ramp >= s.steadyState.durationMs)
+      // k6 starts some time into the steady state, and the rate must hold a while before the first fault.
+      if (ramp > 0 && ramp > s.steadyState.durationMs - RAMP_HELD_MS)
         issue(
           ['probes', i, 'rampUpMs'],
-          `probe ${p.name} ramps up over ${ramp} ms, but the steady state lasts ${s.steadyState.durationMs} ms: the first fault would land on the ramp, before the rate is held; make rampUpMs shorter than steadyState.durationMs`,
+          `probe ${p.name} ramps up over ${ramp} ms, but the steady state lasts ${s.steadyState.durationMs} ms: the first fault would land on the ramp or just after it, before the rate has held; make rampUpMs at most steadyState.durationMs - ${RAMP_HELD_MS}`,
         );
       if (s.steadyState.durationMs > 0 && rateHz > 0) {
         const samples = Math.floor((s.steadyState.durationMs * rateHz) / 1000);

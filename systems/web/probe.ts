@@ -22,7 +22,9 @@ export const k6HttpSpec = z
       .min(1)
       .max(5000)
       .default(100)
-      .describe("Requests per second (Hz), held while the service is down (k6's constant-arrival-rate)."),
+      .describe(
+        "Requests per second (Hz), held while the service is down (k6's constant-arrival-rate; reached at the end of rampUpMs when one is set).",
+      ),
     /** Per request: connect, send, wait and receive. */
     timeoutMs: ms(10)
       .default(1000)
