@@ -28,6 +28,8 @@ class World {
   timers: { at: number; fn: () => void; live: boolean }[] = [];
   /** How long the registry takes to answer a node's lease request (ms of the fake clock). */
   slowLease = new Map<string, number>();
+  /** Nodes whose supervisor marked the data directory unfit (a re-clone cut off). */
+  unfit = new Set<string>();
 
   constructor(
     readonly nodes = NODES.slice(0, 3),
@@ -94,6 +96,7 @@ class World {
         this.stoppedNow.push(self);
         this.up.delete(self);
       },
+      dataUnfit: () => this.unfit.has(self),
       wallNow: () => this.now,
       setTimer: (fn, ms) => {
         const t = { at: this.now + ms, fn, live: true };
@@ -261,6 +264,23 @@ describe('promotion agent: the lease', () => {
       role: 'standby pg-b',
       restart: false,
     });
+  });
+
+  it('a node whose data directory is unfit never takes or keeps the lease: its server down, a standby takes over', async () => {
+    const { w, agents } = await started();
+    // pg-a leads; its server goes down with its data unfit (its supervisor's re-clone was cut
+    // off), and the writer record still names it. Before, its agent renewed the lease and told
+    // it to lead on every check: the supervisor refused, and no standby could ever promote.
+    const before = w.controls.length;
+    w.up.delete('pg-a');
+    w.unfit.add('pg-a');
+    for (let i = 0; i < 30 && !w.primary.has('pg-b'); i++) await w.round(agents);
+    expect(w.primary.has('pg-b')).toBe(true);
+    expect(w.controls.slice(before).filter((c) => c.node === 'pg-a' && c.role === 'primary')).toHaveLength(0);
+    expect(w.events.filter((e) => e.node === 'pg-a' && e.type === 'lease-declined')).toHaveLength(1);
+    await w.rounds(agents, 3);
+    // Then it is told to follow the new primary (by a new base backup, its supervisor's part).
+    expect(w.controls.filter((c) => c.node === 'pg-a').at(-1)).toMatchObject({ role: 'standby pg-b' });
   });
 
   it('while its server is down the agent gives the role on every check (a supervisor that booted cleared it), announced once', async () => {

@@ -88,6 +88,12 @@ export interface PgAgentDeps {
   control(role: string, restart: boolean): Promise<void>;
   /** Has the supervisor stop the server at once; it then waits for a role. */
   stopNow(): void;
+  /**
+   * Whether the supervisor marked the data directory unfit to start (a re-clone or a rewind cut
+   * off: `/control/needs-clone`): such a node only becomes a standby, by a new base backup, so
+   * it never takes or keeps the lease (held, it would keep every standby from promoting).
+   */
+  dataUnfit?(): boolean;
   wallNow(): number;
   setTimer(fn: () => void, ms: number): () => void;
   sleep(ms: number): Promise<void>;
@@ -214,6 +220,16 @@ export class PromotionAgent {
     // would only let it lapse under a primary restarting, and fence it a second time.
     if (this.fencedAt !== null && !this.lease.holds() && deps.wallNow() - this.fencedAt < 2 * cfg.leaseMs)
       return 'waiting';
+    if (deps.dataUnfit?.()) {
+      // Not renewed: a lease this node holds runs out, and a healthy standby takes over.
+      this.once('unfit', 'lease-declined', {
+        reason:
+          'the data directory is unfit to start (a re-clone or a rewind was cut off): this node may only follow',
+        writer,
+      });
+      return 'waiting';
+    }
+    this.said.delete('unfit');
     const r = await this.lease.renew();
     if (r.status !== 'held') return 'waiting';
     await this.setRole('primary', false, true);

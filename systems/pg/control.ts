@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -13,6 +13,8 @@ import { join } from 'node:path';
  *   supervisor starts over from it instead of waiting for a server that died first.
  * - `restart`: stop the running server and come back in the role above (written after the role;
  *   one written while the supervisor waits for a role is the start it then makes).
+ * - `needs-clone` (written by the supervisor): a re-clone or a rewind is under way or was cut
+ *   off; the agent then never takes the lease.
  * - `fence`: stop the server at once and wait for a role. The role in force until then is
  *   removed first, by the agent, so that the supervisor waits for the agent's next word. A
  *   server still starting (crash recovery) is stopped before it accepts a connection.
@@ -27,6 +29,11 @@ export class ControlFiles {
     writeFileSync(tmp, `${role}\n`);
     renameSync(tmp, join(this.dir, 'role'));
     if (restart) writeFileSync(join(this.dir, 'restart'), `${role}\n`);
+  }
+
+  /** Whether the supervisor marked the data directory unfit to start (`needs-clone`). */
+  needsClone(): boolean {
+    return existsSync(join(this.dir, 'needs-clone'));
   }
 
   /** Withdraws the role, then asks for the immediate stop (the supervisor polls every 100 ms). */

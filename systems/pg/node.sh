@@ -105,11 +105,18 @@ reachable() { # reachable HOST [watch]
   done
 }
 
+# Marks the data directory unfit before it is emptied or rewritten, on disk before either begins
+# (on AWS /control and the data are on different volumes).
+mark_unfit() {
+  touch "$CTL/needs-clone"
+  sync "$CTL" 2>/dev/null
+}
+
 base_backup() { # base_backup HOST [watch]: a fresh copy of HOST's data, retried: a copy can be cut short
   local try
   for try in 1 2 3 4 5; do
     reachable "$1" "${2:-}" || return 2
-    touch "$CTL/needs-clone"
+    mark_unfit
     rm -rf "${DATA:?}"/*
     if as_pg "$PGBIN/pg_basebackup" -h "$1" -p "$PORT" -U postgres -D "$DATA" -X stream -c fast >/tmp/basebackup.log 2>&1; then
       configure
@@ -136,7 +143,7 @@ demote_to() { # demote_to HOST [rewind]: rewind also a standby (its history fork
     # A newly promoted primary writes its new timeline to its control file only at its next
     # checkpoint: without one, pg_rewind sees one timeline and finds nothing to rewind.
     as_pg psql -q -h "$1" -p "$PORT" -U postgres -d postgres -c CHECKPOINT >/dev/null 2>&1
-    touch "$CTL/needs-clone"
+    mark_unfit
     if as_pg "$PGBIN/pg_rewind" --restore-target-wal --target-pgdata="$DATA" --source-server="host=$1 port=$PORT user=postgres dbname=postgres" >/tmp/rewind.log 2>&1; then
       configure
       rm -f "$CTL/needs-clone"
@@ -171,8 +178,12 @@ if [ ! -f "$DATA/PG_VERSION" ] && [ ! -f "$CTL/initialised" ] && [ ! -f "$CTL/ne
 else
   # Not a first boot, whatever PG_VERSION says: an emptied data directory is a copy cut short,
   # never a new cluster (initdb would make an empty primary of a node the others moved past).
-  unfit && event data-unfit "\"why\":\"$([ -f "$CTL/needs-clone" ] && echo 'a copy or a rewind was cut off' || echo 'the data directory is empty')\",\"then\":\"a standby's role only, by a new base backup\""
-
+  # needs-clone also when only PG_VERSION is missing: the agent reads it, and takes no lease.
+  if unfit; then
+    why="$([ -f "$CTL/needs-clone" ] && echo 'a copy or a rewind was cut off' || echo 'the data directory is empty')"
+    touch "$CTL/needs-clone"
+    event data-unfit "\"why\":\"$why\",\"then\":\"a standby's role only, by a new base backup\""
+  fi
   # What the agent asked of the server before the node went down is void (a fence included):
   # the agent, booting beside it, gives its role again from what the registry says now.
   rm -f "$CTL/role" "$CTL/restart" "$CTL/fence"
@@ -237,7 +248,7 @@ take_role() {
     event restarted-as "\"role\":\"$role\""
     if [ "$role" = primary ] && unfit; then
       # Never lead from a half-made copy: the agent's next word (another node leads) is awaited.
-      event role-refused "\"role\":\"primary\",\"why\":\"the data directory is unfit to start: a copy or a rewind was cut off\""
+      event role-refused "\"role\":\"primary\",\"why\":\"the data directory is unfit to start (a copy or a rewind was cut off, or it is empty)\""
       while [ -f "$CTL/role" ] && read -r r _ <"$CTL/role" 2>/dev/null && [ "$r" = primary ]; do sleep 0.2; done
       rm -f "$CTL/fence" # nothing runs to fence
       continue
