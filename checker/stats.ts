@@ -11,15 +11,22 @@ import {
 import type { OutcomeSeries, ProbeStats } from '../core/result.ts';
 import { FloatList, isWriteOf, probeIndex, quantiles } from './columns.ts';
 
-/** When one probe's first write within [from, to) was invoked; null when none was. */
-export function firstInvoke(history: HistoryInput, probe: string, from: number, to: number): number | null {
+/** When one probe's first write (or, with `anyOp`, any operation) within [from, to) was invoked; null when none was. */
+export function firstInvoke(
+  history: HistoryInput,
+  probe: string,
+  from: number,
+  to: number,
+  anyOp = false,
+): number | null {
   const log = opLog(history);
   const pid = probeIndex(log, probe);
   let first = Number.POSITIVE_INFINITY;
   for (const c of log.scan((b) => pid >= 0 && b.maxInvoke >= from && b.minInvoke < to)) {
     for (let i = 0; i < c.length; i++) {
       const t = c.tInvoke[i]!;
-      if (c.probe[i] === pid && isWriteOf(c, i, pid) && t >= from && t < to && t < first) first = t;
+      if (c.probe[i] === pid && (anyOp || isWriteOf(c, i, pid)) && t >= from && t < to && t < first)
+        first = t;
     }
   }
   return first === Number.POSITIVE_INFINITY ? null : first;

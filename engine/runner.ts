@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { NODE_IMAGE, bundleAgents } from '../agents/bundle.ts';
 import { REGISTRY_PORT } from '../agents/registry/protocol.ts';
 import type { ConvergenceFigures } from '../checker/index.ts';
-import { probeStats } from '../checker/stats.ts';
+import { firstInvoke, probeStats } from '../checker/stats.ts';
 import { measurementWindows, windowAvailability } from '../checker/windows.ts';
 import { type Clock, MonotonicClock, sleep } from '../core/clock.ts';
 import { ChaosError, InfraError, ScenarioError, errorMessage } from '../core/errors.ts';
@@ -26,6 +26,9 @@ import { FaultInjector } from './fault-injector.ts';
 import { type ReadBackOutcome, buildResult } from './result-builder.ts';
 import { RunContext } from './run-context.ts';
 import { RunStore, harnessInfo } from './run-store.ts';
+
+/** How long the steady state waits for every probe's first request before it begins regardless (ms). */
+const PROBE_START_BOUND_MS = 30_000;
 
 /** What a reporter may hear while a run goes on; every hook is optional. */
 export interface RunReporter {
@@ -471,8 +474,11 @@ class GameDay {
 
   private async steadyState(): Promise<void> {
     const { run, scenario } = this;
-    const from = run.clock.now();
+    const started = run.clock.now();
     for (const p of this.probes) p.start();
+    // The steady state begins once every probe makes requests: k6 sets up its VUs first, which on
+    // a busy machine took longer than a 4 s steady state (0 of 0 writes, a stack taken for sick).
+    const from = await this.probesStarted(started);
     await run.sleepUntil(from + scenario.steadyState.durationMs);
     this.steady = { from, to: run.clock.now() };
     if (scenario.steadyState.durationMs === 0) return;
@@ -488,6 +494,25 @@ class GameDay {
         );
       }
     }
+  }
+
+  /**
+   * When every probe has made its first request since `started`: the latest of their first
+   * invoke times, polled from the history; at most PROBE_START_BOUND_MS after `started` (a
+   * probe that made none by then is judged by the steady state as it stands).
+   */
+  private async probesStarted(started: number): Promise<number> {
+    const { run } = this;
+    const firsts = new Map<string, number>();
+    while (firsts.size < this.probes.length && run.clock.now() - started < PROBE_START_BOUND_MS) {
+      for (const p of this.probes) {
+        if (firsts.has(p.name)) continue;
+        const t = firstInvoke(this.history.log, p.name, started, Number.POSITIVE_INFINITY, true);
+        if (t !== null) firsts.set(p.name, t);
+      }
+      if (firsts.size < this.probes.length) await run.sleepUntil(run.clock.now() + 20);
+    }
+    return firsts.size < this.probes.length ? run.clock.now() : Math.max(started, ...firsts.values());
   }
 
   /** Waits until every measured window has recovered (the checker's own judgement), or the timeout. */

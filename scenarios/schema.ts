@@ -416,7 +416,7 @@ const scenarioObject = z
         durationMs: ms()
           .default(2000)
           .describe(
-            'How long the probes write before the first fault, in ms, to show the stack healthy: 0 skips the check, otherwise long enough for 20 writes of each probe.',
+            "How long the probes write before the first fault, in ms, to show the stack healthy, counted from every probe's first request (k6 sets up its VUs first; 30 s at most): 0 skips the check, otherwise long enough for 20 writes of each probe.",
           ),
         minSuccessRatio: z
           .number()
