@@ -536,12 +536,15 @@ const WEB_WARMUP_S = 2;
 /** The web tier's figures over the steady state less its ramp and WEB_WARMUP_S, from history.jsonl. */
 function webWindow(r: { runDir: string; phases: { name: string; tStart: number; tEnd: number }[] }) {
   const ss = r.phases.find((x) => x.name === 'steady-state')!;
-  const from = ss.tStart + (WEB_RAMP_S + WEB_WARMUP_S) * 1000;
-  const ops = readFileSync(join(r.runDir, 'history.jsonl'), 'utf8')
+  const all = readFileSync(join(r.runDir, 'history.jsonl'), 'utf8')
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Op)
-    .filter((o) => o.op === 'write' && o.tInvoke >= from && o.tInvoke < ss.tEnd);
+    .filter((o) => o.op === 'write' && o.tInvoke >= ss.tStart && o.tInvoke < ss.tEnd);
+  // The ramp starts with k6's first request (it sets up its VUs first), as the steady state does.
+  const first = all.reduce((m, o) => Math.min(m, o.tInvoke), Number.POSITIVE_INFINITY);
+  const from = first + (WEB_RAMP_S + WEB_WARMUP_S) * 1000;
+  const ops = all.filter((o) => o.tInvoke >= from);
   const ok = ops.filter((o) => o.outcome === 'ok');
   const lat = ok.map((o) => o.tComplete - o.tInvoke).sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * (lat.length - 1)))] ?? Number.NaN;
