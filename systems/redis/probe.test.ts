@@ -1,6 +1,6 @@
 import { ReplyError } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { classifyFailure } from './probe.ts';
+import { NotReplicatedError, classifyFailure, waitForReplicas } from './probe.ts';
 
 // "Lost" rests on this: only an acknowledged write can be lost, and only an `unknown` one is
 // left out of both lost and kept. A write wrongly called `fail` hides nothing; one wrongly
@@ -31,5 +31,28 @@ describe('how the Redis probe classifies a failed write', () => {
     expect(classifyFailure(new Error('Command timed out'), true)).toBe('unknown');
     expect(classifyFailure(new Error('Connection is closed.'), true)).toBe('unknown');
     expect(classifyFailure(new Error('read ECONNRESET'), true)).toBe('unknown');
+  });
+});
+
+describe("a write followed by WAIT (waitReplicas), the redis-writer's", () => {
+  it('whatever the WAIT says when it fails, the write the head acknowledged is unknown, never fail', async () => {
+    const failing = (err: Error) => ({
+      wait: async () => {
+        throw err;
+      },
+    });
+    for (const err of [
+      new Error("Stream isn't writeable and enableOfflineQueue options is false"),
+      new ReplyError("READONLY You can't write against a read only replica."),
+    ]) {
+      const thrown = await waitForReplicas(failing(err) as never, 1, 500, 0).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(thrown).toBeInstanceOf(NotReplicatedError);
+      expect(classifyFailure(thrown, true)).toBe('unknown');
+      // ... and the same error on the write itself, unsent, stays fail
+      expect(classifyFailure(err, true)).toBe('fail');
+    }
   });
 });

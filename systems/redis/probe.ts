@@ -49,6 +49,7 @@ export interface ReadBack {
  * sending (a timeout, a connection closed or reset) is `unknown`: lost writes rest on this.
  */
 export function classifyFailure(err: unknown, sent: boolean): Exclude<Outcome, 'ok'> {
+  if (err instanceof NotReplicatedError) return 'unknown';
   if (!sent) return 'fail';
   if (err instanceof ReplyError) return 'fail';
   if (/Stream isn't writeable|enableOfflineQueue/.test(String((err as Error)?.message))) return 'fail';
@@ -80,6 +81,42 @@ export function redisWriterSettings(spec: RedisWriterProbeSpec, key: string): Cl
  * come back before the client's own command timeout cuts it.
  */
 const WAIT_SHARE = 0.6;
+
+/**
+ * A write the leader acknowledged whose WAIT then came back short or failed in any way (an error
+ * reply, the connection closed before it could be sent, no time left): applied there, perhaps
+ * nowhere else. Always `unknown`, whatever the WAIT's own error says: its message may read like
+ * one of a write never sent ("Stream isn't writeable") when the connection dropped between the
+ * two commands.
+ */
+export class NotReplicatedError extends Error {
+  override name = 'NotReplicatedError';
+}
+
+/**
+ * `WAIT wanted` after an acknowledged write sent `elapsedMs` ago, within WAIT_SHARE of what is left
+ * of `commandTimeoutMs` (the redis-writer's and the sentinel-writer's): throws NotReplicatedError
+ * unless `wanted` replicas have it. No-op for 0.
+ */
+export async function waitForReplicas(
+  redis: Pick<Redis, 'wait'>,
+  wanted: number,
+  commandTimeoutMs: number,
+  elapsedMs: number,
+): Promise<void> {
+  if (wanted === 0) return;
+  const left = Math.floor((commandTimeoutMs - elapsedMs) * WAIT_SHARE);
+  if (left < 1)
+    throw new NotReplicatedError(`no time left within commandTimeoutMs to WAIT for ${wanted} replicas`);
+  let got: number;
+  try {
+    got = await redis.wait(wanted, left);
+  } catch (err) {
+    throw new NotReplicatedError(`WAIT ${wanted} ${left} after the write: ${(err as Error)?.message ?? err}`);
+  }
+  if (got < wanted)
+    throw new NotReplicatedError(`WAIT ${wanted} ${left}: ${got} of ${wanted} replicas have the write`);
+}
 
 /** The key a probe writes to in a run. */
 export const probeKey = (runId: string, probe: string) => `chaos:${runId}:${probe}`;
@@ -148,14 +185,8 @@ export class RedisWriterProbe implements Probe {
       sent = true;
       const tSent = this.deps.clock.now();
       await redis.rpush(this.deps.key, String(seq));
-      const wanted = this.spec.waitReplicas;
-      if (wanted > 0) {
-        const left = Math.floor((this.spec.commandTimeoutMs - (this.deps.clock.now() - tSent)) * WAIT_SHARE);
-        if (left < 1) throw new Error(`no time left within commandTimeoutMs to WAIT for ${wanted} replicas`);
-        const got = await redis.wait(wanted, left);
-        if (got < wanted)
-          throw new Error(`WAIT ${wanted} ${left}: ${got} of ${wanted} replicas have the write`);
-      }
+      const { waitReplicas, commandTimeoutMs } = this.spec;
+      await waitForReplicas(redis, waitReplicas, commandTimeoutMs, this.deps.clock.now() - tSent);
       this.record({ op: 'write', seq, process: slot, tInvoke, outcome: 'ok', node });
       return true;
     } catch (err) {

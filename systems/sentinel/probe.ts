@@ -8,6 +8,7 @@ import type { Probe } from '../../core/system.ts';
 import { readBackList } from '../../probes/read-back.ts';
 import { recordOp } from '../../probes/record.ts';
 import { Slots } from '../../probes/slots.ts';
+import { NotReplicatedError, waitForReplicas } from '../redis/probe.ts';
 import { type RedisLogin, loginOptions } from '../redis/quick-client.ts';
 import { MASTER_NAME, SENTINEL_PORT } from './config.ts';
 import { SYSTEM } from './layout.ts';
@@ -62,10 +63,9 @@ export interface SentinelWriterDeps {
  * `fail`. An error reply, or ioredis refusing to put it on a connection that was not ready: `fail`.
  * Anything else after sending (a timeout, a connection closed or reset): `unknown`.
  */
-/** The share of what is left of commandTimeoutMs that a WAIT may take (as the redis-writer's). */
-const WAIT_SHARE = 0.6;
-
 export function classifyFailure(err: unknown, sent: boolean): Exclude<Outcome, 'ok'> {
+  // Acknowledged by the master, then its WAIT short or failed: applied there (see the class).
+  if (err instanceof NotReplicatedError) return 'unknown';
   if (!sent) return 'fail';
   if (err instanceof ReplyError) return 'fail';
   const msg = String((err as Error)?.message ?? err);
@@ -273,23 +273,14 @@ export class SentinelWriterProbe implements Probe {
     }
   }
 
-  /**
-   * With `waitReplicas`, `WAIT n` after the RPUSH: it throws a plain Error (the write is then
-   * `unknown`: applied on the master, perhaps nowhere else) when fewer replicas have it in time,
-   * or when the WAIT itself failed, an error reply included.
-   */
-  private async replicated(redis: Redis, tSent: number): Promise<void> {
-    const wanted = this.spec.waitReplicas;
-    if (wanted === 0) return;
-    const left = Math.floor((this.spec.commandTimeoutMs - (this.deps.clock.now() - tSent)) * WAIT_SHARE);
-    if (left < 1) throw new Error(`no time left within commandTimeoutMs to WAIT for ${wanted} replicas`);
-    let got: number;
-    try {
-      got = await redis.wait(wanted, left);
-    } catch (err) {
-      throw new Error(`WAIT ${wanted} ${left} after the RPUSH: ${(err as Error)?.message ?? err}`);
-    }
-    if (got < wanted) throw new Error(`WAIT ${wanted} ${left}: ${got} of ${wanted} replicas have the write`);
+  /** With `waitReplicas`, `WAIT n` after the RPUSH (waitForReplicas: NotReplicatedError unless enough have it). */
+  private replicated(redis: Redis, tSent: number): Promise<void> {
+    return waitForReplicas(
+      redis,
+      this.spec.waitReplicas,
+      this.spec.commandTimeoutMs,
+      this.deps.clock.now() - tSent,
+    );
   }
 
   /** The slot's Sentinel-aware client: made once, and reconnecting by itself from then on. */
