@@ -48,7 +48,17 @@ describe.skipIf(!ready.ok)(`redis-writer with WAIT on a real Redis${skipReason}`
     const registry = new MemoryRegistry();
     await registry.set(HEAD_RECORD, 'primary', 60_000);
     const probe = new RedisWriterProbe(
-      redisWriterSpec.parse({ kind: 'redis-writer', name: key, rateHz: 100, waitReplicas }),
+      // Timeouts that a loaded CI machine does not run out of (the defaults, 500 ms, once made a
+      // write there neither connected in time nor WAITed long enough: not ok): what is checked is
+      // the WAIT's outcome, not this machine's speed.
+      redisWriterSpec.parse({
+        kind: 'redis-writer',
+        name: key,
+        rateHz: 100,
+        waitReplicas,
+        connectTimeoutMs: 3000,
+        commandTimeoutMs: 3000,
+      }),
       {
         clock,
         history,
