@@ -33,6 +33,11 @@ export interface LeaseKeeperDeps {
   setTimer(fn: () => void, ms: number): () => void;
   /** The deadline passed without a renewal: stop acknowledging writes now. */
   onLost(info: { heldForMs: number; lastRenewedAgoMs: number }): void;
+  /**
+   * A renewal moved the deadline here (on `now`'s clock): for a dead-man switch outside the
+   * agent, which stops the node at that time if the agent is gone and cannot call `onLost`.
+   */
+  onHeld?(deadline: number): void;
 }
 
 export type RenewOutcome =
@@ -110,6 +115,7 @@ export class LeaseKeeper {
     this.deadline = deadline;
     this.cancel?.();
     this.cancel = this.deps.setTimer(() => this.expire(), deadline - this.deps.now());
+    this.deps.onHeld?.(deadline);
     return { status: 'held', lease, continuous };
   }
 

@@ -118,6 +118,7 @@ export async function main(): Promise<void> {
       // The supervisor looks for the fence every 100 ms: pg_ctl stop -m immediate, then it waits
       // for the role the agent gives next (the one in force is withdrawn first).
       stopNow: () => control.fence(wallNow()),
+      armWatchdog: (wallMs) => control.leaseUntil(wallMs),
       dataUnfit: () => control.needsClone(),
       wallNow,
       setTimer: realTimer,

@@ -25,11 +25,15 @@ class World {
   forked = new Set<string>();
   controls: { node: string; role: string; restart: boolean }[] = [];
   events: { node: string; type: string; data: Record<string, unknown> }[] = [];
-  timers: { at: number; fn: () => void; live: boolean }[] = [];
+  timers: { at: number; fn: () => void; live: boolean; node: string }[] = [];
   /** How long the registry takes to answer a node's lease request (ms of the fake clock). */
   slowLease = new Map<string, number>();
   /** Nodes whose supervisor marked the data directory unfit (a re-clone cut off). */
   unfit = new Set<string>();
+  /** Each node's dead-man switch as its agent armed it: when, and its deadline, per renewal. */
+  leaseDeadlines = new Map<string, { at: number; deadline: number }[]>();
+  /** Nodes whose agent is gone (stopped): its timers never fire. */
+  agentGone = new Set<string>();
 
   constructor(
     readonly nodes = NODES.slice(0, 3),
@@ -97,9 +101,15 @@ class World {
         this.up.delete(self);
       },
       dataUnfit: () => this.unfit.has(self),
+      armWatchdog: (ms) => {
+        this.leaseDeadlines.set(self, [
+          ...(this.leaseDeadlines.get(self) ?? []),
+          { at: this.now, deadline: ms },
+        ]);
+      },
       wallNow: () => this.now,
       setTimer: (fn, ms) => {
-        const t = { at: this.now + ms, fn, live: true };
+        const t = { at: this.now + ms, fn, live: true, node: self };
         this.timers.push(t);
         return () => {
           t.live = false;
@@ -139,7 +149,7 @@ class World {
 
   fireDue(): void {
     for (const t of this.timers)
-      if (t.live && t.at <= this.now) {
+      if (t.live && t.at <= this.now && !this.agentGone.has(t.node)) {
         t.live = false;
         t.fn();
       }
@@ -224,6 +234,39 @@ describe('promotion agent: the lease', () => {
     expect(taken?.node).toBe('pg-b');
     // The registry ran the lease out only after pg-a had stopped.
     expect(w.primary.has('pg-b')).toBe(true);
+  });
+
+  it("every renewal arms the supervisor's dead-man switch at the lease's deadline; only the holder arms it", async () => {
+    const { w, agents } = await started();
+    await w.rounds(agents, 5);
+    const armed = (w.leaseDeadlines.get('pg-a') ?? []).map((a) => a.deadline);
+    // One per check (6 rounds): the agent's own deadline (the renewal's sending time + the lease
+    // - the margin), then half the margin, for an agent alive to fence first.
+    expect(armed).toHaveLength(6);
+    expect(armed).toEqual(armed.map((_, i) => 1_000 + i * 100 + (1000 - 200) + 100));
+    // The registry's lease outlasts the switch by half the margin at least.
+    const lease = await w.registry.getLease(LEADER_LEASE);
+    expect(w.now + lease!.remainingMs).toBeGreaterThanOrEqual(armed.at(-1)! + 100);
+    expect(w.leaseDeadlines.has('pg-b')).toBe(false);
+    expect(w.leaseDeadlines.has('pg-c')).toBe(false);
+  });
+
+  it('a primary whose agent is gone: the switch it armed last comes due half a margin before a standby may promote', async () => {
+    const { w, agents } = await started();
+    await w.rounds(agents, 3);
+    // pg-a's agent stops (SIGTERM, hung): no renewal, no fence from it; its server runs on.
+    w.agentGone.add('pg-a');
+    let promotedAt: number | undefined;
+    for (let i = 0; i < 40 && promotedAt === undefined; i++) {
+      await w.round(agents.slice(1));
+      if (w.primary.has('pg-b')) promotedAt = w.now;
+    }
+    expect(w.stoppedNow).toEqual([]); // nobody fenced pg-a: only its supervisor's switch can
+    const last = w.leaseDeadlines.get('pg-a')!.at(-1)!.deadline;
+    expect(promotedAt).toBeDefined();
+    expect(promotedAt! - last).toBeGreaterThanOrEqual(100);
+    // The standby that promoted armed its own switch before it asked to promote.
+    expect(w.leaseDeadlines.get('pg-b')![0]!.at).toBeLessThan(promotedAt!);
   });
 
   it('a primary whose disk is frozen (it commits nothing) does not renew, and is replaced', async () => {

@@ -89,6 +89,12 @@ export interface PgAgentDeps {
   /** Has the supervisor stop the server at once; it then waits for a role. */
   stopNow(): void;
   /**
+   * Arms the supervisor's dead-man switch (wall-clock ms), after every renewal: if this agent is
+   * gone by then (stopped, hung, killed and not back) and so could neither renew nor call
+   * `stopNow`, the supervisor stops a primary itself at that time.
+   */
+  armWatchdog(wallMs: number): void;
+  /**
    * Whether the supervisor marked the data directory unfit to start (a re-clone or a rewind cut
    * off: `/control/needs-clone`): such a node only becomes a standby, by a new base backup, so
    * it never takes or keeps the lease (held, it would keep every standby from promoting).
@@ -154,6 +160,11 @@ export class PromotionAgent {
         now: () => deps.wallNow(),
         setTimer: deps.setTimer,
         onLost: (info) => this.lost(info),
+        // Half the margin after the deadline (the keeper's clock is the wall clock here, as the
+        // supervisor's): an agent alive always fences first, at the deadline, and the other
+        // half leaves time for the supervisor's check (every 100 ms) and the stop before the
+        // registry's expiry.
+        onHeld: (deadline) => deps.armWatchdog(deadline + Math.floor(cfg.leaseMarginMs / 2)),
       },
     );
   }

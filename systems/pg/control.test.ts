@@ -42,9 +42,20 @@ describe('the control files between a Postgres agent and its supervisor', () => 
     const script = readFileSync(join(import.meta.dirname, 'node.sh'), 'utf8');
     const fenceBranch = script.slice(
       script.indexOf('if [ -f "$CTL/fence" ]'),
-      script.indexOf('if [ -f "$CTL/restart" ]'),
+      script.indexOf('if lease_lapsed; then'),
     );
     expect(fenceBranch).toContain('rm -f "$CTL/fence"');
     expect(fenceBranch).not.toMatch(/rm -f[^\n]*\$CTL\/role/);
+  });
+
+  it('only the dead-man switch withdraws the role: when the agent is gone (a live one gives it again)', () => {
+    // A live agent whose server went down writes its role on every check (agent.test.ts), so the
+    // role the switch removes comes back if the agent was only late; a gone one gives none.
+    const script = readFileSync(join(import.meta.dirname, 'node.sh'), 'utf8');
+    const loop = script.slice(script.indexOf('if lease_lapsed; then'));
+    const watchdog = loop.slice(0, loop.indexOf('if [ -f "$CTL/restart" ]'));
+    expect(watchdog).toMatch(/rm -f[^\n]*\$CTL\/role/);
+    expect(watchdog).toContain('event watchdog-fenced');
+    expect(loop.slice(watchdog.length)).not.toMatch(/rm -f[^\n]*\$CTL\/role/);
   });
 });

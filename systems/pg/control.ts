@@ -15,6 +15,10 @@ import { join } from 'node:path';
  *   one written while the supervisor waits for a role is the start it then makes).
  * - `needs-clone` (written by the supervisor): a re-clone or a rewind is under way or was cut
  *   off; the agent then never takes the lease.
+ * - `lease-until`: a wall-clock ms, after each renewal, written atomically: half the lease
+ *   margin after the agent's own deadline. The supervisor's dead-man switch: a primary still
+ *   running at that time has an agent that neither renewed nor fenced it (gone or stuck), and
+ *   the supervisor stops it itself.
  * - `fence`: stop the server at once and wait for a role. The role in force until then is
  *   removed first, by the agent, so that the supervisor waits for the agent's next word. A
  *   server still starting (crash recovery) is stopped before it accepts a connection.
@@ -29,6 +33,13 @@ export class ControlFiles {
     writeFileSync(tmp, `${role}\n`);
     renameSync(tmp, join(this.dir, 'role'));
     if (restart) writeFileSync(join(this.dir, 'restart'), `${role}\n`);
+  }
+
+  /** Arms the supervisor's dead-man switch at `deadline` (wall-clock ms): `lease-until`. */
+  leaseUntil(deadline: number): void {
+    const tmp = join(this.dir, 'lease-until.tmp');
+    writeFileSync(tmp, `${Math.floor(deadline)}\n`);
+    renameSync(tmp, join(this.dir, 'lease-until'));
   }
 
   /** Whether the supervisor marked the data directory unfit to start (`needs-clone`). */

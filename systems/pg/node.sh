@@ -19,6 +19,12 @@
 # /control/needs-clone  set while the data directory is being replaced or rewound: a copy or a
 #                   pg_rewind cut off (a power loss, a kill) leaves it unfit to start, so until a
 #                   base backup completes the node takes no role but a standby's (by a new copy)
+# /control/lease-until  written by the agent after each renewal of its lease: a wall-clock ms,
+#                   half its lease margin after the deadline at which it fences this node itself.
+#                   A dead-man switch, as Patroni's watchdog is: while the server runs as a
+#                   primary and that time has passed, the agent is gone or stuck (stopped, hung,
+#                   killed and not back), and the supervisor stops the server itself, as the
+#                   agent would have, before the registry lets a standby take the lease.
 # /archive          the WAL archive every node shares (archive_command / restore_command)
 #
 # Every step is a JSON event line on stdout, for the run's timeline.
@@ -186,7 +192,7 @@ else
   fi
   # What the agent asked of the server before the node went down is void (a fence included):
   # the agent, booting beside it, gives its role again from what the registry says now.
-  rm -f "$CTL/role" "$CTL/restart" "$CTL/fence"
+  rm -f "$CTL/role" "$CTL/restart" "$CTL/fence" "$CTL/lease-until"
   event waiting-for-role
   boot_takes_role=1
 fi
@@ -276,6 +282,16 @@ stop_server() {
   as_pg "$PGBIN/pg_ctl" -D "$DATA" -m fast -w -t 30 stop >/dev/null 2>&1
   wait "$pid" 2>/dev/null
 }
+# Whether the agent's lease deadline has passed while the server runs as a primary (the agent
+# did not renew in time, and did not fence it either: it is gone). A standby has nothing to fence.
+lease_lapsed() {
+  local deadline now
+  [ -f "$DATA/standby.signal" ] && return 1
+  read -r deadline <"$CTL/lease-until" 2>/dev/null || return 1
+  [[ "$deadline" =~ ^[0-9]+$ ]] || return 1
+  now=${EPOCHREALTIME//[!0-9]/} # microseconds, whatever the locale's decimal sign
+  [ "${now:0:13}" -ge "$deadline" ]
+}
 trap 'stop_server; exit 0' TERM INT
 if [ -n "${boot_takes_role:-}" ]; then take_role; else start || exit 1; fi
 while :; do
@@ -286,6 +302,18 @@ while :; do
     rm -f "$CTL/fence" "$CTL/restart"
     as_pg "$PGBIN/pg_ctl" -D "$DATA" -m immediate -W stop >/dev/null 2>&1
     event fenced "\"how\":\"pg_ctl stop -m immediate\""
+    wait "$pid" 2>/dev/null
+    event waiting-for-role
+    take_role
+  fi
+  if lease_lapsed; then
+    # The agent's word is void with it: the role is withdrawn here, and the node waits for a
+    # role from an agent that holds the lease again (a live one says it again on its next check).
+    # A fence the agent wrote meanwhile (both woke at once from a pause) asks for this very stop.
+    deadline=$(cat "$CTL/lease-until" 2>/dev/null)
+    rm -f "$CTL/role" "$CTL/restart" "$CTL/lease-until" "$CTL/fence"
+    as_pg "$PGBIN/pg_ctl" -D "$DATA" -m immediate -W stop >/dev/null 2>&1
+    event watchdog-fenced "\"leaseDeadline\":${deadline:-null},\"how\":\"pg_ctl stop -m immediate\",\"why\":\"the server was still a primary past its agent's lease deadline (and half its margin): by then the agent had neither renewed the lease nor had it stopped\""
     wait "$pid" 2>/dev/null
     event waiting-for-role
     take_role

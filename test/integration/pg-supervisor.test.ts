@@ -117,6 +117,48 @@ describe.skipIf(!ready.ok)(`the Postgres node supervisor (node.sh), alone${skipR
     );
     expect(out.trim()).toBe('f');
 
+    // The dead-man switch: the agent armed it at its lease's deadline, then stopped renewing and
+    // never fenced (gone: SIGTERM, hung). At the deadline, not before, the supervisor stops the
+    // primary itself and withdraws the role. Before, the primary served on, and a standby
+    // promoted beside it (41 acknowledged writes lost in pg-primary-agent-term).
+    const armedAt = (await events()).length;
+    const leaseUntil = (inMs: number) =>
+      docker(
+        'exec',
+        name,
+        'sh',
+        '-c',
+        `echo $(( $(date +%s%3N) + ${inMs} )) > /control/lease-until.tmp && mv /control/lease-until.tmp /control/lease-until && cat /control/lease-until`,
+      ).then((o) => Number(o.trim()));
+    const deadline = await leaseUntil(1500);
+    await sleep(700);
+    expect((await events()).slice(armedAt).map((x) => x.type)).toEqual([]);
+    const lapsed = await until('the lapsed lease fenced', (e) =>
+      e.slice(armedAt).some((x) => x.type === 'waiting-for-role'),
+    );
+    expect(lapsed.slice(armedAt).map((x) => x.type)).toEqual(['watchdog-fenced', 'waiting-for-role']);
+    const fired = lapsed.slice(armedAt)[0] as unknown as { t: number; leaseDeadline: number };
+    expect(fired.leaseDeadline).toBe(deadline);
+    // Stamped after the stop was sent: after the deadline, within the supervisor's 100 ms check.
+    expect(fired.t).toBeGreaterThanOrEqual(deadline);
+    expect(fired.t - deadline).toBeLessThan(500);
+    await expect(
+      docker('exec', name, 'runuser', '-u', 'postgres', '--', 'pg_isready', '-h', '127.0.0.1'),
+    ).rejects.toThrow();
+    expect(await docker('exec', name, 'ls', '/control')).not.toMatch(/^(role|lease-until)$/m);
+    // An agent back with the lease arms the switch again, then gives the role.
+    await leaseUntil(600_000);
+    await setRole('primary');
+    const back = await until('the primary placed again', (e) =>
+      e.slice(armedAt).some((x) => x.type === 'ready'),
+    );
+    expect(back.slice(armedAt).map((x) => x.type)).toEqual([
+      'watchdog-fenced',
+      'waiting-for-role',
+      'restarted-as',
+      'ready',
+    ]);
+
     // Its server killed, the supervisor starts it again (crash recovery); the agent's lease runs
     // out meanwhile and it writes the fence. The server must not serve: before, the supervisor
     // waited for it to accept connections (`ready`) and read the fence only then.

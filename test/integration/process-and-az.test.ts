@@ -48,6 +48,28 @@ describe.skipIf(!ready.ok || noKill !== undefined)(
       expect(await leftovers(r.runId)).toEqual(none);
     });
 
+    it("the primary's agent stopped cleanly: its supervisor fences the primary at the lease's deadline, before the standby promotes; nothing acknowledged is lost", async () => {
+      const r = await run(join(import.meta.dirname, '../fixtures/pg-primary-agent-term.yaml'));
+      expect(r.error).toBeUndefined();
+      // Before the dead-man switch the old primary served on beside the new one: 41 writes lost,
+      // 30 of them acknowledged by pg-a after the writer record had moved to pg-b.
+      const failed = r.expectations.filter((e) => e.verdict !== 'pass').map((e) => e.name);
+      expect(failed).toEqual(['full redundancy']);
+      expect(r.probes[0]!.writes?.lost).toBe(0);
+      const pg = r.systems[0]!;
+      expect(pg.leadership.map((l) => [l.from, l.to])).toEqual([['pg-a', 'pg-b']]);
+      const at = (source: string, type: string) =>
+        r.timeline.find((e) => e.source === source && e.type === type && e.t > r.faults[0]!.tInject)?.t;
+      const fenced = at('pg:pg-a', 'watchdog-fenced');
+      const promoted = at('agent:pg-b', 'became-primary');
+      expect(fenced).toBeDefined();
+      expect(promoted).toBeGreaterThan(fenced!);
+      expect(pg.convergence?.violations).toContain(
+        "pg-a's agent exited (code 0) and was not restarted: nothing watches this node or fails over to it",
+      );
+      expect(await leftovers(r.runId)).toEqual(none);
+    });
+
     it("the head's server killed: it comes back empty and read-only, hands the head over once, rejoins at the tail", async () => {
       const r = await run(join(import.meta.dirname, '../fixtures/redis-server-kill.yaml'));
       expect(r.error).toBeUndefined();
