@@ -18,7 +18,7 @@
  *    is also given in two parts: up to the last container started (against the same floor) and
  *    the chain forming after it (agents booting and joining, replication), which plain
  *    containers do not have.
- * 6. The k6 probe against the web tier (HAProxy, 3 heads, Postgres behind) with no fault: the
+ * 6. The k6 probe against the web tier (HAProxy, 2 heads, Postgres behind) with no fault: the
  *    highest arrival rate of a doubling ladder that it sustains (at least 95 % of the rate sent,
  *    99 % answered 200, no request left unstarted for want of a VU), and the lag between a
  *    request's end in k6 and its record in the history at each rate.
@@ -529,9 +529,13 @@ async function soak(): Promise<void> {
  * k6 climbs to each rate over WEB_RAMP_S (the probe's rampUpMs), then holds it for WEB_WARMUP_S
  * before the window measured: a step from nothing to 1000/s opens 1100 connections in one second
  * while every process behind is still cold, and that queue took some 6 s to drain on 2 cores.
+ * The warm-up is the heads' JIT's: a head's CPU per request halves over its first 10-15 s of
+ * load (README, "Where the first seconds go"), so a window that starts earlier measures V8
+ * compiling rather than the tier.
  */
 const WEB_RAMP_S = 3;
-const WEB_WARMUP_S = 2;
+const WEB_WARMUP_S = 10;
+const WEB_HEADS = 2;
 
 /** The web tier's figures over the steady state less its ramp and WEB_WARMUP_S, from history.jsonl. */
 function webWindow(r: { runDir: string; phases: { name: string; tStart: number; tEnd: number }[] }) {
@@ -557,13 +561,17 @@ function webWindow(r: { runDir: string; phases: { name: string; tStart: number; 
   };
 }
 
-/** One no-fault measurement of the web tier under k6 at `rateHz` for `seconds` after a warm-up. */
+/**
+ * One no-fault measurement of the web tier under k6 at `rateHz` for `seconds` after a warm-up.
+ * Two heads, one per core: three single-threaded heads on 2 cores take turns on them (measured
+ * at 1000/s, seconds 5-25 of three runs each: p99 37-61 ms with two, 81-293 ms with three).
+ */
 async function webTierAt(rateHz: number, seconds: number) {
   const loaded = {
     file: `(bench web at ${rateHz}/s)`,
     scenario: scenarioSchema.parse({
       name: `bench-web-${rateHz}`,
-      stack: { web: { heads: 3, backends: ['pg'] }, pg: { nodes: 2 } },
+      stack: { web: { heads: WEB_HEADS, backends: ['pg'] }, pg: { nodes: 2 } },
       probes: [{ kind: 'k6-http', name: 'http', rateHz, timeoutMs: 1000, rampUpMs: WEB_RAMP_S * 1000 }],
       // Only the steady state is measured; the fault after it just ends the run quickly.
       steadyState: { durationMs: (WEB_RAMP_S + WEB_WARMUP_S + seconds) * 1000, minSuccessRatio: 0 },
