@@ -188,7 +188,13 @@ export function loadBalancerOf(loaded: LoadedScenario): LoadBalancerInput | unde
   const web = activeSystems(loaded.scenario).find((s) => s.def.name === 'web');
   if (!web) return undefined;
   const spec = web.spec as WebSpec;
-  return { node: LB_NODE, healthPath: HEALTH_PATH, profile: lbProfile(spec.lbProfile), pool: 'web-head' };
+  return {
+    node: LB_NODE,
+    healthPath: HEALTH_PATH,
+    profile: lbProfile(spec.lbProfile),
+    pool: 'web-head',
+    balance: spec.balance,
+  };
 }
 
 /** Live target resolution for the provider: the systems' records, as the fault injector resolves. */

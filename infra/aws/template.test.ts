@@ -290,6 +290,20 @@ describe('renderTemplate', () => {
     expect(Object.keys(R).some((id) => /WebLb/.test(id))).toBe(false);
   });
 
+  it("the target group picks by least outstanding requests when the web tier's balance asks it", () => {
+    const least = renderTemplate({
+      ...INPUT,
+      loadBalancer: { ...INPUT.loadBalancer!, balance: 'least-outstanding' },
+    }).Resources.TargetGroup!.Properties.TargetGroupAttributes;
+    expect(least).toEqual([
+      { Key: 'deregistration_delay.timeout_seconds', Value: '300' },
+      { Key: 'load_balancing.algorithm.type', Value: 'least_outstanding_requests' },
+    ]);
+    // round-robin is the ALB's own default: nothing written for it
+    const rr = renderTemplate({ ...INPUT, loadBalancer: { ...INPUT.loadBalancer!, balance: 'round-robin' } });
+    expect(rr.Resources.TargetGroup!.Properties.TargetGroupAttributes).toHaveLength(1);
+  });
+
   it('starts the heads as ONE Auto Scaling group over their zones, registered with the target group', () => {
     const asg = R.AsgWebHead!;
     expect(asg.Properties).toMatchObject({

@@ -76,6 +76,8 @@ export interface LoadBalancerInput {
   pool: string;
   /** The nodes behind it; by default the nodes its plan comes `after`. */
   members?: readonly string[];
+  /** How a target is picked (systems/web/lb.ts's LbBalance); round-robin, the ALB's default, when absent. */
+  balance?: 'round-robin' | 'least-outstanding';
 }
 
 export interface TemplateInput {
@@ -1035,6 +1037,9 @@ export function renderTemplate(input: TemplateInput): CfnTemplate {
         ...check,
         TargetGroupAttributes: [
           { Key: 'deregistration_delay.timeout_seconds', Value: String(deregistrationDelay) },
+          ...(lb!.balance === 'least-outstanding'
+            ? [{ Key: 'load_balancing.algorithm.type', Value: 'least_outstanding_requests' }]
+            : []),
         ],
         Tags: tags(lbKind, 'heads'),
       },

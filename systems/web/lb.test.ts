@@ -72,6 +72,12 @@ describe('haproxyConfig', () => {
     expect(at('backend web')).toBeLessThan(at('server web-a 172.18.0.2:8000 check'));
   });
 
+  it('balances round-robin unless asked for the least outstanding requests (leastconn)', () => {
+    expect(lines(haproxyConfig(base)).filter((x) => x.startsWith('balance'))).toEqual(['balance roundrobin']);
+    const least = lines(haproxyConfig({ ...base, balance: 'least-outstanding' }));
+    expect(least.filter((x) => x.startsWith('balance'))).toEqual(['balance leastconn']);
+  });
+
   it('writes retries 0 (HAProxy would retry 3 times by default) and no redispatch unless asked', () => {
     const l = lines(haproxyConfig(base));
     expect(l).toContain('retries 0');

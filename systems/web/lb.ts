@@ -128,8 +128,24 @@ export interface LbServer {
   port: number;
 }
 
+/**
+ * How the load balancer picks a head for each request: `round-robin` (in turn: an ALB's default)
+ * or `least-outstanding` (the head with the fewest requests in flight: HAProxy's `leastconn`,
+ * which counts a server's active requests, not its idle pooled connections; an ALB target
+ * group's `least_outstanding_requests`). A head that stalls (a GC pause, a CPU it waits for)
+ * keeps getting its share in turn; by least outstanding, new requests go to the others.
+ */
+export const LB_BALANCES = ['round-robin', 'least-outstanding'] as const;
+export type LbBalance = (typeof LB_BALANCES)[number];
+const HAPROXY_BALANCE: Record<LbBalance, string> = {
+  'round-robin': 'roundrobin',
+  'least-outstanding': 'leastconn',
+};
+
 export interface HaproxyConfigOptions {
   profile: LbProfile | LbProfileName;
+  /** How a head is picked for each request (default round-robin). */
+  balance?: LbBalance;
   /** Connection retries per request (HAProxy's default is 3, so 0 is written out as well). */
   retries: number;
   /** `option redispatch`: a retry may go to another server. */
@@ -266,7 +282,7 @@ export function haproxyConfig(o: HaproxyConfigOptions): string {
     `  default_backend ${LB_BACKEND}`,
     '',
     `backend ${LB_BACKEND}`,
-    '  balance roundrobin',
+    `  balance ${HAPROXY_BALANCE[o.balance ?? 'round-robin']}`,
     // Any idle connection to a head may carry any request, the first of a client connection
     // included (HAProxy's default, `safe`, opens a server connection of its own for each such
     // first request). k6 gives every VU a connection of its own and uses them in turn, so its

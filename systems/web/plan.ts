@@ -57,6 +57,7 @@ export function planWeb(spec: WebSpec, ctx: PlanContext): NodePlan[] {
   const heads = webHeads(spec.heads, spec.azs);
   const config = haproxyConfig({
     profile: spec.lbProfile,
+    balance: spec.balance,
     retries: spec.retries,
     redispatch: spec.redispatch,
     frontendPort: LB_PORT,

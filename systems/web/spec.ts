@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { azList, ms } from '../../core/durations.ts';
 import { replicaCount } from '../redis/spec.ts';
+import { LB_BALANCES } from './lb.ts';
 
 /**
  * `stack.web`: a load balancer (HAProxy) in front of web heads in an auto-scaled group over the
@@ -22,6 +23,12 @@ export const webSpec = z
       .default('fast')
       .describe(
         "The load balancer's health checks: fast (every 500 ms, down after 2, up after 2) or alb-defaults (an ALB target group's defaults: every 30 s, down after 2, up after 5).",
+      ),
+    balance: z
+      .enum(LB_BALANCES)
+      .default('round-robin')
+      .describe(
+        "How the load balancer picks a head for each request: round-robin (in turn, an ALB's default) or least-outstanding (the head with the fewest requests in flight: HAProxy's leastconn, an ALB's least_outstanding_requests).",
       ),
     /**
      * Retries of a request whose connection to a head failed, and whether a retry may go to
