@@ -565,13 +565,16 @@ function webWindow(r: { runDir: string; phases: { name: string; tStart: number; 
  * One no-fault measurement of the web tier under k6 at `rateHz` for `seconds` after a warm-up.
  * Two heads, one per core: three single-threaded heads on 2 cores take turns on them (measured
  * at 1000/s, seconds 5-25 of three runs each: p99 37-61 ms with two, 81-293 ms with three).
+ * Balanced by least outstanding requests: a head that waits for a CPU gets no new requests
+ * meanwhile (seconds 13-23 of three alternating pairs: p99 50.1, 80.8, 37.0 ms against 99.7,
+ * 122.5, 38.7 ms round-robin).
  */
 async function webTierAt(rateHz: number, seconds: number) {
   const loaded = {
     file: `(bench web at ${rateHz}/s)`,
     scenario: scenarioSchema.parse({
       name: `bench-web-${rateHz}`,
-      stack: { web: { heads: WEB_HEADS, backends: ['pg'] }, pg: { nodes: 2 } },
+      stack: { web: { heads: WEB_HEADS, balance: 'least-outstanding', backends: ['pg'] }, pg: { nodes: 2 } },
       probes: [{ kind: 'k6-http', name: 'http', rateHz, timeoutMs: 1000, rampUpMs: WEB_RAMP_S * 1000 }],
       // Only the steady state is measured; the fault after it just ends the run quickly.
       steadyState: { durationMs: (WEB_RAMP_S + WEB_WARMUP_S + seconds) * 1000, minSuccessRatio: 0 },
