@@ -39,6 +39,9 @@ describe.skipIf(!ready.ok)(`the Postgres node supervisor (node.sh), alone${skipR
       await sleep(200);
     }
   };
+  /** The event types from index `from` on, once one of type `type` is among them. */
+  const typesUntil = async (what: string, from: number, type: string) =>
+    (await until(what, (e) => e.slice(from).some((x) => x.type === type))).slice(from).map((x) => x.type);
   /** As the agent writes a role: whole, by a rename. */
   const setRole = (role: string) =>
     docker(
@@ -133,11 +136,11 @@ describe.skipIf(!ready.ok)(`the Postgres node supervisor (node.sh), alone${skipR
     const deadline = await leaseUntil(1500);
     await sleep(700);
     expect((await events()).slice(armedAt).map((x) => x.type)).toEqual([]);
-    const lapsed = await until('the lapsed lease fenced', (e) =>
-      e.slice(armedAt).some((x) => x.type === 'waiting-for-role'),
-    );
-    expect(lapsed.slice(armedAt).map((x) => x.type)).toEqual(['watchdog-fenced', 'waiting-for-role']);
-    const fired = lapsed.slice(armedAt)[0] as unknown as { t: number; leaseDeadline: number };
+    expect(await typesUntil('the lapsed lease fenced', armedAt, 'waiting-for-role')).toEqual([
+      'watchdog-fenced',
+      'waiting-for-role',
+    ]);
+    const fired = (await events())[armedAt] as unknown as { t: number; leaseDeadline: number };
     expect(fired.leaseDeadline).toBe(deadline);
     // Stamped after the stop was sent: after the deadline, within the supervisor's 100 ms check.
     expect(fired.t).toBeGreaterThanOrEqual(deadline);
@@ -149,10 +152,7 @@ describe.skipIf(!ready.ok)(`the Postgres node supervisor (node.sh), alone${skipR
     // An agent back with the lease arms the switch again, then gives the role.
     await leaseUntil(600_000);
     await setRole('primary');
-    const back = await until('the primary placed again', (e) =>
-      e.slice(armedAt).some((x) => x.type === 'ready'),
-    );
-    expect(back.slice(armedAt).map((x) => x.type)).toEqual([
+    expect(await typesUntil('the primary placed again', armedAt, 'ready')).toEqual([
       'watchdog-fenced',
       'waiting-for-role',
       'restarted-as',
@@ -179,10 +179,7 @@ describe.skipIf(!ready.ok)(`the Postgres node supervisor (node.sh), alone${skipR
         'touch /control/fence',
       ].join('; '),
     );
-    const fenced = await until('the fence taken', (e) =>
-      e.slice(before).some((x) => x.type === 'waiting-for-role'),
-    );
-    expect(fenced.slice(before).map((x) => x.type)).toEqual([
+    expect(await typesUntil('the fence taken', before, 'waiting-for-role')).toEqual([
       'server-died',
       'fenced-while-starting',
       'fenced',
