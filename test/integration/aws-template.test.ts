@@ -8,6 +8,7 @@ import type { ChaosError } from '../../core/errors.ts';
 import type { ContainerPlan, NodePlan, StackPlan } from '../../core/provider.ts';
 import type { PlanContext } from '../../core/system.ts';
 import { planInput } from '../../engine/aws-plan.ts';
+import { loadBalancerOf } from '../../engine/cli-infra.ts';
 import { imagesFor } from '../../engine/runner.ts';
 import { ROLE_ARN_PLACEHOLDER, planFaults } from '../../infra/aws/fis-plan.ts';
 import {
@@ -20,10 +21,7 @@ import {
 } from '../../infra/aws/template.ts';
 import { type LoadedScenario, listScenarios } from '../../scenarios/load.ts';
 import { activeSystems } from '../../scenarios/schema.ts';
-import { LB_NODE } from '../../systems/web/layout.ts';
-import { LB_PROFILES, lbProfile } from '../../systems/web/lb.ts';
-import { HEALTH_PATH } from '../../systems/web/plan.ts';
-import type { WebSpec } from '../../systems/web/spec.ts';
+import { LB_PROFILES } from '../../systems/web/lb.ts';
 import { freePort, haveMoto, motoSkip } from './moto.ts';
 
 /**
@@ -85,7 +83,7 @@ function inputOf(loaded: LoadedScenario): TemplateInput {
     sharedVolumes: systems.flatMap((x) => x.def.sharedVolumes ?? []),
   };
   const fisActions = fisActionsOf(loaded);
-  const web = systems.find((x) => x.def.name === 'web');
+  const loadBalancer = loadBalancerOf(loaded);
   return {
     plan,
     runId: RUN_ID,
@@ -96,16 +94,7 @@ function inputOf(loaded: LoadedScenario): TemplateInput {
     azs: [...new Set(nodes.map((n) => n.az).filter((az) => /^[a-z]$/.test(az)))].sort(),
     images: awsImages(imagesFor(s), {}),
     fisActions,
-    ...(web
-      ? {
-          loadBalancer: {
-            node: LB_NODE,
-            healthPath: HEALTH_PATH,
-            profile: lbProfile((web.spec as WebSpec).lbProfile),
-            pool: 'web-head',
-          },
-        }
-      : {}),
+    ...(loadBalancer ? { loadBalancer } : {}),
   };
 }
 
@@ -173,6 +162,21 @@ function render(loaded: LoadedScenario): Rendered {
 
 const scenarios = listScenarios();
 const rendered = scenarios.map(render);
+/** Settings no built-in scenario uses, linted all the same: each is a scenario changed. */
+const variants = [
+  (() => {
+    const base = scenarios.find((x) => x.scenario.name === 'webhead-kill')!;
+    const { stack } = base.scenario;
+    return render({
+      ...base,
+      scenario: {
+        ...base.scenario,
+        name: 'webhead-kill-least-outstanding',
+        stack: { ...stack, web: { ...stack.web!, balance: 'least-outstanding' as const } },
+      },
+    });
+  })(),
+];
 const dir = mkdtempSync(join(tmpdir(), 'chaos-cfn-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -204,7 +208,9 @@ describe('the AWS template of every built-in scenario', () => {
   });
 
   it.skipIf(!haveLint)(`passes cfn-lint, JSON and YAML${lintSkip}`, () => {
-    const files = rendered.map((r) => {
+    const least = variants[0]!.input.loadBalancer?.balance;
+    expect(least).toBe('least-outstanding');
+    const files = [...rendered, ...variants].map((r) => {
       const file = join(dir, `${r.name}.json`);
       writeFileSync(file, toJson(renderTemplate(r.input)));
       return file;
