@@ -236,7 +236,7 @@ export class RedisWriterProbe implements Probe {
     const current = this.clients.get(slot);
     if (current?.node === node && current.redis.status === 'ready') return current.redis;
     this.dropClient(slot);
-    const redis = newClient(
+    const redis = probeClient(
       this.deps.endpoint(node),
       this.spec.connectTimeoutMs,
       this.spec.commandTimeoutMs,
@@ -265,7 +265,7 @@ export class RedisWriterProbe implements Probe {
     try {
       node = (await registry.get(HEAD_RECORD))?.value;
       if (!node) throw new Error('no head record in the registry');
-      const redis = newClient(this.deps.endpoint(node), 2000, 30_000, this.deps.auth);
+      const redis = probeClient(this.deps.endpoint(node), 2000, 30_000, this.deps.auth);
       try {
         await redis.connect();
         const values = await readBackList((from, to) => redis.lrange(this.deps.key, from, to));
@@ -281,7 +281,12 @@ export class RedisWriterProbe implements Probe {
   }
 }
 
-function newClient(
+/**
+ * A connection as the probe opens it: no retries, no offline queue, no reconnect, every error
+ * left to the command that meets it. Exported for the bench's bare-client row, which must use
+ * the very same client settings.
+ */
+export function probeClient(
   ep: Endpoint,
   connectTimeoutMs: number,
   commandTimeoutMs: number,
