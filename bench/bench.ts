@@ -706,7 +706,7 @@ function benchRun(loaded: LoadedScenario) {
 }
 
 const sections: [name: string, title: string, run: () => unknown][] = [
-  ['redis', 'probe vs redis-benchmark (5 s)', probeVsRedisBenchmark],
+  ['redis', 'probe, ioredis alone and redis-benchmark (about 45 s)', probeVsRedisBenchmark],
   ['checker', 'checker on ten million operations (its own process)', checkerSpeed],
   ['phases', 'phases of redis-head-kill', phaseTimes],
   ['pg', 'pg probe vs pgbench (5 s each)', pgProbeVsPgbench],
