@@ -255,6 +255,21 @@ describe('availability', () => {
     expect(fromInjection.applyLagMs).toBe(0);
   });
 
+  it('no stall from writes acknowledged while the fault was being applied and none after it', () => {
+    // Injected at 100, applied at 400 (a slow stop); the run ended before any write after it.
+    const h = history([
+      [150, 200, 'ok'],
+      [250, 300, 'ok'],
+    ]);
+    expect(availability(h, 400, undefined, 0, null, 100).longestStallMs).toBeNull();
+    // A failure after the applied instant is seen: the stall runs from the fault to it.
+    const failedAfter = history([
+      [150, 200, 'ok'],
+      [350, 700, 'unknown'],
+    ]);
+    expect(availability(failedAfter, 400, undefined, 0, null, 100).longestStallMs).toBe(300);
+  });
+
   it("failures before the fault are not the fault's", () => {
     const h = history([
       [0, 1, 'fail'],

@@ -92,8 +92,9 @@ export function availability(
   let longestStallMs: number | null = null;
   let lastAck = faultAt;
   for (let i = 0; i < n; i++) {
-    if (outcome[i] !== OK) continue;
-    // An acknowledgement while the fault was being applied ends no stall of the fault's.
+    // An acknowledgement while the fault was being applied ends no stall of the fault's, and
+    // begins none: with nothing seen after the applied instant there is no stall to give.
+    if (outcome[i] !== OK || tComplete[i]! < faultAt) continue;
     longestStallMs = Math.max(longestStallMs ?? 0, tComplete[i]! - lastAck);
     lastAck = Math.max(lastAck, tComplete[i]!);
   }

@@ -115,6 +115,19 @@ export function formatMs(v: number | null | undefined): string {
   return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 }
 
+/**
+ * Where `t` lies from a fault, counted as its window's figures are: from the applied instant, or
+ * from the injection when `t` came while the fault was still being applied (a slow stop, an FIS
+ * experiment starting): a leader can move before the provider says the fault is done.
+ */
+export function sinceFault(
+  t: number,
+  f: { tInject: number; tApplied: number | null },
+): { ms: number; from: 'applied' | 'injected' } {
+  const applied = f.tApplied !== null && f.tApplied >= f.tInject ? f.tApplied : f.tInject;
+  return t >= applied ? { ms: t - applied, from: 'applied' } : { ms: t - f.tInject, from: 'injected' };
+}
+
 /** The headline figures of a run, the worst over its probes and windows, for tables and trends. */
 export interface Headline {
   /** The longest failover of any measured window; null when no probe saw an outage. */

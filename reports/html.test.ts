@@ -104,6 +104,16 @@ describe('the timeline of a run', () => {
     expect(convergedEarly(early, early.probes[0]!, 3600)).toBeNull();
   });
 
+  it('never puts full redundancy before the applied instant: seen whole throughout, it held from there', () => {
+    // The watcher's streak began before the fault took effect (injected at 1985, applied at 2000).
+    const r = syntheticRun({ convergedAfterMs: -10 });
+    const note = convergedEarly(r, r.probes[0]!, 1990)!;
+    expect(note).toMatch(
+      /^Full redundancy \(held from the moment fault #1 was applied: the topology was never seen broken\) comes 1\.50 s before probe writes's failover \(1\.50 s\)/,
+    );
+    expect(note).not.toMatch(/-\d+ ms/);
+  });
+
   it('turns the 250 ms series into writes per second, leaving out the partial buckets at either end', () => {
     const r = syntheticRun();
     const [chart] = timelineOf(r, null, 'x');

@@ -23,6 +23,7 @@ import {
   headline,
   maskSecretFields,
   outcomeOf,
+  sinceFault,
   titleOf,
   wallTime,
 } from './format.ts';
@@ -133,9 +134,13 @@ function at(t: number, o: Origin): string {
   return `${v < 0 ? '−' : '+'}${Math.abs(v).toFixed(3)} s`;
 }
 
-/** When a fault took effect, as its window's figures count from: the applied instant, or the injection. */
-const appliedAt = (f: FaultRecord) =>
-  f.tApplied !== null && f.tApplied >= f.tInject ? f.tApplied : f.tInject;
+/** A leader's move from its fault, as the window's figures count (see sinceFault). */
+function movedAfter(t: number, f: FaultRecord): string {
+  const x = sinceFault(t, f);
+  return x.from === 'applied'
+    ? `${formatMs(x.ms)} after ${faultLabel(f.index)} was applied`
+    : `${formatMs(x.ms)} after ${faultLabel(f.index)} was injected, while it was being applied`;
+}
 
 function figuresOf(r: RunResult, o: Origin, stalls: Map<string, Stall[]>): Figure[] {
   const out: Figure[] = [];
@@ -246,7 +251,7 @@ function figuresOf(r: RunResult, o: Origin, stalls: Map<string, Stall[]>): Figur
         label: `${r.systems.length > 1 ? `${s.name} ` : ''}leader${l.fault === null ? '' : ` (${faultLabel(l.fault)})`}`,
         value: null,
         text: `${l.from ?? '?'} → ${l.to}`,
-        note: `${s.leadershipRecord ?? 'record'} moved at ${at(l.t, o)}${f ? `, ${formatMs(l.t - appliedAt(f))} after ${faultLabel(f.index)} was applied` : ''}`,
+        note: `${s.leadershipRecord ?? 'record'} moved at ${at(l.t, o)}${f ? `, ${movedAfter(l.t, f)}` : ''}`,
         attrs: { system: s.name },
       });
     }

@@ -200,6 +200,28 @@ describe('summary', () => {
     );
   });
 
+  it('times a promotion made while the fault was still being applied from the injection, saying so', () => {
+    // A slow stop: injected at 120, the provider said done at 1600; the record moved at 1300.
+    const slow = { ...kill(0, 120, 'redis-a'), tApplied: 1600 };
+    const history = record().history.map((o) =>
+      o.seq >= 5 ? { ...o, tInvoke: o.tInvoke + 1000, tComplete: o.tComplete + 1000 } : o,
+    );
+    const text = summary(buildResult(record({ faults: [slow], history })));
+    expect(text).toMatch(
+      /leader +redis-a -> redis-b +promoted \+1170 ms after the injection, before it was applied, redis-head record moved \+1180 ms after the injection, before it was applied/,
+    );
+    expect(text).not.toMatch(/\+-\d/);
+  });
+
+  it('says a fault was not confirmed applied when its method is unknown (a run rebuilt after a crash)', () => {
+    const unconfirmed = { ...kill(0, 120, 'redis-a'), method: null, tApplied: null };
+    const text = summary(buildResult(record({ faults: [unconfirmed] })));
+    expect(text).toMatch(
+      /fault #1 +kill redis:head -> redis-a +at 120 ms; not confirmed applied: the run ended before the fault's call returned/,
+    );
+    expect(text).not.toMatch(/null/);
+  });
+
   it('fails a split brain: the head moving a -> b -> a -> c for one fault', () => {
     const r = buildResult(
       record({

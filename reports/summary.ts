@@ -10,10 +10,18 @@ import type {
   RunResult,
   SystemResult,
 } from '../core/result.ts';
+import { sinceFault } from './format.ts';
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${Math.round(v)} ms`);
 const sec = (v: number) => `${(v / 1000).toFixed(1)} s`;
 const plus = (t: number, from: number) => `+${Math.round(t - from)} ms`;
+/** `t` from a fault as `plus` gives it from its applied instant, or from its injection, saying so. */
+const fromFault = (t: number, f: FaultRecord) => {
+  const at = sinceFault(t, f);
+  const v = Math.round(at.ms);
+  if (at.from === 'applied') return `+${v} ms`;
+  return v >= 0 ? `+${v} ms after the injection, before it was applied` : `${v} ms before the injection`;
+};
 const faultName = (i: number) => `fault #${i + 1}`;
 
 /** What an agent decision says, in a few words. */
@@ -111,13 +119,13 @@ function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
         : f.revertError
           ? `, revert failed: ${f.revertError}`
           : '';
-  // The figures below are measured from the applied instant; so are the agents' acts.
+  // The figures below are measured from the applied instant; so are the agents' acts (fromFault).
   const applied = f.tApplied !== null && f.tApplied >= f.tInject ? f.tApplied : f.tInject;
   const lag = applied > f.tInject ? `, applied ${plus(applied, f.tInject)}` : '';
   row(
     faultName(f.index),
     `${what} -> ${f.nodes.join(', ')}${f.peers ? ` from ${f.peers.join(', ')}` : ''}`,
-    `at ${ms(f.tInject)}${lag}${reverted}${window ? '' : f.measured ? '' : ', not measured on its own'}; ${f.method}`,
+    `at ${ms(f.tInject)}${lag}${reverted}${window ? '' : f.measured ? '' : ', not measured on its own'}; ${f.method ?? "not confirmed applied: the run ended before the fault's call returned"}`,
   );
   for (const p of probes) {
     const w = p.windows.find((x) => x.fault === f.index);
@@ -136,7 +144,7 @@ function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
       row(
         falsely ? `${label} (false failover)` : label,
         `${m.from ?? '?'} -> ${m.to}${falsely ? c.yellow(' while every node was up') : ''}`,
-        `${m.promotedAt === null ? 'no promotion event' : `promoted ${plus(m.promotedAt, applied)}`}, ${system.leadershipRecord ?? 'endpoint'} record moved ${plus(m.t, applied)}`,
+        `${m.promotedAt === null ? 'no promotion event' : `promoted ${fromFault(m.promotedAt, f)}`}, ${system.leadershipRecord ?? 'endpoint'} record moved ${fromFault(m.t, f)}`,
         4,
       );
     }
@@ -149,7 +157,7 @@ function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
       acts.length
         ? acts
             .slice(0, 4)
-            .map((a) => `${a.node} ${describeAction(a.type, a.data)} ${plus(a.t, applied)}`)
+            .map((a) => `${a.node} ${describeAction(a.type, a.data)} ${fromFault(a.t, f)}`)
             .join('; ')
         : 'no leadership change, no agent decision',
       '',

@@ -252,9 +252,10 @@ function stallOf(w: WindowScan): Stall | null {
   let best: Stall | null = null;
   let lastAck = w.faultAt;
   for (const t of w.acks) {
+    // Acknowledged while the fault was being applied: it ends no stall of the fault's (as the checker).
+    if (t < w.faultAt) continue;
     const gap = t - lastAck;
-    if (best === null || gap > best.ms)
-      best = { fault: w.fault, from: lastAck, to: t, ms: Math.max(0, gap), open: false };
+    if (best === null || gap > best.ms) best = { fault: w.fault, from: lastAck, to: t, ms: gap, open: false };
     lastAck = Math.max(lastAck, t);
   }
   if (w.lastSeen > lastAck && (best === null || w.lastSeen - lastAck > best.ms))
@@ -573,7 +574,14 @@ export function convergedEarly(r: RunResult, p: ProbeResult, at: number): string
   const last = lastFault(r);
   const w = last ? p.windows.find((x) => x.fault === last.index)?.availability : undefined;
   if (!w?.outage || w.recoveredAt === null || at >= w.recoveredAt) return null;
-  return `Full redundancy (${formatMs(at - w.faultAt)} after ${faultLabel(last!.index)} was applied) comes ${formatMs(w.recoveredAt - at)} before probe ${p.name}'s failover (${formatMs(w.failoverMs)}): the topology had healed, every node back in it and its invariants holding, before the probe saw the write that stayed ok; the client was still finding the new leader (reconnects, the endpoint record's TTL, retries).`;
+  // Seen whole since before the applied instant (the invariants held throughout: the convergence
+  // watcher's streak began before it): redundancy was there from that instant on.
+  const from = Math.max(at, w.faultAt);
+  const when =
+    at <= w.faultAt
+      ? `held from the moment ${faultLabel(last!.index)} was applied: the topology was never seen broken`
+      : `${formatMs(at - w.faultAt)} after ${faultLabel(last!.index)} was applied`;
+  return `Full redundancy (${when}) comes ${formatMs(w.recoveredAt - from)} before probe ${p.name}'s failover (${formatMs(w.failoverMs)}): the topology had healed, every node back in it and its invariants holding, before the probe saw the write that stayed ok; the client was still finding the new leader (reconnects, the endpoint record's TTL, retries).`;
 }
 
 /** A system's replication lag over time, one line per node, with the faults' windows laid over it. */
