@@ -203,14 +203,10 @@ describe('summary', () => {
   it('times a promotion made while the fault was still being applied from the injection, saying so', () => {
     // A slow stop: injected at 120, the provider said done at 1600; the record moved at 1300.
     const slow = { ...kill(0, 120, 'redis-a'), tApplied: 1600 };
-    const history = [
-      w(1, 0, 1, 'ok', 'redis-a'),
-      w(2, 100, 101, 'ok', 'redis-a'),
-      w(3, 150, 650, 'unknown', 'redis-a'),
-      w(4, 700, 701, 'fail'),
-      w(5, 2700, 2701, 'ok', 'redis-b'),
-      w(6, 2800, 2801, 'ok', 'redis-b'),
-    ];
+    // The default history with its recovery a second later, after the applied instant.
+    const history = (record().history as Op[]).map((o) =>
+      o.seq >= 5 ? { ...o, tInvoke: o.tInvoke + 1000, tComplete: o.tComplete + 1000 } : o,
+    );
     const text = summary(buildResult(record({ faults: [slow], history })));
     expect(text).toMatch(
       /leader +redis-a -> redis-b +promoted \+1170 ms after the injection, before it was applied, redis-head record moved \+1180 ms after the injection, before it was applied/,
