@@ -115,6 +115,10 @@ export function formatMs(v: number | null | undefined): string {
   return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 }
 
+/** When a fault took effect, as its window's figures count from: its applied instant, else its injection. */
+export const appliedAt = (f: { tInject: number; tApplied: number | null }) =>
+  f.tApplied !== null && f.tApplied >= f.tInject ? f.tApplied : f.tInject;
+
 /**
  * Where `t` lies from a fault, counted as its window's figures are: from the applied instant, or
  * from the injection when `t` came while the fault was still being applied (a slow stop, an FIS
@@ -124,7 +128,7 @@ export function sinceFault(
   t: number,
   f: { tInject: number; tApplied: number | null },
 ): { ms: number; from: 'applied' | 'injected' } {
-  const applied = f.tApplied !== null && f.tApplied >= f.tInject ? f.tApplied : f.tInject;
+  const applied = appliedAt(f);
   return t >= applied ? { ms: t - applied, from: 'applied' } : { ms: t - f.tInject, from: 'injected' };
 }
 

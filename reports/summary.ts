@@ -10,7 +10,7 @@ import type {
   RunResult,
   SystemResult,
 } from '../core/result.ts';
-import { sinceFault } from './format.ts';
+import { appliedAt, sinceFault } from './format.ts';
 
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${Math.round(v)} ms`);
 const sec = (v: number) => `${(v / 1000).toFixed(1)} s`;
@@ -120,7 +120,7 @@ function faultSection(f: FaultRecord, r: RunResult, row: Row, c: Colors): void {
           ? `, revert failed: ${f.revertError}`
           : '';
   // The figures below are measured from the applied instant; so are the agents' acts (fromFault).
-  const applied = f.tApplied !== null && f.tApplied >= f.tInject ? f.tApplied : f.tInject;
+  const applied = appliedAt(f);
   const lag = applied > f.tInject ? `, applied ${plus(applied, f.tInject)}` : '';
   row(
     faultName(f.index),

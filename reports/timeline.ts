@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AvailabilityFigures, ProbeResult, RunResult } from '../core/result.ts';
-import { faultLabel, formatMs } from './format.ts';
+import { appliedAt, faultLabel, formatMs } from './format.ts';
 
 /**
  * The timeline of a run as a chart draws it: each probe's operations per bucket (the result's
@@ -92,8 +92,7 @@ export interface Origin {
 export function originOf(r: RunResult): Origin {
   const first = r.faults.filter((f) => f.status === 'applied').sort((a, b) => a.tInject - b.tInject)[0];
   if (!first) return { t: 0, fault: null, label: "the run's start" };
-  const t = first.tApplied !== null && first.tApplied >= first.tInject ? first.tApplied : first.tInject;
-  return { t, fault: first.index, label: `${faultLabel(first.index)} applied` };
+  return { t: appliedAt(first), fault: first.index, label: `${faultLabel(first.index)} applied` };
 }
 
 /** The longest stall of one probe in one fault window, where it lay (ms on the run's clock). */
